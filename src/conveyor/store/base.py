@@ -1,0 +1,114 @@
+"""The RunStore protocol: what the engine, the CLI and the server need from a run store.
+
+Implementations: `store.sql.SqlRunStore` (SQLite/PostgreSQL via SQLAlchemy Core). Methods are
+synchronous and short (a few rows each); async callers in the server wrap them in
+`asyncio.to_thread`. Every method raises StoreError (never a driver exception) on failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from conveyor.model import JobRecord, RunRecord, Status
+
+__all__ = ["LiveProcess", "MonitorSnapshot", "RunStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveProcess:
+    """A process group started for a job. `started_ticks` is the leader's start time
+    (field 22 of /proc/PID/stat) so a recycled PID is never mistaken for ours."""
+
+    run_id: str
+    job: str
+    pgid: int
+    started_ticks: int
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorSnapshot:
+    """One monitor cache entry as saved for a restart: its serialized JSON and fetch time."""
+
+    key: str
+    provider: str
+    data_json: bytes
+    fetched_at: datetime
+
+
+class RunStore(Protocol):
+    # -- runs
+    def create_run(self, run: RunRecord) -> RunRecord:
+        """Insert a run; returns it with `number` assigned (1, 2, … per store)."""
+        ...
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: Status | None = None,
+        started_at: datetime | None = None,
+        finished_at: datetime | None = None,
+        reason: str | None = None,
+    ) -> None: ...
+
+    def claim_run(self, run_id: str, *, owner_pid: int, owner_started_ticks: int) -> None:
+        """Record which conveyor process executes the run (for crash detection)."""
+        ...
+
+    def save_job(self, run_id: str, job: JobRecord) -> None:
+        """Upsert the job's row for (run_id, name, attempt), steps included. Every attempt
+        is kept; get_run shows the latest attempt of each job, in insertion order."""
+        ...
+
+    def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    def job_attempts(self, run_id: str, job: str) -> list[JobRecord]: ...
+
+    def list_runs(
+        self,
+        *,
+        repo: str | None = None,
+        ref: str | None = None,
+        status: Status | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Newest first; jobs are not loaded (empty tuple)."""
+        ...
+
+    def runs_with_status(self, statuses: Sequence[Status]) -> list[RunRecord]:
+        """Oldest first, with `trigger`; used to resume `pending` and recover `running`."""
+        ...
+
+    def orphaned_runs(self) -> list[tuple[str, int, int]]:
+        """(run_id, owner_pid, owner_started_ticks) of runs still marked running."""
+        ...
+
+    def request_cancel(self, run_id: str) -> bool:
+        """Flag a run for cancellation (seen by its owner process); False if unknown."""
+        ...
+
+    def is_cancel_requested(self, run_id: str) -> bool: ...
+
+    # -- process groups of running jobs
+    def add_process(self, proc: LiveProcess) -> None: ...
+
+    def remove_process(self, run_id: str, pgid: int) -> None: ...
+
+    def processes(self, run_id: str) -> list[LiveProcess]: ...
+
+    # -- webhook deliveries (de-duplication that survives restarts)
+    def claim_delivery(self, delivery_id: str, run_id: str) -> str | None:
+        """Record delivery -> run; if the delivery was seen before, return its run id and
+        record nothing."""
+        ...
+
+    # -- monitor cache persistence
+    def save_snapshots(self, snapshots: Sequence[MonitorSnapshot]) -> None: ...
+
+    def load_snapshots(self) -> list[MonitorSnapshot]: ...
+
+    def close(self) -> None: ...

@@ -19,16 +19,17 @@ from datetime import datetime
 from enum import StrEnum
 
 __all__ = [
+    "EMPTY",
     "ArtifactWhen",
     "Artifacts",
     "Event",
     "EventKind",
     "Excluded",
+    "Job",
     "JobRecord",
     "LogRecord",
     "Mark",
     "Need",
-    "Job",
     "Pipeline",
     "Plan",
     "PlannedJob",
@@ -40,7 +41,6 @@ __all__ = [
     "StepRecord",
     "Stream",
     "When",
-    "EMPTY",
 ]
 
 EMPTY: Mapping[str, str] = {}

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from conveyor.model import JobRecord, RunRecord, Status
+from conveyor.model import JobRecord, LogRecord, RunRecord, Status
 
-__all__ = ["LiveProcess", "MonitorSnapshot", "RunStore"]
+__all__ = ["LiveProcess", "LogSink", "MonitorSnapshot", "RunStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,5 +110,13 @@ class RunStore(Protocol):
     def save_snapshots(self, snapshots: Sequence[MonitorSnapshot]) -> None: ...
 
     def load_snapshots(self) -> list[MonitorSnapshot]: ...
+
+    def close(self) -> None: ...
+
+
+class LogSink(Protocol):
+    """Where a run's output lines go (JSONL files per job). Records arrive already masked."""
+
+    def write(self, record: LogRecord) -> None: ...
 
     def close(self) -> None: ...

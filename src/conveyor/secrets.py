@@ -1,0 +1,81 @@
+"""Secrets come only from environment variables named in configuration.
+
+`read_secret` turns (environment, variable name, the config key that named it) into the value
+or a ConfigError that names the key and the variable, never the value. `looks_like_secret`
+flags literal secrets written into a config file. Pure: the environment is an argument.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from conveyor.errors import ConfigError, Problem
+
+__all__ = ["MIN_TOKEN_LENGTH", "looks_like_secret", "read_secret"]
+
+MIN_TOKEN_LENGTH = 20
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Well-known token shapes: GitHub (ghp_, github_pat_), GitLab (glpat-), Slack (xox?-, hook URLs).
+_TOKEN_PREFIX = re.compile(r"^(gh[pousr]_|github_pat_|glpat-|gldt-|xox[abprs]-|https://hooks\.)")
+
+
+def looks_like_secret(value: str) -> bool:
+    """True when a config value looks like a literal token rather than an env var name:
+    a known token prefix, or a long string that is not a variable name."""
+    if _TOKEN_PREFIX.match(value):
+        return True
+    return len(value) >= MIN_TOKEN_LENGTH and not _ENV_NAME.match(value)
+
+
+def read_secret(
+    env: Mapping[str, str],
+    var: str,
+    *,
+    key: str,
+    file: str = "conveyor.toml",
+    min_length: int = 1,
+) -> str:
+    """The value of environment variable `var`, which config key `key` names.
+
+    Raises ConfigError naming the key and the variable (never the value) when the name is
+    not a valid variable name, the variable is unset or empty, or shorter than `min_length`.
+    """
+    if not _ENV_NAME.match(var):
+        raise ConfigError(
+            [
+                Problem(
+                    file,
+                    0,
+                    0,
+                    f"{key}: {var!r} is not an environment variable name "
+                    "(name the variable that holds the secret, e.g. GITLAB_TOKEN)",
+                )
+            ]
+        )
+    value = env.get(var, "")
+    if not value:
+        raise ConfigError(
+            [
+                Problem(
+                    file,
+                    0,
+                    0,
+                    f"{key}: environment variable {var} is not set "
+                    f"(export {var} before starting conveyor)",
+                )
+            ]
+        )
+    if len(value) < min_length:
+        raise ConfigError(
+            [
+                Problem(
+                    file,
+                    0,
+                    0,
+                    f"{key}: the token in {var} is implausibly short "
+                    f"({len(value)} characters, at least {min_length} expected)",
+                )
+            ]
+        )
+    return value

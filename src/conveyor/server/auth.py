@@ -1,0 +1,42 @@
+"""Bearer-token checks for the HTTP API, as FastAPI dependencies.
+
+The app stores the expected token (read from the environment variable named in
+conveyor.toml) in `app.state.api_token` and `server.public_read` in `app.state.public_read`.
+Comparison is constant-time. Routes: `Depends(require_write)` / `Depends(require_read)`.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Request
+
+from conveyor.server.errors import ApiError
+
+__all__ = ["require_read", "require_write"]
+
+
+def _check(request: Request) -> None:
+    expected: str | None = getattr(request.app.state, "api_token", None)
+    if not expected:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "This server has no API token configured (set server.api_token_env in conveyor.toml).",
+        )
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), expected):
+        raise ApiError(
+            401, "unauthorized", "Missing or wrong token: send 'Authorization: Bearer <token>'."
+        )
+
+
+def require_write(request: Request) -> None:
+    _check(request)
+
+
+def require_read(request: Request) -> None:
+    if getattr(request.app.state, "public_read", False):
+        return
+    _check(request)

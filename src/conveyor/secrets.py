@@ -16,6 +16,7 @@ __all__ = ["MIN_TOKEN_LENGTH", "looks_like_secret", "read_secret"]
 
 MIN_TOKEN_LENGTH = 20
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CONVENTIONAL_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 # Well-known token shapes: GitHub (ghp_, github_pat_), GitLab (glpat-), Slack (xox?-, hook URLs).
 _TOKEN_PREFIX = re.compile(r"^(gh[pousr]_|github_pat_|glpat-|gldt-|xox[abprs]-|https://hooks\.)")
 
@@ -25,7 +26,7 @@ def looks_like_secret(value: str) -> bool:
     a known token prefix, or a long string that is not a variable name."""
     if _TOKEN_PREFIX.match(value):
         return True
-    return len(value) >= MIN_TOKEN_LENGTH and not _ENV_NAME.match(value)
+    return len(value) >= MIN_TOKEN_LENGTH and not _CONVENTIONAL_ENV_NAME.match(value)
 
 
 def read_secret(

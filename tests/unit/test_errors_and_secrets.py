@@ -1,0 +1,66 @@
+import pytest
+
+from conveyor.errors import ConfigError, Problem, UpstreamRateLimited, UsageError
+from conveyor.secrets import looks_like_secret, read_secret
+
+
+def test_problem_renders_file_line_col() -> None:
+    assert str(Problem(".conveyor.yml", 12, 5, "bad")) == ".conveyor.yml:12:5: bad"
+    assert str(Problem("conveyor.toml", 0, 0, "bad")) == "conveyor.toml: bad"
+
+
+def test_config_error_sorts_problems_by_position() -> None:
+    error = ConfigError([Problem("f", 9, 1, "late"), Problem("f", 2, 3, "early")])
+    assert str(error) == "f:2:3: early\nf:9:1: late"
+    assert error.exit_code == 2
+
+
+def test_usage_error_exits_2() -> None:
+    assert UsageError("x").exit_code == 2
+
+
+def test_rate_limited_keeps_reset_time() -> None:
+    error = UpstreamRateLimited("rate limited", reset_at=None, status_code=429)
+    assert (error.kind, error.status_code, error.reason) == ("rate_limited", 429, "rate limited")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ghp_abcdefghijklmnop",
+        "glpat-xxxxxxxxxxxxxxxxxxxx",
+        "xoxb-1-2-3",
+        "https://hooks.slack.com/services/T/B/X",
+        "a8f5f167f44f4964e6c998dee827110c",
+    ],
+)
+def test_looks_like_secret_flags_tokens(value: str) -> None:
+    assert looks_like_secret(value)
+
+
+@pytest.mark.parametrize("value", ["GITLAB_TOKEN", "GITHUB_WEBHOOK_SECRET_FOR_PROD_DEPLOYS"])
+def test_looks_like_secret_accepts_variable_names(value: str) -> None:
+    assert not looks_like_secret(value)
+
+
+def test_read_secret_returns_value() -> None:
+    assert read_secret({"T": "s3cret-value"}, "T", key="repos[0].secret_env") == "s3cret-value"
+
+
+def test_read_secret_missing_names_key_and_variable() -> None:
+    with pytest.raises(ConfigError) as info:
+        read_secret({}, "GITLAB_TOKEN", key="monitor.targets[0].token_env")
+    assert "monitor.targets[0].token_env" in str(info.value)
+    assert "GITLAB_TOKEN is not set" in str(info.value)
+
+
+def test_read_secret_short_token_never_shows_value() -> None:
+    with pytest.raises(ConfigError) as info:
+        read_secret({"T": "tiny-token"}, "T", key="k", min_length=20)
+    assert "implausibly short" in str(info.value)
+    assert "tiny-token" not in str(info.value)
+
+
+def test_read_secret_rejects_a_literal_in_place_of_a_name() -> None:
+    with pytest.raises(ConfigError, match="not an environment variable name"):
+        read_secret({}, "ghp_literal-token", key="k")

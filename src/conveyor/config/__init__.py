@@ -1,0 +1,76 @@
+"""Pipeline files -> Pipeline: finding the file, reading it, and choosing the flavor.
+
+Owns: the I/O edge of configuration (`find_pipeline_file`, `load_pipeline`). Parsing itself
+is pure and lives in `config.native` (`.conveyor.yml`) and `config.gitlab` (`.gitlab-ci.yml`,
+imported only when such a file is loaded).
+Must not: plan or run anything.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from conveyor.errors import ConfigError, Problem, UsageError
+from conveyor.model import Pipeline
+
+__all__ = ["PIPELINE_FILES", "find_pipeline_file", "is_gitlab_file", "load_pipeline"]
+
+PIPELINE_FILES = (".conveyor.yml", ".gitlab-ci.yml")
+
+
+def is_gitlab_file(path: Path) -> bool:
+    """`.gitlab-ci.yml`, or any `*.gitlab-ci.yml` / `*.gitlab-ci.yaml`."""
+    name = path.name
+    return name.endswith((".gitlab-ci.yml", ".gitlab-ci.yaml")) or name in (
+        "gitlab-ci.yml",
+        "gitlab-ci.yaml",
+    )
+
+
+def find_pipeline_file(directory: Path) -> Path:
+    """`.conveyor.yml` in `directory`, else `.gitlab-ci.yml`; UsageError when neither."""
+    for name in PIPELINE_FILES:
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    raise UsageError(
+        f"{directory}: no pipeline file found (create .conveyor.yml, or pass one with -f FILE)"
+    )
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: file not found (check the -f argument)") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [Problem(str(path), 0, 0, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def load_pipeline(path: Path) -> Pipeline:
+    """Read and validate the pipeline at `path`; ConfigError lists every problem.
+
+    Files named `.gitlab-ci.yml` (or `*.gitlab-ci.yml`) are read as GitLab CI/CD.
+    """
+    if is_gitlab_file(path):
+        try:
+            gitlab = importlib.import_module("conveyor.config.gitlab")
+        except ModuleNotFoundError as exc:
+            if exc.name != "conveyor.config.gitlab":
+                raise
+            gitlab = None
+        loader = getattr(gitlab, "load_gitlab", None)
+        if loader is None:
+            raise ConfigError(
+                [Problem(str(path), 0, 0, "the GitLab CI/CD flavor is not available")]
+            )
+        pipeline: Pipeline = loader(path)
+        return pipeline
+    from conveyor.config.native import parse_native
+
+    return parse_native(_read_text(path), str(path))

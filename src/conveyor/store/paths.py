@@ -25,7 +25,8 @@ __all__ = [
 ]
 
 DB_NAME = "conveyor.db"
-_RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}[0-9]{3}Z-[a-z0-9]{8}$")
+# Ids made elsewhere (tests, imports) are accepted when they are safe as one path segment.
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -57,7 +58,8 @@ def new_run_id(now: datetime | None = None) -> str:
 
 
 def is_valid_run_id(run_id: str) -> bool:
-    return _RUN_ID.match(run_id) is not None
+    """True when `run_id` is one safe path segment (letters, digits, `.`, `_`, `-`)."""
+    return _RUN_ID.match(run_id) is not None and ".." not in run_id
 
 
 def ensure_home(home: Path) -> None:

@@ -1,0 +1,135 @@
+"""`conveyor serve [-c conveyor.toml] [--host H] [--port P]`: the long-running server.
+
+One chain: load settings (secrets from the environment; any problem exits 2 before anything
+starts) -> configure logging once (JSON, every secret masked) -> open the store -> build the
+app -> run uvicorn programmatically (uvloop, httptools, its access log off, no logging set-up
+of its own). SIGTERM/SIGINT make uvicorn stop accepting and run the app's shutdown: running
+jobs get `server.shutdown_grace`, then are canceled (process groups killed); the store is
+closed last. The bound address is logged as `server.listening` (port 0 picks a free port).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+import structlog
+
+from conveyor.errors import ConveyorError
+from conveyor.settings import Settings
+
+__all__ = ["resolve_home", "secret_values", "serve"]
+
+log = structlog.get_logger(__name__)
+
+_GRACEFUL_HTTP_S = 5  # open connections (SSE followers) get this long to finish
+
+
+@click.command()
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("conveyor.toml"),
+    show_default=True,
+    help="Settings file.",
+)
+@click.option("--host", default=None, help="Address to listen on (default: server.host).")
+@click.option("--port", type=int, default=None, help="Port (default: server.port; 0: any).")
+def serve(config_path: Path, host: str | None, port: int | None) -> None:
+    """Serve webhooks, the runs API and the pipeline monitor."""
+    import uvicorn
+
+    from conveyor.logconfig import configure_logging
+    from conveyor.server.app import create_app
+    from conveyor.settings import load_settings
+    from conveyor.store import open_store
+
+    env = dict(os.environ)
+    settings = load_settings(config_path, env)
+    configure_logging(json=True, secrets=secret_values(settings, env))
+    home = resolve_home(settings, config_path, env)
+    store = open_store(home)
+    try:
+        app = create_app(settings, store=store, env=env, home=home)
+        sock = _bind(host or settings.server.host, settings.server.port if port is None else port)
+        bound_host, bound_port = sock.getsockname()[:2]
+        config = uvicorn.Config(
+            app,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            log_config=None,
+            lifespan="on",
+            timeout_graceful_shutdown=_GRACEFUL_HTTP_S,
+        )
+        server = uvicorn.Server(config)
+        log.info("server.listening", host=bound_host, port=bound_port, home=str(home))
+        with _absorb_stop_signals():
+            server.run(sockets=[sock])
+        if not server.started:
+            raise ConveyorError("serve: the server did not start (see the log lines above)")
+    finally:
+        store.close()
+        log.info("server.stopped")
+
+
+def secret_values(settings: Settings, env: Mapping[str, str]) -> tuple[str, ...]:
+    """Every secret value the server holds (its own and the monitor's), for masking."""
+    from conveyor.monitor.settings import resolve_targets
+
+    values = list(settings.secrets.values())
+    for target in resolve_targets(settings.monitor, env):
+        values.extend(v for v in (target.token, target.user) if v)
+    return tuple(values)
+
+
+def resolve_home(settings: Settings, config_path: Path, env: Mapping[str, str]) -> Path:
+    """`server.home` (relative to the settings file), else CONVEYOR_HOME or ./.conveyor."""
+    from conveyor.store.paths import home_dir
+
+    if settings.server.home is not None:
+        return (config_path.parent / settings.server.home).resolve()
+    return home_dir(Path.cwd(), env)
+
+
+@contextmanager
+def _absorb_stop_signals() -> Iterator[None]:
+    """uvicorn handles SIGTERM/SIGINT itself (graceful shutdown) and then re-raises the
+    signal with the handler it found; this handler makes that a no-op so the store is
+    still closed and the process exits 0 after a clean shutdown."""
+    received: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: received.append(signum))
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if received:
+            log.info("server.signal_received", signal=signal.Signals(received[0]).name)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)  # connections wait in the backlog until uvicorn accepts them
+    except OSError as exc:
+        sock.close()
+        raise ConveyorError(
+            f"serve: cannot listen on {host}:{port} ({exc.strerror}); "
+            "choose another --port or stop the other server"
+        ) from None
+    sock.set_inheritable(True)
+    return sock

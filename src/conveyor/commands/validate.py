@@ -1,0 +1,166 @@
+"""`conveyor validate` and `conveyor plan`: check a pipeline file, show what would run.
+
+    validate: find file -> load (all problems at once) -> warnings -> one-line summary
+    plan:     find file -> load -> event (git checkout + flags) -> plan -> render
+
+Problems end in cli.py as a ConfigError (exit 2, one `FILE:LINE:COL: message` per line on
+stderr). Warnings go to stderr as `FILE:LINE:COL: warning: message` and do not fail.
+Must not: import asyncio, SQLAlchemy, FastAPI or rich (validate must start fast); run jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from conveyor.config import find_pipeline_file, load_pipeline
+from conveyor.errors import UsageError
+from conveyor.model import EventKind, Pipeline, Plan
+
+__all__ = ["plan", "plan_as_json", "render_plan", "render_warning", "validate"]
+
+_LOCATION = re.compile(r"^(.*?:\d+:\d+): (.*)$", re.DOTALL)
+
+
+def _pipeline_path(file: str | None) -> Path:
+    return Path(file) if file else find_pipeline_file(Path())
+
+
+def render_warning(rendered: str) -> str:
+    """`FILE:LINE:COL: message` -> `FILE:LINE:COL: warning: message`."""
+    match = _LOCATION.match(rendered)
+    where, message = match.groups() if match else rendered.partition(": ")[::2]
+    if message.startswith("warning: "):
+        message = message.removeprefix("warning: ")
+    return f"{where}: warning: {message}" if where else f"warning: {rendered}"
+
+
+def _echo_warnings(pipeline: Pipeline) -> None:
+    for warning in pipeline.warnings:
+        click.echo(render_warning(warning), err=True)
+
+
+@click.command()
+@click.option(
+    "-f", "--file", "file", help="Pipeline file (default: .conveyor.yml, then .gitlab-ci.yml)."
+)
+def validate(file: str | None) -> None:  # fmt: skip
+    """Check a pipeline file and report every problem."""
+    path = _pipeline_path(file)
+    pipeline = load_pipeline(path)
+    _echo_warnings(pipeline)
+    stages = len(pipeline.stages)
+    click.echo(
+        f"{path}: OK ({pipeline.flavor}): {len(pipeline.jobs)} jobs, "
+        f"{stages} stage{'s' if stages != 1 else ''}"
+        + (f", {len(pipeline.warnings)} warnings" if pipeline.warnings else "")
+    )
+
+
+def _parse_vars(pairs: Sequence[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--var {pair!r}: expected KEY=VALUE (e.g. --var DEPLOY=1)")
+        values[key.strip()] = value
+    return values
+
+
+def plan_as_json(result: Plan) -> dict[str, Any]:
+    """The plan as JSON-able data (what `conveyor plan --json` prints)."""
+    event = result.event
+    return {
+        "pipeline": result.pipeline.name,
+        "file": result.pipeline.file,
+        "flavor": result.pipeline.flavor,
+        "event": {"kind": str(event.kind), "ref": event.ref, "sha": event.sha},
+        "workflow_excluded": result.workflow_excluded,
+        "jobs": [
+            {
+                "name": planned.name,
+                "stage": planned.job.stage,
+                "needs": None
+                if planned.job.needs is None
+                else [need.job for need in planned.job.needs],
+                "depends_on": list(planned.depends_on),
+                "artifacts_from": list(planned.artifacts_from),
+                "when": str(planned.when),
+                "allow_failure": planned.allow_failure,
+                "start_in_s": planned.start_in_s,
+            }
+            for planned in result.jobs
+        ],
+        "excluded": [{"name": item.name, "reason": item.reason} for item in result.excluded],
+    }
+
+
+def render_plan(result: Plan) -> list[str]:
+    """Human-readable lines: the jobs in order, then the excluded jobs and why."""
+    event = result.event
+    head = f"{result.pipeline.name} ({result.pipeline.file}) for {event.kind}"
+    head += f" {event.ref or '(no ref)'}@{event.sha[:8]}"
+    if result.workflow_excluded is not None:
+        return [f"{head}: no jobs: {result.workflow_excluded}"]
+    lines = [f"{head}: {len(result.jobs)} jobs, {len(result.excluded)} excluded"]
+    width = max((len(planned.name) for planned in result.jobs), default=0)
+    stage_width = max((len(planned.job.stage) for planned in result.jobs), default=0)
+    for index, planned in enumerate(result.jobs, start=1):
+        after = ", ".join(planned.depends_on) or "-"
+        flags = [] if planned.when == "on_success" else [str(planned.when)]
+        if planned.allow_failure:
+            flags.append("allow_failure")
+        if planned.start_in_s:
+            flags.append(f"start_in {planned.start_in_s:g}s")
+        extra = f"  [{', '.join(flags)}]" if flags else ""
+        lines.append(
+            f"{index:>3}. {planned.name:<{width}}  stage {planned.job.stage:<{stage_width}}"
+            f"  after: {after}{extra}"
+        )
+    if result.excluded:
+        lines.append("excluded:")
+        lines.extend(f"  {item.name}: {item.reason}" for item in result.excluded)
+    return lines
+
+
+@click.command()
+@click.option(
+    "-f", "--file", "file", help="Pipeline file (default: .conveyor.yml, then .gitlab-ci.yml)."
+)
+@click.option(
+    "--event",
+    "event_kind",
+    type=click.Choice([str(k) for k in EventKind]),
+    default="push",
+    show_default=True,
+    help="What triggers the pipeline.",
+)
+@click.option("--ref", help="Branch or tag name (default: the current git branch).")
+@click.option("--sha", help="Commit (default: the ref's commit, else HEAD).")
+@click.option("--var", "pairs", multiple=True, metavar="K=V", help="A variable (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan(file: str | None, event_kind: str, ref: str | None, sha: str | None,
+         pairs: tuple[str, ...], as_json: bool) -> None:  # fmt: skip
+    """Show the jobs that would run, and why the others would not."""
+    from conveyor.gitinfo import event_from_checkout
+    from conveyor.plan import plan as plan_pipeline
+
+    variables = _parse_vars(pairs)
+    path = _pipeline_path(file)
+    pipeline = load_pipeline(path)
+    _echo_warnings(pipeline)
+    directory = path.parent
+    event = event_from_checkout(
+        directory, kind=EventKind(event_kind), ref=ref, sha=sha, variables=variables
+    )
+    result = plan_pipeline(pipeline, event)
+    if as_json:
+        click.echo(json.dumps(plan_as_json(result), indent=2))
+    else:
+        for line in render_plan(result):
+            click.echo(line)

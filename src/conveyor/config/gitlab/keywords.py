@@ -1,0 +1,179 @@
+"""The GitLab CI/CD keyword tables: which keys exist where, which conveyor acts on, and
+which it accepts but cannot honour on a local host.
+
+Owns: the names only (for validation and did-you-mean). Must not: parse values.
+Source: GitLab's "CI/CD YAML syntax reference" (docs.gitlab.com/ci/yaml/).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ACCEPTED_ARTIFACT_KEYS",
+    "ARTIFACT_KEYS",
+    "DEFAULT_KEYS",
+    "DEFAULT_STAGES",
+    "INCLUDE_KINDS",
+    "JOB_KEYS",
+    "NEED_KEYS",
+    "RETRY_WHEN",
+    "RETRY_WHEN_OTHER",
+    "RULE_KEYS",
+    "TOP_LEVEL_KEYS",
+    "UNSUPPORTED_ARTIFACT_KEYS",
+    "UNSUPPORTED_JOB_KEYS",
+    "WHEN_VALUES",
+    "WORKFLOW_KEYS",
+    "WORKFLOW_RULE_KEYS",
+]
+
+DEFAULT_STAGES = ("build", "test", "deploy")
+
+# Top-level keys that are not jobs. Global image/services/cache/before_script/after_script
+# are the deprecated spelling of `default:`.
+TOP_LEVEL_KEYS = frozenset(
+    {
+        "default",
+        "include",
+        "stages",
+        "types",
+        "variables",
+        "workflow",
+        "image",
+        "services",
+        "cache",
+        "before_script",
+        "after_script",
+    }
+)
+
+# Job keywords conveyor acts upon.
+SUPPORTED_JOB_KEYS = frozenset(
+    {
+        "after_script",
+        "allow_failure",
+        "artifacts",
+        "before_script",
+        "dependencies",
+        "environment",
+        "except",
+        "extends",
+        "inherit",
+        "interruptible",
+        "needs",
+        "only",
+        "parallel",
+        "resource_group",
+        "retry",
+        "rules",
+        "script",
+        "stage",
+        "start_in",
+        "timeout",
+        "type",
+        "variables",
+        "when",
+    }
+)
+
+# Job keywords accepted, recorded in Job.unsupported and reported once as a warning: they
+# need a container runtime, a GitLab server or a vault that a local run does not have.
+UNSUPPORTED_JOB_KEYS = frozenset(
+    {
+        "cache",
+        "coverage",
+        "dast_configuration",
+        "hooks",
+        "id_tokens",
+        "identity",
+        "image",
+        "manual_confirmation",
+        "pages",
+        "release",
+        "run",
+        "secrets",
+        "services",
+        "tags",
+        "trigger",
+    }
+)
+
+JOB_KEYS = SUPPORTED_JOB_KEYS | UNSUPPORTED_JOB_KEYS
+
+DEFAULT_KEYS = frozenset(
+    {
+        "after_script",
+        "artifacts",
+        "before_script",
+        "cache",
+        "hooks",
+        "id_tokens",
+        "image",
+        "interruptible",
+        "retry",
+        "services",
+        "tags",
+        "timeout",
+    }
+)
+
+RULE_KEYS = frozenset(
+    {
+        "if",
+        "changes",
+        "exists",
+        "when",
+        "allow_failure",
+        "variables",
+        "start_in",
+        "needs",
+        "interruptible",
+    }
+)
+WORKFLOW_KEYS = frozenset({"rules", "name", "auto_cancel"})
+WORKFLOW_RULE_KEYS = frozenset({"if", "changes", "exists", "when", "variables", "auto_cancel"})
+
+NEED_KEYS = frozenset({"job", "optional", "artifacts", "parallel", "pipeline", "project", "ref"})
+
+ARTIFACT_KEYS = frozenset(
+    {
+        "paths",
+        "exclude",
+        "when",
+        "name",
+        "expire_in",
+        "expose_as",
+        "public",
+        "access",
+        "reports",
+        "untracked",
+    }
+)
+# Accepted without a warning: they only matter to a GitLab server's artifact storage.
+ACCEPTED_ARTIFACT_KEYS = frozenset({"name", "expire_in", "expose_as", "public", "access"})
+UNSUPPORTED_ARTIFACT_KEYS = frozenset({"reports", "untracked"})
+
+INCLUDE_KINDS = frozenset({"local", "remote", "template", "project", "component"})
+
+WHEN_VALUES = ("on_success", "on_failure", "always", "manual", "never", "delayed")
+
+# GitLab retry:when failure types that can happen on a local host, mapped onto Retry.when.
+RETRY_WHEN = {
+    "always": ("failure", "timeout"),
+    "unknown_failure": ("failure",),
+    "script_failure": ("failure",),
+    "stuck_or_timeout_failure": ("timeout",),
+    "job_execution_timeout": ("timeout",),
+}
+# The other documented failure types (kept verbatim in Retry.when: they never match locally).
+RETRY_WHEN_OTHER = frozenset(
+    {
+        "api_failure",
+        "runner_system_failure",
+        "runner_unsupported",
+        "stale_schedule",
+        "archived_failure",
+        "unmet_prerequisites",
+        "scheduler_failure",
+        "data_integrity_failure",
+    }
+)

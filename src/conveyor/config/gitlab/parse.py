@@ -1,0 +1,201 @@
+"""`.gitlab-ci.yml` text (and its local includes) → model.Pipeline (flavor "gitlab").
+
+Owns: the order GitLab applies its steps in — includes, extends, `!reference`, defaults,
+then jobs — the top-level keywords (`stages` with `.pre`/`.post`, `variables`, `default`,
+`workflow`, deprecated globals), and telling jobs from keywords (hidden `.jobs` skipped,
+a misspelt keyword reported with did-you-mean). Every problem is collected and raised as
+one ConfigError; unsupported keywords become `Pipeline.warnings` lines.
+Must not: read files (a Reader is passed in by the I/O edge) or evaluate rules.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+from conveyor.config.gitlab.extends import resolve_extends, resolve_references
+from conveyor.config.gitlab.findings import Findings, suggest
+from conveyor.config.gitlab.includes import Reader, expand_includes
+from conveyor.config.gitlab.jobs import JobDraft, translate_job
+from conveyor.config.gitlab.keywords import (
+    DEFAULT_KEYS,
+    DEFAULT_STAGES,
+    JOB_KEYS,
+    TOP_LEVEL_KEYS,
+)
+from conveyor.config.gitlab.parallel import expand_parallel, resolve_job_links
+from conveyor.config.gitlab.rules import string_map, translate_workflow
+from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
+from conveyor.model import Mark, Pipeline
+
+__all__ = ["parse_gitlab"]
+
+# Deprecated top-level spellings of `default:` keywords.
+_GLOBAL_DEFAULTS = ("image", "services", "cache", "before_script", "after_script")
+_UNSUPPORTED_GLOBALS = ("image", "services", "cache")
+
+
+def _stages(config: MarkedDict, findings: Findings) -> tuple[str, ...]:
+    key = "stages" if "stages" in config else "types"
+    raw = config.get(key)
+    written: tuple[str, ...] = DEFAULT_STAGES
+    if raw is not None:
+        if isinstance(raw, list) and all(isinstance(s, str) for s in raw):
+            written = tuple(raw)
+        else:
+            findings.error(config.value_mark(key), f"{key} must be a list of stage names")
+    body = tuple(stage for stage in written if stage not in (".pre", ".post"))
+    return (".pre", *dict.fromkeys(body), ".post")
+
+
+def _defaults(config: MarkedDict, findings: Findings) -> MarkedDict:
+    """The `default:` keywords, with deprecated globals under them."""
+    defaults = MarkedDict(config.mark)
+    for key in _GLOBAL_DEFAULTS:
+        if key in config:
+            defaults[key] = config[key]
+            defaults.key_marks[key] = config.key_mark(key)
+            defaults.value_marks[key] = config.value_mark(key)
+    raw = config.get("default")
+    if raw is None:
+        return defaults
+    if not isinstance(raw, MarkedDict):
+        findings.error(config.value_mark("default"), "default must be a mapping")
+        return defaults
+    for key, value in raw.items():
+        if key not in DEFAULT_KEYS:
+            findings.error(
+                raw.key_mark(key),
+                f"default: unknown keyword {key}{suggest(key, DEFAULT_KEYS)}",
+            )
+            continue
+        defaults[key] = value
+        defaults.key_marks[key] = raw.key_mark(key)
+        defaults.value_marks[key] = raw.value_mark(key)
+    return defaults
+
+
+def _inherited(body: MarkedDict, defaults: MarkedDict, findings: Findings) -> MarkedDict:
+    """The job with the `default:` keywords it does not set itself (honouring `inherit`)."""
+    wanted: set[str] = set(defaults)
+    inherit = body.get("inherit")
+    if isinstance(inherit, MarkedDict):
+        choice = inherit.get("default", True)
+        if choice is False:
+            wanted = set()
+        elif isinstance(choice, list):
+            wanted &= {str(item) for item in choice}
+        if inherit.get("variables", True) is not True:
+            findings.warn_once(
+                "inherit:variables",
+                inherit.key_mark("variables"),
+                "inherit:variables is not applied: every job sees the global variables",
+            )
+    elif inherit is not None:
+        findings.error(body.value_mark("inherit"), "inherit must be a mapping")
+    job = MarkedDict(body.mark)
+    for key in defaults:
+        if key in wanted and key not in body:
+            job[key] = defaults[key]
+            job.key_marks[key] = defaults.key_mark(key)
+            job.value_marks[key] = defaults.value_mark(key)
+    for key, value in body.items():
+        if key != "inherit":
+            job[key] = value
+            job.key_marks[key] = body.key_mark(key)
+            job.value_marks[key] = body.value_mark(key)
+    return job
+
+
+def _job_entries(config: MarkedDict, findings: Findings) -> list[tuple[str, MarkedDict]]:
+    entries: list[tuple[str, MarkedDict]] = []
+    for key, value in config.items():
+        if key in TOP_LEVEL_KEYS or key.startswith("."):
+            continue
+        if isinstance(value, MarkedDict):
+            entries.append((key, value))
+            continue
+        close = suggest(key, TOP_LEVEL_KEYS)
+        if close:
+            findings.error(config.key_mark(key), f"unknown keyword {key}{close}")
+        elif key in JOB_KEYS:
+            findings.error(
+                config.key_mark(key),
+                f"{key} is a job keyword: put it under a job (or under default:)",
+            )
+        else:
+            findings.error(
+                config.key_mark(key),
+                f'job "{key}" must be a mapping with a script, got {type_name(value)}',
+            )
+    return entries
+
+
+def _needs_matrix(name: str, body: MarkedDict) -> dict[tuple[str, int], object]:
+    """`needs: [{job, parallel: {matrix: [...]}}]` selections, keyed by need position."""
+    selections: dict[tuple[str, int], object] = {}
+    raw = body.get("needs")
+    if not isinstance(raw, MarkedList):
+        return selections
+    index = 0
+    for item in raw:
+        if isinstance(item, MarkedDict) and ("pipeline" in item or "project" in item):
+            continue
+        if isinstance(item, MarkedDict) and isinstance(item.get("parallel"), dict):
+            selections[(name, index)] = item["parallel"].get("matrix")
+        index += 1
+    return selections
+
+
+def parse_gitlab(text: str, file: str, read: Reader | None = None) -> Pipeline:
+    """Translate a `.gitlab-ci.yml`; `read` resolves `include: local` patterns (None: a
+    file with includes reports them as missing). Raises ConfigError with every problem."""
+    findings = Findings()
+    document = expand_includes(text, file, read, findings)
+    if document is None:
+        findings.raise_if_any()
+        raise AssertionError("unreachable: expand_includes reports why it returned None")
+    config = resolve_references(resolve_extends(document, findings), findings)
+    stages = _stages(config, findings)
+    env = string_map(config.get("variables"), config.value_mark("variables"), "variables", findings)
+    workflow = None
+    if "workflow" in config:
+        workflow = translate_workflow(config["workflow"], config.value_mark("workflow"), findings)
+    for key in _UNSUPPORTED_GLOBALS:
+        if key in config:
+            findings.warn_once(
+                key,
+                config.key_mark(key),
+                f"{key} is not supported by a local run: accepted and recorded, not acted upon",
+            )
+    defaults = _defaults(config, findings)
+    drafts: list[JobDraft] = []
+    needs_matrix: dict[tuple[str, int], object] = {}
+    for name, body in _job_entries(config, findings):
+        job_body = _inherited(body, defaults, findings)
+        drafts.append(translate_job(name, job_body, stages, findings))
+        needs_matrix.update(_needs_matrix(name, job_body))
+    if not drafts:
+        findings.error(
+            Mark(file, 1, 1), "the pipeline has no visible job (add a job with a script)"
+        )
+    jobs = resolve_job_links(expand_parallel(drafts, findings), stages, needs_matrix, findings)
+    findings.raise_if_any()
+    name = workflow_name(config) or PurePath(file).parent.name or "pipeline"
+    return Pipeline(
+        name=name,
+        file=file,
+        jobs=tuple(jobs),
+        flavor="gitlab",
+        stages=stages,
+        env=env,
+        workflow=workflow,
+        isolate_jobs=True,
+        warnings=findings.warnings,
+    )
+
+
+def workflow_name(config: MarkedDict) -> str | None:
+    workflow = config.get("workflow")
+    if isinstance(workflow, MarkedDict) and isinstance(workflow.get("name"), str):
+        return str(workflow["name"])
+    return None

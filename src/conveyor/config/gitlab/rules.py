@@ -1,0 +1,351 @@
+"""`rules`, `only`/`except`, `when` and `workflow: rules` → model.Rule.
+
+Owns: GitLab's job-inclusion semantics expressed as the shared Rule model, so the same
+planner decides both flavors:
+  * `rules:` entries map one to one (a rule without `when` takes the job's `when`; a
+    `when: manual` rule without `allow_failure` is blocking, as GitLab documents);
+  * `except:` becomes `when: never` rules placed first, `only:` the rules after them (keys
+    of one policy must all match, entries of one key any); refs keywords become event
+    kinds, names become ref globs, `/regex/` an `if` over CI_COMMIT_REF_NAME;
+  * a job with none of them gets GitLab's default `only: [branches, tags]`, which keeps it
+    out of merge request pipelines.
+Must not: evaluate anything (the planner does) or read files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from conveyor.config.expr import ExprError, validate_expression
+from conveyor.config.gitlab.durations import parse_duration
+from conveyor.config.gitlab.findings import Findings, suggest
+from conveyor.config.gitlab.keywords import RULE_KEYS, WHEN_VALUES, WORKFLOW_RULE_KEYS
+from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
+from conveyor.model import EventKind, Mark, Rule, When
+
+__all__ = [
+    "DEFAULT_ONLY_EVENTS",
+    "parse_when",
+    "string_map",
+    "translate_only_except",
+    "translate_rules",
+    "translate_workflow",
+]
+
+_BRANCH_EVENTS = frozenset({EventKind.PUSH, EventKind.MANUAL, EventKind.SCHEDULE})
+DEFAULT_ONLY_EVENTS = _BRANCH_EVENTS | {EventKind.TAG}  # only: [branches, tags]
+
+# only/except refs keywords → the event kinds of a local run that they cover. Sources that a
+# local run never has (api, triggers, pipelines, chat, external…) cover none.
+_REF_KEYWORDS: Mapping[str, frozenset[EventKind]] = {
+    "branches": _BRANCH_EVENTS,
+    "tags": frozenset({EventKind.TAG}),
+    "merge_requests": frozenset({EventKind.MERGE_REQUEST}),
+    "schedules": frozenset({EventKind.SCHEDULE}),
+    "web": frozenset({EventKind.MANUAL}),
+    "pushes": frozenset({EventKind.PUSH, EventKind.TAG}),
+    "api": frozenset(),
+    "triggers": frozenset(),
+    "pipelines": frozenset(),
+    "chat": frozenset(),
+    "external": frozenset(),
+    "external_pull_requests": frozenset(),
+}
+_POLICY_KEYS = frozenset({"refs", "variables", "changes", "kubernetes"})
+_GLOB_CHARS = str.maketrans({"*": "[*]", "?": "[?]", "[": "[[]"})
+
+
+def parse_when(value: object, mark: Mark, where: str, findings: Findings) -> When | None:
+    if isinstance(value, str) and value in WHEN_VALUES:
+        return When(value)
+    shown = value if isinstance(value, str) else type_name(value)
+    hint = suggest(value, WHEN_VALUES) if isinstance(value, str) else ""
+    findings.error(
+        mark, f"{where}: when must be one of {', '.join(WHEN_VALUES)}, got {shown!r}{hint}"
+    )
+    return None
+
+
+def string_map(raw: object, mark: Mark, where: str, findings: Findings) -> dict[str, str]:
+    """GitLab `variables:`: names to strings; numbers become text; `{value: ...}` allowed."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, MarkedDict):
+        findings.error(mark, f"{where}: variables must be a mapping, got {type_name(raw)}")
+        return {}
+    values: dict[str, str] = {}
+    for name, value in raw.items():
+        if isinstance(value, MarkedDict):
+            value = value.get("value", "")
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            findings.error(
+                raw.value_mark(name),
+                f"{where}: variable {name} must be a string or a number, got "
+                f'{type_name(value)} (quote it: {name}: "{value}")',
+            )
+            continue
+        values[name] = str(value)
+    return values
+
+
+def _strings(raw: object, mark: Mark, where: str, findings: Findings) -> tuple[str, ...] | None:
+    if isinstance(raw, str):
+        return (raw,)
+    if isinstance(raw, list) and all(isinstance(item, str) for item in raw):
+        return tuple(raw)
+    findings.error(mark, f"{where}: expected a list of strings, got {type_name(raw)}")
+    return None
+
+
+def _paths(raw: object, mark: Mark, where: str, findings: Findings) -> tuple[str, ...] | None:
+    if isinstance(raw, MarkedDict):
+        if "compare_to" in raw:
+            findings.warn_once(
+                "changes:compare_to",
+                raw.key_mark("compare_to"),
+                f"{where}:compare_to is not supported; changes compare with the parent commit",
+            )
+        if "paths" not in raw:
+            findings.error(mark, f"{where}: a mapping needs paths: [...]")
+            return None
+        return _strings(raw["paths"], raw.value_mark("paths"), f"{where}:paths", findings)
+    return _strings(raw, mark, where, findings)
+
+
+def _check_if(expr: object, mark: Mark, where: str, findings: Findings) -> str | None:
+    if not isinstance(expr, str):
+        findings.error(mark, f"{where}: if must be a string expression, got {type_name(expr)}")
+        return None
+    try:
+        validate_expression(expr)
+    except ExprError as exc:
+        findings.error(mark, f'{where}: invalid expression "{expr}": {exc}')
+        return None
+    return expr
+
+
+def _flatten(raw: MarkedList) -> list[tuple[object, Mark]]:
+    """Rules lists may nest (from `!reference`); GitLab flattens them."""
+    items: list[tuple[object, Mark]] = []
+    for index, item in enumerate(raw):
+        if isinstance(item, MarkedList):
+            items.extend(_flatten(item))
+        else:
+            items.append((item, raw.item_mark(index)))
+    return items
+
+
+def translate_rules(
+    raw: object,
+    mark: Mark,
+    where: str,
+    job_when: When,
+    job_start_in_s: float | None,
+    findings: Findings,
+) -> tuple[Rule, ...]:
+    """A job's `rules:` list as Rules, in order."""
+    if not isinstance(raw, MarkedList):
+        findings.error(mark, f"{where}: rules must be a list, got {type_name(raw)}")
+        return ()
+    rules: list[Rule] = []
+    for item, item_mark in _flatten(raw):
+        rule = _translate_rule(item, item_mark, where, job_when, job_start_in_s, findings)
+        if rule is not None:
+            rules.append(rule)
+    return tuple(rules)
+
+
+def _translate_rule(
+    item: object,
+    mark: Mark,
+    where: str,
+    job_when: When,
+    job_start_in_s: float | None,
+    findings: Findings,
+) -> Rule | None:
+    if not isinstance(item, MarkedDict):
+        findings.error(mark, f"{where}: each rule must be a mapping, got {type_name(item)}")
+        return None
+    for key in item:
+        if key not in RULE_KEYS:
+            findings.error(
+                item.key_mark(key), f"{where}: unknown rule keyword {key}{suggest(key, RULE_KEYS)}"
+            )
+    for key in ("needs", "interruptible"):
+        if key in item:
+            findings.warn_once(
+                f"rules:{key}", item.key_mark(key), f"rules:{key} is not applied by conveyor"
+            )
+    when = job_when
+    if "when" in item:
+        when = parse_when(item["when"], item.value_mark("when"), where, findings) or job_when
+    allow_failure: bool | None = None
+    if "allow_failure" in item:
+        value = item["allow_failure"]
+        if isinstance(value, bool):
+            allow_failure = value
+        else:
+            findings.error(
+                item.value_mark("allow_failure"),
+                f"{where}: rules allow_failure must be true or false, got {type_name(value)}",
+            )
+    elif "when" in item and when is When.MANUAL:
+        allow_failure = False  # a manual rule blocks the pipeline unless it says otherwise
+    start_in_s = job_start_in_s if when is When.DELAYED else None
+    if "start_in" in item:
+        start_in_s = parse_duration(item["start_in"])
+        if start_in_s is None:
+            findings.error(
+                item.value_mark("start_in"),
+                f"{where}: start_in must be a duration such as 30 minutes",
+            )
+    if when is When.DELAYED and start_in_s is None:
+        findings.error(mark, f"{where}: when: delayed needs start_in (e.g. start_in: 5 minutes)")
+    return Rule(
+        if_expr=_check_if(item["if"], item.value_mark("if"), where, findings)
+        if "if" in item
+        else None,
+        changes=_paths(item["changes"], item.value_mark("changes"), f"{where}:changes", findings)
+        if "changes" in item
+        else None,
+        exists=_paths(item["exists"], item.value_mark("exists"), f"{where}:exists", findings)
+        if "exists" in item
+        else None,
+        when=when,
+        allow_failure=allow_failure,
+        variables=string_map(item.get("variables"), item.value_mark("variables"), where, findings),
+        start_in_s=start_in_s,
+        mark=mark,
+    )
+
+
+def translate_workflow(raw: object, mark: Mark, findings: Findings) -> tuple[Rule, ...] | None:
+    """`workflow:` → Pipeline.workflow (None when there are no workflow rules)."""
+    if not isinstance(raw, MarkedDict):
+        findings.error(mark, f"workflow must be a mapping, got {type_name(raw)}")
+        return None
+    for key in raw:
+        if key not in ("rules", "name", "auto_cancel"):
+            findings.error(
+                raw.key_mark(key),
+                f"workflow: unknown keyword {key}{suggest(key, ('rules', 'name', 'auto_cancel'))}",
+            )
+    if "auto_cancel" in raw:
+        findings.warn_once(
+            "workflow:auto_cancel",
+            raw.key_mark("auto_cancel"),
+            "workflow:auto_cancel is not applied by conveyor",
+        )
+    if "rules" not in raw:
+        return None
+    rules_raw = raw["rules"]
+    if not isinstance(rules_raw, MarkedList):
+        findings.error(raw.value_mark("rules"), "workflow:rules must be a list")
+        return None
+    rules: list[Rule] = []
+    for item, item_mark in _flatten(rules_raw):
+        if isinstance(item, MarkedDict):
+            for key in item:
+                if key not in WORKFLOW_RULE_KEYS:
+                    findings.error(
+                        item.key_mark(key),
+                        f"workflow:rules: unknown keyword {key}{suggest(key, WORKFLOW_RULE_KEYS)}",
+                    )
+            if item.get("when", "always") not in ("always", "never"):
+                findings.error(
+                    item.value_mark("when"), "workflow:rules: when must be always or never"
+                )
+                continue
+        rule = _translate_rule(item, item_mark, "workflow:rules", When.ALWAYS, None, findings)
+        if rule is not None:
+            rules.append(rule)
+    return tuple(rules)
+
+
+def _ref_rule_parts(ref: str) -> tuple[frozenset[EventKind] | None, tuple[str, ...] | None, str]:
+    """(events, ref globs, if expression) for one only/except refs entry."""
+    if ref in _REF_KEYWORDS:
+        return _REF_KEYWORDS[ref], None, ""
+    if len(ref) >= 2 and ref.startswith("/") and "/" in ref[1:]:
+        return DEFAULT_ONLY_EVENTS, None, f"$CI_COMMIT_REF_NAME =~ {ref}"
+    name = ref.split("@", 1)[0]  # `main@group/project` limits to a project: this one
+    return DEFAULT_ONLY_EVENTS, (name.translate(_GLOB_CHARS),), ""
+
+
+def _policy_rules(
+    raw: object, mark: Mark, where: str, when: When, start_in_s: float | None, findings: Findings
+) -> tuple[Rule, ...] | None:
+    refs: tuple[str, ...] | None = None
+    variables: tuple[str, ...] | None = None
+    changes: tuple[str, ...] | None = None
+    if isinstance(raw, MarkedDict):
+        for key in raw:
+            if key not in _POLICY_KEYS:
+                findings.error(
+                    raw.key_mark(key), f"{where}: unknown key {key}{suggest(key, _POLICY_KEYS)}"
+                )
+        if "kubernetes" in raw:
+            findings.warn_once(
+                f"{where}:kubernetes",
+                raw.key_mark("kubernetes"),
+                f"{where}:kubernetes is not evaluated by conveyor (treated as matching)",
+            )
+        if "refs" in raw:
+            refs = _strings(raw["refs"], raw.value_mark("refs"), f"{where}:refs", findings)
+        if "variables" in raw:
+            variables = _strings(
+                raw["variables"], raw.value_mark("variables"), f"{where}:variables", findings
+            )
+            for expr in variables or ():
+                _check_if(expr, raw.value_mark("variables"), f"{where}:variables", findings)
+        if "changes" in raw:
+            changes = _paths(
+                raw["changes"], raw.value_mark("changes"), f"{where}:changes", findings
+            )
+    else:
+        refs = _strings(raw, mark, where, findings)
+        if refs is None:
+            return None
+    variables_expr = " || ".join(f"({expr})" for expr in variables or ())
+    rules: list[Rule] = []
+    for ref in refs if refs is not None else (None,):
+        events, ref_globs, ref_expr = _ref_rule_parts(ref) if ref is not None else (None, None, "")
+        parts = [part for part in (ref_expr, variables_expr) if part]
+        if_expr = " && ".join(f"({part})" for part in parts) if len(parts) > 1 else "".join(parts)
+        rules.append(
+            Rule(
+                if_expr=if_expr or None,
+                events=events,
+                refs=ref_globs,
+                changes=changes,
+                when=when,
+                start_in_s=start_in_s if when is When.DELAYED else None,
+                mark=mark,
+            )
+        )
+    return tuple(rules)
+
+
+def translate_only_except(
+    only: object,
+    except_: object,
+    marks: tuple[Mark, Mark],
+    job_when: When,
+    job_start_in_s: float | None,
+    findings: Findings,
+) -> tuple[Rule, ...]:
+    """`except:` as `when: never` rules first, then `only:` (default branches and tags)."""
+    rules: list[Rule] = []
+    if except_ is not None:
+        rules.extend(_policy_rules(except_, marks[1], "except", When.NEVER, None, findings) or ())
+    if only is None:
+        rules.append(
+            Rule(
+                events=DEFAULT_ONLY_EVENTS, when=job_when, start_in_s=job_start_in_s, mark=marks[0]
+            )
+        )
+    else:
+        rules.extend(
+            _policy_rules(only, marks[0], "only", job_when, job_start_in_s, findings) or ()
+        )
+    return tuple(rules)

@@ -1,0 +1,321 @@
+"""Step runners: run one step's shell text as a process and stream its output lines.
+
+`StepRunner` is the boundary the scheduler talks to; `LocalRunner` runs steps on this host.
+Each step is `bash -eo pipefail -c SCRIPT` (or `sh -e -c SCRIPT`) in its own session, so
+its process group holds everything it starts and one signal stops the whole tree.
+
+Output: stdout and stderr are read concurrently in large chunks (never a per-line await),
+decoded incrementally as UTF-8 with replacement, split into lines; a last line without a
+newline is still a line, and a line longer than `MAX_LINE_CHARS` is cut with a marker and
+the rest of it dropped, so output volume never grows memory.
+
+Stopping: SIGTERM to the group, `grace_s`, SIGKILL, then wait until no live member is left.
+Trap: a step that ran `sleep 1000 &` keeps the pipes open after its shell exits; so when the
+leader exits, the rest of its group is stopped too and the pipes are drained with a short
+deadline. Cancelling the task that awaits `run_step` stops the group before the
+CancelledError propagates. Live groups are kept in a `ProcessGroups` registry so a signal to
+conveyor can stop them all, and reported to the store (`add_process`) for crash recovery.
+This module does not decide statuses or retries (status.py) nor write records (scheduler).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from conveyor.model import Stream
+from conveyor.store.base import LiveProcess, RunStore
+
+__all__ = [
+    "LIVE_GROUPS",
+    "MAX_LINE_CHARS",
+    "LineSink",
+    "LocalRunner",
+    "ProcessGroups",
+    "StepResult",
+    "StepRunner",
+    "StepSpec",
+    "group_is_alive",
+    "shell_command",
+]
+
+MAX_LINE_CHARS = 64 * 1024
+CUT_MARKER = " [line cut at 64 KiB]"
+_DRAIN_S = 1.0  # how long pipes may stay open after the group was stopped
+
+# Receives a batch of decoded lines of one stream (one call per chunk read, not per line).
+LineSink = Callable[[Stream, Sequence[str]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class StepSpec:
+    """One step to run. `deadline` is absolute `time.monotonic()` (None: no limit)."""
+
+    script: str
+    env: Mapping[str, str]
+    cwd: Path
+    shell: str = "bash"
+    deadline: float | None = None
+    run_id: str = ""
+    job: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """`exit_code` is None when the step was killed for its deadline (`timed_out`) or could
+    not start (`error` says why)."""
+
+    exit_code: int | None
+    timed_out: bool = False
+    error: str | None = None
+
+    @property
+    def is_success(self) -> bool:
+        return self.exit_code == 0
+
+
+class StepRunner(Protocol):
+    async def run_step(self, spec: StepSpec, on_lines: LineSink) -> StepResult:
+        """Run one step to its end, its deadline, or until the awaiting task is cancelled
+        (then every process it started is stopped and CancelledError propagates)."""
+        ...
+
+
+def shell_command(shell: str, script: str) -> list[str]:
+    """argv for a step: bash with -eo pipefail, sh with -e (any other shell: -c only)."""
+    if shell == "bash":
+        return ["bash", "-eo", "pipefail", "-c", script]
+    if shell == "sh":
+        return ["sh", "-e", "-c", script]
+    return [shell, "-c", script]
+
+
+# ---------------------------------------------------------------- process groups
+
+
+@dataclass(slots=True)
+class ProcessGroups:
+    """Process groups of steps still running, so an interrupt can stop them all."""
+
+    pgids: set[int] = field(default_factory=set)
+
+    def kill_all(self, sig: int = signal.SIGKILL) -> None:
+        for pgid in list(self.pgids):
+            _signal_group(pgid, sig)
+
+
+LIVE_GROUPS = ProcessGroups()
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def group_is_alive(pgid: int) -> bool:
+    """Whether group `pgid` has a member that is not a zombie (zombies cannot be killed and
+    vanish when reaped, so they do not count)."""
+    if not _signal_group(pgid, 0):
+        return False
+    try:
+        entries = [p.name for p in Path("/proc").iterdir()]
+    except OSError:  # no procfs: trust kill(0)
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # after the command: state, ppid, pgrp
+        if int(fields[2]) == pgid and fields[0] != b"Z":
+            return True
+    return False
+
+
+async def stop_group(pgid: int, grace_s: float) -> None:
+    """SIGTERM the group, give it `grace_s`, SIGKILL what is left, wait until it is gone."""
+    if not _signal_group(pgid, signal.SIGTERM):
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if not group_is_alive(pgid):
+            return
+        await asyncio.sleep(0.02)
+    _signal_group(pgid, signal.SIGKILL)
+    for _ in range(250):  # SIGKILL cannot be ignored; give the kernel up to 5 s
+        if not group_is_alive(pgid):
+            return
+        await asyncio.sleep(0.02)
+
+
+# ---------------------------------------------------------------- output
+
+
+class _LineSplitter:
+    """Turns chunks of bytes into complete lines with bounded memory: at most one chunk plus
+    `MAX_LINE_CHARS` of an unfinished line is held."""
+
+    __slots__ = ("_decoder", "_dropping", "_parts", "_size")
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._parts: list[str] = []
+        self._size = 0
+        self._dropping = False  # the current line was already emitted cut: skip to its end
+
+    def feed(self, chunk: bytes, *, final: bool = False) -> list[str]:
+        pieces = self._decoder.decode(chunk, final=final).split("\n")
+        lines: list[str] = []
+        for piece in pieces[:-1]:
+            if self._dropping:
+                self._dropping = False
+            else:
+                self._parts.append(piece)
+                lines.append(self._take())
+        if not self._dropping and pieces[-1]:
+            self._parts.append(pieces[-1])
+            self._size += len(pieces[-1])
+            if self._size > MAX_LINE_CHARS:
+                lines.append(self._take())
+                self._dropping = True
+        if final and self._parts:
+            lines.append(self._take())
+        return lines
+
+    def _take(self) -> str:
+        line = "".join(self._parts)
+        self._parts, self._size = [], 0
+        if len(line) > MAX_LINE_CHARS:
+            return line[:MAX_LINE_CHARS] + CUT_MARKER
+        return line.removesuffix("\r")
+
+
+class _StepProtocol(asyncio.SubprocessProtocol):
+    """Receives a step's output as it arrives (no await per chunk) and reports the leader's
+    exit separately from the pipes closing — they differ when a background child holds a
+    pipe, which is exactly when the rest of the group must be stopped."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_lines: LineSink) -> None:
+        self._on_lines = on_lines
+        self._splitters = {1: _LineSplitter(), 2: _LineSplitter()}
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+        self.error: BaseException | None = None  # raised by on_lines; re-raised by run_step
+
+    def _emit(self, fd: int, lines: list[str]) -> None:
+        if lines and self.error is None:
+            try:
+                self._on_lines(_STREAMS[fd], lines)
+            except Exception as exc:  # noqa: BLE001 (a callback cannot raise into the loop: keep it)
+                self.error = exc
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        self._emit(fd, self._splitters[fd].feed(data))
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        splitter = self._splitters.pop(fd, None)
+        if splitter is not None:
+            self._emit(fd, splitter.feed(b"", final=True))
+        if not self._splitters and not self.closed.done():
+            self.closed.set_result(None)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+_STREAMS = {1: Stream.STDOUT, 2: Stream.STDERR}
+
+
+# ---------------------------------------------------------------- the local runner
+
+
+@dataclass(slots=True)
+class LocalRunner:
+    """Runs steps as local processes. `store` (optional) learns every live group.
+
+    Built on `loop.subprocess_exec` (what `asyncio.create_subprocess_exec` wraps) because
+    `Process.wait()` only returns once the pipes close, which a backgrounded child delays
+    forever; the protocol sees the leader's exit on its own."""
+
+    store: RunStore | None = None
+    grace_s: float = 5.0
+    groups: ProcessGroups = field(default_factory=lambda: LIVE_GROUPS)
+
+    async def run_step(self, spec: StepSpec, on_lines: LineSink) -> StepResult:
+        loop = asyncio.get_running_loop()
+        try:
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _StepProtocol(loop, on_lines),
+                *shell_command(spec.shell, spec.script),
+                cwd=spec.cwd,
+                env=dict(spec.env),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,  # own group: one signal stops the whole tree
+            )
+        except OSError as exc:
+            return StepResult(None, error=f"cannot start {spec.shell}: {exc.strerror}")
+        pgid = transport.get_pid()
+        self._register(spec, pgid)
+        timed_out = False
+        try:
+            timeout = None if spec.deadline is None else max(0.0, spec.deadline - time.monotonic())
+            try:
+                await asyncio.wait_for(asyncio.shield(protocol.exited), timeout)
+            except TimeoutError:
+                timed_out = True
+            # The leader is gone or out of time: nothing of its group may outlive it.
+            await stop_group(pgid, self.grace_s if timed_out else 0.2)
+            await _settle(protocol)
+        except BaseException:  # cancellation included: stop the group, then propagate
+            await asyncio.shield(self._stop(pgid, protocol))
+            raise
+        finally:
+            transport.close()
+            self._unregister(spec, pgid)
+        if protocol.error is not None:
+            raise protocol.error
+        if timed_out:
+            return StepResult(None, timed_out=True)
+        code = transport.get_returncode()
+        code = -signal.SIGKILL if code is None else code
+        # Killed by a signal: report it the way shells do (128 + signal number).
+        return StepResult(code if code >= 0 else 128 - code)
+
+    async def _stop(self, pgid: int, protocol: _StepProtocol) -> None:
+        await stop_group(pgid, self.grace_s)
+        await _settle(protocol)
+
+    def _register(self, spec: StepSpec, pgid: int) -> None:
+        self.groups.pgids.add(pgid)
+        if self.store is not None and spec.run_id:
+            from conveyor.engine.recovery import process_start_ticks
+
+            ticks = process_start_ticks(pgid) or 0
+            self.store.add_process(LiveProcess(spec.run_id, spec.job, pgid, ticks))
+
+    def _unregister(self, spec: StepSpec, pgid: int) -> None:
+        self.groups.pgids.discard(pgid)
+        if self.store is not None and spec.run_id:
+            self.store.remove_process(spec.run_id, pgid)
+
+
+async def _settle(protocol: _StepProtocol) -> None:
+    """Wait for the leader's exit status and the pipes' end of file. A process that escaped
+    the group (its own setsid) may hold a pipe open: after `_DRAIN_S` it is abandoned."""
+    await asyncio.wait([protocol.exited, protocol.closed], timeout=_DRAIN_S)

@@ -1,0 +1,297 @@
+"""The scheduler: executes a Plan as a DAG of jobs. The one engine of conveyor — the CLI
+(`conveyor run`) and the server both call `execute_run`.
+
+    record = await execute_run(
+        plan,                      # conveyor.plan.plan(pipeline, event)
+        run=run,                   # RunRecord already created in the store (status pending)
+        store=store,               # RunStore: update_run, save_job, is_cancel_requested, …
+        logs=RunLogs(run_dir),     # LogSink: one masked LogRecord per output line
+        workspace=project_dir,     # where jobs run (isolated pipelines: checked out from it)
+        run_dir=run_dir,           # <home>/runs/<run_id>: artifacts/ and work/ go here
+        concurrency=4,             # jobs at once
+        secrets={"TOKEN": "…"},    # values of declared secrets, read from conveyor's env
+        base_env=os.environ,       # only its safe part (PATH, HOME, …) reaches jobs
+        play=frozenset({"deploy"}),# manual jobs to run
+        cancel=asyncio.Event(),    # set it to cancel the run (signal handler, API)
+        observer=view,             # optional RunObserver (terminal view, SSE)
+        runner=None,               # StepRunner; default LocalRunner(store=store)
+        grace_s=5.0,               # SIGTERM → SIGKILL grace when stopping a job
+        home=home,                 # conveyor's state folder (never copied into a workspace)
+    )
+
+It marks the run running, starts every job whose dependencies are final and whose
+`when` allows it (status.decide_start), at most `concurrency` at once and never two of one
+`resource_group`; records every attempt through `store.save_job` (`attempt` counts
+executions; jobs that never run keep attempt 0) and every line through `logs.write`;
+retries per `Retry` with its delay; skips dependants with a reason; ends manual jobs
+`manual` unless played; waits `start_in` for delayed jobs. `fail_fast`: the first failure
+that is not allowed cancels the rest. Cancellation — `cancel` set, or
+`store.is_cancel_requested(run_id)` seen by a poll every 0.5 s (so `conveyor cancel` works
+from another process) — stops every process group, marks running and waiting jobs
+`canceled` and the run `canceled`. If the task running `execute_run` is itself cancelled,
+its process groups are stopped and CancelledError propagates (the caller records the run).
+Store calls are short synchronous calls made on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+
+import structlog
+
+from conveyor.engine.attempt import (
+    AttemptState,
+    JobLog,
+    RunContext,
+    RunObserver,
+    now_utc,
+    run_attempt,
+)
+from conveyor.engine.masking import Masker
+from conveyor.engine.runner import LocalRunner, StepResult, StepRunner
+from conveyor.model import JobRecord, Plan, PlannedJob, RunRecord, Status, When
+from conveyor.status import DepResult, decide_start, outcome_of, run_status, should_retry
+from conveyor.store.base import LogSink, RunStore
+
+__all__ = ["CANCEL_POLL_S", "RunObserver", "execute_run"]
+
+log = structlog.get_logger(__name__)
+
+CANCEL_POLL_S = 0.5
+
+
+class _Execution:
+    """The state of one run while it executes."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        run: RunRecord,
+        store: RunStore,
+        ctx: RunContext,
+        concurrency: int,
+        play: frozenset[str],
+    ) -> None:
+        self.plan = plan
+        self.run = run
+        self.store = store
+        self.ctx = ctx
+        self.play = play
+        self.slots = asyncio.Semaphore(max(1, concurrency))
+        self.groups: dict[str, asyncio.Lock] = {}
+        self.done = {p.name: asyncio.Event() for p in plan.jobs}
+        self.results: dict[str, DepResult] = {}
+        self.records: dict[str, JobRecord] = {}
+        self.running: dict[str, asyncio.Task[tuple[JobRecord, StepResult | None]]] = {}
+        self.stop = asyncio.Event()
+        self.stop_reason = ""
+        self.is_canceled = False
+
+    # -- recording
+    def save(self, record: JobRecord) -> None:
+        self.records[record.name] = record
+        self.store.save_job(self.run.run_id, record)
+        if self.ctx.observer is not None:
+            self.ctx.observer.job_updated(record)
+
+    def finish(self, record: JobRecord, result: DepResult) -> None:
+        self.save(record)
+        self.results[record.name] = result
+        self.done[record.name].set()
+
+    def request_stop(self, reason: str, *, is_cancel: bool) -> None:
+        if self.stop.is_set():
+            return
+        self.stop_reason = reason
+        self.is_canceled = is_cancel
+        self.stop.set()
+        for task in self.running.values():
+            task.cancel()
+
+    # -- one job, from waiting to final
+    async def run_job(self, planned: PlannedJob, job_number: int) -> None:
+        name = planned.name
+        try:
+            await self._run_job(planned, job_number)
+        except Exception as exc:  # per-job guard: conveyor failed, not the job's command
+            log.error("engine.job_crashed", run_id=self.run.run_id, job=name, exc_info=True)
+            record = self.records[name]
+            reason = self.ctx.masker.mask(f"conveyor error: {type(exc).__name__}: {exc}")
+            self.finish(
+                replace(record, status=Status.FAILED, reason=reason, finished_at=now_utc()),
+                outcome_of(name, Status.FAILED),
+            )
+
+    async def _run_job(self, planned: PlannedJob, job_number: int) -> None:
+        name = planned.name
+        for dep in planned.depends_on:
+            if dep in self.done:
+                await self.done[dep].wait()
+        if self.stop.is_set():
+            self.cancel_waiting(name)
+            return
+        deps = [self.results[d] for d in planned.depends_on if d in self.results]
+        decision = decide_start(name, planned.when, deps, is_played=name in self.play)
+        if not decision.should_run:
+            record = replace(self.records[name], status=decision.status, reason=decision.reason)
+            JobLog(self.ctx, name).system(f"not run: {decision.reason}")
+            self.finish(record, decision.result(name))
+            return
+        start_in = planned.start_in_s or planned.job.start_in_s
+        if planned.when is When.DELAYED and start_in:
+            JobLog(self.ctx, name).system(f"delayed: starting in {start_in:g}s")
+            if await self.sleep_unless_stopped(start_in):
+                self.cancel_waiting(name)
+                return
+        group = planned.job.resource_group
+        lock = self.groups.setdefault(group, asyncio.Lock()) if group else None
+        async with lock if lock is not None else contextlib.nullcontext(), self.slots:
+            if self.stop.is_set():
+                self.cancel_waiting(name)
+                return
+            await self.run_attempts(planned, job_number)
+
+    async def run_attempts(self, planned: PlannedJob, job_number: int) -> None:
+        name = planned.name
+        job = planned.job
+        job_log = JobLog(self.ctx, name)
+        pending = _pending_record(planned)
+        attempt = 1
+        while True:
+            base = replace(
+                pending,
+                status=Status.RUNNING,
+                attempt=attempt,
+                started_at=now_utc(),
+                finished_at=None,
+            )
+            state = AttemptState(base)
+            self.save(base)
+            if attempt > 1:
+                job_log.system(f"attempt {attempt} of {job.retry.max + 1}")
+            task = asyncio.create_task(run_attempt(self.ctx, planned, state, job_number=job_number))
+            self.running[name] = task
+            try:
+                record, failure = await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # the whole execution is being cancelled: propagate
+                job_log.system(f"canceled: {self.stop_reason}")
+                canceled = state.snapshot(
+                    status=Status.CANCELED, finished_at=now_utc(), reason=self.stop_reason
+                )
+                self.finish(canceled, outcome_of(name, Status.CANCELED))
+                return
+            finally:
+                self.running.pop(name, None)
+            if failure is None or not should_retry(
+                job.retry, attempt, exit_code=failure.exit_code, timed_out=failure.timed_out
+            ):
+                break
+            self.save(record)
+            delay = job.retry.delay_s
+            job_log.system(f"retrying{f' in {delay:g}s' if delay else ''}: {record.reason}")
+            if (delay and await self.sleep_unless_stopped(delay)) or self.stop.is_set():
+                self.finish(record, outcome_of(name, Status.FAILED))
+                return
+            attempt += 1
+        result = outcome_of(name, record.status, allowed_failure=record.allow_failure)
+        self.finish(record, result)
+        is_hard_failure = record.status is Status.FAILED and not record.allow_failure
+        if is_hard_failure and self.plan.pipeline.fail_fast:
+            self.request_stop(f"fail_fast: job {name} failed", is_cancel=False)
+
+    def cancel_waiting(self, name: str) -> None:
+        record = replace(self.records[name], status=Status.CANCELED, reason=self.stop_reason)
+        self.finish(record, outcome_of(name, Status.CANCELED))
+
+    async def sleep_unless_stopped(self, seconds: float) -> bool:
+        """Sleep; True when the run was stopped meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), seconds)
+        return self.stop.is_set()
+
+    async def watch_cancel(self, cancel: asyncio.Event | None) -> None:
+        event = cancel or asyncio.Event()
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), CANCEL_POLL_S)
+            if event.is_set() or self.store.is_cancel_requested(self.run.run_id):
+                self.request_stop("run canceled", is_cancel=True)
+
+
+async def execute_run(
+    plan: Plan,
+    *,
+    run: RunRecord,
+    store: RunStore,
+    logs: LogSink,
+    workspace: Path,
+    run_dir: Path,
+    concurrency: int,
+    secrets: Mapping[str, str],
+    base_env: Mapping[str, str],
+    play: frozenset[str] = frozenset(),
+    cancel: asyncio.Event | None = None,
+    observer: RunObserver | None = None,
+    runner: StepRunner | None = None,
+    grace_s: float = 5.0,
+    home: Path | None = None,
+) -> RunRecord:
+    """Execute `plan` as run `run` and return the final run record (see module docstring)."""
+    ctx = RunContext(
+        plan=plan,
+        run_id=run.run_id,
+        run_number=run.number,
+        logs=logs,
+        workspace=workspace,
+        run_dir=run_dir,
+        home=home,
+        secrets=secrets,
+        base_env=base_env,
+        runner=runner or LocalRunner(store=store, grace_s=grace_s),
+        masker=Masker(secrets.values()),
+        observer=observer,
+    )
+    execution = _Execution(plan, run, store, ctx, concurrency, play)
+    started_at = now_utc()
+    store.update_run(run.run_id, status=Status.RUNNING, started_at=started_at)
+    for planned in plan.jobs:
+        execution.save(_pending_record(planned))
+    watcher = asyncio.create_task(execution.watch_cancel(cancel))
+    try:
+        async with asyncio.TaskGroup() as jobs:
+            for number, planned in enumerate(plan.jobs, start=1):
+                jobs.create_task(execution.run_job(planned, number))
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    records = tuple(execution.records[p.name] for p in plan.jobs)
+    status = run_status(records, is_canceled=execution.is_canceled)
+    reason = (execution.stop_reason or None) if status is not Status.SUCCESS else None
+    finished_at = now_utc()
+    store.update_run(run.run_id, status=status, finished_at=finished_at, reason=reason)
+    return replace(
+        run,
+        status=status,
+        started_at=started_at,
+        finished_at=finished_at,
+        reason=reason,
+        jobs=records,
+    )
+
+
+def _pending_record(planned: PlannedJob) -> JobRecord:
+    return JobRecord(
+        name=planned.name,
+        stage=planned.job.stage,
+        status=Status.PENDING,
+        allow_failure=planned.allow_failure or bool(planned.job.allow_failure_exit_codes),
+        needs=planned.depends_on,
+    )

@@ -1,0 +1,90 @@
+"""Prometheus instruments of one Monitor, in its own CollectorRegistry (never the global one,
+so two monitors in one process, as in tests, do not collide).
+
+The sync loop and the HTTP boundary record into it; `server.metrics` renders it. Label
+values are target keys, provider names, status words and failure kinds: never a URL, a
+header or an upstream body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from conveyor.model import Status
+
+__all__ = ["MonitorMetrics"]
+
+
+class MonitorMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.pipeline_status = Gauge(
+            "conveyor_pipeline_status",
+            "1 for the status of the target's latest pipeline, 0 for the others",
+            ["key", "provider", "status"],
+            registry=r,
+        )
+        self.pipeline_duration = Gauge(
+            "conveyor_pipeline_last_duration_seconds",
+            "Duration of the target's latest finished pipeline",
+            ["key", "provider"],
+            registry=r,
+        )
+        self.entry_stale = Gauge(
+            "conveyor_monitor_entry_stale",
+            "1 when the target's entry is stale",
+            ["key"],
+            registry=r,
+        )
+        self.last_sync = Gauge(
+            "conveyor_monitor_last_sync_timestamp_seconds", "End of the last sync tick", registry=r
+        )
+        self.sync_duration = Gauge(
+            "conveyor_monitor_last_sync_duration_seconds", "Wall time of the last tick", registry=r
+        )
+        self.sync_errors = Counter(
+            "conveyor_monitor_sync_errors",
+            "Failed target fetches by target and kind",
+            ["key", "kind"],
+            registry=r,
+        )
+        self.upstream_requests = Counter(
+            "conveyor_monitor_upstream_requests",
+            "Upstream requests by provider and answer (HTTP status or failure kind)",
+            ["provider", "code"],
+            registry=r,
+        )
+        self.rate_limit_remaining = Gauge(
+            "conveyor_monitor_rate_limit_remaining",
+            "Requests left in the upstream's rate-limit window, as last reported",
+            ["provider"],
+            registry=r,
+        )
+        self.dropped_records = Counter(
+            "conveyor_monitor_dropped_records",
+            "Upstream records dropped because they failed validation",
+            ["provider"],
+            registry=r,
+        )
+
+    def record_response(self, provider: str, code: str, headers: Mapping[str, str]) -> None:
+        self.upstream_requests.labels(provider, code).inc()
+        remaining = headers.get("x-ratelimit-remaining") or headers.get("ratelimit-remaining")
+        if remaining is not None and remaining.strip().isdigit():
+            self.rate_limit_remaining.labels(provider).set(int(remaining))
+
+    def record_pipelines(
+        self,
+        key: str,
+        provider: str,
+        statuses: Iterable[Status],
+        latest: Status | None,
+        duration_s: float | None,
+    ) -> None:
+        for status in statuses:
+            self.pipeline_status.labels(key, provider, str(status)).set(int(status == latest))
+        if duration_s is not None:
+            self.pipeline_duration.labels(key, provider).set(duration_s)

@@ -1,0 +1,199 @@
+"""The Monitor: targets, providers, cache, metrics and the sync loop of one server.
+
+`Monitor(settings, env, store)` resolves targets and their secrets at once (a missing or
+implausible token is a ConfigError at startup). `start()` restores the last snapshots from
+the store (served at once, stale until refreshed) and starts the loop; `stop()` ends it and
+closes the HTTP client. The loop runs ticks one after another, so a slow tick is never
+doubled: a due tick that falls inside a running one is skipped. `sync_once()` joins a tick
+already running rather than starting a second. Request handlers only read `cache`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+import httpx
+import structlog
+
+from conveyor.errors import StoreError, UpstreamError, UpstreamTimeout
+from conveyor.monitor.cache import Cache, entry_from_snapshot, make_entry
+from conveyor.monitor.http import Upstream, open_client
+from conveyor.monitor.metrics import MonitorMetrics
+from conveyor.monitor.providers.base import Provider
+from conveyor.monitor.providers.github import GitHub
+from conveyor.monitor.providers.gitlab import GitLab
+from conveyor.monitor.providers.jenkins import Jenkins
+from conveyor.monitor.settings import MonitorSettings, Target, resolve_targets
+from conveyor.monitor.sync import Syncer, TickReport
+from conveyor.monitor.validate import Invalid
+from conveyor.store.base import MonitorSnapshot, RunStore
+
+__all__ = ["NOT_FETCHED", "Monitor"]
+
+log = structlog.get_logger(__name__)
+NOT_FETCHED = "not fetched yet"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Monitor:
+    def __init__(
+        self,
+        settings: MonitorSettings,
+        env: Mapping[str, str],
+        store: RunStore | None = None,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        retry_wait_s: float = 0.2,
+    ) -> None:
+        self.settings = settings
+        self.targets: tuple[Target, ...] = resolve_targets(settings, env)
+        self.by_key = {t.key: t for t in self.targets}
+        self.store = store
+        self.clock = clock
+        self.retry_wait_s = retry_wait_s
+        self.metrics = MonitorMetrics()
+        self.cache = Cache(ttl_s=settings.ttl, clock=clock)
+        self.cache.load(
+            make_entry(
+                provider=t.provider,
+                repo=t.repo,
+                branch=t.branch,
+                pipelines=(),
+                fetched_at=None,
+                error=NOT_FETCHED,
+                is_stale=True,
+            )
+            for t in self.targets
+        )
+        self.last_report: TickReport | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._providers: dict[str, Provider] = {}
+        self._syncer: Syncer | None = None
+        self._tick: asyncio.Task[TickReport] | None = None
+        self._loop: asyncio.Task[None] | None = None
+
+    def _ensure_syncer(self) -> Syncer:
+        if self._syncer is None:
+            self._client = open_client()
+            upstream = Upstream(
+                self._client,
+                timeout_s=self.settings.timeout,
+                max_body_bytes=self.settings.max_body_bytes,
+                clock=self.clock,
+                on_response=self.metrics.record_response,
+                retry_wait_s=self.retry_wait_s,
+            )
+            canceled = self.settings.include_canceled
+            self._providers = {
+                "gitlab": GitLab(upstream, include_canceled=canceled),
+                "github": GitHub(upstream, include_canceled=canceled),
+                "jenkins": Jenkins(upstream, include_canceled=canceled),
+            }
+            self._syncer = Syncer(
+                self.targets,
+                self._providers,
+                self.cache,
+                self.metrics,
+                concurrency=self.settings.concurrency,
+                timeout_s=self.settings.timeout,
+                clock=self.clock,
+            )
+        return self._syncer
+
+    async def start(self) -> None:
+        await self._restore_snapshots()
+        self._loop = asyncio.create_task(self._run_loop(), name="conveyor-monitor-loop")
+        log.info("monitor.started", targets=len(self.targets), interval_s=self.settings.interval)
+
+    async def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            await asyncio.gather(self._loop, return_exceptions=True)
+            self._loop = None
+        if self._tick is not None and not self._tick.done():
+            self._tick.cancel()
+            await asyncio.gather(self._tick, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+            self._syncer = None
+
+    async def sync_once(self) -> TickReport:
+        """Run one tick, or wait for the one already running."""
+        if self._tick is None or self._tick.done():
+            self._tick = asyncio.create_task(self._ensure_syncer().tick())
+        report = await asyncio.shield(self._tick)
+        self.last_report = report
+        await self._save_snapshots()
+        return report
+
+    async def retry(self, key: str) -> None:
+        """Ask the upstream of target `key` for a new pipeline. KeyError when unknown;
+        UpstreamError (sanitized) when the upstream refuses or does not answer in time."""
+        target = self.by_key[key]
+        self._ensure_syncer()
+        entry = self.cache.get(key)
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                await self._providers[target.provider].retry(
+                    target, entry.latest if entry else None
+                )
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"timeout after {self.settings.timeout:g}s") from exc
+        except UpstreamError as exc:
+            log.warning("monitor.retry_failed", target=key, kind=exc.kind, error=exc.reason)
+            raise
+        log.info("monitor.retry_requested", provider=target.provider, target=key)
+
+    async def _run_loop(self) -> None:
+        interval = self.settings.interval
+        rng = random.Random()  # noqa: S311 - tick jitter, not cryptography
+        while True:
+            started = asyncio.get_running_loop().time()
+            try:
+                await self.sync_once()
+            except Exception:  # the loop must outlive any one tick's bug
+                log.error("monitor.tick_crashed", exc_info=True)
+            elapsed = asyncio.get_running_loop().time() - started
+            # Skip due ticks that fell inside this one instead of running them back to back.
+            delay = interval - (elapsed % interval) + rng.uniform(0, self.settings.jitter)
+            await asyncio.sleep(delay)
+
+    async def _restore_snapshots(self) -> None:
+        if self.store is None:
+            return
+        try:
+            snapshots = await asyncio.to_thread(self.store.load_snapshots)
+        except StoreError as exc:
+            log.warning("monitor.snapshots_unreadable", error=str(exc))
+            return
+        restored = []
+        for snapshot in snapshots:
+            target = self.by_key.get(snapshot.key)
+            if target is None or target.provider != snapshot.provider:
+                continue
+            try:
+                restored.append(entry_from_snapshot(snapshot))
+            except Invalid:
+                log.warning("monitor.snapshot_dropped", target=snapshot.key)
+        self.cache.load(restored)
+        log.info("monitor.snapshots_restored", count=len(restored))
+
+    async def _save_snapshots(self) -> None:
+        if self.store is None:
+            return
+        snapshots = [
+            MonitorSnapshot(e.key, e.provider, e.body, e.fetched_at)
+            for e in self.cache.entries()
+            if e.fetched_at is not None
+        ]
+        try:
+            await asyncio.to_thread(self.store.save_snapshots, snapshots)
+        except StoreError as exc:
+            log.warning("monitor.snapshots_unsaved", error=str(exc))

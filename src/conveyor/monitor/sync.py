@@ -1,0 +1,176 @@
+"""One sync tick: fetch every target with bounded concurrency, each under its own deadline,
+and put the outcome into the cache.
+
+A target's failure (any UpstreamError, its deadline, or a bug caught by the per-target
+guard) never delays or fails another: its entry keeps the last good pipelines, becomes
+stale and carries a short sanitized reason. This module does no scheduling (service.py
+owns the loop) and never logs a URL, a header or an upstream body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+
+import structlog
+
+from conveyor.errors import UpstreamError
+from conveyor.model import Status
+from conveyor.monitor.cache import Cache, CacheEntry, make_entry
+from conveyor.monitor.metrics import MonitorMetrics
+from conveyor.monitor.providers.base import Fetched, Memo, Provider
+from conveyor.monitor.settings import Target
+
+__all__ = ["Syncer", "TickReport", "failure_kind"]
+
+log = structlog.get_logger(__name__)
+
+
+class TickReport:
+    """What one tick did: wall time and failures by target key (kind, reason)."""
+
+    __slots__ = ("duration_s", "failures")
+
+    def __init__(self, duration_s: float, failures: dict[str, tuple[str, str]]) -> None:
+        self.duration_s = duration_s
+        self.failures = failures
+
+
+def failure_kind(exc: UpstreamError) -> str:
+    """A metric label for a failure: `http_502`, `timeout`, `rate_limited`, `bad_payload`…"""
+    if type(exc) is UpstreamError and exc.status_code is not None:
+        return f"http_{exc.status_code}"
+    if type(exc) is UpstreamError:
+        return "connection"
+    return exc.kind
+
+
+class Syncer:
+    def __init__(
+        self,
+        targets: Sequence[Target],
+        providers: Mapping[str, Provider],
+        cache: Cache,
+        metrics: MonitorMetrics,
+        *,
+        concurrency: int,
+        timeout_s: float,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.targets = tuple(targets)
+        self.providers = providers
+        self.cache = cache
+        self.metrics = metrics
+        self.concurrency = concurrency
+        self.timeout_s = timeout_s
+        self.clock = clock
+        self.memos: dict[str, Memo] = {}
+
+    async def tick(self) -> TickReport:
+        started = time.perf_counter()
+        failures: dict[str, tuple[str, str]] = {}
+        gate = asyncio.Semaphore(self.concurrency)
+        async with asyncio.TaskGroup() as group:
+            for target in self.targets:
+                group.create_task(self._sync_target(gate, target, failures))
+        self.cache.publish()
+        duration_s = time.perf_counter() - started
+        self.metrics.sync_duration.set(duration_s)
+        self.metrics.last_sync.set(self.clock().timestamp())
+        log.info(
+            "sync.tick_finished",
+            targets=len(self.targets),
+            failed=len(failures),
+            duration_s=round(duration_s, 3),
+        )
+        return TickReport(duration_s, failures)
+
+    async def _sync_target(
+        self, gate: asyncio.Semaphore, target: Target, failures: dict[str, tuple[str, str]]
+    ) -> None:
+        async with gate:
+            provider = self.providers[target.provider]
+            memo = self.memos.get(target.key) or self._memo_from_cache(target.key)
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    fetched = await provider.fetch(target, memo)
+            except TimeoutError:
+                self._fail(target, "timeout", f"timeout after {self.timeout_s:g}s", failures)
+            except UpstreamError as exc:
+                self._fail(target, failure_kind(exc), exc.reason, failures)
+            except Exception:  # the per-target guard: one target's bug spares the others
+                log.error(
+                    "sync.target_crashed",
+                    provider=target.provider,
+                    target=target.key,
+                    exc_info=True,
+                )
+                self._fail(target, "internal", "internal error", failures)
+            else:
+                self._succeed(target, fetched)
+
+    def _memo_from_cache(self, key: str) -> Memo:
+        entry = self.cache.get(key)
+        return Memo(pipelines=entry.pipelines) if entry is not None else Memo()
+
+    def _succeed(self, target: Target, fetched: Fetched) -> None:
+        self.memos[target.key] = fetched.memo
+        entry = make_entry(
+            provider=target.provider,
+            repo=target.repo,
+            branch=target.branch,
+            pipelines=fetched.pipelines,
+            fetched_at=self.clock(),
+            error=None,
+            is_stale=False,
+        )
+        self.cache.put(entry)
+        if fetched.dropped:
+            self.metrics.dropped_records.labels(target.provider).inc(fetched.dropped)
+            log.warning(
+                "sync.records_dropped",
+                provider=target.provider,
+                target=target.key,
+                count=fetched.dropped,
+            )
+        self.metrics.entry_stale.labels(target.key).set(0)
+        self._record_pipelines(entry)
+
+    def _fail(
+        self, target: Target, kind: str, reason: str, failures: dict[str, tuple[str, str]]
+    ) -> None:
+        failures[target.key] = (kind, reason)
+        previous = self.cache.get(target.key)
+        self.cache.put(
+            make_entry(
+                provider=target.provider,
+                repo=target.repo,
+                branch=target.branch,
+                pipelines=previous.pipelines if previous else (),
+                fetched_at=previous.fetched_at if previous else None,
+                error=reason,
+                is_stale=True,
+            )
+        )
+        self.metrics.sync_errors.labels(target.key, kind).inc()
+        self.metrics.entry_stale.labels(target.key).set(1)
+        log.warning(
+            "sync.target_failed",
+            provider=target.provider,
+            target=target.key,
+            kind=kind,
+            error=reason,
+        )
+
+    def _record_pipelines(self, entry: CacheEntry) -> None:
+        latest = entry.latest
+        finished = next((p for p in entry.pipelines if p.duration_s is not None), None)
+        self.metrics.record_pipelines(
+            entry.key,
+            entry.provider,
+            tuple(Status),
+            latest.status if latest else None,
+            finished.duration_s if finished else None,
+        )

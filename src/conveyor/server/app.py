@@ -1,0 +1,94 @@
+"""The ASGI application of `conveyor serve`: wiring only.
+
+`create_app` puts settings, store, API token, queue and monitor on `app.state`, installs the
+request frame (request id, body limit, deadline, last-resort 500, access event) and the one
+error envelope for every error, includes the routers (health, webhooks, the runs API, the
+monitor's pipelines/metrics/cc.xml) and runs the lifespan: start the run queue (recovering
+orphans, resuming `pending` runs) and the monitor; on shutdown stop the monitor, stop the
+queue (grace, then cancel), close the notifiers. It does not configure logging (serve does)
+and does not open or close the store (the caller owns it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from conveyor.monitor.service import Monitor
+from conveyor.notify import build_notifications
+from conveyor.server import cctray, health, metrics, pipelines, webhooks
+from conveyor.server.errors import install_error_handlers
+from conveyor.server.middleware import RequestFrameMiddleware
+from conveyor.server.queue import RunListener, RunQueue
+from conveyor.settings import Settings
+from conveyor.store.base import RunStore
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: RunStore,
+    env: Mapping[str, str],
+    home: Path,
+    listeners: Sequence[RunListener] = (),
+) -> FastAPI:
+    """The app. `listeners` are told about runs in addition to the notifiers conveyor.toml
+    configures (tests use it to observe runs)."""
+    notifications = build_notifications(settings, env, store)
+    queue = RunQueue(
+        settings, store=store, home=home, env=env, listeners=[notifications, *listeners]
+    )
+    monitor = Monitor(settings.monitor, env, store)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await queue.start()
+        await monitor.start()
+        try:
+            yield
+        finally:
+            await monitor.stop()
+            await queue.stop()
+            await notifications.aclose()
+
+    app = FastAPI(
+        title="conveyor",
+        version=_version(),
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.home = home
+    app.state.api_token = settings.secrets.api_token
+    app.state.public_read = settings.server.public_read
+    app.state.queue = queue
+    app.state.monitor = monitor
+    app.state.notifications = notifications
+    install_error_handlers(app)
+    app.add_middleware(
+        RequestFrameMiddleware,
+        request_timeout_s=settings.server.request_timeout,
+        max_body_bytes=settings.server.max_body_bytes,
+    )
+    app.include_router(health.build_router())
+    app.include_router(webhooks.build_router())
+    app.include_router(pipelines.build_router(monitor))
+    app.include_router(metrics.build_router(monitor))
+    app.include_router(cctray.build_router(monitor))
+    return app
+
+
+def _version() -> str:
+    try:
+        return version("conveyor")
+    except PackageNotFoundError:
+        return "0"

@@ -1,0 +1,155 @@
+"""One server run from start to final record: the chain a queue worker follows.
+
+    claim -> checkout (mirror + worktree at the exact sha) -> changed files (before..after)
+    -> load the pipeline file of that commit -> plan -> engine.scheduler.execute_run
+    -> remove the worktree
+
+Anything that goes wrong before the engine starts (unfetchable sha, no or invalid pipeline
+file) fails the *run* with that reason; the server goes on. If the worker task itself is
+cancelled (shutdown past its grace), the run is recorded `canceled` and the CancelledError
+propagates. This module owns no HTTP, no queueing and no job execution of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from conveyor.config import load_pipeline
+from conveyor.engine.checkout import Checkouts, GitAuth, find_pipeline_file
+from conveyor.engine.masking import secret_values
+from conveyor.engine.recovery import process_start_ticks
+from conveyor.engine.scheduler import execute_run
+from conveyor.errors import ConveyorError
+from conveyor.model import Event, Pipeline, RunRecord, Status
+from conveyor.plan import plan as plan_run
+from conveyor.store.base import RunStore
+from conveyor.store.logfiles import RunLogs
+from conveyor.store.paths import run_dir
+
+__all__ = ["DEFAULT_CONCURRENCY", "RunSpec", "execute_server_run"]
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_CONCURRENCY = 4
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """Everything one run needs besides the store and the mirrors."""
+
+    run: RunRecord
+    event: Event
+    clone_url: str
+    pipeline_file: str | None
+    auth: GitAuth | None
+    home: Path
+    env: Mapping[str, str]
+    cancel: asyncio.Event
+    play: frozenset[str] = frozenset()
+
+
+async def execute_server_run(
+    spec: RunSpec,
+    *,
+    store: RunStore,
+    checkouts: Checkouts,
+    on_start: Callable[[RunRecord], Awaitable[None]],
+) -> RunRecord:
+    """Run `spec.run` (stored as `pending`) and return its final record."""
+    run = spec.run
+    pid = os.getpid()
+    store.claim_run(run.run_id, owner_pid=pid, owner_started_ticks=process_start_ticks(pid) or 0)
+    started_at = datetime.now(UTC)
+    if not spec.clone_url:
+        return _fail(store, run, started_at, f"run: repository {run.repo!r} is not configured")
+    mirror = None
+    worktree = spec.home / "worktrees" / run.run_id
+    try:
+        mirror = await checkouts.ensure_commit(run.repo, spec.clone_url, run.sha, spec.auth)
+        await checkouts.add_worktree(run.repo, mirror, run.sha, worktree)
+        event = replace(
+            spec.event,
+            changed_files=await checkouts.changed_files(
+                run.repo, mirror, spec.event.before_sha, run.sha
+            ),
+            files=await checkouts.list_files(run.repo, mirror, run.sha),
+        )
+        path = find_pipeline_file(worktree, spec.pipeline_file)
+        pipeline: Pipeline = await asyncio.to_thread(load_pipeline, path)
+        await on_start(
+            replace(run, status=Status.RUNNING, started_at=started_at, pipeline_name=pipeline.name)
+        )
+        return await _execute(spec, pipeline, event, worktree, store)
+    except ConveyorError as exc:
+        log.warning("run.not_started", run_id=run.run_id, reason=str(exc).splitlines()[0])
+        return _fail(store, run, started_at, str(exc))
+    except asyncio.CancelledError:
+        _record_canceled(store, run)
+        raise
+    finally:
+        if mirror is not None and worktree.exists():
+            await asyncio.shield(checkouts.remove_worktree(run.repo, mirror, worktree))
+
+
+async def _execute(
+    spec: RunSpec, pipeline: Pipeline, event: Event, worktree: Path, store: RunStore
+) -> RunRecord:
+    run = spec.run
+    plan = plan_run(pipeline, event)
+    names = {*pipeline.secrets, *(name for job in pipeline.jobs for name in job.secrets)}
+    folder = run_dir(spec.home, run.run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    logs = RunLogs(folder)
+    try:
+        return await execute_run(
+            plan,
+            run=replace(run, pipeline_name=pipeline.name),
+            store=store,
+            logs=logs,
+            workspace=worktree,
+            run_dir=folder,
+            concurrency=pipeline.concurrency or DEFAULT_CONCURRENCY,
+            secrets=secret_values(sorted(names), spec.env),
+            base_env=spec.env,
+            play=spec.play,
+            cancel=spec.cancel,
+            home=spec.home,
+        )
+    finally:
+        logs.close()
+
+
+def _fail(store: RunStore, run: RunRecord, started_at: datetime, reason: str) -> RunRecord:
+    finished_at = datetime.now(UTC)
+    store.update_run(
+        run.run_id,
+        status=Status.FAILED,
+        started_at=started_at,
+        finished_at=finished_at,
+        reason=reason,
+    )
+    return replace(
+        run,
+        status=Status.FAILED,
+        started_at=started_at,
+        finished_at=finished_at,
+        reason=reason,
+    )
+
+
+def _record_canceled(store: RunStore, run: RunRecord) -> None:
+    current = store.get_run(run.run_id)
+    if current is not None and not current.status.is_final:
+        store.update_run(
+            run.run_id,
+            status=Status.CANCELED,
+            finished_at=datetime.now(UTC),
+            reason="server shutdown",
+        )

@@ -1,0 +1,161 @@
+"""The per-request frame around every HTTP route, as one pure ASGI middleware.
+
+It owns: the request id (`X-Request-ID` accepted when sane, generated otherwise, echoed on
+every answer and bound into structlog's context), the body size limit (413 from the
+Content-Length header before reading, or as soon as the streamed body passes the limit),
+the request deadline (503 when no answer has *started* in time — streaming answers are free
+once their headers are sent), the last-resort 500 (logged with exc_info, no traceback to the
+client) and the one access event per request (`http.request`). It knows nothing of routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from conveyor.server.errors import envelope_body
+
+__all__ = ["RequestFrameMiddleware", "new_request_id"]
+
+log = structlog.get_logger(__name__)
+
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+
+
+def new_request_id(given: str | None) -> str:
+    """The client's X-Request-ID when it is short and plain, else a fresh random id."""
+    if given and _SANE_ID.match(given):
+        return given
+    return uuid.uuid4().hex
+
+
+class RequestFrameMiddleware:
+    def __init__(self, app: ASGIApp, *, request_timeout_s: float, max_body_bytes: int) -> None:
+        self.app = app
+        self.request_timeout_s = request_timeout_s
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        request_id = new_request_id(_header(headers, b"x-request-id"))
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        frame = _Frame(request_id, send)
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self._serve(scope, receive, frame, headers)
+            finally:
+                log.info(
+                    "http.request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=frame.status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                )
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, frame: _Frame, headers: dict[bytes, bytes]
+    ) -> None:
+        declared = _header(headers, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await frame.fail(413, "payload_too_large", self._too_large_message())
+            return
+        limited = _limit_body(receive, self.max_body_bytes, self._too_large_message())
+        deadline: asyncio.Timeout | None = None
+        try:
+            async with asyncio.timeout(self.request_timeout_s) as deadline:
+                frame.deadline = deadline
+                try:
+                    await self.app(scope, limited, frame.send)
+                finally:
+                    frame.deadline = None  # a finished Timeout cannot be rescheduled
+        except TimeoutError:
+            if deadline is None or not deadline.expired():
+                log.error("http.unhandled_error", exc_info=True)
+                await frame.fail(500, "internal_error", "Internal error; see the server log.")
+                return
+            log.warning("http.deadline_passed", timeout_s=self.request_timeout_s)
+            await frame.fail(
+                503,
+                "request_timeout",
+                f"The request took longer than {self.request_timeout_s:g} s; try again later.",
+            )
+        except Exception:
+            log.error("http.unhandled_error", exc_info=True)
+            await frame.fail(500, "internal_error", "Internal error; see the server log.")
+
+    def _too_large_message(self) -> str:
+        return f"The request body is larger than {self.max_body_bytes} bytes."
+
+
+class _Frame:
+    """The send side of one request: echoes the id, records the status, lifts the deadline
+    once an answer has started."""
+
+    def __init__(self, request_id: str, send: Send) -> None:
+        self.request_id = request_id
+        self.status = 0
+        self.started = False
+        self.deadline: asyncio.Timeout | None = None
+        self._send = send
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = int(message["status"])
+            if self.deadline is not None:
+                self.deadline.reschedule(None)
+            message = {
+                **message,
+                "headers": [
+                    *message.get("headers", []),
+                    (b"x-request-id", self.request_id.encode()),
+                ],
+            }
+        await self._send(message)
+
+    async def fail(self, status: int, code: str, message: str) -> None:
+        if self.started:  # too late for an envelope: the client sees a cut answer
+            return
+        body = envelope_body(code, message, self.request_id)
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await self.send({"type": "http.response.body", "body": body})
+
+
+def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
+    value = headers.get(name)
+    return value.decode("latin-1") if value is not None else None
+
+
+def _limit_body(receive: Receive, limit: int, message: str) -> Receive:
+    seen = 0
+
+    async def limited() -> Message:
+        nonlocal seen
+        event = await receive()
+        if event["type"] == "http.request":
+            seen += len(event.get("body", b""))
+            if seen > limit:
+                # An HTTPException passes FastAPI's body parsing untouched -> 413 envelope.
+                raise HTTPException(413, detail=message)
+        return event
+
+    return limited

@@ -1,0 +1,315 @@
+"""The server's run queue: triggers become `pending` runs; N workers execute them.
+
+A trigger (webhook or API) stores a RunRecord with status `pending` and the Event in
+`trigger` (so it survives a restart) and puts its id on an in-memory queue; that is all the
+request path does. Each worker takes a run: checkout at the exact sha -> load the pipeline
+file of that commit -> plan -> H2's scheduler, the only engine (all in `server.execute`) ->
+final record, then removes the worktree. Listeners (`RunListener`, e.g. the
+commit status and Slack notifiers) are told when a run starts and ends, each call in its own
+task with a deadline, so they never hold up a worker.
+
+Start: runs whose owner process died are recovered (`engine.recovery`), then stored `pending`
+runs are queued again, oldest first. Stop: take no new runs, let running ones finish for up to
+`grace_s`, then cancel them (the engine kills their process groups) and wait for their final
+records. This module does not parse webhooks nor serve HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+import structlog
+
+from conveyor.engine.checkout import Checkouts, GitAuth
+from conveyor.engine.recovery import recover_orphans
+from conveyor.errors import UsageError
+from conveyor.model import Event, EventKind, RunRecord, Status
+from conveyor.server.execute import RunSpec, execute_server_run
+from conveyor.server.triggers import event_from_trigger, event_to_trigger
+from conveyor.settings import RepoSettings, Settings
+from conveyor.store.base import RunStore
+from conveyor.store.paths import new_run_id
+
+__all__ = ["Queued", "RunListener", "RunQueue"]
+
+log = structlog.get_logger(__name__)
+
+LISTENER_DEADLINE_S = 10.0
+_CANCEL_WAIT_S = 30.0
+
+
+class RunListener(Protocol):
+    """Told about each run's start and end; must return quickly (work in the background)."""
+
+    async def run_started(self, run: RunRecord) -> None: ...
+
+    async def run_finished(self, run: RunRecord) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """The answer to a trigger: the run id, and whether the delivery was seen before."""
+
+    run_id: str
+    duplicate: bool = False
+
+
+@dataclass(slots=True)
+class _Active:
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class RunQueue:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: RunStore,
+        home: Path,
+        env: Mapping[str, str],
+        listeners: Sequence[RunListener] = (),
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.home = home
+        self.env = env
+        self.listeners: list[RunListener] = list(listeners)
+        self.checkouts = Checkouts(home / "mirrors", timeout_s=settings.server.git_timeout, env=env)
+        self._waiting: asyncio.Queue[str] = asyncio.Queue()
+        self._active: dict[str, _Active] = {}
+        self._workers: list[asyncio.Task[None]] = []
+        self._listener_tasks: set[asyncio.Task[None]] = set()
+        self._accepting = False
+
+    @property
+    def is_running(self) -> bool:
+        return self._accepting and any(not w.done() for w in self._workers)
+
+    @property
+    def active_runs(self) -> tuple[str, ...]:
+        return tuple(self._active)
+
+    def add_listener(self, listener: RunListener) -> None:
+        self.listeners.append(listener)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        recovered = await asyncio.to_thread(recover_orphans, self.store, now=datetime.now(UTC))
+        pending = await asyncio.to_thread(self.store.runs_with_status, [Status.PENDING])
+        for run in pending:
+            self._waiting.put_nowait(run.run_id)
+        self._accepting = True
+        self._workers = [
+            asyncio.create_task(self._work(), name=f"run-worker-{n}")
+            for n in range(self.settings.server.max_parallel_runs)
+        ]
+        log.info("queue.started", resumed=len(pending), recovered=recovered)
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stop taking runs; give running ones `grace_s` (default server.shutdown_grace),
+        then cancel them and wait for their final records."""
+        grace = self.settings.server.shutdown_grace if grace_s is None else grace_s
+        self._accepting = False
+        busy = [w for w in self._workers if not w.done()]
+        idle_wait = asyncio.gather(*busy, return_exceptions=True)
+        for _ in busy:
+            self._waiting.put_nowait("")  # wakes idle workers; they exit on ""
+        try:
+            async with asyncio.timeout(grace):
+                await asyncio.shield(idle_wait)
+        except TimeoutError:
+            log.warning("queue.grace_passed", canceling=list(self._active), grace_s=grace)
+            for active in self._active.values():
+                active.cancel.set()
+            try:
+                async with asyncio.timeout(_CANCEL_WAIT_S):
+                    await asyncio.shield(idle_wait)
+            except TimeoutError:
+                for worker in self._workers:
+                    worker.cancel()
+                await asyncio.gather(*self._workers, return_exceptions=True)
+        if self._listener_tasks:
+            await asyncio.wait(set(self._listener_tasks), timeout=LISTENER_DEADLINE_S)
+        log.info("queue.stopped")
+
+    # ------------------------------------------------------------ triggers
+
+    async def enqueue(
+        self, event: Event, *, delivery_id: str | None = None, play: Sequence[str] = ()
+    ) -> Queued:
+        """Store a `pending` run for `event` and queue it; a delivery seen before queues
+        nothing and answers its first run id. `play`: manual jobs to run."""
+        run = RunRecord(
+            run_id=new_run_id(),
+            repo=event.repo,
+            ref=event.ref,
+            sha=event.sha,
+            event=event.kind,
+            status=Status.PENDING,
+            created_at=datetime.now(UTC),
+            trigger={**event_to_trigger(event), "play": list(play)},
+        )
+        existing = await asyncio.to_thread(self._record, run, delivery_id)
+        if existing is not None:
+            return Queued(existing, duplicate=True)
+        self._waiting.put_nowait(run.run_id)
+        log.info("run.queued", run_id=run.run_id, repo=run.repo, ref=run.ref, sha=run.sha)
+        return Queued(run.run_id)
+
+    def _record(self, run: RunRecord, delivery_id: str | None) -> str | None:
+        if delivery_id is not None:
+            existing = self.store.claim_delivery(delivery_id, run.run_id)
+            if existing is not None:
+                return existing
+        self.store.create_run(run)
+        return None
+
+    async def trigger(
+        self,
+        repo: str,
+        ref: str,
+        sha: str | None = None,
+        variables: Mapping[str, str] | None = None,
+        kind: EventKind = EventKind.MANUAL,
+    ) -> RunRecord:
+        """A run asked for through the API. Without `sha`, the ref is resolved by fetching
+        the mirror (raises CheckoutError when the ref does not exist)."""
+        settings = self._repo(repo)
+        if sha is None:
+            sha = await self.checkouts.resolve_ref(
+                settings.name, settings.clone_url, ref, self._auth(settings)
+            )
+        event = Event(
+            kind=kind,
+            ref=ref,
+            sha=sha,
+            repo=settings.name,
+            default_branch=settings.default_branch,
+            variables=dict(variables or {}),
+        )
+        queued = await self.enqueue(event)
+        run = await asyncio.to_thread(self.store.get_run, queued.run_id)
+        if run is None:  # pragma: no cover - the row was written just above
+            raise LookupError(queued.run_id)
+        return run
+
+    async def cancel(self, run_id: str) -> bool:
+        """Cancel a pending or running run; False when it is unknown or already final."""
+        active = self._active.get(run_id)
+        if active is not None:
+            active.cancel.set()
+            await asyncio.to_thread(self.store.request_cancel, run_id)
+            return True
+        run = await asyncio.to_thread(self.store.get_run, run_id)
+        if run is None or run.status.is_final:
+            return False
+        if run.status is Status.PENDING:
+            now = datetime.now(UTC)
+            await asyncio.to_thread(
+                self.store.update_run,
+                run_id,
+                status=Status.CANCELED,
+                finished_at=now,
+                reason="canceled before it started",
+            )
+            return True
+        # Running in another process (e.g. `conveyor run`): ask through the store.
+        return await asyncio.to_thread(self.store.request_cancel, run_id)
+
+    async def play(self, run_id: str, job: str) -> RunRecord | None:
+        """Play manual job `job` of run `run_id`: a new run of the same commit and trigger in
+        which `job` is played (the engine fixes the played jobs when a run starts). None when
+        the run is unknown; UsageError when `job` is not a manual job of that run."""
+        run = await asyncio.to_thread(self.store.get_run, run_id)
+        if run is None:
+            return None
+        record = next((j for j in run.jobs if j.name == job), None)
+        if record is None or record.status is not Status.MANUAL:
+            raise UsageError(
+                f"run {run_id}: {job!r} is not a manual job waiting to be played "
+                "(see the run's jobs and their statuses)"
+            )
+        played = sorted({*_played(run.trigger), job})
+        event = event_from_trigger(run.trigger)
+        queued = await self.enqueue(event, play=played)
+        new = await asyncio.to_thread(self.store.get_run, queued.run_id)
+        log.info("run.played", run_id=run_id, job=job, new_run_id=queued.run_id)
+        return new
+
+    # ------------------------------------------------------------ workers
+
+    async def _work(self) -> None:
+        while True:
+            run_id = await self._waiting.get()
+            if not run_id or not self._accepting:
+                return
+            try:
+                await self._run(run_id)
+            except Exception:  # the per-run guard: one broken run must not stop the worker
+                log.error("run.crashed", run_id=run_id, exc_info=True)
+
+    async def _run(self, run_id: str) -> None:
+        run = await asyncio.to_thread(self.store.get_run, run_id)
+        if run is None or run.status is not Status.PENDING:
+            return  # canceled while waiting, or taken by someone else
+        active = self._active[run_id] = _Active()
+        try:
+            repo = self.settings.repo(run.repo)
+            event = event_from_trigger(run.trigger)
+            spec = RunSpec(
+                run=run,
+                event=event,
+                clone_url=repo.clone_url if repo else "",
+                pipeline_file=repo.pipeline_file if repo else None,
+                auth=self._auth(repo) if repo else None,
+                home=self.home,
+                env=self.env,
+                cancel=active.cancel,
+                play=frozenset(_played(run.trigger)),
+            )
+            final = await execute_server_run(
+                spec, store=self.store, checkouts=self.checkouts, on_start=self._started
+            )
+        finally:
+            del self._active[run_id]
+        self._tell("run_finished", final)
+        log.info("run.finished", run_id=run_id, status=str(final.status), reason=final.reason)
+
+    async def _started(self, run: RunRecord) -> None:
+        self._tell("run_started", run)
+
+    def _tell(self, method: str, run: RunRecord) -> None:
+        for listener in self.listeners:
+            task = asyncio.create_task(self._call(listener, method, run))
+            self._listener_tasks.add(task)
+            task.add_done_callback(self._listener_tasks.discard)
+
+    async def _call(self, listener: RunListener, method: str, run: RunRecord) -> None:
+        try:
+            async with asyncio.timeout(LISTENER_DEADLINE_S):
+                await getattr(listener, method)(run)
+        except Exception:  # a listener's bug or hang must not reach the engine
+            log.error("run.listener_failed", run_id=run.run_id, method=method, exc_info=True)
+
+    # ------------------------------------------------------------ helpers
+
+    def _repo(self, name: str) -> RepoSettings:
+        repo = self.settings.repo(name)
+        if repo is None:
+            raise KeyError(name)
+        return repo
+
+    def _auth(self, repo: RepoSettings) -> GitAuth | None:
+        token = self.settings.secrets.clone_tokens.get(repo.name)
+        return GitAuth(repo.provider, token) if token else None
+
+
+def _played(trigger: Mapping[str, object]) -> list[str]:
+    play = trigger.get("play")
+    return [str(job) for job in play] if isinstance(play, list) else []

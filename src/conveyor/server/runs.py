@@ -1,0 +1,253 @@
+"""The runs API: list, show, trigger, cancel, play manual jobs, read and follow job logs.
+
+`build_router()` returns the APIRouter that `server.app.create_app` mounts. Handlers read
+`app.state.store` (the sync RunStore, called through `asyncio.to_thread`), `app.state.queue`
+(trigger/cancel/play) and `app.state.home` (run folders with the JSONL logs); they raise
+ApiError for every refusal, which the app renders as the one error envelope. Serialisation
+lives in `server.serialize`; the SSE wire format in `server.sse`. Must not run jobs or talk
+to the network.
+
+Job names travel in paths URL-encoded (`test%20%5BPY%3D3.12%5D`, `deploy%2Fprod`): the
+`{job:path}` parameter receives them decoded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Protocol
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from conveyor.engine.checkout import CheckoutError
+from conveyor.errors import UsageError
+from conveyor.model import EventKind, RunRecord, Status
+from conveyor.server.auth import require_read, require_write
+from conveyor.server.errors import ApiError
+from conveyor.server.serialize import (
+    closest_name,
+    json_response,
+    ndjson_chunks,
+    run_page,
+)
+from conveyor.server.sse import SSE_HEADERS, stream_job_log
+from conveyor.store.base import RunStore
+from conveyor.store.logfiles import job_log_path, read_job_log
+from conveyor.store.paths import is_valid_run_id, run_dir
+
+__all__ = ["RunQueue", "TriggerBody", "build_router", "job_outcome"]
+
+_VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class RunQueue(Protocol):
+    """What the routes need from the server's run queue (server.queue implements it)."""
+
+    async def trigger(
+        self,
+        repo: str,
+        ref: str,
+        sha: str | None,
+        variables: Mapping[str, str],
+        kind: EventKind,
+    ) -> RunRecord: ...
+
+    async def cancel(self, run_id: str) -> bool: ...
+
+    async def play(self, run_id: str, job: str) -> RunRecord | None:
+        """A new run of the same commit with `job` played; None for an unknown run;
+        UsageError when `job` is not a manual job waiting in that run."""
+        ...
+
+
+class TriggerBody(BaseModel):
+    """`POST /api/v1/runs`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repo: str = Field(min_length=1, max_length=200)
+    ref: str = Field(min_length=1, max_length=255)
+    sha: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{7,64}$")
+    variables: dict[Annotated[str, Field(pattern=_VAR_NAME)], str] = {}
+    event: EventKind = EventKind.MANUAL
+
+
+def _store(request: Request) -> RunStore:
+    store: RunStore = request.app.state.store
+    return store
+
+
+def _queue(request: Request) -> RunQueue:
+    queue: RunQueue | None = getattr(request.app.state, "queue", None)
+    if queue is None:
+        raise ApiError(503, "queue_unavailable", "The run queue is not running; try again later.")
+    return queue
+
+
+def _run_dir(request: Request, run_id: str) -> Path:
+    home: Path = request.app.state.home
+    return run_dir(home, run_id)
+
+
+async def _get_run(request: Request, run_id: str) -> RunRecord:
+    if not is_valid_run_id(run_id):
+        raise _run_not_found(run_id)
+    run = await asyncio.to_thread(_store(request).get_run, run_id)
+    if run is None:
+        raise _run_not_found(run_id)
+    return run
+
+
+def _run_not_found(run_id: str) -> ApiError:
+    return ApiError(
+        404, "run_not_found", f"Run {run_id!r} does not exist (list runs with GET /api/v1/runs)."
+    )
+
+
+def _check_job(run: RunRecord, job: str, folder: Path) -> None:
+    """404 unless the run has (or, still planning, may get) a job of that name."""
+    names = [j.name for j in run.jobs]
+    if job in names or job_log_path(folder, job).exists():
+        return
+    if not names and not run.status.is_final:
+        return  # queued: the plan, and so the job names, are not known yet
+    hint = closest_name(job, names)
+    raise ApiError(
+        404,
+        "job_not_found",
+        f"Run {run.run_id!r} has no job {job!r}"
+        + (f" (did you mean {hint!r}?)" if hint else f" (its jobs: {', '.join(names) or 'none'})"),
+    )
+
+
+async def list_runs(
+    request: Request,
+    repo: str | None = None,
+    ref: str | None = None,
+    status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """Newest first. `next_offset` is null on the last page."""
+    runs = await asyncio.to_thread(
+        _store(request).list_runs, repo=repo, ref=ref, status=status, limit=limit + 1, offset=offset
+    )
+    return json_response(run_page(runs, limit=limit, offset=offset))
+
+
+async def get_run(request: Request, run_id: str) -> Response:
+    return json_response(await _get_run(request, run_id))
+
+
+async def trigger_run(request: Request, body: TriggerBody) -> Response:
+    settings: Any = getattr(request.app.state, "settings", None)
+    if settings is not None and settings.repo(body.repo) is None:
+        raise ApiError(
+            404,
+            "unknown_repo",
+            f"Repo {body.repo!r} is not declared in conveyor.toml (add a [[repos]] entry).",
+        )
+    try:
+        run = await _queue(request).trigger(
+            body.repo, body.ref, body.sha, body.variables, body.event
+        )
+    except CheckoutError as error:
+        raise ApiError(
+            422, "ref_not_found", f"{error} (push it, or pass an existing ref)"
+        ) from None
+    return json_response(run, status_code=202, headers={"Location": f"/api/v1/runs/{run.run_id}"})
+
+
+async def cancel_run(request: Request, run_id: str) -> Response:
+    run = await _get_run(request, run_id)
+    if run.status.is_final:
+        raise ApiError(409, "run_finished", f"Run {run_id!r} already ended ({run.status}).")
+    if not await _queue(request).cancel(run_id):
+        raise ApiError(409, "run_finished", f"Run {run_id!r} already ended.")
+    return json_response(
+        {"run_id": run_id, "status": str(run.status), "cancel_requested": True}, 202
+    )
+
+
+async def play_job(request: Request, run_id: str, job: str) -> Response:
+    run = await _get_run(request, run_id)
+    _check_job(run, job, _run_dir(request, run_id))
+    record = next((j for j in run.jobs if j.name == job), None)
+    if record is None or record.status is not Status.MANUAL:
+        state = record.status if record is not None else "not planned yet"
+        raise ApiError(
+            409,
+            "job_not_manual",
+            f"Job {job!r} of run {run_id!r} is not a manual job waiting to be played ({state}).",
+        )
+    try:
+        played = await _queue(request).play(run_id, job)
+    except UsageError as error:
+        raise ApiError(409, "job_not_manual", str(error)) from None
+    if played is None:
+        raise _run_not_found(run_id)
+    location = {"Location": f"/api/v1/runs/{played.run_id}"}
+    return json_response(played, status_code=202, headers=location)
+
+
+async def job_log(
+    request: Request,
+    run_id: str,
+    job: str,
+    follow: bool = False,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Response:
+    """JSONL (`application/x-ndjson`), or with `?follow=1` Server-Sent Events until the
+    job ends. A `Last-Event-ID` header resumes a follow after that line number."""
+    run = await _get_run(request, run_id)
+    folder = _run_dir(request, run_id)
+    _check_job(run, job, folder)
+    if not follow:
+        return StreamingResponse(
+            ndjson_chunks(read_job_log(folder, job)), media_type="application/x-ndjson"
+        )
+    after_n = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    store = _store(request)
+
+    async def outcome() -> str | None:
+        latest = await asyncio.to_thread(store.get_run, run_id)
+        return job_outcome(latest, job)
+
+    return StreamingResponse(
+        stream_job_log(folder, job, outcome=outcome, after_n=after_n),
+        media_type="text/event-stream",
+        headers=SSE_HEADERS,
+    )
+
+
+def job_outcome(run: RunRecord | None, job: str) -> str | None:
+    """The job's final status once it has one (or once the run ended without it)."""
+    if run is None:
+        return "canceled"  # the run vanished (store reset): nothing more will come
+    record = next((j for j in run.jobs if j.name == job), None)
+    if record is not None and record.status.is_final and record.status is not Status.MANUAL:
+        return str(record.status)
+    if run.status.is_final and run.status is not Status.MANUAL:
+        return str(record.status) if record is not None else str(run.status)
+    return None
+
+
+def build_router() -> APIRouter:
+    """The runs API under /api/v1. Reads need the read token unless server.public_read."""
+    read = [Depends(require_read)]
+    write = [Depends(require_write)]
+    router = APIRouter(prefix="/api/v1", tags=["runs"])
+    router.add_api_route("/runs", list_runs, methods=["GET"], dependencies=read)
+    router.add_api_route("/runs", trigger_run, methods=["POST"], dependencies=write)
+    router.add_api_route("/runs/{run_id}", get_run, methods=["GET"], dependencies=read)
+    router.add_api_route("/runs/{run_id}/cancel", cancel_run, methods=["POST"], dependencies=write)
+    router.add_api_route(
+        "/runs/{run_id}/jobs/{job:path}/play", play_job, methods=["POST"], dependencies=write
+    )
+    router.add_api_route(
+        "/runs/{run_id}/jobs/{job:path}/log", job_log, methods=["GET"], dependencies=read
+    )
+    return router

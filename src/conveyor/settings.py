@@ -1,0 +1,261 @@
+"""conveyor.toml -> Settings: the server's configuration, validated with pydantic.
+
+Owns the `[server]`, `[[repos]]` and `[notify.slack]` sections (`[monitor]` is H5's
+`conveyor.monitor.settings.MonitorSettings`, embedded here) and the rule that secrets never
+live in the file: a key ending in `_env` names an environment variable, and the values are
+resolved here (via `conveyor.secrets.read_secret`) into a `ResolvedSecrets` object that is kept
+apart from the settings (not part of their repr, str or dump). Every problem is a ConfigError
+naming the file and the key, e.g. `conveyor.toml: repos[1].secret_env: …`. This module reads
+the one file it is given and nothing else; the environment is an argument.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from conveyor.errors import ConfigError, Problem
+from conveyor.monitor.settings import MonitorSettings
+from conveyor.secrets import MIN_TOKEN_LENGTH, looks_like_secret, read_secret
+
+__all__ = [
+    "DEFAULT_API_URLS",
+    "RepoSettings",
+    "ResolvedSecrets",
+    "ServerSettings",
+    "Settings",
+    "SlackSettings",
+    "load_settings",
+    "parse_settings",
+]
+
+DEFAULT_API_URLS = {"github": "https://api.github.com", "gitlab": "https://gitlab.com/api/v4"}
+_SECRET_KEY = re.compile(r"(_env$|token|secret|password)", re.IGNORECASE)
+_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+_CREDENTIALS_IN_URL = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@", re.IGNORECASE)
+_REPO_NAME = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+class ServerSettings(_Section):
+    """`[server]`. Times in seconds; `home` defaults to the project's `.conveyor/`."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    api_token_env: str | None = None
+    public_read: bool = False
+    public_url: str | None = None  # base of links in statuses and chat (`target_url`)
+    request_timeout: float = Field(default=5.0, gt=0)
+    shutdown_grace: float = Field(default=30.0, ge=0)
+    max_body_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    max_parallel_runs: int = Field(default=2, ge=1, le=64)
+    home: Path | None = None
+    git_timeout: float = Field(default=300.0, gt=0)
+
+
+class RepoSettings(_Section):
+    """One `[[repos]]` entry: a repository conveyor builds."""
+
+    name: str = Field(pattern=_REPO_NAME)
+    provider: Literal["github", "gitlab"]
+    clone_url: str = Field(min_length=1)
+    secret_env: str
+    status_token_env: str | None = None
+    clone_token_env: str | None = None
+    api_url: str | None = None
+    project: str | None = None  # GitLab project id or path (default: `name`)
+    pipeline_file: str | None = None
+    default_branch: str = "main"
+
+    @field_validator("clone_url", "api_url")
+    @classmethod
+    def _no_credentials(cls, value: str | None) -> str | None:
+        if value is not None and _CREDENTIALS_IN_URL.match(value):
+            raise ValueError(
+                "must not carry credentials (put a token in an environment variable and name "
+                "it in clone_token_env / status_token_env)"
+            )
+        return value
+
+    @property
+    def resolved_api_url(self) -> str:
+        return (self.api_url or DEFAULT_API_URLS[self.provider]).rstrip("/")
+
+    @property
+    def gitlab_project(self) -> str:
+        return self.project or self.name
+
+
+class SlackSettings(_Section):
+    """`[notify.slack]`: an incoming webhook, on failures and on recoveries."""
+
+    webhook_url_env: str
+    on_failure: bool = True
+    on_recovery: bool = True
+
+
+class NotifySettings(_Section):
+    slack: SlackSettings | None = None
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ResolvedSecrets:
+    """Secret values read from the environment. Its repr never shows a value."""
+
+    api_token: str | None = None
+    webhook_secrets: Mapping[str, str] = field(default_factory=dict)  # repo name -> secret
+    status_tokens: Mapping[str, str] = field(default_factory=dict)
+    clone_tokens: Mapping[str, str] = field(default_factory=dict)
+    slack_webhook_url: str | None = None
+
+    def values(self) -> tuple[str, ...]:
+        """Every secret value, for the log masker."""
+        found = [self.api_token, self.slack_webhook_url]
+        for mapping in (self.webhook_secrets, self.status_tokens, self.clone_tokens):
+            found.extend(mapping.values())
+        return tuple(sorted({v for v in found if v}, key=len, reverse=True))
+
+    def __repr__(self) -> str:
+        return f"ResolvedSecrets(<{len(self.values())} values hidden>)"
+
+
+class Settings(_Section):
+    server: ServerSettings = ServerSettings()
+    repos: tuple[RepoSettings, ...] = ()
+    notify: NotifySettings = NotifySettings()
+    monitor: MonitorSettings = MonitorSettings()
+    _secrets: ResolvedSecrets = PrivateAttr(default_factory=ResolvedSecrets)
+
+    @model_validator(mode="after")
+    def _unique_repo_names(self) -> Settings:
+        seen: set[str] = set()
+        for repo in self.repos:
+            if repo.name in seen:
+                raise ValueError(f"repos: {repo.name!r} is declared twice")
+            seen.add(repo.name)
+        return self
+
+    @property
+    def secrets(self) -> ResolvedSecrets:
+        return self._secrets
+
+    def repo(self, name: str) -> RepoSettings | None:
+        for repo in self.repos:
+            if repo.name == name:
+                return repo
+        return None
+
+
+def load_settings(path: Path, env: Mapping[str, str]) -> Settings:
+    """Read, validate and resolve `path`; raises ConfigError with every problem found."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            [Problem(str(path), 0, 0, f"cannot read settings ({exc.strerror})")]
+        ) from None
+    return parse_settings(text, env, file=str(path))
+
+
+def parse_settings(text: str, env: Mapping[str, str], *, file: str = "conveyor.toml") -> Settings:
+    """The pure half of load_settings: TOML text and environment in, Settings out."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = _TOML_POSITION.search(str(exc))
+        line, col = (int(match[1]), int(match[2])) if match else (0, 0)
+        message = _TOML_POSITION.sub("", str(exc)).strip()
+        raise ConfigError([Problem(file, line, col, f"invalid TOML: {message}")]) from None
+    literal = [
+        Problem(
+            file,
+            0,
+            0,
+            f"{key}: looks like a literal secret (put it in an environment "
+            "variable and write that variable's name here)",
+        )
+        for key, value in _walk(raw, "")
+        if _SECRET_KEY.search(key.rsplit(".", 1)[-1]) and looks_like_secret(value)
+    ]
+    if literal:
+        raise ConfigError(literal)
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([_problem(file, err) for err in exc.errors()]) from None
+    settings._secrets = _resolve(settings, env, file)
+    return settings
+
+
+def _walk(value: object, key: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, dict):
+        for name, item in value.items():
+            yield from _walk(item, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk(item, f"{key}[{index}]")
+    elif isinstance(value, str):
+        yield key, value
+
+
+def _problem(file: str, error: Any) -> Problem:
+    key = ""
+    for part in error["loc"]:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return Problem(file, 0, 0, f"{key}: {message}" if key else message)
+
+
+def _resolve(settings: Settings, env: Mapping[str, str], file: str) -> ResolvedSecrets:
+    problems: list[Problem] = []
+
+    def read(var: str | None, key: str) -> str | None:
+        if var is None:
+            return None
+        try:
+            return read_secret(env, var, key=key, file=file, min_length=MIN_TOKEN_LENGTH)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            return None
+
+    api_token = read(settings.server.api_token_env, "server.api_token_env")
+    hooks: dict[str, str] = {}
+    statuses: dict[str, str] = {}
+    clones: dict[str, str] = {}
+    for index, repo in enumerate(settings.repos):
+        for var, key, target in (
+            (repo.secret_env, "secret_env", hooks),
+            (repo.status_token_env, "status_token_env", statuses),
+            (repo.clone_token_env, "clone_token_env", clones),
+        ):
+            value = read(var, f"repos[{index}].{key}")
+            if value is not None:
+                target[repo.name] = value
+    slack = settings.notify.slack
+    slack_url = read(slack.webhook_url_env if slack else None, "notify.slack.webhook_url_env")
+    if problems:
+        raise ConfigError(problems)
+    return ResolvedSecrets(
+        api_token=api_token,
+        webhook_secrets=hooks,
+        status_tokens=statuses,
+        clone_tokens=clones,
+        slack_webhook_url=slack_url,
+    )

@@ -1,0 +1,143 @@
+"""Opening a run-store database: engine set-up, SQLite pragmas, migrations, driver errors.
+
+SQLite runs in WAL mode with a busy timeout and foreign keys on; write transactions start
+with `BEGIN IMMEDIATE` so two conveyor processes queue on the lock instead of failing a
+read-to-write upgrade. `migrate` checks the recorded revision with one plain query and
+imports Alembic only when the database is behind. Must not know about runs or jobs
+(sql.py does); every driver exception leaves this package as a StoreError.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from conveyor.errors import StoreError
+from conveyor.store.migrations import HEAD_REVISION, SCRIPT_LOCATION
+
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "IMMEDIATE",
+    "create_store_engine",
+    "current_revision",
+    "describe_url",
+    "migrate",
+    "to_store_error",
+]
+
+BUSY_TIMEOUT_S = 30.0
+# Execution option asking the `begin` hook for a write transaction (BEGIN IMMEDIATE).
+IMMEDIATE = "conveyor_immediate"
+
+
+def describe_url(url: sa.URL) -> str:
+    """Where the store lives, for messages: the file for SQLite, the URL without password."""
+    if url.get_backend_name() == "sqlite":
+        return url.database or ":memory:"
+    return url.render_as_string(hide_password=True)
+
+
+def to_store_error(exc: sa.exc.SQLAlchemyError, where: str, action: str) -> StoreError:
+    """A StoreError saying where, what and how to fix, without driver noise or secrets."""
+    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    if "locked" in detail or "busy" in detail:
+        hint = "another conveyor process held it too long; retry, or look for a stuck process"
+        return StoreError(f"{where}: database is locked: cannot {action} ({hint})")
+    if isinstance(exc, sa.exc.IntegrityError):
+        return StoreError(f"{where}: cannot {action}: {detail} (the record already exists)")
+    return StoreError(
+        f"{where}: cannot {action}: {detail} "
+        "(check that the database exists, is writable and is a conveyor store)"
+    )
+
+
+def create_store_engine(url: sa.URL, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
+    """An engine for `url`; SQLite files get WAL, a busy timeout (how long a writer waits
+    for another process's lock), foreign keys and explicit transaction control (pysqlite's
+    own is bypassed)."""
+    if url.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(
+        url,
+        connect_args={"timeout": busy_timeout_s, "check_same_thread": False},
+    )
+    busy_ms = int(busy_timeout_s * 1000)
+
+    def configure(dbapi_connection: Any, _record: Any) -> None:
+        _configure_sqlite(dbapi_connection, busy_ms)
+
+    event.listen(engine, "connect", configure)
+    event.listen(engine, "begin", _begin_sqlite)
+    return engine
+
+
+def _configure_sqlite(dbapi_connection: Any, busy_ms: int) -> None:
+    # Autocommit at the driver level; `_begin_sqlite` emits BEGIN itself.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get(IMMEDIATE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The Alembic revision recorded in the database, or None for a fresh database."""
+    if not sa.inspect(connection).has_table("alembic_version"):
+        return None
+    row = connection.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+    return None if row is None else str(row[0])
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to HEAD_REVISION. Cheap when it is already there; several processes
+    opening a fresh store at once are serialised by the write lock."""
+    where = describe_url(engine.url)
+    try:
+        with engine.connect() as connection:
+            if _read_revision(connection) == HEAD_REVISION:
+                return
+        with (
+            engine.connect().execution_options(**{IMMEDIATE: True}) as connection,
+            connection.begin(),
+        ):
+            if current_revision(connection) != HEAD_REVISION:
+                _run_alembic_upgrade(connection)
+    except sa.exc.SQLAlchemyError as exc:
+        raise to_store_error(exc, where, "migrate the run store") from exc
+
+
+def _read_revision(connection: Connection) -> str | None:
+    # The fast path: one query; a missing table means "not migrated yet".
+    try:
+        row = connection.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+    except sa.exc.OperationalError:
+        connection.rollback()
+        return None
+    except sa.exc.ProgrammingError:
+        connection.rollback()
+        return None
+    connection.rollback()
+    return None if row is None else str(row[0])
+
+
+def _run_alembic_upgrade(connection: Connection) -> None:
+    # Imported here: Alembic costs tens of milliseconds and is needed once per schema change.
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")

@@ -1,0 +1,410 @@
+"""SqlRunStore: the RunStore protocol over SQLAlchemy Core (SQLite by default, PostgreSQL).
+
+Every method is one short transaction; writes on SQLite take the write lock up front
+(`BEGIN IMMEDIATE`) so concurrent `conveyor run` processes queue rather than fail. Run
+numbers come from one `INSERT … SELECT max(number) + 1` statement, retried if another
+process won the same number. Must not touch log files or processes; driver exceptions
+become StoreError (database.to_store_error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, RowMapping
+
+from conveyor.errors import StoreError
+from conveyor.model import EventKind, JobRecord, RunRecord, Status, StepRecord
+from conveyor.store.base import LiveProcess, MonitorSnapshot
+from conveyor.store.database import IMMEDIATE, describe_url, to_store_error
+from conveyor.store.schema import deliveries, jobs, processes, runs, snapshots
+
+__all__ = ["SqlRunStore"]
+
+_NUMBER_ATTEMPTS = 20
+_RUN_COLUMNS = [c for c in runs.c if c.name not in ("owner_pid", "owner_started_ticks")]
+
+
+class SqlRunStore:
+    """A RunStore on a SQLAlchemy engine. Build it with `conveyor.store.open_store`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(**{IMMEDIATE: True})
+        self.where = describe_url(engine.url)
+
+    # ------------------------------------------------------------ transactions
+
+    @contextmanager
+    def _read(self, action: str) -> Iterator[Connection]:
+        try:
+            with self._engine.connect() as connection, connection.begin():
+                yield connection
+        except sa.exc.SQLAlchemyError as exc:
+            raise to_store_error(exc, self.where, action) from exc
+
+    @contextmanager
+    def _write(self, action: str) -> Iterator[Connection]:
+        try:
+            with self._writer.begin() as connection:
+                yield connection
+        except sa.exc.SQLAlchemyError as exc:
+            raise to_store_error(exc, self.where, action) from exc
+
+    # ------------------------------------------------------------ runs
+
+    def create_run(self, run: RunRecord) -> RunRecord:
+        values = _run_values(run)
+        del values["number"]
+        next_number = sa.select(sa.func.coalesce(sa.func.max(runs.c.number), 0) + 1)
+        columns = [*values, "number"]
+        selected = sa.select(
+            *(sa.literal(v, runs.c[k].type) for k, v in values.items()),
+            next_number.scalar_subquery(),
+        )
+        for _ in range(_NUMBER_ATTEMPTS):
+            try:
+                with self._writer.begin() as connection:
+                    connection.execute(runs.insert().from_select(columns, selected))
+                    number = connection.execute(
+                        sa.select(runs.c.number).where(runs.c.run_id == run.run_id)
+                    ).scalar_one()
+            except sa.exc.IntegrityError as exc:
+                if self._run_exists(run.run_id):
+                    raise StoreError(
+                        f"{self.where}: run {run.run_id} already exists (use a new run id)"
+                    ) from exc
+                continue  # another process took this number: try the next one
+            except sa.exc.SQLAlchemyError as exc:
+                raise to_store_error(exc, self.where, f"create run {run.run_id}") from exc
+            for job in run.jobs:
+                self.save_job(run.run_id, job)
+            return replace(run, number=number)
+        raise StoreError(f"{self.where}: cannot assign a run number (too many concurrent runs)")
+
+    def _run_exists(self, run_id: str) -> bool:
+        with self._read("read a run") as connection:
+            found = connection.execute(
+                sa.select(runs.c.run_id).where(runs.c.run_id == run_id)
+            ).first()
+        return found is not None
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: Status | None = None,
+        started_at: datetime | None = None,
+        finished_at: datetime | None = None,
+        reason: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = str(status)
+        if started_at is not None:
+            values["started_at"] = started_at
+        if finished_at is not None:
+            values["finished_at"] = finished_at
+        if reason is not None:
+            values["reason"] = reason
+        if not values:
+            return
+        with self._write(f"update run {run_id}") as connection:
+            connection.execute(runs.update().where(runs.c.run_id == run_id).values(values))
+
+    def claim_run(self, run_id: str, *, owner_pid: int, owner_started_ticks: int) -> None:
+        with self._write(f"claim run {run_id}") as connection:
+            connection.execute(
+                runs.update()
+                .where(runs.c.run_id == run_id)
+                .values(owner_pid=owner_pid, owner_started_ticks=owner_started_ticks)
+            )
+
+    def save_job(self, run_id: str, job: JobRecord) -> None:
+        values = _job_values(job)
+        key = (jobs.c.run_id == run_id) & (jobs.c.name == job.name)
+        key &= jobs.c.attempt == job.attempt
+        with self._write(f"save job {job.name!r} of run {run_id}") as connection:
+            updated = connection.execute(jobs.update().where(key).values(values))
+            if updated.rowcount == 0:
+                connection.execute(jobs.insert().values(run_id=run_id, **values))
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._read(f"read run {run_id}") as connection:
+            row = connection.execute(
+                sa.select(*_RUN_COLUMNS).where(runs.c.run_id == run_id)
+            ).first()
+            if row is None:
+                return None
+            job_rows = connection.execute(
+                sa.select(jobs).where(jobs.c.run_id == run_id).order_by(jobs.c.id)
+            ).all()
+        latest: dict[str, JobRecord] = {}
+        for job_row in job_rows:
+            job = _job_from_row(job_row._mapping)
+            current = latest.get(job.name)
+            if current is None or job.attempt >= current.attempt:
+                latest[job.name] = job  # a dict keeps the first insertion's position
+        return _run_from_row(row._mapping, tuple(latest.values()))
+
+    def job_attempts(self, run_id: str, job: str) -> list[JobRecord]:
+        with self._read(f"read job {job!r} of run {run_id}") as connection:
+            rows = connection.execute(
+                sa.select(jobs)
+                .where((jobs.c.run_id == run_id) & (jobs.c.name == job))
+                .order_by(jobs.c.attempt, jobs.c.id)
+            ).all()
+        return [_job_from_row(row._mapping) for row in rows]
+
+    def list_runs(
+        self,
+        *,
+        repo: str | None = None,
+        ref: str | None = None,
+        status: Status | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        query = sa.select(*_RUN_COLUMNS)
+        if repo is not None:
+            query = query.where(runs.c.repo == repo)
+        if ref is not None:
+            query = query.where(runs.c.ref == ref)
+        if status is not None:
+            query = query.where(runs.c.status == str(status))
+        query = query.order_by(runs.c.number.desc()).limit(limit).offset(offset)
+        with self._read("list runs") as connection:
+            rows = connection.execute(query).all()
+        return [_run_from_row(row._mapping, ()) for row in rows]
+
+    def runs_with_status(self, statuses: Sequence[Status]) -> list[RunRecord]:
+        query = (
+            sa.select(*_RUN_COLUMNS)
+            .where(runs.c.status.in_([str(s) for s in statuses]))
+            .order_by(runs.c.number)
+        )
+        with self._read("list runs by status") as connection:
+            rows = connection.execute(query).all()
+        return [_run_from_row(row._mapping, ()) for row in rows]
+
+    def orphaned_runs(self) -> list[tuple[str, int, int]]:
+        """Runs marked running that a process claimed; unclaimed ones are left alone (their
+        creator may be about to claim them)."""
+        query = (
+            sa.select(runs.c.run_id, runs.c.owner_pid, runs.c.owner_started_ticks)
+            .where((runs.c.status == str(Status.RUNNING)) & runs.c.owner_pid.is_not(None))
+            .order_by(runs.c.number)
+        )
+        with self._read("list running runs") as connection:
+            rows = connection.execute(query).all()
+        return [(str(r[0]), int(r[1]), int(r[2] or 0)) for r in rows]
+
+    def request_cancel(self, run_id: str) -> bool:
+        with self._write(f"cancel run {run_id}") as connection:
+            result = connection.execute(
+                runs.update().where(runs.c.run_id == run_id).values(cancel_requested=True)
+            )
+        return result.rowcount > 0
+
+    def is_cancel_requested(self, run_id: str) -> bool:
+        with self._read(f"read run {run_id}") as connection:
+            flag = connection.execute(
+                sa.select(runs.c.cancel_requested).where(runs.c.run_id == run_id)
+            ).scalar()
+        return bool(flag)
+
+    # ------------------------------------------------------------ process groups
+
+    def add_process(self, proc: LiveProcess) -> None:
+        with self._write(f"record process group {proc.pgid}") as connection:
+            connection.execute(
+                processes.delete().where(
+                    (processes.c.run_id == proc.run_id) & (processes.c.pgid == proc.pgid)
+                )
+            )
+            connection.execute(
+                processes.insert().values(
+                    run_id=proc.run_id,
+                    pgid=proc.pgid,
+                    job=proc.job,
+                    started_ticks=proc.started_ticks,
+                )
+            )
+
+    def remove_process(self, run_id: str, pgid: int) -> None:
+        with self._write(f"forget process group {pgid}") as connection:
+            connection.execute(
+                processes.delete().where(
+                    (processes.c.run_id == run_id) & (processes.c.pgid == pgid)
+                )
+            )
+
+    def processes(self, run_id: str) -> list[LiveProcess]:
+        with self._read(f"list process groups of run {run_id}") as connection:
+            rows = connection.execute(
+                sa.select(processes).where(processes.c.run_id == run_id).order_by(processes.c.pgid)
+            ).all()
+        return [
+            LiveProcess(run_id=r.run_id, job=r.job, pgid=r.pgid, started_ticks=r.started_ticks)
+            for r in rows
+        ]
+
+    # ------------------------------------------------------------ webhook deliveries
+
+    def claim_delivery(self, delivery_id: str, run_id: str) -> str | None:
+        select = sa.select(deliveries.c.run_id).where(deliveries.c.delivery_id == delivery_id)
+        try:
+            with self._writer.begin() as connection:
+                seen = connection.execute(select).scalar()
+                if seen is not None:
+                    return str(seen)
+                connection.execute(
+                    deliveries.insert().values(delivery_id=delivery_id, run_id=run_id)
+                )
+            return None
+        except sa.exc.IntegrityError:
+            with self._read("read a webhook delivery") as connection:
+                return str(connection.execute(select).scalar_one())
+        except sa.exc.SQLAlchemyError as exc:
+            raise to_store_error(exc, self.where, "record a webhook delivery") from exc
+
+    # ------------------------------------------------------------ monitor snapshots
+
+    def save_snapshots(self, items: Sequence[MonitorSnapshot]) -> None:
+        if not items:
+            return
+        keys = [s.key for s in items]
+        with self._write("save monitor snapshots") as connection:
+            connection.execute(snapshots.delete().where(snapshots.c.key.in_(keys)))
+            connection.execute(
+                snapshots.insert(),
+                [
+                    {
+                        "key": s.key,
+                        "provider": s.provider,
+                        "data": s.data_json,
+                        "fetched_at": s.fetched_at,
+                    }
+                    for s in items
+                ],
+            )
+
+    def load_snapshots(self) -> list[MonitorSnapshot]:
+        with self._read("load monitor snapshots") as connection:
+            rows = connection.execute(sa.select(snapshots).order_by(snapshots.c.key)).all()
+        return [
+            MonitorSnapshot(
+                key=r.key, provider=r.provider, data_json=bytes(r.data), fetched_at=r.fetched_at
+            )
+            for r in rows
+        ]
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+# ---------------------------------------------------------------- row <-> record
+
+
+def _run_values(run: RunRecord) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "number": run.number,
+        "pipeline_name": run.pipeline_name,
+        "repo": run.repo,
+        "ref": run.ref,
+        "sha": run.sha,
+        "event": str(run.event),
+        "status": str(run.status),
+        "reason": run.reason,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "trigger_json": orjson.dumps(dict(run.trigger)).decode(),
+        "cancel_requested": False,
+    }
+
+
+def _run_from_row(row: RowMapping, job_records: tuple[JobRecord, ...]) -> RunRecord:
+    return RunRecord(
+        run_id=row["run_id"],
+        repo=row["repo"],
+        ref=row["ref"],
+        sha=row["sha"],
+        event=EventKind(row["event"]),
+        status=Status(row["status"]),
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        reason=row["reason"],
+        number=row["number"],
+        pipeline_name=row["pipeline_name"],
+        jobs=job_records,
+        trigger=orjson.loads(row["trigger_json"]),
+    )
+
+
+def _job_values(job: JobRecord) -> dict[str, Any]:
+    steps = [
+        {
+            "name": s.name,
+            "status": str(s.status),
+            "exit_code": s.exit_code,
+            "started_at": _iso(s.started_at),
+            "finished_at": _iso(s.finished_at),
+        }
+        for s in job.steps
+    ]
+    return {
+        "name": job.name,
+        "attempt": job.attempt,
+        "stage": job.stage,
+        "status": str(job.status),
+        "allow_failure": job.allow_failure,
+        "exit_code": job.exit_code,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "needs_json": orjson.dumps(list(job.needs)).decode(),
+        "reason": job.reason,
+        "steps_json": orjson.dumps(steps).decode(),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def _moment(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _job_from_row(row: RowMapping) -> JobRecord:
+    steps = tuple(
+        StepRecord(
+            name=s["name"],
+            status=Status(s["status"]),
+            exit_code=s["exit_code"],
+            started_at=_moment(s["started_at"]),
+            finished_at=_moment(s["finished_at"]),
+        )
+        for s in orjson.loads(row["steps_json"])
+    )
+    return JobRecord(
+        name=row["name"],
+        stage=row["stage"],
+        status=Status(row["status"]),
+        allow_failure=bool(row["allow_failure"]),
+        attempt=row["attempt"],
+        exit_code=row["exit_code"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        needs=tuple(orjson.loads(row["needs_json"])),
+        reason=row["reason"],
+        steps=steps,
+    )

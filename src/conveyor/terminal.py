@@ -1,0 +1,179 @@
+"""What `conveyor run` shows while a run executes, and the summary after it.
+
+Two RunObservers: `LiveView` (a TTY: a rich table with a row per job — status, attempt,
+duration, last output line — redrawn at most 8 times a second, never per line) and
+`PlainView` (not a TTY, or `--json`: `[job] line` lines written through one large buffer,
+flushed when a job changes state). Both receive lines that are already masked.
+`render_summary` prints the final table. This module renders only: it never decides a
+status or touches the store.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import IO, TextIO
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from conveyor.model import JobRecord, LogRecord, RunRecord, Status
+
+__all__ = ["LiveView", "PlainView", "open_view", "render_summary"]
+
+_STYLES = {
+    Status.PENDING: "dim",
+    Status.RUNNING: "bold cyan",
+    Status.SUCCESS: "green",
+    Status.FAILED: "bold red",
+    Status.CANCELED: "yellow",
+    Status.SKIPPED: "dim",
+    Status.MANUAL: "magenta",
+}
+_BUFFER_BYTES = 1 << 20
+_LAST_LINE_CHARS = 120
+
+
+def _status_text(record: JobRecord) -> Text:
+    label = str(record.status)
+    if record.status is Status.FAILED and record.allow_failure:
+        label = "failed (allowed)"
+        return Text(label, style="yellow")
+    return Text(label, style=_STYLES[record.status])
+
+
+def _duration(record: JobRecord) -> str:
+    if record.duration_s is not None:
+        return f"{record.duration_s:.1f}s"
+    return ""
+
+
+class PlainView:
+    """`[job] line` output for pipes, files and CI logs."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        # One large buffer over the same file descriptor: a million lines, few syscalls.
+        try:
+            fd = stream.fileno()
+        except (OSError, io.UnsupportedOperation):
+            self._out: IO[str] = stream
+        else:
+            stream.flush()
+            self._out = open(  # noqa: SIM115 (closed in close())
+                fd, "w", buffering=_BUFFER_BYTES, closefd=False, encoding="utf-8", errors="replace"
+            )
+
+    def job_updated(self, record: JobRecord) -> None:
+        name = record.name
+        if record.status is Status.RUNNING:
+            self._out.write(f"[{name}] running (attempt {record.attempt})\n")
+        elif record.status is not Status.PENDING:
+            why = f": {record.reason}" if record.reason else ""
+            self._out.write(f"[{name}] {_status_text(record).plain}{why} {_duration(record)}\n")
+        self._out.flush()
+
+    def lines_written(self, job: str, records: Sequence[LogRecord]) -> None:
+        prefix = f"[{job}] "
+        self._out.write("".join([f"{prefix}{r.text}\n" for r in records]))
+
+    def close(self) -> None:
+        self._out.flush()
+        if self._out is not self._stream:
+            self._out.close()
+
+    def __enter__(self) -> PlainView:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class LiveView:
+    """The live table on a terminal."""
+
+    def __init__(self, console: Console, jobs: Iterable[str]) -> None:
+        self._console = console
+        self._records: dict[str, JobRecord] = {}
+        self._last: dict[str, str] = dict.fromkeys(jobs, "")
+        self._order = list(self._last)
+        self._live = Live(
+            get_renderable=self._table,
+            console=console,
+            refresh_per_second=8,
+            transient=True,
+        )
+
+    def job_updated(self, record: JobRecord) -> None:
+        self._records[record.name] = record
+        if record.name not in self._last:
+            self._order.append(record.name)
+            self._last[record.name] = ""
+
+    def lines_written(self, job: str, records: Sequence[LogRecord]) -> None:
+        if records:
+            self._last[job] = records[-1].text[:_LAST_LINE_CHARS]
+
+    def _table(self) -> Table:
+        table = Table(expand=True, box=None, pad_edge=False)
+        for column in ("job", "status", "attempt", "time", "last line"):
+            table.add_column(column, no_wrap=True, overflow="ellipsis")
+        now = time.time()
+        for name in list(self._order):
+            record = self._records.get(name)
+            if record is None:
+                continue
+            elapsed = _duration(record)
+            if record.status is Status.RUNNING and record.started_at is not None:
+                elapsed = f"{now - record.started_at.timestamp():.1f}s"
+            table.add_row(
+                name,
+                _status_text(record),
+                str(record.attempt or ""),
+                elapsed,
+                Text(self._last.get(name, ""), style="dim"),
+            )
+        return table
+
+    def __enter__(self) -> LiveView:
+        self._live.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._live.stop()
+
+
+def open_view(stream: TextIO, jobs: Iterable[str], *, is_live: bool) -> LiveView | PlainView:
+    """A LiveView on `stream` when `is_live` (a TTY), else a PlainView."""
+    if is_live:
+        return LiveView(Console(file=stream), jobs)
+    return PlainView(stream)
+
+
+def render_summary(run: RunRecord, stream: TextIO, *, is_tty: bool) -> None:
+    """The final table: a row per job, then the run's outcome."""
+    console = Console(file=stream, force_terminal=is_tty, no_color=not is_tty, width=120)
+    table = Table(title=f"run {run.run_id}", title_justify="left")
+    for column in ("job", "stage", "status", "attempt", "time", "reason"):
+        table.add_column(column, overflow="fold")
+    for job in run.jobs:
+        table.add_row(
+            job.name,
+            job.stage,
+            _status_text(job),
+            str(job.attempt or ""),
+            _duration(job),
+            job.reason or "",
+        )
+    console.print(table)
+    took = f" in {run.duration_s:.1f}s" if run.duration_s is not None else ""
+    style = _STYLES.get(run.status, "")
+    console.print(Text(f"pipeline {run.status}{took}", style=style))

@@ -1,0 +1,198 @@
+"""`conveyor serve` as a real process: SIGTERM during a run, restarts with queued runs,
+startup errors, and no secret in any log line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import orjson
+
+from conveyor.model import EventKind, RunRecord, Status
+from conveyor.store import open_store
+from conveyor.store.paths import new_run_id
+from tests.fakes.git_repos import GitRepo
+from tests.integration.server.conftest import (
+    API_TOKEN,
+    ENV,
+    GH_SECRET,
+    GL_TOKEN,
+    github_headers,
+    github_push_body,
+    make_settings,
+    serve_app,
+    settings_text,
+)
+
+
+class _Process:
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self.lines: list[bytes] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def events(self) -> list[dict[str, object]]:
+        found = []
+        for line in list(self.lines):
+            try:
+                found.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                found.append({"event": "<not json>", "line": line.decode(errors="replace")})
+        return found
+
+    def wait_for_event(self, name: str, timeout_s: float = 20) -> dict[str, object]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for event in self.events():
+                if event.get("event") == name:
+                    return event
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise AssertionError(f"no {name} event; output: {b''.join(self.lines)[-2000:]!r}")
+
+    def text(self) -> str:
+        self._reader.join(timeout=5)
+        return b"".join(self.lines).decode(errors="replace")
+
+
+@contextmanager
+def _serve_process(config: Path, home: Path) -> Iterator[_Process]:
+    env = {**ENV, "CONVEYOR_HOME": str(home), "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conveyor", "serve", "-c", str(config), "--port", "0"],
+        env=env,
+        cwd=config.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    process = _Process(proc)
+    try:
+        yield process
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        process.text()  # the reader has seen the end of the pipe
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def _pid_is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+def test_serve_sigterm_during_a_run_leaves_no_process(tmp_path: Path) -> None:
+    pid_file = tmp_path / "job.pid"
+    remote = GitRepo.create(
+        tmp_path / "remote",
+        {".conveyor.yml": f"name: slow\njobs:\n  wait:\n    run: echo $$ > {pid_file}; sleep 60\n"},
+    )
+    config = tmp_path / "conveyor.toml"
+    config.write_text(settings_text(remote.clone_url, remote.clone_url, shutdown_grace=0.5))
+    with _serve_process(config, tmp_path / "home") as server:
+        port = server.wait_for_event("server.listening")["port"]
+        body = github_push_body(remote.head())
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/webhooks/github", content=body, headers=github_headers(body)
+        )
+        assert answer.status_code == 202
+        deadline = time.monotonic() + 20
+        while not pid_file.exists() or not pid_file.read_text().strip():
+            assert time.monotonic() < deadline, server.text()[-2000:]
+            time.sleep(0.05)
+        job_pid = int(pid_file.read_text())
+        started = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=30) == 0
+        stopped_in = time.monotonic() - started
+    store = open_store(tmp_path / "home")
+    run = store.get_run(answer.json()["run_id"])
+    store.close()
+    assert not _pid_is_alive(job_pid)
+    assert stopped_in < 15
+    assert run is not None
+    assert run.status is Status.CANCELED
+
+
+def test_serve_logs_are_json_and_never_hold_a_secret(tmp_path: Path, remote: GitRepo) -> None:
+    config = tmp_path / "conveyor.toml"
+    config.write_text(settings_text(remote.clone_url, remote.clone_url))
+    with _serve_process(config, tmp_path / "home") as server:
+        port = server.wait_for_event("server.listening")["port"]
+        base = f"http://127.0.0.1:{port}"
+        body = github_push_body(remote.head())
+        run_id = httpx.post(
+            f"{base}/webhooks/github", content=body, headers=github_headers(body)
+        ).json()["run_id"]
+        httpx.post(f"{base}/webhooks/gitlab", json={}, headers={"x-gitlab-token": GL_TOKEN + "x"})
+        httpx.get(f"{base}/readyz", headers={"authorization": f"Bearer {API_TOKEN}"})
+        server.wait_for_event("run.finished")
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(timeout=30)
+        output = server.text()
+    events = server.events()
+    assert all(e["event"] != "<not json>" for e in events), output[-2000:]
+    assert {"http.request", "run.queued", "run.finished", "server.stopped"} <= {
+        str(e["event"]) for e in events
+    }
+    assert run_id in output
+    for secret in (GH_SECRET, GL_TOKEN, API_TOKEN):
+        assert secret not in output
+
+
+def test_serve_bad_settings_exit_2_naming_the_key(tmp_path: Path, remote: GitRepo) -> None:
+    config = tmp_path / "conveyor.toml"
+    config.write_text(
+        settings_text(remote.clone_url, remote.clone_url).replace("GH_HOOK", "NO_SUCH")
+    )
+    with _serve_process(config, tmp_path / "home") as server:
+        code = server.proc.wait(timeout=30)
+        output = server.text()
+    assert code == 2
+    assert "repos[0].secret_env: environment variable NO_SUCH_SECRET is not set" in output
+
+
+def test_queued_pending_runs_resume_after_restart(tmp_path: Path, remote: GitRepo) -> None:
+    home = tmp_path / "home"
+    store = open_store(home)
+    sha = remote.head()
+    pending = store.create_run(
+        RunRecord(
+            run_id=new_run_id(),
+            repo="acme/app",
+            ref="main",
+            sha=sha,
+            event=EventKind.PUSH,
+            status=Status.PENDING,
+            created_at=datetime.now(UTC),
+            trigger={"kind": "push", "ref": "main", "sha": sha, "repo": "acme/app"},
+        )
+    )
+    store.close()
+    with serve_app(make_settings(remote), home=home) as server:
+        run = server.wait_for_run(pending.run_id)
+    assert run.status is Status.SUCCESS

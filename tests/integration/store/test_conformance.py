@@ -1,0 +1,200 @@
+"""One RunStore conformance suite, run against SqlRunStore (SQLite in tmp_path) and the
+in-memory fake, so the fake other tests rely on behaves like the real store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from conveyor.errors import StoreError
+from conveyor.model import EventKind, JobRecord, RunRecord, Status, StepRecord
+from conveyor.store import open_store
+from conveyor.store.base import LiveProcess, MonitorSnapshot, RunStore
+from tests.fakes.memory_store import MemoryRunStore
+
+T0 = datetime(2026, 11, 23, 12, 0, 0, 123000, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sql", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
+    opened: RunStore = open_store(tmp_path / "home") if request.param == "sql" else MemoryRunStore()
+    yield opened
+    opened.close()
+
+
+def make_run(run_id: str, **changes: object) -> RunRecord:
+    fields: dict[str, object] = {
+        "run_id": run_id,
+        "repo": "acme/app",
+        "ref": "main",
+        "sha": "0" * 40,
+        "event": EventKind.PUSH,
+        "status": Status.PENDING,
+        "created_at": T0,
+        "pipeline_name": "demo",
+        "trigger": {"kind": "push", "variables": {"A": "1"}},
+    }
+    fields.update(changes)
+    return RunRecord(**fields)  # type: ignore[arg-type]
+
+
+def make_job(name: str, attempt: int = 1, status: Status = Status.RUNNING) -> JobRecord:
+    return JobRecord(
+        name=name,
+        stage="test",
+        status=status,
+        attempt=attempt,
+        started_at=T0,
+        needs=("build",),
+        steps=(StepRecord("pytest", status, exit_code=None, started_at=T0),),
+    )
+
+
+def test_store_create_run_numbers_from_one(store: RunStore) -> None:
+    numbers = [store.create_run(make_run(f"r{i}")).number for i in range(3)]
+    assert numbers == [1, 2, 3]
+
+
+def test_store_get_run_round_trips_fields(store: RunStore) -> None:
+    store.create_run(make_run("r1", reason="why", started_at=T0))
+    run = store.get_run("r1")
+    assert run is not None
+    assert make_run("r1", reason="why", started_at=T0, number=1) == run
+    assert run.created_at.tzinfo is not None
+
+
+def test_store_get_run_unknown_is_none(store: RunStore) -> None:
+    assert store.get_run("missing") is None
+
+
+def test_store_create_run_twice_raises(store: RunStore) -> None:
+    store.create_run(make_run("r1"))
+    with pytest.raises(StoreError, match="r1 already exists"):
+        store.create_run(make_run("r1"))
+
+
+def test_store_update_run_changes_only_given_fields(store: RunStore) -> None:
+    store.create_run(make_run("r1", reason="queued"))
+    later = T0 + timedelta(seconds=90)
+    store.update_run("r1", status=Status.SUCCESS, finished_at=later)
+    run = store.get_run("r1")
+    assert run is not None
+    assert (Status.SUCCESS, later, "queued", None) == (
+        run.status,
+        run.finished_at,
+        run.reason,
+        run.started_at,
+    )
+
+
+def test_store_save_job_keeps_every_attempt(store: RunStore) -> None:
+    store.create_run(make_run("r1"))
+    store.save_job("r1", make_job("test [PY=3.12]", 1, Status.FAILED))
+    store.save_job("r1", make_job("test [PY=3.12]", 2, Status.SUCCESS))
+    attempts = store.job_attempts("r1", "test [PY=3.12]")
+    assert [(j.attempt, j.status) for j in attempts] == [(1, Status.FAILED), (2, Status.SUCCESS)]
+
+
+def test_store_save_job_upserts_same_attempt(store: RunStore) -> None:
+    store.create_run(make_run("r1"))
+    store.save_job("r1", make_job("build", 1, Status.RUNNING))
+    store.save_job("r1", make_job("build", 1, Status.SUCCESS))
+    assert [j.status for j in store.job_attempts("r1", "build")] == [Status.SUCCESS]
+
+
+def test_store_get_run_shows_latest_attempt_in_insertion_order(store: RunStore) -> None:
+    store.create_run(make_run("r1"))
+    store.save_job("r1", make_job("zeta", 1, Status.FAILED))
+    store.save_job("r1", make_job("alpha", 1))
+    store.save_job("r1", make_job("zeta", 2))
+    run = store.get_run("r1")
+    assert run is not None
+    assert [(j.name, j.attempt) for j in run.jobs] == [("zeta", 2), ("alpha", 1)]
+
+
+def test_store_job_round_trips_steps_and_needs(store: RunStore) -> None:
+    store.create_run(make_run("r1"))
+    job = make_job("build")
+    store.save_job("r1", job)
+    run = store.get_run("r1")
+    assert run is not None
+    assert (job,) == run.jobs
+
+
+def test_store_save_job_of_unknown_run_raises(store: RunStore) -> None:
+    with pytest.raises(StoreError):
+        store.save_job("missing", make_job("build"))
+
+
+def test_store_list_runs_newest_first_with_filters(store: RunStore) -> None:
+    store.create_run(make_run("r1"))
+    store.create_run(make_run("r2", ref="dev", status=Status.FAILED))
+    store.create_run(make_run("r3"))
+    assert [r.run_id for r in store.list_runs()] == ["r3", "r2", "r1"]
+    assert [r.run_id for r in store.list_runs(ref="main")] == ["r3", "r1"]
+    assert [r.run_id for r in store.list_runs(status=Status.FAILED)] == ["r2"]
+    assert [r.run_id for r in store.list_runs(limit=1, offset=1)] == ["r2"]
+    assert list(store.list_runs(repo="other/repo")) == []
+
+
+def test_store_list_runs_loads_no_jobs(store: RunStore) -> None:
+    store.create_run(make_run("r1"))
+    store.save_job("r1", make_job("build"))
+    assert [r.jobs for r in store.list_runs()] == [()]
+
+
+def test_store_runs_with_status_oldest_first_with_trigger(store: RunStore) -> None:
+    store.create_run(make_run("r1", status=Status.RUNNING))
+    store.create_run(make_run("r2", status=Status.SUCCESS))
+    store.create_run(make_run("r3", status=Status.PENDING))
+    found = store.runs_with_status([Status.PENDING, Status.RUNNING])
+    assert [r.run_id for r in found] == ["r1", "r3"]
+    assert found[0].trigger == {"kind": "push", "variables": {"A": "1"}}
+
+
+def test_store_orphaned_runs_lists_claimed_running_runs(store: RunStore) -> None:
+    store.create_run(make_run("r1", status=Status.RUNNING))
+    store.create_run(make_run("r2", status=Status.RUNNING))
+    store.create_run(make_run("r3", status=Status.SUCCESS))
+    store.claim_run("r1", owner_pid=4242, owner_started_ticks=987654321)
+    store.claim_run("r3", owner_pid=4243, owner_started_ticks=1)
+    assert store.orphaned_runs() == [("r1", 4242, 987654321)]
+
+
+def test_store_cancel_flag(store: RunStore) -> None:
+    store.create_run(make_run("r1"))
+    assert not store.is_cancel_requested("r1")
+    assert store.request_cancel("r1")
+    assert store.is_cancel_requested("r1")
+    assert not store.request_cancel("missing")
+    assert not store.is_cancel_requested("missing")
+
+
+def test_store_processes_added_listed_removed(store: RunStore) -> None:
+    store.create_run(make_run("r1"))
+    store.add_process(LiveProcess("r1", "build", 300, 11))
+    store.add_process(LiveProcess("r1", "test", 200, 12))
+    assert [p.pgid for p in store.processes("r1")] == [200, 300]
+    store.remove_process("r1", 200)
+    assert [LiveProcess("r1", "build", 300, 11)] == store.processes("r1")
+    store.remove_process("r1", 999)
+    assert store.processes("r2") == []
+
+
+def test_store_claim_delivery_returns_first_run(store: RunStore) -> None:
+    assert store.claim_delivery("d-1", "r1") is None
+    assert store.claim_delivery("d-1", "r2") == "r1"
+    assert store.claim_delivery("d-2", "r2") is None
+
+
+def test_store_snapshots_replace_by_key(store: RunStore) -> None:
+    first = MonitorSnapshot("gitlab:g/app@main", "gitlab", b'{"a":1}', T0)
+    second = MonitorSnapshot("github:o/r@main", "github", b"{}", T0)
+    newer = MonitorSnapshot("gitlab:g/app@main", "gitlab", b'{"a":2}', T0 + timedelta(1))
+    store.save_snapshots([first, second])
+    store.save_snapshots([newer])
+    store.save_snapshots([])
+    assert [second, newer] == store.load_snapshots()

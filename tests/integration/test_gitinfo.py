@@ -1,0 +1,130 @@
+"""event_from_checkout against real git repositories made in tmp_path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conveyor.gitinfo import NULL_SHA, event_from_checkout, repo_path_from_url
+from conveyor.model import EventKind
+
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_SYSTEM": os.devnull,
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, env=GIT_ENV,
+        timeout=30, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def commit(repo: Path, files: dict[str, str], message: str) -> str:
+    for name, text in files.items():
+        path = repo / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    path = tmp_path / "app"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    return path
+
+
+def test_event_from_checkout_push(repo: Path) -> None:
+    first = commit(repo, {"a.txt": "1", "docs/x.md": "x"}, "first")
+    second = commit(repo, {"a.txt": "2", "src/b.py": "b"}, "second\n\nbody")
+    event = event_from_checkout(repo, kind=EventKind.PUSH, variables={"K": "V"})
+    assert event.kind is EventKind.PUSH
+    assert event.ref == "main"
+    assert event.sha == second
+    assert event.before_sha == first
+    assert event.message == "second\n\nbody"
+    assert event.changed_files == ("a.txt", "src/b.py")
+    assert event.files == ("a.txt", "docs/x.md", "src/b.py")
+    assert event.repo == "app"
+    assert event.default_branch == "main"
+    assert dict(event.variables) == {"K": "V"}
+
+
+def test_event_from_checkout_first_commit_lists_all_files(repo: Path) -> None:
+    commit(repo, {"a.txt": "1", "b/c.txt": "2"}, "root")
+    event = event_from_checkout(repo, kind=EventKind.PUSH)
+    assert event.before_sha is None
+    assert event.changed_files == ("a.txt", "b/c.txt")
+
+
+def test_event_from_checkout_tag_at_head(repo: Path) -> None:
+    sha = commit(repo, {"a": "1"}, "one")
+    git(repo, "tag", "v1.0")
+    event = event_from_checkout(repo, kind=EventKind.TAG)
+    assert (event.ref, event.sha) == ("v1.0", sha)
+    assert event.changed_files == ("a",)
+
+
+def test_event_from_checkout_given_ref_resolves_its_commit(repo: Path) -> None:
+    first = commit(repo, {"a": "1"}, "one")
+    git(repo, "tag", "v0")
+    commit(repo, {"a": "2"}, "two")
+    event = event_from_checkout(repo, kind=EventKind.TAG, ref="v0")
+    assert (event.ref, event.sha, event.before_sha) == ("v0", first, None)
+
+
+def test_event_from_checkout_other_events_have_no_changed_files(repo: Path) -> None:
+    commit(repo, {"a": "1"}, "one")
+    event = event_from_checkout(repo, kind=EventKind.SCHEDULE, ref="nightly", sha="f" * 40)
+    assert event.changed_files is None
+    assert (event.ref, event.sha) == ("nightly", "f" * 40)
+
+
+def test_event_from_checkout_origin_and_default_branch(repo: Path, tmp_path: Path) -> None:
+    commit(repo, {"a": "1"}, "one")
+    git(repo, "remote", "add", "origin", "https://user:secret@gitlab.example.com/group/app.git")
+    git(repo, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/trunk")
+    event = event_from_checkout(repo, kind=EventKind.PUSH)
+    assert event.repo == "group/app"
+    assert event.default_branch == "trunk"
+
+
+def test_event_from_checkout_no_commits_yet(repo: Path) -> None:
+    event = event_from_checkout(repo, kind=EventKind.PUSH)
+    assert (event.ref, event.sha, event.changed_files) == ("main", NULL_SHA, None)
+
+
+def test_event_from_checkout_outside_git(tmp_path: Path) -> None:
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    event = event_from_checkout(folder, kind=EventKind.PUSH)
+    assert (event.ref, event.sha, event.repo) == ("", NULL_SHA, "plain")
+    assert (event.changed_files, event.files, event.default_branch) == (None, None, "main")
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("https://user:tok@gitlab.com/group/sub/app.git", "group/sub/app"),
+        ("ssh://git@host:2222/group/app.git", "group/app"),
+        ("git@github.com:owner/repo.git", "owner/repo"),
+        ("/srv/git/team/app.git", "team/app"),
+        ("app", "app"),
+    ],
+)
+def test_repo_path_from_url(url: str, path: str) -> None:
+    assert repo_path_from_url(url) == path

@@ -1,0 +1,73 @@
+"""Event <-> trigger round trip, request ids, and the log masker (pure)."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import orjson
+import structlog
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conveyor.logconfig import MASK, SecretMasker, configure_logging
+from conveyor.model import Event, EventKind
+from conveyor.server.middleware import new_request_id
+from conveyor.server.triggers import event_from_trigger, event_to_trigger
+
+
+def test_trigger_round_trip_keeps_the_event() -> None:
+    event = Event(
+        kind=EventKind.TAG,
+        ref="v1",
+        sha="c" * 40,
+        before_sha="d" * 40,
+        repo="acme/app",
+        message="release",
+        default_branch="main",
+        variables={"DEPLOY": "yes"},
+    )
+    data = orjson.loads(orjson.dumps(event_to_trigger(event)))
+    assert event_from_trigger(data) == event
+
+
+def test_trigger_missing_fields_take_defaults() -> None:
+    assert event_from_trigger({}) == Event()
+
+
+def test_request_id_sane_value_is_kept() -> None:
+    assert new_request_id("req-42.a:b") == "req-42.a:b"
+
+
+def test_request_id_unsafe_value_is_replaced() -> None:
+    for given_id in (None, "", "x" * 200, "bad id\n", "<script>"):
+        made = new_request_id(given_id)
+        assert made != given_id
+        assert len(made) == 32
+
+
+def test_masker_masks_nested_values() -> None:
+    masker = SecretMasker(["tok123456", "tok"])
+    event = masker(None, "info", {"event": "x tok123456", "extra": {"a": ["tok"]}, "n": 3})
+    assert event == {"event": f"x {MASK}", "extra": {"a": [MASK]}, "n": 3}
+
+
+@given(st.text(min_size=1), st.text(), st.text())
+def test_masker_never_leaves_the_secret(secret: str, before: str, after: str) -> None:
+    masked = SecretMasker([secret]).mask(before + secret + after)
+    assert secret not in masked or secret in MASK
+
+
+def test_configured_logging_masks_json_lines() -> None:
+    out = io.StringIO()
+    configure_logging(json=True, secrets=["hunter2-very-secret"], stream=out)
+    try:
+        structlog.get_logger("t").warning("t.event", url="https://x/hunter2-very-secret")
+        logging.getLogger("uvicorn.error").error("boom hunter2-very-secret")
+    finally:
+        structlog.reset_defaults()
+        logging.getLogger().handlers.clear()
+    lines = [orjson.loads(line) for line in out.getvalue().splitlines()]
+    assert "hunter2" not in out.getvalue()
+    assert lines[0]["url"] == f"https://x/{MASK}"
+    assert lines[1]["logger"] == "uvicorn.error"

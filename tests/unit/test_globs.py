@@ -57,3 +57,11 @@ def test_filter_paths_keeps_order() -> None:
 
 def test_compile_glob_is_cached() -> None:
     assert compile_glob("x/**") is compile_glob("x/**")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "expected"),
+    [("[!^a].txt", "^.txt", False), ("[!^a].txt", "b.txt", True), ("x{a,{b}", "x{a,b", True)],
+)
+def test_match_path_edge_classes_and_braces(pattern: str, path: str, expected: bool) -> None:
+    assert match_path(pattern, path) is expected

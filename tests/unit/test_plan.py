@@ -249,3 +249,13 @@ def test_plan_cycle_in_hand_built_pipeline_is_config_error() -> None:
 def test_rule_mismatch_none_when_all_hold() -> None:
     rule = Rule(events=frozenset({EventKind.PUSH}), refs=("ma*",), if_expr="$A")
     assert rule_mismatch(rule, PUSH, {"A": "1"}) is None
+
+
+def test_plan_gitlab_tag_pipeline_changes_always_hold() -> None:
+    rule = Rule(changes=("docs/**",))
+    event = Event(EventKind.TAG, ref="v1", changed_files=("src/a.py",))
+    gitlab = Pipeline("p", "p.yml", (job("a", rules=(rule,)),), flavor="gitlab")
+    native_pipeline = Pipeline("p", "p.yml", (job("a", rules=(rule,)),))
+    assert [j.name for j in plan(gitlab, event).jobs] == ["a"]
+    assert plan(gitlab, event).event == event
+    assert reasons(plan(native_pipeline, event)) == {"a": 'no changed file matches ["docs/**"]'}

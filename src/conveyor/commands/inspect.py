@@ -303,6 +303,8 @@ async def _follow(
 )
 def cancel(run_id: str, wait_s: float) -> None:
     """Cancel a running run: its conveyor process stops every job's processes."""
+    from conveyor.engine.recovery import recover_orphans
+
     store, run = _require_run(_open_store(create=False), run_id)
     label = f"run #{run.number} ({run.run_id})"
     if run.status.is_final:
@@ -313,6 +315,9 @@ def cancel(run_id: str, wait_s: float) -> None:
     click.echo(f"{label}: cancel requested")
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
+        if run_id in recover_orphans(store, now=datetime.now(UTC)):
+            click.echo(f"{label}: its conveyor process died; marked failed (interrupted)")
+            return
         current = store.get_run(run_id)
         if current is not None and current.status.is_final:
             reason = f" ({current.reason})" if current.reason else ""

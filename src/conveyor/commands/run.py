@@ -252,4 +252,4 @@ def run(
             env=os.environ,
         )
     )
-    raise click.exceptions.Exit(code)
+    sys.exit(code)  # SystemExit passes through click's non-standalone main unchanged

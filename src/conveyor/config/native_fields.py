@@ -79,6 +79,8 @@ def read_events(section: Section, key: str) -> frozenset[EventKind] | None:
         return None
     events: set[EventKind] = set()
     names = [str(kind) for kind in EventKind]
+    if not items:
+        section.report(key, "lists no events (remove it to allow every event)")
     for name, mark in items:
         if name in names:
             events.add(EventKind(name))
@@ -244,6 +246,8 @@ def read_rule(job: Section, *, is_manual: bool) -> Rule | None:
         else:
             hint = did_you_mean(text, _STATUS)
             when.report("status", f'unknown status "{text}"{hint} (use success, failure, always)')
+        if is_manual and status is not When.ON_SUCCESS:
+            when.report("status", f"a manual job runs when played, not on {text} (drop one)")
     refs = when.text_list("ref")
     changes = when.text_list("changes")
     exists = when.text_list("exists")

@@ -171,20 +171,14 @@ def _problem_from(exc: yaml.YAMLError, text: str, file: str) -> Problem:
         before = text[: exc.position]
         line = before.count("\n") + 1
         col = exc.position - (before.rfind("\n") + 1) + 1
-        char = (
-            exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or " ")
-        )
-        return Problem(file, line, col, f"YAML syntax error: {exc.reason} #x{char:04x} (remove it)")
-    if isinstance(exc, yaml.MarkedYAMLError):
-        where = exc.problem_mark or exc.context_mark
-        what = exc.problem or exc.context or "invalid YAML"
-        if exc.context and exc.problem:
-            what = f"{exc.context}, {exc.problem}"
-        if where is not None:
-            return Problem(
-                file, where.line + 1, where.column + 1, f"YAML syntax error: {what} (fix the YAML)"
-            )
-        return Problem(file, 0, 0, f"YAML syntax error: {what} (fix the YAML)")
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        reason = f"unacceptable character #x{char:04x}: {exc.reason}"
+        return Problem(file, line, col, f"YAML syntax error: {reason} (remove it)")
+    where = exc.problem_mark or exc.context_mark if isinstance(exc, yaml.MarkedYAMLError) else None
+    if isinstance(exc, yaml.MarkedYAMLError) and where is not None:
+        what = ", ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
+        message = f"YAML syntax error: {what} (fix the YAML)"
+        return Problem(file, where.line + 1, where.column + 1, message)
     return Problem(file, 0, 0, f"YAML error: {exc} (fix the YAML)")
 
 
@@ -196,7 +190,5 @@ def load_yaml(text: str, file: str) -> Any:
         return loader.get_single_data()
     except yaml.YAMLError as exc:
         raise ConfigError([_problem_from(exc, text, file)]) from None
-    except RecursionError:
-        raise ConfigError([Problem(file, 0, 0, "YAML nests too deeply (simplify it)")]) from None
     finally:
         loader.dispose()

@@ -177,30 +177,37 @@ class _LineSplitter:
         self._dropping = False  # the current line was already emitted cut: skip to its end
 
     def feed(self, chunk: bytes, *, final: bool = False) -> list[str]:
-        pieces = self._decoder.decode(chunk, final=final).split("\n")
-        lines: list[str] = []
-        for piece in pieces[:-1]:
-            if self._dropping:
+        text = self._decoder.decode(chunk, final=final)
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        lines = text.split("\n")
+        rest = lines.pop()  # after the last newline: an unfinished line
+        if lines:
+            if self._dropping:  # the first piece ends a line that was already emitted cut
+                del lines[0]
                 self._dropping = False
-            else:
-                self._parts.append(piece)
-                lines.append(self._take())
-        if not self._dropping and pieces[-1]:
-            self._parts.append(pieces[-1])
-            self._size += len(pieces[-1])
+            elif self._parts:
+                self._parts.append(lines[0])
+                lines[0] = "".join(self._parts)
+                self._parts, self._size = [], 0
+            if lines and max(map(len, lines)) > MAX_LINE_CHARS:
+                lines = [_cut(line) for line in lines]
+        if rest and not self._dropping:
+            self._parts.append(rest)
+            self._size += len(rest)
             if self._size > MAX_LINE_CHARS:
-                lines.append(self._take())
-                self._dropping = True
+                lines.append(_cut("".join(self._parts)))
+                self._parts, self._size, self._dropping = [], 0, True
         if final and self._parts:
-            lines.append(self._take())
+            lines.append("".join(self._parts))
+            self._parts, self._size = [], 0
         return lines
 
-    def _take(self) -> str:
-        line = "".join(self._parts)
-        self._parts, self._size = [], 0
-        if len(line) > MAX_LINE_CHARS:
-            return line[:MAX_LINE_CHARS] + CUT_MARKER
-        return line.removesuffix("\r")
+
+def _cut(line: str) -> str:
+    if len(line) > MAX_LINE_CHARS:
+        return line[:MAX_LINE_CHARS] + CUT_MARKER
+    return line
 
 
 class _StepProtocol(asyncio.SubprocessProtocol):

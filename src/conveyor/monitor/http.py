@@ -189,7 +189,7 @@ class Upstream:
             raise UpstreamBadPayload("response too large", status_code=response.status_code)
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_raw():
+        async for chunk in response.aiter_bytes():  # decoded: the cap also stops zip bombs
             size += len(chunk)
             if size > self.max_body_bytes:
                 self.on_response(provider, "too_large", {})

@@ -10,6 +10,7 @@ no clock.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ __all__ = [
     "Invalid",
     "PipelineView",
     "check_id",
+    "check_one_of",
     "check_ref",
     "check_sha",
     "check_time",
@@ -50,6 +52,14 @@ class PipelineView:
     created_at: datetime | None
     updated_at: datetime | None
     duration_s: float | None
+
+
+def check_one_of(table: Mapping[str, Status], value: Any, what: str) -> Status:
+    """The status a known upstream word maps to; Invalid for anything else."""
+    found = table.get(value) if isinstance(value, str) else None
+    if found is None:
+        raise Invalid(f"unknown {what}")
+    return found
 
 
 def check_id(value: Any) -> int:

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 from conveyor.monitor.service import Monitor
 from conveyor.notify import build_notifications
-from conveyor.server import cctray, health, metrics, pipelines, webhooks
+from conveyor.server import cctray, health, metrics, pipelines, runs, webhooks
 from conveyor.server.errors import install_error_handlers
 from conveyor.server.middleware import RequestFrameMiddleware
 from conveyor.server.queue import RunListener, RunQueue
@@ -81,6 +81,7 @@ def create_app(
     )
     app.include_router(health.build_router())
     app.include_router(webhooks.build_router())
+    app.include_router(runs.build_router())
     app.include_router(pipelines.build_router(monitor))
     app.include_router(metrics.build_router(monitor))
     app.include_router(cctray.build_router(monitor))

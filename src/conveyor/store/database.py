@@ -115,7 +115,18 @@ def migrate(engine: Engine) -> None:
             if current_revision(connection) != HEAD_REVISION:
                 _run_alembic_upgrade(connection)
     except sa.exc.SQLAlchemyError as exc:
+        # PostgreSQL has no BEGIN IMMEDIATE: another node may have migrated meanwhile.
+        if not isinstance(exc, sa.exc.OperationalError) and _is_at_head(engine):
+            return
         raise to_store_error(exc, where, "migrate the run store") from exc
+
+
+def _is_at_head(engine: Engine) -> bool:
+    try:
+        with engine.connect() as connection:
+            return _read_revision(connection) == HEAD_REVISION
+    except sa.exc.SQLAlchemyError:
+        return False
 
 
 def _read_revision(connection: Connection) -> str | None:

@@ -270,15 +270,15 @@ async def follow_job_log(
     last_look = False
     while True:
         finished = await _check(is_done)  # read before draining: no line is lost
-        data = _read_from(path, offset)
-        offset += len(data)
-        data = pending + data
+        chunk = _read_from(path, offset)
+        offset += len(chunk)
+        data = pending + chunk
         records, used = parse_log_lines(data)
         pending = data[used:]
         for record in records:
             if record.n > after_n:
                 yield record
-        if len(data) >= _BUFFER_BYTES:
+        if len(chunk) >= _BUFFER_BYTES:
             await asyncio.sleep(0)  # more to read right away; let others run meanwhile
             continue
         if finished:

@@ -12,17 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.engine import Connection, Engine
 
 from conveyor.errors import StoreError
-from conveyor.model import EventKind, JobRecord, RunRecord, Status, StepRecord
+from conveyor.model import JobRecord, RunRecord, Status
 from conveyor.store.base import LiveProcess, MonitorSnapshot
 from conveyor.store.database import IMMEDIATE, describe_url, to_store_error
+from conveyor.store.rows import job_from_row, job_values, run_from_row, run_values
 from conveyor.store.schema import deliveries, jobs, processes, runs, snapshots
 
 __all__ = ["SqlRunStore"]
@@ -60,7 +60,7 @@ class SqlRunStore:
     # ------------------------------------------------------------ runs
 
     def create_run(self, run: RunRecord) -> RunRecord:
-        values = _run_values(run)
+        values = run_values(run)
         del values["number"]
         next_number = sa.select(sa.func.coalesce(sa.func.max(runs.c.number), 0) + 1)
         columns = [*values, "number"]
@@ -127,7 +127,7 @@ class SqlRunStore:
             )
 
     def save_job(self, run_id: str, job: JobRecord) -> None:
-        values = _job_values(job)
+        values = job_values(job)
         key = (jobs.c.run_id == run_id) & (jobs.c.name == job.name)
         key &= jobs.c.attempt == job.attempt
         with self._write(f"save job {job.name!r} of run {run_id}") as connection:
@@ -147,11 +147,11 @@ class SqlRunStore:
             ).all()
         latest: dict[str, JobRecord] = {}
         for job_row in job_rows:
-            job = _job_from_row(job_row._mapping)
+            job = job_from_row(job_row._mapping)
             current = latest.get(job.name)
             if current is None or job.attempt >= current.attempt:
                 latest[job.name] = job  # a dict keeps the first insertion's position
-        return _run_from_row(row._mapping, tuple(latest.values()))
+        return run_from_row(row._mapping, tuple(latest.values()))
 
     def job_attempts(self, run_id: str, job: str) -> list[JobRecord]:
         with self._read(f"read job {job!r} of run {run_id}") as connection:
@@ -160,7 +160,7 @@ class SqlRunStore:
                 .where((jobs.c.run_id == run_id) & (jobs.c.name == job))
                 .order_by(jobs.c.attempt, jobs.c.id)
             ).all()
-        return [_job_from_row(row._mapping) for row in rows]
+        return [job_from_row(row._mapping) for row in rows]
 
     def list_runs(
         self,
@@ -181,7 +181,7 @@ class SqlRunStore:
         query = query.order_by(runs.c.number.desc()).limit(limit).offset(offset)
         with self._read("list runs") as connection:
             rows = connection.execute(query).all()
-        return [_run_from_row(row._mapping, ()) for row in rows]
+        return [run_from_row(row._mapping, ()) for row in rows]
 
     def runs_with_status(self, statuses: Sequence[Status]) -> list[RunRecord]:
         query = (
@@ -191,7 +191,7 @@ class SqlRunStore:
         )
         with self._read("list runs by status") as connection:
             rows = connection.execute(query).all()
-        return [_run_from_row(row._mapping, ()) for row in rows]
+        return [run_from_row(row._mapping, ()) for row in rows]
 
     def orphaned_runs(self) -> list[tuple[str, int, int]]:
         """Runs marked running that a process claimed; unclaimed ones are left alone (their
@@ -307,104 +307,3 @@ class SqlRunStore:
 
     def close(self) -> None:
         self._engine.dispose()
-
-
-# ---------------------------------------------------------------- row <-> record
-
-
-def _run_values(run: RunRecord) -> dict[str, Any]:
-    return {
-        "run_id": run.run_id,
-        "number": run.number,
-        "pipeline_name": run.pipeline_name,
-        "repo": run.repo,
-        "ref": run.ref,
-        "sha": run.sha,
-        "event": str(run.event),
-        "status": str(run.status),
-        "reason": run.reason,
-        "created_at": run.created_at,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "trigger_json": orjson.dumps(dict(run.trigger)).decode(),
-        "cancel_requested": False,
-    }
-
-
-def _run_from_row(row: RowMapping, job_records: tuple[JobRecord, ...]) -> RunRecord:
-    return RunRecord(
-        run_id=row["run_id"],
-        repo=row["repo"],
-        ref=row["ref"],
-        sha=row["sha"],
-        event=EventKind(row["event"]),
-        status=Status(row["status"]),
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        reason=row["reason"],
-        number=row["number"],
-        pipeline_name=row["pipeline_name"],
-        jobs=job_records,
-        trigger=orjson.loads(row["trigger_json"]),
-    )
-
-
-def _job_values(job: JobRecord) -> dict[str, Any]:
-    steps = [
-        {
-            "name": s.name,
-            "status": str(s.status),
-            "exit_code": s.exit_code,
-            "started_at": _iso(s.started_at),
-            "finished_at": _iso(s.finished_at),
-        }
-        for s in job.steps
-    ]
-    return {
-        "name": job.name,
-        "attempt": job.attempt,
-        "stage": job.stage,
-        "status": str(job.status),
-        "allow_failure": job.allow_failure,
-        "exit_code": job.exit_code,
-        "started_at": job.started_at,
-        "finished_at": job.finished_at,
-        "needs_json": orjson.dumps(list(job.needs)).decode(),
-        "reason": job.reason,
-        "steps_json": orjson.dumps(steps).decode(),
-    }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat()
-
-
-def _moment(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
-def _job_from_row(row: RowMapping) -> JobRecord:
-    steps = tuple(
-        StepRecord(
-            name=s["name"],
-            status=Status(s["status"]),
-            exit_code=s["exit_code"],
-            started_at=_moment(s["started_at"]),
-            finished_at=_moment(s["finished_at"]),
-        )
-        for s in orjson.loads(row["steps_json"])
-    )
-    return JobRecord(
-        name=row["name"],
-        stage=row["stage"],
-        status=Status(row["status"]),
-        allow_failure=bool(row["allow_failure"]),
-        attempt=row["attempt"],
-        exit_code=row["exit_code"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        needs=tuple(orjson.loads(row["needs_json"])),
-        reason=row["reason"],
-        steps=steps,
-    )

@@ -154,6 +154,9 @@ class FakeUpstream:
         return [r for r in self.requests if fragment in r.path]
 
     async def handle(self, request: Request) -> Answer:
+        if request.path == "/_fake/hang":  # benchmarks: from now on every request hangs
+            self.delay_s = 3600.0
+            return _json({"hanging": True})
         if self.record_requests:
             self.requests.append(request)
         if self.delay_s:

@@ -23,7 +23,6 @@ from fastapi import FastAPI
 from conveyor.model import EventKind, JobRecord, LogRecord, RunRecord, Status, Stream
 from conveyor.records import log_to_dict, run_to_dict
 from conveyor.server.app import create_app
-from conveyor.server.runs import build_router
 from conveyor.settings import parse_settings
 from conveyor.store import open_store
 from conveyor.store.logfiles import RunLogs
@@ -85,8 +84,6 @@ def live(tmp_path: Path) -> Iterator[Live]:
     }
     settings = parse_settings(SETTINGS.format(clone_url=tmp_path / "nowhere"), env)
     app = create_app(settings, store=store, env=env, home=home)
-    if not any(getattr(route, "path", "") == "/api/v1/runs" for route in app.routes):
-        app.include_router(build_router())  # until server.app mounts the runs router itself
     with serve(app) as url, httpx.Client(base_url=url, timeout=10) as client:
         yield Live(client, store, home)
     store.close()

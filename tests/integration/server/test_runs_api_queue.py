@@ -17,7 +17,6 @@ import orjson
 import pytest
 
 from conveyor.server.app import create_app
-from conveyor.server.runs import build_router
 from conveyor.settings import parse_settings
 from conveyor.store import open_store
 from conveyor.store.sql import SqlRunStore
@@ -102,8 +101,6 @@ def live(tmp_path: Path) -> Iterator[Live]:
         settings = parse_settings(text, env)
         store = open_store(tmp_path / "home")
         app = create_app(settings, store=store, env=env, home=tmp_path / "home")
-        if not any(getattr(route, "path", "") == "/api/v1/runs" for route in app.routes):
-            app.include_router(build_router())  # until server.app mounts the runs router
         with serve(app) as url, httpx.Client(base_url=url, timeout=30) as client:
             yield Live(client, store, repo, sinks)
         store.close()

@@ -88,3 +88,17 @@ def test_expand_keeps_double_dollar_as_dollar() -> None:
 
 def test_expand_without_dollar_is_identity() -> None:
     assert expand("plain", VARS) == "plain"
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ('$BRANCH =~ ($A == "1")', False),  # a boolean is not a pattern
+        ("$BRANCH =~ $BAD_PATTERN", False),
+        ("$BRANCH =~ $BAD_RAW", False),
+        ("$BRANCH !~ $BAD_RAW", True),
+    ],
+)
+def test_evaluate_unusable_patterns_never_match(expr: str, expected: bool) -> None:
+    variables = {**VARS, "BAD_PATTERN": "/(/", "BAD_RAW": "("}
+    assert evaluate(expr, variables) is expected

@@ -6,7 +6,14 @@ import datetime
 
 import pytest
 
-from conveyor.config.yamlload import MarkedDict, MarkedList, Reference, load_yaml, type_name
+from conveyor.config.yamlload import (
+    MarkedDict,
+    MarkedList,
+    Reference,
+    load_yaml,
+    mark_of,
+    type_name,
+)
 from conveyor.errors import ConfigError
 from conveyor.model import Mark
 
@@ -96,3 +103,33 @@ def test_load_yaml_keeps_scalar_text_as_written() -> None:
     assert data["py"] == 3.1
     assert data.value_texts["py"] == "3.10"
     assert data["list"].item_texts == {0: "3.10", 1: "x"}
+
+
+def test_load_yaml_control_character_has_position() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_yaml("a: 1\nb: x\x07\n", "f")
+    assert str(caught.value) == (
+        "f:2:5: YAML syntax error: unacceptable character #x0007: "
+        "control characters are not allowed (remove it)"
+    )
+
+
+def test_load_yaml_reference_items_must_be_names() -> None:
+    with pytest.raises(ConfigError, match="!reference items must be plain names"):
+        load_yaml("a: !reference [.x, [y]]\n", "f")
+
+
+def test_marks_fall_back_to_the_container() -> None:
+    data = load_yaml("a: {b: [1]}\n", "f")
+    inner = data["a"]
+    assert inner.key_mark("missing") == inner.mark
+    assert inner.value_mark("missing") == inner.mark
+    assert inner["b"].item_mark(5) == inner["b"].mark
+
+
+def test_mark_of_values() -> None:
+    data = load_yaml("a: {b: 1}\nr: !reference [x]\n", "f")
+    default = Mark("f", 9, 9)
+    assert mark_of(data["a"], default) == Mark("f", 1, 4)
+    assert mark_of(data["r"], default) == Mark("f", 2, 4)
+    assert mark_of(1, default) == default

@@ -39,15 +39,25 @@ def test_check_ref_rejects_dangerous_refs(ref: object) -> None:
         check_ref(ref)
 
 
-@pytest.mark.parametrize("url", ["https://gitlab.example/p/-/pipelines/1", "http://10.0.0.1:8080/j/"])
+@pytest.mark.parametrize(
+    "url", ["https://gitlab.example/p/-/pipelines/1", "http://10.0.0.1:8080/j/"]
+)
 def test_check_url_accepts_http_urls(url: str) -> None:
     assert url == check_url(url)
 
 
 @pytest.mark.parametrize(
     "url",
-    ["javascript:alert(1)", "ftp://x/y", "https://", "https://u:p@host/x", "//host/x",
-     "https://h/\r\nX: y", None, "https://h/" + "a" * 3000],
+    [
+        "javascript:alert(1)",
+        "ftp://x/y",
+        "https://",
+        "https://u:p@host/x",
+        "//host/x",
+        "https://h/\r\nX: y",
+        None,
+        "https://h/" + "a" * 3000,
+    ],
 )
 def test_check_url_rejects_other_urls(url: object) -> None:
     with pytest.raises(Invalid):

@@ -19,6 +19,7 @@ from conveyor.monitor.validate import (
     Invalid,
     PipelineView,
     check_id,
+    check_one_of,
     check_ref,
     check_sha,
     check_time,
@@ -49,11 +50,9 @@ CONCLUSION: dict[str, Status] = {
 
 
 def _status(item: dict[str, Any]) -> Status:
-    raw, conclusion = item.get("status"), item.get("conclusion")
-    found = CONCLUSION.get(conclusion) if raw == "completed" else RUNNING_STATUS.get(raw)  # type: ignore[arg-type]  # unknown -> None
-    if found is None:
-        raise Invalid("unknown workflow run status")
-    return found
+    if item.get("status") == "completed":
+        return check_one_of(CONCLUSION, item.get("conclusion"), "workflow run conclusion")
+    return check_one_of(RUNNING_STATUS, item.get("status"), "workflow run status")
 
 
 def parse_run(item: dict[str, Any]) -> PipelineView:

@@ -20,6 +20,7 @@ from conveyor.monitor.validate import (
     Invalid,
     PipelineView,
     check_id,
+    check_one_of,
     check_ref,
     check_sha,
     check_time,
@@ -46,9 +47,7 @@ STATUS: dict[str, Status] = {
 
 
 def parse_pipeline(item: dict[str, Any]) -> PipelineView:
-    status = STATUS.get(item.get("status"))  # type: ignore[arg-type]  # unknown -> None
-    if status is None:
-        raise Invalid("unknown pipeline status")
+    status = check_one_of(STATUS, item.get("status"), "pipeline status")
     created_at = check_time(item.get("created_at"))
     updated_at = check_time(item.get("updated_at"))
     duration = item.get("duration")

@@ -24,6 +24,7 @@ from conveyor.monitor.validate import (
     Invalid,
     PipelineView,
     check_id,
+    check_one_of,
     check_ref,
     check_sha,
     check_url,
@@ -66,10 +67,7 @@ def parse_build(branch: str, item: dict[str, Any]) -> PipelineView:
     elif item.get("result") is None:
         status = Status.PENDING
     else:
-        found = RESULT.get(item.get("result"))  # type: ignore[arg-type]  # unknown -> None
-        if found is None:
-            raise Invalid("unknown build result")
-        status = found
+        status = check_one_of(RESULT, item.get("result"), "build result")
     created_at = epoch_ms_to_time(item.get("timestamp"))
     duration_ms = item.get("duration")
     if isinstance(duration_ms, bool) or not isinstance(duration_ms, int) or duration_ms < 0:

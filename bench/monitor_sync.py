@@ -1,0 +1,156 @@
+"""Figure 1 (issue 5): one full monitor sync of 1,000 targets against a fake upstream that
+answers every request after 50 ms, at concurrency 64, and the requests a second sync with
+unchanged data costs.
+
+The fake GitLab/GitHub/Jenkins server runs as its own process (tests/fakes/upstreams, auto
+data: 5 records per repo). Targets: 334 GitLab, 333 GitHub, 333 Jenkins. Baseline, measured
+in the same run against the same server: a bare httpx loop sending the very same 1,000 GETs
+at the same concurrency (no validation, no cache, no metrics). Rounds alternate baseline /
+monitor; the figure is the median.
+
+    .venv/bin/python bench/monitor_sync.py [--targets 1000] [--concurrency 64] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from conveyor.monitor.providers.jenkins import TREE, job_path  # noqa: E402
+from conveyor.monitor.service import Monitor  # noqa: E402
+from conveyor.monitor.settings import MonitorSettings  # noqa: E402
+from tests.fakes.upstreams.scenario import ENV  # noqa: E402
+
+PROVIDERS = ("gitlab", "github", "jenkins")
+
+
+def start_fake(delay_s: float) -> tuple[subprocess.Popen[str], str]:
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.upstreams", "--delay", str(delay_s)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    assert child.stdout is not None
+    return child, child.stdout.readline().strip()
+
+
+def targets(url: str, count: int) -> list[dict[str, str]]:
+    out = []
+    for n in range(count):
+        provider = PROVIDERS[n % 3]
+        target = {"provider": provider, "repo": f"team{n % 7}/app{n}", "url": url,
+                  "token_env": f"{provider.upper()}_TOKEN"}  # fmt: skip
+        if provider == "jenkins":
+            target["user_env"] = "JENKINS_USER"
+        out.append(target)
+    return out
+
+
+def bare_requests(url: str, specs: list[dict[str, str]]) -> list[tuple[str, dict[str, str]]]:
+    """The same GETs the providers send on a first sync."""
+    out = []
+    for t in specs:
+        if t["provider"] == "gitlab":
+            path = "/api/v4/projects/" + t["repo"].replace("/", "%2F") + "/pipelines"
+            params = {"ref": "main", "per_page": "5", "order_by": "updated_at", "sort": "desc"}
+            out.append((url + path, params))
+        elif t["provider"] == "github":
+            out.append((f"{url}/repos/{t['repo']}/actions/runs", {"branch": "main", "per_page": "5"}))
+        else:
+            out.append((f"{url}{job_path(t['repo'])}/api/json", {"tree": TREE}))
+    return out
+
+
+async def run_bare(requests: list[tuple[str, dict[str, str]]], concurrency: int) -> float:
+    import base64
+
+    basic = base64.b64encode(f"{ENV['JENKINS_USER']}:{ENV['JENKINS_TOKEN']}".encode()).decode()
+    headers = {"PRIVATE-TOKEN": ENV["GITLAB_TOKEN"], "Authorization": f"Bearer {ENV['GITHUB_TOKEN']}"}
+    gate = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=128)
+    async with httpx.AsyncClient(limits=limits, timeout=8) as client:
+
+        async def one(url: str, params: dict[str, str]) -> None:
+            async with gate:
+                auth = {"Authorization": f"Basic {basic}"} if "/job/" in url else {}
+                response = await client.get(url, params=params, headers={**headers, **auth})
+                response.json()
+
+        started = time.perf_counter()
+        async with asyncio.TaskGroup() as group:
+            for url, params in requests:
+                group.create_task(one(url, params))
+        return time.perf_counter() - started
+
+
+def request_counts(monitor: Monitor) -> dict[str, float]:
+    counts: dict[str, float] = {}
+    for metric in monitor.metrics.upstream_requests.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                code = sample.labels["code"]
+                counts[code] = counts.get(code, 0) + sample.value
+    return counts
+
+
+async def run_monitor(url: str, count: int, concurrency: int) -> tuple[float, float, dict[str, float], int]:
+    env = {**ENV, "GITLAB_USER": "x"}
+    settings = MonitorSettings.model_validate(
+        {"targets": targets(url, count), "concurrency": concurrency, "timeout": 8}
+    )
+    monitor = Monitor(settings, env)
+    try:
+        first = await monitor.sync_once()
+        before = request_counts(monitor)
+        second = await monitor.sync_once()
+        after = request_counts(monitor)
+    finally:
+        await monitor.stop()
+    delta = {code: after.get(code, 0) - before.get(code, 0) for code in after}
+    delta = {code: n for code, n in delta.items() if n}
+    failures = len(first.failures) + len(second.failures)
+    return first.duration_s, second.duration_s, delta, failures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--targets", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--delay", type=float, default=0.05)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    fake, url = start_fake(args.delay)
+    try:
+        requests = bare_requests(url, targets(url, args.targets))
+        bare, first, second = [], [], []
+        for _ in range(args.rounds):
+            bare.append(asyncio.run(run_bare(requests, args.concurrency)))
+            one, two, delta, failures = asyncio.run(run_monitor(url, args.targets, args.concurrency))
+            assert failures == 0, f"{failures} target fetches failed"
+            first.append(one)
+            second.append(two)
+    finally:
+        fake.terminate()
+        fake.wait()
+    floor = -(-args.targets // args.concurrency) * args.delay
+    b, f, s = statistics.median(bare), statistics.median(first), statistics.median(second)
+    print(f"targets={args.targets} concurrency={args.concurrency} upstream delay={args.delay * 1000:.0f} ms")
+    print(f"theoretical floor (ceil(targets/concurrency) x delay): {floor:.2f} s")
+    print(f"bare httpx, same GETs:       {b:.2f} s  (rounds: {', '.join(f'{x:.2f}' for x in bare)})")
+    print(f"monitor first sync:          {f:.2f} s  (rounds: {', '.join(f'{x:.2f}' for x in first)})")
+    print(f"ratio monitor / bare:        {f / b:.2f}")
+    print(f"monitor second sync:         {s:.2f} s")
+    print(f"second sync requests by answer: {dict(sorted(delta.items()))} (total {sum(delta.values()):.0f})")
+
+
+if __name__ == "__main__":
+    main()

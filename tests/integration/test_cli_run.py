@@ -1,0 +1,150 @@
+"""`conveyor run` as a user runs it: a real child process, a real store, real jobs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conveyor.store.logfiles import read_job_log
+
+PIPELINE = """\
+name: cli
+env:
+  WHO: world
+jobs:
+  hello:
+    run: echo "hello $WHO from $CONVEYOR_JOB"
+  after:
+    needs: [hello]
+    run: echo "token is $TOKEN and var is $EXTRA"
+    secrets: [TOKEN]
+  deploy:
+    needs: [after]
+    manual: true
+    run: echo deployed
+"""
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR")}
+    env.update(CONVEYOR_HOME=str(home), **extra)
+    return env
+
+
+def _conveyor(cwd: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "conveyor", "run", *args],
+        cwd=cwd,
+        env=_env(cwd / ".home", **extra),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _project(tmp_path: Path, text: str = PIPELINE) -> Path:
+    (tmp_path / ".conveyor.yml").write_text(text)
+    return tmp_path
+
+
+def test_cli_run_json_success_and_masking(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    done = _conveyor(project, "--json", "--var", "EXTRA=42", TOKEN="s3cr3t-token-value")
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    statuses = {j["name"]: j["status"] for j in record["jobs"]}
+    assert (record["status"], statuses) == (
+        "success",
+        {"hello": "success", "after": "success", "deploy": "manual"},
+    )
+    assert "[hello] hello world from hello" in done.stderr
+    assert "s3cr3t-token-value" not in done.stderr
+    run_dir = project / ".home" / "runs" / record["run_id"]
+    texts = [r.text for r in read_job_log(run_dir, "after")]
+    assert "token is [MASKED] and var is 42" in texts
+
+
+def test_cli_run_job_plays_manual_job(tmp_path: Path) -> None:
+    done = _conveyor(_project(tmp_path), "--json", "--job", "deploy")
+    statuses = {j["name"]: j["status"] for j in json.loads(done.stdout)["jobs"]}
+    assert (done.returncode, statuses["deploy"]) == (0, "success")
+
+
+def test_cli_run_failure_exits_1(tmp_path: Path) -> None:
+    done = _conveyor(_project(tmp_path, "jobs:\n  bad:\n    run: exit 3\n"))
+    assert (done.returncode, "pipeline failed" in done.stdout) == (1, True)
+
+
+def test_cli_run_invalid_config_exits_2(tmp_path: Path) -> None:
+    done = _conveyor(_project(tmp_path, "jobs:\n  bad:\n    runn: true\n"))
+    assert (done.returncode, ".conveyor.yml:3:5" in done.stderr) == (2, True)
+
+
+def test_cli_run_unknown_job_exits_2(tmp_path: Path) -> None:
+    done = _conveyor(_project(tmp_path), "--job", "helo")
+    assert (done.returncode, "did you mean 'hello'" in done.stderr) == (2, True)
+
+
+def test_cli_run_excluded_by_event_exits_0(tmp_path: Path) -> None:
+    done = _conveyor(_project(tmp_path, "on: [tag]\njobs:\n  a:\n    run: echo hi\n"))
+    assert (done.returncode, "excluded" in done.stdout) == (0, True)
+
+
+def test_cli_run_two_at_once_both_recorded(tmp_path: Path) -> None:
+    project = _project(tmp_path, "jobs:\n  a:\n    run: sleep 0.5; echo done\n")
+    args = [sys.executable, "-m", "conveyor", "run", "--json"]
+    env = _env(project / ".home")
+    procs = [
+        subprocess.Popen(args, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=60) for p in procs]
+    records = [json.loads(out) for out, _ in outputs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert len({r["run_id"] for r in records}) == 2
+
+
+def _live(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_cli_run_signal_cancels_and_exits_130(tmp_path: Path, sig: signal.Signals) -> None:
+    marker = f"conveyor-sig-{os.getpid()}-{time.time_ns()}"
+    code = "import time; time.sleep(1000)"
+    text = f'jobs:\n  slow:\n    run: sleep 1000 & python -c "{code}" {marker}\n'
+    project = _project(tmp_path, text)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conveyor", "run", "--json"],
+        cwd=project,
+        env=_env(project / ".home", PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while not _live(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, _live(marker)) == (130, []), err
+    record = json.loads(out)
+    assert (record["status"], record["jobs"][0]["status"]) == ("canceled", "canceled")

@@ -1,0 +1,120 @@
+"""Cache entries: allow-listed JSON serialized once, ttl staleness, snapshots."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from conveyor.model import Status
+from conveyor.monitor.cache import (
+    RESTORED_ERROR,
+    Cache,
+    entry_from_snapshot,
+    make_entry,
+)
+from conveyor.monitor.validate import Invalid, PipelineView
+from conveyor.store.base import MonitorSnapshot
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+VIEW = PipelineView(5, Status.FAILED, "main", "c" * 40, "https://x.example/5", T0, T0, 12.5)
+
+
+def _entry(
+    provider: str = "gitlab",
+    repo: str = "g/app",
+    fetched_at: datetime | None = T0,
+    stale: bool = False,
+):  # type: ignore[no-untyped-def]
+    return make_entry(
+        provider=provider,
+        repo=repo,
+        branch="main",
+        pipelines=(VIEW,),
+        fetched_at=fetched_at,
+        error="upstream 502" if stale else None,
+        is_stale=stale,
+    )
+
+
+def test_entry_body_is_the_contract_shape() -> None:
+    expected = {
+        "key": "g/app@main",
+        "provider": "gitlab",
+        "repo": "g/app",
+        "branch": "main",
+        "pipelines": [
+            {
+                "id": 5,
+                "status": "failed",
+                "ref": "main",
+                "sha": "c" * 40,
+                "web_url": "https://x.example/5",
+                "created_at": "2026-11-23T12:00:00.000Z",
+                "updated_at": "2026-11-23T12:00:00.000Z",
+                "duration_s": 12.5,
+            }
+        ],
+        "fetched_at": "2026-11-23T12:00:00.000Z",
+        "stale": False,
+        "error": None,
+    }
+    entry = _entry()
+    assert expected == orjson.loads(entry.body)
+    assert {**expected, "stale": True} == orjson.loads(entry.stale_body)
+
+
+def test_cache_body_turns_stale_after_ttl() -> None:
+    now = [T0]
+    cache = Cache(ttl_s=60, clock=lambda: now[0])
+    cache.load([_entry()])
+    fresh = orjson.loads(cache.body("g/app@main") or b"")["stale"]
+    now[0] = T0 + timedelta(seconds=61)
+    assert (fresh, orjson.loads(cache.body("g/app@main") or b"")["stale"]) == (False, True)
+    assert [e["stale"] for e in orjson.loads(cache.list_body())] == [True]
+
+
+def test_cache_lists_per_provider_in_target_order() -> None:
+    cache = Cache(ttl_s=60, clock=lambda: T0)
+    cache.load([_entry(repo="b"), _entry("github", repo="o/r"), _entry(repo="a")])
+    keys = [e["key"] for e in orjson.loads(cache.list_body())]
+    github = [e["key"] for e in orjson.loads(cache.list_body("github"))]
+    assert (keys, github) == (["b@main", "o/r@main", "a@main"], ["o/r@main"])
+    assert cache.list_body("jenkins") == b"[]"
+    assert cache.body("missing@main") is None
+
+
+def test_cache_publish_bumps_version_and_put_replaces() -> None:
+    cache = Cache(ttl_s=60, clock=lambda: T0)
+    cache.load([_entry()])
+    version = cache.version
+    cache.put(_entry(stale=True))
+    cache.publish()
+    assert (version + 1, True) == (cache.version, cache.get("g/app@main").is_stale)  # type: ignore[union-attr]
+
+
+def test_snapshot_round_trip_is_stale_until_refreshed() -> None:
+    entry = _entry()
+    naive = T0.replace(tzinfo=None)  # SQLite hands back naive datetimes
+    restored = entry_from_snapshot(MonitorSnapshot(entry.key, "gitlab", entry.body, naive))
+    assert (entry.pipelines, T0, True, RESTORED_ERROR) == (
+        restored.pipelines,
+        restored.fetched_at,
+        restored.is_stale,
+        restored.error,
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"not json",
+        b"[]",
+        b'{"pipelines": [{"id": 1}], "repo": "r", "branch": "b"}',
+        b'{"pipelines": [], "repo": 1, "branch": "b"}',
+    ],
+)
+def test_snapshot_that_is_not_an_entry_is_invalid(data: bytes) -> None:
+    with pytest.raises(Invalid):
+        entry_from_snapshot(MonitorSnapshot("r@b", "gitlab", data, T0))

@@ -1,0 +1,113 @@
+"""The HTTP boundary over httpx.MockTransport (in memory): failures become sanitized
+UpstreamErrors, rate limits close a gate, safe GETs are retried, bodies are capped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from conveyor.errors import (
+    UpstreamAuthError,
+    UpstreamBadPayload,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+)
+from conveyor.monitor.http import Upstream, rate_limit_reset
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def _upstream(handler: Callable[[httpx.Request], httpx.Response]) -> tuple[Upstream, list[str]]:
+    codes: list[str] = []
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    upstream = Upstream(
+        client,
+        timeout_s=8,
+        max_body_bytes=4096,
+        clock=lambda: NOW,
+        on_response=lambda provider, code, headers: codes.append(code),
+        retry_wait_s=0,
+    )
+    return upstream, codes
+
+
+async def _get(upstream: Upstream) -> object:
+    reply = await upstream.request("github", "GET", "https://api.example/x", gate="gh")
+    return reply.data
+
+
+@pytest.mark.parametrize(
+    ("response", "error", "reason"),
+    [
+        ((502, b""), UpstreamError, "upstream 502"),
+        ((404, b""), UpstreamError, "upstream 404"),
+        ((401, b""), UpstreamAuthError, "upstream 401 (check the target's token)"),
+        ((200, b"<html>"), UpstreamBadPayload, "invalid JSON"),
+        ((200, b"[" * 5000), UpstreamBadPayload, "response too large"),
+    ],
+)
+async def test_request_failures_are_sanitized(
+    response: tuple[int, bytes], error: type[UpstreamError], reason: str
+) -> None:
+    upstream, _ = _upstream(lambda request: httpx.Response(response[0], content=response[1]))
+    with pytest.raises(error) as caught:
+        await _get(upstream)
+    assert reason == caught.value.reason
+
+
+async def test_request_timeout_names_the_deadline() -> None:
+    def hang(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    upstream, codes = _upstream(hang)
+    with pytest.raises(UpstreamTimeout, match=r"^timeout after 8s$"):
+        await _get(upstream)
+    assert codes == ["timeout"]
+
+
+async def test_request_retries_a_502_get_once() -> None:
+    answers = iter([httpx.Response(502), httpx.Response(200, json=[1])])
+    upstream, codes = _upstream(lambda request: next(answers))
+    assert await _get(upstream) == [1]
+    assert codes == ["502", "200"]
+
+
+async def test_request_never_retries_a_post() -> None:
+    upstream, codes = _upstream(lambda request: httpx.Response(503))
+    with pytest.raises(UpstreamError):
+        await upstream.request("gitlab", "POST", "https://x.example/p", gate="gl")
+    assert codes == ["503"]
+
+
+async def test_rate_limit_closes_the_gate_until_reset() -> None:
+    upstream, codes = _upstream(lambda r: httpx.Response(429, headers={"Retry-After": "90"}))
+    with pytest.raises(UpstreamRateLimited) as first:
+        await _get(upstream)
+    with pytest.raises(UpstreamRateLimited) as second:
+        await _get(upstream)
+    assert "rate limited until 2026-11-23T12:01:30Z" == first.value.reason == second.value.reason
+    assert codes == ["429"]
+
+
+async def test_304_has_no_data() -> None:
+    upstream, _ = _upstream(lambda request: httpx.Response(304))
+    assert await _get(upstream) is None
+
+
+def test_rate_limit_reset_reads_github_headers() -> None:
+    epoch = str(int((NOW + timedelta(minutes=5)).timestamp()))
+    headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": epoch}
+    assert NOW + timedelta(minutes=5) == rate_limit_reset(403, headers, NOW)
+    assert rate_limit_reset(403, {"x-ratelimit-remaining": "7"}, NOW) is None
+    assert rate_limit_reset(200, headers, NOW) is None
+
+
+def test_rate_limit_reset_is_capped_and_defaults() -> None:
+    assert NOW + timedelta(hours=1) == rate_limit_reset(429, {"retry-after": "999999"}, NOW)
+    assert NOW + timedelta(seconds=60) == rate_limit_reset(429, {}, NOW)
+    http_date = {"retry-after": "Mon, 23 Nov 2026 12:02:00 GMT"}
+    assert NOW + timedelta(minutes=2) == rate_limit_reset(429, http_date, NOW)

@@ -26,7 +26,9 @@ def _make_output(path: Path, lines: int) -> None:
     with open(path, "w") as out:
         chunk = 10_000
         for start in range(0, lines, chunk):
-            out.write("".join(f"line {i} of the build output\n" for i in range(start, start + chunk)))
+            out.write(
+                "".join(f"line {i} of the build output\n" for i in range(start, start + chunk))
+            )
 
 
 def main() -> None:

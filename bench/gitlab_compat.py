@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.gitlab_corpus.gcl import (  # noqa: E402  (path set above)
     compare_gcl,
     find_gcl,
+    gcl_args,
     gcl_version,
     prepare_repo,
     run_gcl,
@@ -40,7 +41,7 @@ def main() -> int:
             from_gcl = source.startswith("gitlab-ci-local")
             conveyor = check(expect, asyncio.run(run_case(case, tmp / "conveyor")))
             repo = prepare_repo(case, tmp / "gcl" / case.name, str(expect.get("ref", "main")))
-            gcl = compare_gcl(expect, run_gcl(repo)) if expect.get("event", "push") == "push" else None
+            gcl = compare_gcl(expect, run_gcl(repo, *gcl_args(expect))) if expect.get("event", "push") == "push" else None
             gap = expect.get("engine_gap")
             conveyor_ok = not conveyor
             if not conveyor_ok and not gap:

@@ -30,6 +30,7 @@ from pathlib import Path
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
+PATH = "/webhooks/github"
 SECRET = "bench-webhook-secret-0123456789abcdef"
 BASELINE = """
 import socket, sys, uvicorn
@@ -188,7 +189,9 @@ def _git(repo: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def _start_conveyor(tmp: Path) -> tuple[subprocess.Popen[bytes], int, str]:
+def _start_conveyor(tmp: Path, workers: int) -> tuple[subprocess.Popen[bytes], int, str]:
+    tmp = tmp / f"workers-{workers}"
+    tmp.mkdir()
     remote = tmp / "remote"
     remote.mkdir()
     _git(remote, "init", "--quiet", "--initial-branch=main")
@@ -198,7 +201,7 @@ def _start_conveyor(tmp: Path) -> tuple[subprocess.Popen[bytes], int, str]:
     sha = _git(remote, "rev-parse", "HEAD")
     config = tmp / "conveyor.toml"
     config.write_text(
-        "[server]\nshutdown_grace = 1\nmax_parallel_runs = 1\n\n"
+        f"[server]\nshutdown_grace = 1\nmax_parallel_runs = {workers}\n\n"
         f'[[repos]]\nname = "acme/app"\nprovider = "github"\nclone_url = "{remote}"\n'
         'secret_env = "BENCH_HOOK_SECRET"\n'
     )
@@ -238,29 +241,35 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
+    results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as folder:
         baseline, base_port = _start_baseline()
-        conveyor, port, sha = _start_conveyor(Path(folder))
-        body = _payload(sha)
         try:
-            for target_port in (base_port, port):  # warm up both
-                asyncio.run(_load(target_port, "/webhooks/github", body, 300, args.connections))
-            base = asyncio.run(
-                _load(base_port, "/webhooks/github", body, args.requests, args.connections)
-            )
-            ours = asyncio.run(
-                _load(port, "/webhooks/github", body, args.requests, args.connections)
-            )
+            for workers, name in ((0, "conveyor, intake only"), (1, "conveyor, 1 run worker")):
+                conveyor, port, sha = _start_conveyor(Path(folder), workers)
+                body = _payload(sha)
+                try:
+                    for target in (base_port, port):  # warm up both
+                        asyncio.run(_load(target, PATH, body, 300, args.connections))
+                    results.setdefault(
+                        "bare uvicorn (baseline)",
+                        asyncio.run(_load(base_port, PATH, body, args.requests, args.connections)),
+                    )
+                    results[name] = asyncio.run(
+                        _load(port, PATH, body, args.requests, args.connections)
+                    )
+                finally:
+                    _stop(conveyor)
         finally:
-            _stop(conveyor)
             _stop(baseline)
     print(f"payload: {len(body)} bytes, {args.requests} requests, {args.connections} connections")
-    print(f"{'server':<26}{'acks/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
-    for name, result in (("bare uvicorn (baseline)", base), ("conveyor /webhooks/github", ours)):
+    print(f"{'server':<28}{'acks/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'ratio':>8}")
+    base = results["bare uvicorn (baseline)"]
+    for name, result in results.items():
         print(
-            f"{name:<26}{result['per_s']:>10.0f}{result['p50_ms']:>10.2f}{result['p99_ms']:>10.2f}"
+            f"{name:<28}{result['per_s']:>10.0f}{result['p50_ms']:>10.2f}"
+            f"{result['p99_ms']:>10.2f}{result['per_s'] / base['per_s']:>8.3f}"
         )
-    print(f"ratio conveyor/baseline throughput: {ours['per_s'] / base['per_s']:.2f}")
 
 
 if __name__ == "__main__":

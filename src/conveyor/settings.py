@@ -65,7 +65,8 @@ class ServerSettings(_Section):
     request_timeout: float = Field(default=5.0, gt=0)
     shutdown_grace: float = Field(default=30.0, ge=0)
     max_body_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
-    max_parallel_runs: int = Field(default=2, ge=1, le=64)
+    # 0: accept and store runs as `pending` but execute none (maintenance / intake only)
+    max_parallel_runs: int = Field(default=2, ge=0, le=64)
     home: Path | None = None
     git_timeout: float = Field(default=300.0, gt=0)
 

@@ -3,7 +3,7 @@
 Two RunObservers: `LiveView` (a TTY: a rich table with a row per job — status, attempt,
 duration, last output line — redrawn at most 8 times a second, never per line) and
 `PlainView` (not a TTY, or `--json`: `[job] line` lines written through one large buffer,
-flushed when a job changes state). Both receive lines that are already masked.
+flushed when a job ends). Both receive lines that are already masked.
 `render_summary` prints the final table. This module renders only: it never decides a
 status or touches the store.
 """
@@ -75,7 +75,8 @@ class PlainView:
             self._out.write(f"[{name}] running (attempt {record.attempt})\n")
         elif record.status.is_final and record.attempt:
             self._out.write(f"[{name}] {_status_text(record).plain} in {_duration(record)}\n")
-        self._out.flush()
+        if record.status.is_final:
+            self._out.flush()
 
     def lines_written(self, job: str, records: Sequence[LogRecord]) -> None:
         prefix = f"[{job}] "

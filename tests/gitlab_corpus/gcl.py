@@ -21,6 +21,7 @@ __all__ = [
     "compare_gcl",
     "find_gcl",
     "gcl_version",
+    "gcl_args",
     "gitlab_name",
     "prepare_repo",
     "run_gcl",
@@ -115,7 +116,8 @@ def run_gcl(repo: Path, *extra: str) -> GclResult:
         raise RuntimeError("gitlab-ci-local is not installed (run make compat)")
     gcl, node = found
     done = subprocess.run(
-        [str(gcl), *extra],
+        # --shell-isolation: each job in its own folder with artifacts only, as on GitLab.
+        [str(gcl), "--shell-isolation", *extra],
         cwd=repo,
         capture_output=True,
         text=True,
@@ -136,6 +138,11 @@ def run_gcl(repo: Path, *extra: str) -> GclResult:
         if out:
             output.setdefault(gitlab_name(out.group(1).strip()), []).append(out.group(2))
     return GclResult(done.returncode, verdicts, output, text)
+
+
+def gcl_args(expect: dict[str, Any]) -> list[str]:
+    """Command-line arguments that give gitlab-ci-local the case's manual plays."""
+    return [arg for job in expect.get("play", ()) for arg in ("--manual", str(job))]
 
 
 def compare_gcl(expect: dict[str, Any], result: GclResult) -> list[str]:

@@ -148,3 +148,39 @@ def test_cli_run_signal_cancels_and_exits_130(tmp_path: Path, sig: signal.Signal
     assert (proc.returncode, _live(marker)) == (130, []), err
     record = json.loads(out)
     assert (record["status"], record["jobs"][0]["status"]) == ("canceled", "canceled")
+
+
+def test_cli_run_recovers_run_of_killed_conveyor(tmp_path: Path) -> None:
+    from conveyor.store import open_store
+
+    marker = f"conveyor-orphan-{os.getpid()}-{time.time_ns()}"
+    code = "import time; time.sleep(1000)"
+    project = _project(tmp_path, f'jobs:\n  slow:\n    run: python -c "{code}" {marker}\n')
+    env = _env(project / ".home", PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conveyor", "run"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not _live(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait(timeout=10)
+    assert _live(marker), "the job's group outlives a SIGKILLed conveyor until recovery"
+    (project / ".conveyor.yml").write_text("jobs:\n  quick:\n    run: echo ok\n")
+    done = _conveyor(project)
+    store = open_store(project / ".home")
+    try:
+        runs = store.list_runs()
+    finally:
+        store.close()
+    old = runs[-1]
+    assert (done.returncode, _live(marker)) == (0, [])
+    assert (str(old.status), old.reason, "recovered run" in done.stderr) == (
+        "failed",
+        "interrupted",
+        True,
+    )

@@ -26,7 +26,13 @@ from conveyor.config.native_fields import (
     read_steps,
 )
 from conveyor.config.problems import Problems, Section, did_you_mean
-from conveyor.config.yamlload import MarkedDict, MarkedList, load_yaml, type_name
+from conveyor.config.yamlload import (
+    MarkedDict,
+    MarkedList,
+    find_duplicate_keys,
+    load_yaml,
+    type_name,
+)
 from conveyor.model import EventKind, Job, Mark, Need, Pipeline, Retry, When
 
 __all__ = ["DEFAULT_STAGE", "MAX_MATRIX_JOBS", "parse_native"]
@@ -74,6 +80,8 @@ def parse_native(text: str, file: str) -> Pipeline:
         raise problems.error()
     top = Section(data, "", problems)
     top.check_keys(TOP_KEYS)
+    for key, mark in find_duplicate_keys(data):
+        problems.add(mark, f'key "{key}" is written twice in this mapping (remove one)')
     events = read_events(top, "on")
     stages = tuple(name for name, _ in top.text_list("stages", allow_single=False) or ())
     defaults = _read_defaults(top)

@@ -25,18 +25,27 @@ import yaml
 from conveyor.errors import ConfigError, Problem
 from conveyor.model import Mark
 
-__all__ = ["MarkedDict", "MarkedList", "Reference", "load_yaml", "mark_of", "type_name"]
+__all__ = [
+    "MarkedDict",
+    "MarkedList",
+    "Reference",
+    "find_duplicate_keys",
+    "load_yaml",
+    "mark_of",
+    "type_name",
+]
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _ZERO = Mark("", 0, 0)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class MarkedDict(dict[str, Any]):
     """A mapping with `mark` (where it starts), `key_marks` and `value_marks` per key, and
     `value_texts`: the text as written of each scalar value (`3.10` stays "3.10")."""
 
-    __slots__ = ("key_marks", "mark", "value_marks", "value_texts")
+    __slots__ = ("duplicates", "key_marks", "mark", "value_marks", "value_texts")
 
     def __init__(self, mark: Mark = _ZERO) -> None:
         super().__init__()
@@ -44,6 +53,8 @@ class MarkedDict(dict[str, Any]):
         self.key_marks: dict[str, Mark] = {}
         self.value_marks: dict[str, Mark] = {}
         self.value_texts: dict[str, str] = {}
+        # keys written twice in this mapping (YAML keeps the last); merge keys excluded
+        self.duplicates: list[tuple[str, Mark]] = []
 
     def key_mark(self, key: str) -> Mark:
         return self.key_marks.get(key, self.mark)
@@ -83,6 +94,24 @@ def mark_of(value: object, default: Mark) -> Mark:
     if isinstance(value, MarkedDict | MarkedList | Reference):
         return value.mark
     return default
+
+
+def find_duplicate_keys(data: object) -> list[tuple[str, Mark]]:
+    """Every key written twice in one mapping, anywhere in `data` (each mapping once)."""
+    found: list[tuple[str, Mark]] = []
+    seen: set[int] = set()
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, MarkedDict | MarkedList) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, MarkedDict):
+            found.extend(item.duplicates)
+            stack.extend(item.values())
+        else:
+            stack.extend(item)
+    return sorted(found, key=lambda pair: pair[1])
 
 
 def type_name(value: object) -> str:
@@ -125,6 +154,12 @@ class _MarkedLoader(_BaseLoader):  # type: ignore[valid-type,misc]  # CSafeLoade
 def _construct_map(loader: _MarkedLoader, node: yaml.MappingNode) -> Iterator[MarkedDict]:
     data = MarkedDict(loader.mark(node))
     yield data
+    written: set[str] = set()
+    for key_node, _ in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.tag != _MERGE_TAG:
+            if key_node.value in written:
+                data.duplicates.append((str(key_node.value), loader.mark(key_node)))
+            written.add(key_node.value)
     loader.flatten_mapping(node)
     for key_node, value_node in node.value:
         key = loader.construct_key(key_node)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,10 +86,14 @@ class RunQueue:
         self._workers: list[asyncio.Task[None]] = []
         self._listener_tasks: set[asyncio.Task[None]] = set()
         self._accepting = False
+        # One thread writes new runs: concurrent SQLite writers from one process would only
+        # wait on each other's lock (SQLite's busy handler sleeps up to 100 ms at a time).
+        self._intake = ThreadPoolExecutor(max_workers=1, thread_name_prefix="run-intake")
 
     @property
     def is_running(self) -> bool:
-        return self._accepting and any(not w.done() for w in self._workers)
+        workers_ok = all(not w.done() for w in self._workers)
+        return self._accepting and workers_ok
 
     @property
     def active_runs(self) -> tuple[str, ...]:
@@ -136,6 +141,7 @@ class RunQueue:
                 await asyncio.gather(*self._workers, return_exceptions=True)
         if self._listener_tasks:
             await asyncio.wait(set(self._listener_tasks), timeout=LISTENER_DEADLINE_S)
+        self._intake.shutdown(wait=True)
         log.info("queue.stopped")
 
     # ------------------------------------------------------------ triggers
@@ -155,7 +161,8 @@ class RunQueue:
             created_at=datetime.now(UTC),
             trigger={**event_to_trigger(event), "play": list(play)},
         )
-        existing = await asyncio.to_thread(self._record, run, delivery_id)
+        loop = asyncio.get_running_loop()
+        existing = await loop.run_in_executor(self._intake, self._record, run, delivery_id)
         if existing is not None:
             return Queued(existing, duplicate=True)
         self._waiting.put_nowait(run.run_id)

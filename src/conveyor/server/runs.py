@@ -95,7 +95,7 @@ def _run_dir(request: Request, run_id: str) -> Path:
 async def _get_run(request: Request, run_id: str) -> RunRecord:
     if not is_valid_run_id(run_id):
         raise _run_not_found(run_id)
-    run = await asyncio.to_thread(_store(request).get_run, run_id)
+    run = _store(request).get_run(run_id)
     if run is None:
         raise _run_not_found(run_id)
     return run

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gitlab_corpus.gcl import compare_gcl, find_gcl, gcl_version, prepare_repo, run_gcl
+from tests.gitlab_corpus.gcl import compare_gcl, find_gcl, gcl_args, gcl_version, prepare_repo, run_gcl
 from tests.gitlab_corpus.runner import case_dirs, load_expect
 
 pytestmark = [
@@ -31,4 +31,4 @@ def test_gcl_version_is_the_recorded_one() -> None:
 def test_gcl_agrees_with_expectation(case: Path, tmp_path: Path) -> None:
     expect = load_expect(case)
     repo = prepare_repo(case, tmp_path / case.name, str(expect.get("ref", "main")))
-    assert compare_gcl(expect, run_gcl(repo)) == []
+    assert compare_gcl(expect, run_gcl(repo, *gcl_args(expect))) == []

@@ -167,3 +167,8 @@ def test_need_on_later_stage() -> None:
         'p.yml:4:37: jobs.b.needs: job "b" (stage build) needs "d" of the later stage deploy '
         "(move one of them to another stage)"
     ]
+
+
+def test_duplicate_job_key_is_reported() -> None:
+    found = problems("jobs:\n  a: {run: x}\n  a: {run: y}\n")
+    assert found == ['p.yml:3:3: key "a" is written twice in this mapping (remove one)']

@@ -10,6 +10,7 @@ from conveyor.config.yamlload import (
     MarkedDict,
     MarkedList,
     Reference,
+    find_duplicate_keys,
     load_yaml,
     mark_of,
     type_name,
@@ -133,3 +134,10 @@ def test_mark_of_values() -> None:
     assert mark_of(data["a"], default) == Mark("f", 1, 4)
     assert mark_of(data["r"], default) == Mark("f", 2, 4)
     assert mark_of(1, default) == default
+
+
+def test_find_duplicate_keys_ignores_merge_overrides() -> None:
+    data = load_yaml(
+        "base: &b {x: 1}\njobs:\n  a: {<<: *b, x: 2}\n  a: {y: 1}\nenv: {K: 1, K: 2}\n", "f"
+    )
+    assert find_duplicate_keys(data) == [("a", Mark("f", 4, 3)), ("K", Mark("f", 5, 13))]

@@ -72,7 +72,7 @@ def _report(title: str, jobs: int, conveyor_s: float, baseline_s: float, startup
     )
     print(f"  overhead per job:                {per_job_ms:.2f} ms (start-up included)")
     print(
-        f"  overhead per job:                {net_ms:.2f} ms (start-up of {startup_s:.2f} s excluded)"
+        f"  overhead per job:                {net_ms:.2f} ms (without start-up: {startup_s:.2f} s)"
     )
 
 

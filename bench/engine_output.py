@@ -53,7 +53,10 @@ def main() -> None:
         conveyor_s = time.perf_counter() - started
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         log_files = list((project / ".home" / "runs").glob("*/logs/*.jsonl"))
-        logged = sum(1 for _ in open(log_files[0], "rb")) if log_files else 0
+        logged = 0
+        if log_files:
+            with open(log_files[0], "rb") as log:
+                logged = sum(1 for _ in log)
 
     print(f"lines: {args.lines:,} (logged {logged:,})")
     print(f"cat to /dev/null: {cat_s:.3f} s ({args.lines / cat_s:,.0f} lines/s)")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.gitlab_corpus.gcl import (  # noqa: E402  (path set above)
+from tests.gitlab_corpus.gcl import (
     compare_gcl,
     find_gcl,
     gcl_args,
@@ -24,7 +24,7 @@ from tests.gitlab_corpus.gcl import (  # noqa: E402  (path set above)
     prepare_repo,
     run_gcl,
 )
-from tests.gitlab_corpus.runner import case_dirs, check, load_expect, run_case  # noqa: E402
+from tests.gitlab_corpus.runner import case_dirs, check, load_expect, run_case
 
 
 def main() -> int:
@@ -41,7 +41,11 @@ def main() -> int:
             from_gcl = source.startswith("gitlab-ci-local")
             conveyor = check(expect, asyncio.run(run_case(case, tmp / "conveyor")))
             repo = prepare_repo(case, tmp / "gcl" / case.name, str(expect.get("ref", "main")))
-            gcl = compare_gcl(expect, run_gcl(repo, *gcl_args(expect))) if expect.get("event", "push") == "push" else None
+            gcl = (
+                compare_gcl(expect, run_gcl(repo, *gcl_args(expect)))
+                if expect.get("event", "push") == "push"
+                else None
+            )
             gap = expect.get("engine_gap")
             conveyor_ok = not conveyor
             if not conveyor_ok and not gap:

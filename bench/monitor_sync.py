@@ -5,7 +5,10 @@ unchanged data costs.
 The fake GitLab/GitHub/Jenkins server runs as its own process (tests/fakes/upstreams, auto
 data: 5 records per repo). Targets: 334 GitLab, 333 GitHub, 333 Jenkins. Baseline, measured
 in the same run against the same server: a bare httpx loop sending the very same 1,000 GETs
-at the same concurrency (no validation, no cache, no metrics). Rounds alternate baseline /
+at the same concurrency over the same client layout as the monitor (8 clients of 8
+connections; no validation, no cache, no metrics). Also shown: the same loop with a single
+64-connection client, the layout the monitor avoids (httpcore's pool costs grow with its
+connection count). Rounds alternate baseline /
 monitor; the figure is the median.
 
     .venv/bin/python bench/monitor_sync.py [--targets 1000] [--concurrency 64] [--rounds 3]
@@ -26,10 +29,11 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.fakes.upstreams.scenario import ENV  # noqa: E402
+
 from conveyor.monitor.providers.jenkins import TREE, job_path  # noqa: E402
 from conveyor.monitor.service import Monitor  # noqa: E402
 from conveyor.monitor.settings import MonitorSettings  # noqa: E402
-from tests.fakes.upstreams.scenario import ENV  # noqa: E402
 
 PROVIDERS = ("gitlab", "github", "jenkins")
 
@@ -37,7 +41,9 @@ PROVIDERS = ("gitlab", "github", "jenkins")
 def start_fake(delay_s: float) -> tuple[subprocess.Popen[str], str]:
     child = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.upstreams", "--delay", str(delay_s)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert child.stdout is not None
     return child, child.stdout.readline().strip()
@@ -64,32 +70,51 @@ def bare_requests(url: str, specs: list[dict[str, str]]) -> list[tuple[str, dict
             params = {"ref": "main", "per_page": "5", "order_by": "updated_at", "sort": "desc"}
             out.append((url + path, params))
         elif t["provider"] == "github":
-            out.append((f"{url}/repos/{t['repo']}/actions/runs", {"branch": "main", "per_page": "5"}))
+            out.append(
+                (f"{url}/repos/{t['repo']}/actions/runs", {"branch": "main", "per_page": "5"})
+            )
         else:
             out.append((f"{url}{job_path(t['repo'])}/api/json", {"tree": TREE}))
     return out
 
 
-async def run_bare(requests: list[tuple[str, dict[str, str]]], concurrency: int) -> float:
+async def run_bare(
+    requests: list[tuple[str, dict[str, str]]], concurrency: int, *, per_client: int
+) -> float:
+    """The same GETs with plain httpx: `concurrency` in flight over clients of
+    `per_client` connections (per_client == concurrency: one client, httpx's default use)."""
     import base64
 
     basic = base64.b64encode(f"{ENV['JENKINS_USER']}:{ENV['JENKINS_TOKEN']}".encode()).decode()
-    headers = {"PRIVATE-TOKEN": ENV["GITLAB_TOKEN"], "Authorization": f"Bearer {ENV['GITHUB_TOKEN']}"}
-    gate = asyncio.Semaphore(concurrency)
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=128)
-    async with httpx.AsyncClient(limits=limits, timeout=8) as client:
+    headers = {
+        "PRIVATE-TOKEN": ENV["GITLAB_TOKEN"],
+        "Authorization": f"Bearer {ENV['GITHUB_TOKEN']}",
+    }
+    limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
+    clients = [
+        httpx.AsyncClient(limits=limits, timeout=8) for _ in range(concurrency // per_client)
+    ]
+    free: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+    for slot in range(concurrency):
+        free.put_nowait(clients[slot % len(clients)])
 
-        async def one(url: str, params: dict[str, str]) -> None:
-            async with gate:
-                auth = {"Authorization": f"Basic {basic}"} if "/job/" in url else {}
-                response = await client.get(url, params=params, headers={**headers, **auth})
-                response.json()
+    async def one(url: str, params: dict[str, str]) -> None:
+        client = await free.get()
+        try:
+            auth = {"Authorization": f"Basic {basic}"} if "/job/" in url else {}
+            response = await client.get(url, params=params, headers={**headers, **auth})
+            response.json()
+        finally:
+            free.put_nowait(client)
 
-        started = time.perf_counter()
-        async with asyncio.TaskGroup() as group:
-            for url, params in requests:
-                group.create_task(one(url, params))
-        return time.perf_counter() - started
+    started = time.perf_counter()
+    async with asyncio.TaskGroup() as group:
+        for url, params in requests:
+            group.create_task(one(url, params))
+    elapsed = time.perf_counter() - started
+    for client in clients:
+        await client.aclose()
+    return elapsed
 
 
 def request_counts(monitor: Monitor) -> dict[str, float]:
@@ -102,7 +127,9 @@ def request_counts(monitor: Monitor) -> dict[str, float]:
     return counts
 
 
-async def run_monitor(url: str, count: int, concurrency: int) -> tuple[float, float, dict[str, float], int]:
+async def run_monitor(
+    url: str, count: int, concurrency: int
+) -> tuple[float, float, dict[str, float], int]:
     env = {**ENV, "GITLAB_USER": "x"}
     settings = MonitorSettings.model_validate(
         {"targets": targets(url, count), "concurrency": concurrency, "timeout": 8}
@@ -131,10 +158,15 @@ def main() -> None:
     fake, url = start_fake(args.delay)
     try:
         requests = bare_requests(url, targets(url, args.targets))
-        bare, first, second = [], [], []
+        bare, naive, first, second = [], [], [], []
         for _ in range(args.rounds):
-            bare.append(asyncio.run(run_bare(requests, args.concurrency)))
-            one, two, delta, failures = asyncio.run(run_monitor(url, args.targets, args.concurrency))
+            bare.append(asyncio.run(run_bare(requests, args.concurrency, per_client=8)))
+            naive.append(
+                asyncio.run(run_bare(requests, args.concurrency, per_client=args.concurrency))
+            )
+            one, two, delta, failures = asyncio.run(
+                run_monitor(url, args.targets, args.concurrency)
+            )
             assert failures == 0, f"{failures} target fetches failed"
             first.append(one)
             second.append(two)
@@ -143,13 +175,27 @@ def main() -> None:
         fake.wait()
     floor = -(-args.targets // args.concurrency) * args.delay
     b, f, s = statistics.median(bare), statistics.median(first), statistics.median(second)
-    print(f"targets={args.targets} concurrency={args.concurrency} upstream delay={args.delay * 1000:.0f} ms")
+    print(
+        f"targets={args.targets} concurrency={args.concurrency} "
+        f"upstream delay={args.delay * 1000:.0f} ms"
+    )
     print(f"theoretical floor (ceil(targets/concurrency) x delay): {floor:.2f} s")
-    print(f"bare httpx, same GETs:       {b:.2f} s  (rounds: {', '.join(f'{x:.2f}' for x in bare)})")
-    print(f"monitor first sync:          {f:.2f} s  (rounds: {', '.join(f'{x:.2f}' for x in first)})")
+    print(
+        f"bare httpx, same GETs:       {b:.2f} s  (rounds: {', '.join(f'{x:.2f}' for x in bare)})"
+    )
+    n = statistics.median(naive)
+    print(
+        f"bare httpx, one client:      {n:.2f} s  (rounds: {', '.join(f'{x:.2f}' for x in naive)})"
+    )
+    print(
+        f"monitor first sync:          {f:.2f} s  (rounds: {', '.join(f'{x:.2f}' for x in first)})"
+    )
     print(f"ratio monitor / bare:        {f / b:.2f}")
     print(f"monitor second sync:         {s:.2f} s")
-    print(f"second sync requests by answer: {dict(sorted(delta.items()))} (total {sum(delta.values()):.0f})")
+    print(
+        f"second sync requests by answer: {dict(sorted(delta.items()))} "
+        f"(total {sum(delta.values()):.0f})"
+    )
 
 
 if __name__ == "__main__":

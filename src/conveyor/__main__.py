@@ -1,5 +1,7 @@
 """`python -m conveyor` is the same as the `conveyor` command."""
 
+import sys
+
 from conveyor.cli import main
 
-main()
+sys.exit(main())

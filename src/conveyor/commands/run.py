@@ -104,14 +104,13 @@ async def run_pipeline(
     env: Mapping[str, str],
 ) -> int:
     """The whole `conveyor run`; returns the exit code."""
-    from conveyor.gitinfo import event_from_checkout
-
     from conveyor.config import find_pipeline_file, load_pipeline
     from conveyor.engine.masking import secret_values
     from conveyor.engine.recovery import process_start_ticks, recover_orphans
     from conveyor.engine.runner import LIVE_GROUPS
     from conveyor.engine.scheduler import execute_run
     from conveyor.engine.selection import select_jobs
+    from conveyor.gitinfo import event_from_checkout
     from conveyor.plan import plan as plan_pipeline
     from conveyor.records import run_to_dict
     from conveyor.store import open_store
@@ -129,7 +128,8 @@ async def run_pipeline(
     )
     plan = plan_pipeline(pipeline, event)
     if plan.workflow_excluded is not None:
-        click.echo(f"no pipeline: the workflow rules excluded it ({plan.workflow_excluded})")
+        reason = plan.workflow_excluded
+        click.echo(f"no pipeline: the workflow rules excluded it ({reason})", err=as_json)
         return 0
     plan, played = select_jobs(plan, jobs)
     secrets = secret_values(_declared_secrets(plan), env)

@@ -3,7 +3,9 @@
 After a job, the files of its workspace matching `Artifacts.paths` (a path that names a
 folder takes everything below it), minus `Artifacts.exclude`, are copied into
 `<run_dir>/artifacts/<job>/` when `Artifacts.when` agrees with the job's outcome. Before a
-job, the saved artifacts of `PlannedJob.artifacts_from` are copied into its workspace.
+job of an isolated pipeline, the saved artifacts of `PlannedJob.artifacts_from` are copied
+into its workspace (in a shared workspace the files are already there: nothing is copied
+back, so a later job's changes are never overwritten).
 Matching is `conveyor.globs` (pure); this module is the file-system edge around it and is
 synchronous (the scheduler calls it through `asyncio.to_thread`). It never deletes anything
 in a workspace and never follows a path out of it.
@@ -19,16 +21,26 @@ from pathlib import Path
 from conveyor.globs import filter_paths
 from conveyor.model import Artifacts, ArtifactWhen
 
-__all__ = ["artifacts_dir", "collect_artifacts", "restore_artifacts", "should_collect"]
+__all__ = [
+    "artifacts_dir",
+    "collect_artifacts",
+    "restore_artifacts",
+    "safe_segment",
+    "should_collect",
+]
 
 # Never saved as artifacts: version control and conveyor's own state.
 _SKIPPED_DIRS = frozenset({".git", ".conveyor"})
 
 
+def safe_segment(name: str) -> str:
+    """`name` as one path segment that cannot climb out of its folder."""
+    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in name).lstrip(".") or "_"
+
+
 def artifacts_dir(run_dir: Path, job: str) -> Path:
     """`<run_dir>/artifacts/<job>` with the job name made one safe path segment."""
-    safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in job).lstrip(".") or "_"
-    return run_dir / "artifacts" / safe
+    return run_dir / "artifacts" / safe_segment(job)
 
 
 def should_collect(when: ArtifactWhen, *, succeeded: bool) -> bool:

@@ -23,6 +23,7 @@ from conveyor.engine.artifacts import (
     artifacts_dir,
     collect_artifacts,
     restore_artifacts,
+    safe_segment,
     should_collect,
 )
 from conveyor.engine.env import job_environment, step_environment
@@ -141,6 +142,7 @@ async def _run_steps(
     cwd_root: Path,
     planned: PlannedJob,
     deadline: float,
+    job_timeout_s: float,
 ) -> tuple[StepResult | None, str | None]:
     """Run `steps` until one fails; returns (the failing result or None, a reason)."""
     job = planned.job
@@ -172,7 +174,7 @@ async def _run_steps(
             reason = (
                 f"step {step.name!r} timed out after {_format_s(limit)}"
                 if limit is not None
-                else "job timed out"
+                else f"job timed out after {_format_s(job_timeout_s)}"
             )
         elif result.error is not None:
             reason = f"step {step.name!r}: {result.error}"
@@ -198,7 +200,7 @@ async def run_attempt(
     timeout_s = job.timeout_s if job.timeout_s is not None else DEFAULT_JOB_TIMEOUT_S
     deadline = time.monotonic() + timeout_s
     isolate = ctx.plan.pipeline.isolate_jobs
-    scratch = artifacts_dir(ctx.run_dir / "work", f"{job.name}-{attempt}")
+    scratch = ctx.run_dir / "work" / safe_segment(f"{job.name}-{attempt}")
     async with open_job_workspace(
         ctx.workspace, isolate=isolate, sha=ctx.plan.event.sha, scratch=scratch, home=ctx.home
     ) as where:
@@ -224,6 +226,7 @@ async def run_attempt(
             cwd_root=where,
             planned=planned,
             deadline=deadline,
+            job_timeout_s=timeout_s,
         )
         if job.after_steps:
             after_deadline = time.monotonic() + AFTER_STEPS_TIMEOUT_S
@@ -237,6 +240,7 @@ async def run_attempt(
                 cwd_root=where,
                 planned=planned,
                 deadline=after_deadline,
+                job_timeout_s=AFTER_STEPS_TIMEOUT_S,
             )
             if after_failure is not None:
                 log.system(f"after_steps failed ({after_reason}); the job status is unchanged")

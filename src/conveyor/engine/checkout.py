@@ -17,6 +17,7 @@ import base64
 import contextlib
 import os
 import re
+import shutil
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -152,6 +153,19 @@ class Checkouts:
             with contextlib.suppress(CheckoutError):
                 await self._git(repo, None, "--git-dir", str(mirror), "worktree", "prune")
 
+    async def discard_worktrees(self, folder: Path) -> None:
+        """At start-up: remove worktrees a previous server left behind (it was killed before
+        cleaning up) and let every mirror forget them. Never raises (logged instead)."""
+        leftovers = await asyncio.to_thread(_remove_folder, folder)
+        if leftovers:
+            log.warning("checkout.leftovers_removed", count=leftovers)
+        if self.mirrors_dir.is_dir():
+            for mirror in self.mirrors_dir.glob("*.git"):
+                with contextlib.suppress(CheckoutError):
+                    await self._git(
+                        mirror.name, None, "--git-dir", str(mirror), "worktree", "prune"
+                    )
+
     async def changed_files(
         self, repo: str, mirror: Path, before: str | None, after: str
     ) -> tuple[str, ...] | None:
@@ -216,6 +230,15 @@ class Checkouts:
                 f"({said[-1] if said else f'exit {proc.returncode}'})"
             )
         return out.decode(errors="replace")
+
+
+def _remove_folder(folder: Path) -> int:
+    """Remove `folder` and what it holds; returns how many entries it held."""
+    if not folder.is_dir():
+        return 0
+    count = sum(1 for _ in folder.iterdir())
+    shutil.rmtree(folder, ignore_errors=True)
+    return count
 
 
 async def _kill(proc: asyncio.subprocess.Process) -> None:

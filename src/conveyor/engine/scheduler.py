@@ -53,6 +53,7 @@ from conveyor.engine.attempt import (
 )
 from conveyor.engine.masking import Masker
 from conveyor.engine.runner import LocalRunner, StepResult, StepRunner
+from conveyor.errors import StoreError
 from conveyor.model import JobRecord, Plan, PlannedJob, RunRecord, Status, When
 from conveyor.status import DepResult, decide_start, outcome_of, run_status, should_retry
 from conveyor.store.base import LogSink, RunStore
@@ -221,8 +222,15 @@ class _Execution:
         while not self.stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), CANCEL_POLL_S)
-            if event.is_set() or self.store.is_cancel_requested(self.run.run_id):
+            if event.is_set() or self._is_cancel_requested():
                 self.request_stop("run canceled", is_cancel=True)
+
+    def _is_cancel_requested(self) -> bool:
+        try:
+            return self.store.is_cancel_requested(self.run.run_id)
+        except StoreError as exc:  # a busy or broken store must not stop the run: retry later
+            log.warning("engine.cancel_poll_failed", run_id=self.run.run_id, error=str(exc))
+            return False
 
 
 async def execute_run(

@@ -15,12 +15,11 @@ import random
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-import httpx
 import structlog
 
 from conveyor.errors import StoreError, UpstreamError, UpstreamTimeout
 from conveyor.monitor.cache import Cache, entry_from_snapshot, make_entry
-from conveyor.monitor.http import Upstream, open_client
+from conveyor.monitor.http import ClientPool, Upstream
 from conveyor.monitor.metrics import MonitorMetrics
 from conveyor.monitor.providers.base import Provider
 from conveyor.monitor.providers.github import GitHub
@@ -72,7 +71,7 @@ class Monitor:
             for t in self.targets
         )
         self.last_report: TickReport | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._pool: ClientPool | None = None
         self._providers: dict[str, Provider] = {}
         self._syncer: Syncer | None = None
         self._tick: asyncio.Task[TickReport] | None = None
@@ -80,9 +79,10 @@ class Monitor:
 
     def _ensure_syncer(self) -> Syncer:
         if self._syncer is None:
-            self._client = open_client()
+            # A few slots beyond the tick's concurrency keep retry requests from waiting.
+            self._pool = ClientPool(self.settings.concurrency + 4)
             upstream = Upstream(
-                self._client,
+                self._pool,
                 timeout_s=self.settings.timeout,
                 max_body_bytes=self.settings.max_body_bytes,
                 clock=self.clock,
@@ -119,9 +119,9 @@ class Monitor:
         if self._tick is not None and not self._tick.done():
             self._tick.cancel()
             await asyncio.gather(self._tick, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._pool is not None:
+            await self._pool.aclose()
+            self._pool = None
             self._syncer = None
 
     async def sync_once(self) -> TickReport:

@@ -131,7 +131,7 @@ class Notifications:
         deadline_s: float = 120.0,
     ) -> None:
         self.notifiers = tuple(notifiers)
-        self._http = http
+        self.http = http
         self._deadline_s = deadline_s
         self._tails: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -203,5 +203,5 @@ class Notifications:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._http is not None:
-            await self._http.aclose()
+        if self.http is not None:
+            await self.http.aclose()

@@ -1,10 +1,11 @@
 """The one error envelope of the HTTP API:
 `{"error": {"code": "snake_case", "message": "human sentence", "request_id": "…"}}`.
 
-Routes raise ApiError; `install_error_handlers` renders it, WebhookRejected, and the
-framework's own errors (404, 405, 422, 413, other HTTPExceptions) in the same shape. The
-500 and timeout answers come from `server.middleware`, which uses `envelope_body` too.
-This module never puts a traceback, a secret or a raw request body into an answer.
+Routes raise ApiError; `install_error_handlers` renders it, WebhookRejected, StoreError
+(503 `store_unavailable`, so webhook senders retry) and the framework's own errors (404,
+405, 422, 413, other HTTPExceptions) in the same shape. The 500 and timeout answers come
+from `server.middleware`, which uses `envelope_body` too. This module never puts a
+traceback, a secret or a raw request body into an answer.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ from collections.abc import Mapping
 from http import HTTPStatus
 
 import orjson
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from conveyor.errors import WebhookRejected
+from conveyor.errors import StoreError, WebhookRejected
 
 __all__ = ["ApiError", "envelope_body", "error_response", "install_error_handlers"]
+
+log = structlog.get_logger(__name__)
 
 # Codes for the framework's own HTTP errors.
 _CODES = {
@@ -80,6 +84,15 @@ async def _webhook_rejected(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, exc.code, str(exc), request)
 
 
+async def _store_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, StoreError):  # registered for this type only
+        raise exc
+    log.error("http.store_failed", error=str(exc))
+    return error_response(
+        503, "store_unavailable", "The run store cannot be used right now; try again.", request
+    )
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, StarletteHTTPException):  # registered for this type only
         raise exc
@@ -110,5 +123,6 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(WebhookRejected, _webhook_rejected)
+    app.add_exception_handler(StoreError, _store_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -106,6 +106,7 @@ class RunQueue:
 
     async def start(self) -> None:
         recovered = await asyncio.to_thread(recover_orphans, self.store, now=datetime.now(UTC))
+        await self.checkouts.discard_worktrees(self.home / "worktrees")
         pending = await asyncio.to_thread(self.store.runs_with_status, [Status.PENDING])
         for run in pending:
             self._waiting.put_nowait(run.run_id)
@@ -161,6 +162,12 @@ class RunQueue:
             created_at=datetime.now(UTC),
             trigger={**event_to_trigger(event), "play": list(play)},
         )
+        # Shielded: once the row may be written, the run must reach the in-memory queue even
+        # if the request is cancelled (deadline, client gone); otherwise it would wait for
+        # the next restart.
+        return await asyncio.shield(asyncio.ensure_future(self._store_and_queue(run, delivery_id)))
+
+    async def _store_and_queue(self, run: RunRecord, delivery_id: str | None) -> Queued:
         loop = asyncio.get_running_loop()
         existing = await loop.run_in_executor(self._intake, self._record, run, delivery_id)
         if existing is not None:

@@ -7,6 +7,10 @@ ApiError for every refusal, which the app renders as the one error envelope. Ser
 lives in `server.serialize`; the SSE wire format in `server.sse`. Must not run jobs or talk
 to the network.
 
+Playing a manual job answers a new run (the engine fixes the played jobs when a run starts;
+see `server.queue.RunQueue.play`). A log can be followed before the run is planned: while a
+run is queued any job name is accepted, and the stream waits.
+
 Job names travel in paths URL-encoded (`test%20%5BPY%3D3.12%5D`, `deploy%2Fprod`): the
 `{job:path}` parameter receives them decoded.
 """
@@ -16,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -34,6 +38,7 @@ from conveyor.server.serialize import (
     run_page,
 )
 from conveyor.server.sse import SSE_HEADERS, stream_job_log
+from conveyor.settings import Settings
 from conveyor.store.base import RunStore
 from conveyor.store.logfiles import job_log_path, read_job_log
 from conveyor.store.paths import is_valid_run_id, run_dir
@@ -95,7 +100,7 @@ def _run_dir(request: Request, run_id: str) -> Path:
 async def _get_run(request: Request, run_id: str) -> RunRecord:
     if not is_valid_run_id(run_id):
         raise _run_not_found(run_id)
-    run = _store(request).get_run(run_id)
+    run = await asyncio.to_thread(_store(request).get_run, run_id)
     if run is None:
         raise _run_not_found(run_id)
     return run
@@ -143,8 +148,8 @@ async def get_run(request: Request, run_id: str) -> Response:
 
 
 async def trigger_run(request: Request, body: TriggerBody) -> Response:
-    settings: Any = getattr(request.app.state, "settings", None)
-    if settings is not None and settings.repo(body.repo) is None:
+    settings: Settings = request.app.state.settings
+    if settings.repo(body.repo) is None:
         raise ApiError(
             404,
             "unknown_repo",
@@ -235,10 +240,20 @@ def job_outcome(run: RunRecord | None, job: str) -> str | None:
     return None
 
 
+async def _allow_read(request: Request) -> None:
+    # An async wrapper: FastAPI runs a plain `def` dependency in its thread pool, a thread
+    # hop per request on the API's hottest path (GET /runs/{id}).
+    require_read(request)
+
+
+async def _allow_write(request: Request) -> None:
+    require_write(request)
+
+
 def build_router() -> APIRouter:
     """The runs API under /api/v1. Reads need the read token unless server.public_read."""
-    read = [Depends(require_read)]
-    write = [Depends(require_write)]
+    read = [Depends(_allow_read)]
+    write = [Depends(_allow_write)]
     router = APIRouter(prefix="/api/v1", tags=["runs"])
     router.add_api_route("/runs", list_runs, methods=["GET"], dependencies=read)
     router.add_api_route("/runs", trigger_run, methods=["POST"], dependencies=write)

@@ -166,8 +166,10 @@ async def test_scheduler_job_timeout_fails_job(tmp_path: Path) -> None:
         record.status,
         record.jobs[0].reason,
         record.jobs[0].exit_code,
-    ) == (Status.FAILED, "job timed out", None)
-    assert any(r.stream is Stream.SYSTEM and r.text == "job timed out" for r in logs.records)
+    ) == (Status.FAILED, "job timed out after 0.5s", None)
+    assert any(
+        r.stream is Stream.SYSTEM and r.text == "job timed out after 0.5s" for r in logs.records
+    )
 
 
 async def test_scheduler_step_timeout(tmp_path: Path) -> None:

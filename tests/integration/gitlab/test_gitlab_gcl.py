@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.gitlab_corpus.gcl import compare_gcl, find_gcl, gcl_args, gcl_version, prepare_repo, run_gcl
+from tests.gitlab_corpus.gcl import (
+    compare_gcl,
+    find_gcl,
+    gcl_args,
+    gcl_version,
+    prepare_repo,
+    run_gcl,
+)
 from tests.gitlab_corpus.runner import case_dirs, load_expect
 
 pytestmark = [

@@ -5,23 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
-from tests.fakes.status_sinks import Answer, StatusSinks, hang, open_status_sinks
 
+from conveyor.errors import UpstreamError
 from conveyor.model import EventKind, JobRecord, RunRecord, Status
-from conveyor.notify.base import Notifications, StatusRepo
+from conveyor.notify.base import Notifications, Notifier, StatusRepo
 from conveyor.notify.github import GitHubStatuses
 from conveyor.notify.gitlab import GitLabStatuses
 from conveyor.notify.http import NO_WAIT, OutgoingHttp, RetryPolicy
 from conveyor.notify.slack import SlackNotifier
 from conveyor.store import open_store
 from conveyor.store.sql import SqlRunStore
+from tests.fakes.status_sinks import Answer, Kind, StatusSinks, hang, open_status_sinks
 
 GH_TOKEN = "ghp_faketoken0123456789abcdefghijklmnop"
 GL_TOKEN = "glpat-faketoken0123456789abcd"
@@ -247,3 +248,41 @@ async def test_slack_success_after_success_says_nothing(
     await notifications.aclose()
     await asyncio.sleep(0)
     assert sinks.requests("slack") == []
+
+
+# ---------------------------------------------------------------- Notifier conformance
+
+NotifierFactory = Callable[[StatusSinks, OutgoingHttp, SqlRunStore], Notifier]
+FACTORIES: dict[str, NotifierFactory] = {
+    "github": lambda sinks, http, store: github(sinks, http),
+    "gitlab": lambda sinks, http, store: gitlab(sinks, http),
+    "slack": lambda sinks, http, store: SlackNotifier(
+        sinks.slack_webhook_url, store, http, public_url=PUBLIC
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FACTORIES))
+async def test_notifier_conformance_delivers_a_failed_run(
+    kind: Kind, sinks: StatusSinks, store: SqlRunStore
+) -> None:
+    http = OutgoingHttp(NO_WAIT)
+    notifier = FACTORIES[kind](sinks, http, store)
+    await notifier.run_finished(make_run(Status.FAILED))
+    await http.aclose()
+    assert notifier.target == kind
+    assert [r.kind for r in sinks.requests()] == [kind]
+
+
+@pytest.mark.parametrize("kind", sorted(FACTORIES))
+async def test_notifier_conformance_raises_sanitized_upstream_error(
+    kind: Kind, sinks: StatusSinks, store: SqlRunStore
+) -> None:
+    sinks.script(kind, *[Answer(500)] * 5)
+    http = OutgoingHttp(NO_WAIT)
+    notifier = FACTORIES[kind](sinks, http, store)
+    with pytest.raises(UpstreamError) as caught:
+        await notifier.run_finished(make_run(Status.FAILED))
+    await http.aclose()
+    message = str(caught.value)
+    assert message == f"{kind}: upstream 500 after 5 attempts"

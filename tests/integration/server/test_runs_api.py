@@ -198,6 +198,8 @@ def test_job_log_is_jsonl_for_matrix_and_slash_names(live: Live) -> None:
         assert response.headers["content-type"].startswith("application/x-ndjson")
         lines = [orjson.loads(line) for line in response.content.splitlines()]
         assert lines == [log_to_dict(r) for r in records]
+    literal = live.client.get(f"/api/v1/runs/{run.run_id}/jobs/deploy/prod eu/log", headers=AUTH)
+    assert literal.content.count(b"\n") == len(slash)
 
 
 def test_unknown_job_is_404_with_did_you_mean(live: Live) -> None:

@@ -22,7 +22,7 @@ from conveyor.store import open_store
 from conveyor.store.sql import SqlRunStore
 from tests.fakes.git_repos import GitRepo
 from tests.fakes.status_sinks import Answer, StatusSinks, hang, open_status_sinks
-from tests.integration.server.test_runs_api import AUTH, TOKEN, serve
+from tests.integration.server.test_runs_api import AUTH, TOKEN, read_events, serve
 
 STATUS_TOKEN = "ghp_statustoken0123456789abcdefghij"
 PIPELINE = """\
@@ -40,6 +40,7 @@ jobs:
     run: echo deployed
 """
 GREETER = 'name: ci\njobs:\n  greet:\n    run: echo "greeting=$GREETING"\n'
+TICKER = "name: ci\njobs:\n  tick:\n    run: for i in 1 2 3; do echo tick $i; sleep 0.2; done\n"
 SLOW = "name: ci\njobs:\n  build:\n    run: sleep 30\n"
 FAILING = "name: ci\njobs:\n  build:\n    run: echo broken; exit 3\n"
 SETTINGS = """
@@ -138,6 +139,17 @@ def test_trigger_of_unknown_ref_is_422_envelope(live: Live) -> None:
     body = {"repo": "acme/app", "ref": "no-such-branch"}
     response = live.client.post("/api/v1/runs", json=body, headers=AUTH)
     assert (response.status_code, response.json()["error"]["code"]) == (422, "ref_not_found")
+
+
+def test_follow_a_live_job_over_sse_until_it_ends(live: Live) -> None:
+    live.repo.commit({".conveyor.yml": TICKER})
+    run_id = live.trigger()["run_id"]
+    url = f"/api/v1/runs/{run_id}/jobs/tick/log"
+    with live.client.stream("GET", url, params={"follow": "1"}, headers=AUTH) as response:
+        events = read_events(response)
+    texts = [orjson.loads(data)["text"] for kind, _, data in events if kind == "message"]
+    assert texts == ["tick 1", "tick 2", "tick 3"]
+    assert (events[-1][0], orjson.loads(events[-1][2])["status"]) == ("end", "success")
 
 
 def test_cancel_stops_a_running_run(live: Live) -> None:

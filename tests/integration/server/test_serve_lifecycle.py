@@ -196,3 +196,11 @@ def test_queued_pending_runs_resume_after_restart(tmp_path: Path, remote: GitRep
     with serve_app(make_settings(remote), home=home) as server:
         run = server.wait_for_run(pending.run_id)
     assert run.status is Status.SUCCESS
+
+
+def test_restart_removes_leftover_worktrees(tmp_path: Path, remote: GitRepo) -> None:
+    leftover = tmp_path / "home" / "worktrees" / "20261123T000000000Z-deadbeef"
+    leftover.mkdir(parents=True)
+    (leftover / "file").write_text("stale\n")
+    with serve_app(make_settings(remote), home=tmp_path / "home"):
+        assert not leftover.exists()

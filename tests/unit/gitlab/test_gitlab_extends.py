@@ -70,7 +70,8 @@ def test_extends_cycle_is_reported_with_the_chain() -> None:
 
 def test_extends_unknown_parent_suggests_a_name() -> None:
     assert errors_of(".tmpl:\n  stage: build\njob:\n  extends: .tmp\n  script: echo\n") == [
-        '.gitlab-ci.yml:4:12: job "job" extends ".tmp", which does not exist (did you mean ".tmpl"?)'
+        '.gitlab-ci.yml:4:12: job "job" extends ".tmp", which does not exist '
+        '(did you mean ".tmpl"?)'
     ]
 
 
@@ -98,7 +99,8 @@ def test_reference_reuses_another_jobs_script() -> None:
 def test_reference_to_a_missing_key_is_reported() -> None:
     problems = errors_of(".s:\n  script: [x]\njob:\n  script: !reference [.s, scrip]\n")
     assert problems[0] == (
-        '.gitlab-ci.yml:4:11: !reference [.s, scrip]: .s > scrip does not exist (did you mean "script"?)'
+        ".gitlab-ci.yml:4:11: !reference [.s, scrip]: .s > scrip does not exist "
+        '(did you mean "script"?)'
     )
 
 

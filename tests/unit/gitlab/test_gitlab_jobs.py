@@ -114,7 +114,8 @@ def test_needs_on_a_later_stage_is_an_error() -> None:
 
 def test_parallel_count_names_and_indexes() -> None:
     pipeline = parse(
-        "test:\n  parallel: 3\n  script: echo\nafter:\n  stage: deploy\n  script: x\n  needs: [test]\n"
+        "test:\n  parallel: 3\n  script: echo\n"
+        "after:\n  stage: deploy\n  script: x\n  needs: [test]\n"
     )
     names = [(j.name, j.node_index, j.node_total, j.base_name) for j in pipeline.jobs[:3]]
     assert names == [
@@ -183,3 +184,23 @@ def test_dependencies_expand_parallel_names() -> None:
         "a:\n  stage: build\n  parallel: 2\n  script: x\nb:\n  script: x\n  dependencies: [a]\n"
     )
     assert pipeline.job("b").dependencies == ("a 1/2", "a 2/2")
+
+
+def test_job_level_when_never_is_an_error_as_in_gitlab() -> None:
+    assert errors_of("job:\n  when: never\n  script: echo\n") == [
+        '.gitlab-ci.yml:2:9: job "job": when: never can only be used in rules or '
+        "workflow:rules (write rules: [{when: never}])"
+    ]
+
+
+def test_delayed_without_start_in_is_an_error() -> None:
+    assert errors_of("job:\n  when: delayed\n  script: echo\n") == [
+        '.gitlab-ci.yml:2:3: job "job": when: delayed needs start_in'
+    ]
+
+
+def test_after_script_keeps_its_own_time_limit_and_shell() -> None:
+    job = parse("job:\n  script: exit 1\n  after_script: [echo a, echo b]\n").job("job")
+    assert [(s.name, s.run, s.timeout_s) for s in job.after_steps] == [
+        ("after_script", "echo a\necho b", 300.0)
+    ]

@@ -16,16 +16,16 @@ from conveyor.errors import (
     UpstreamRateLimited,
     UpstreamTimeout,
 )
-from conveyor.monitor.http import Upstream, rate_limit_reset
+from conveyor.monitor.http import ClientPool, Upstream, rate_limit_reset
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def _upstream(handler: Callable[[httpx.Request], httpx.Response]) -> tuple[Upstream, list[str]]:
     codes: list[str] = []
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    pool = ClientPool(2, transport=httpx.MockTransport(handler))
     upstream = Upstream(
-        client,
+        pool,
         timeout_s=8,
         max_body_bytes=4096,
         clock=lambda: NOW,

@@ -149,7 +149,9 @@ def translate_rules(
         return ()
     rules: list[Rule] = []
     for item, item_mark in _flatten(raw):
-        rule = _translate_rule(item, item_mark, where, job_when, job_start_in_s, findings)
+        rule = _translate_rule(
+            item, item_mark, where, (job_when, job_start_in_s), RULE_KEYS, findings
+        )
         if rule is not None:
             rules.append(rule)
     return tuple(rules)
@@ -159,17 +161,19 @@ def _translate_rule(
     item: object,
     mark: Mark,
     where: str,
-    job_when: When,
-    job_start_in_s: float | None,
+    job_timing: tuple[When, float | None],
+    keys: frozenset[str],
     findings: Findings,
 ) -> Rule | None:
+    """One rule; a rule without `when` (or `start_in`) takes the job's (`job_timing`)."""
+    job_when, job_start_in_s = job_timing
     if not isinstance(item, MarkedDict):
         findings.error(mark, f"{where}: each rule must be a mapping, got {type_name(item)}")
         return None
     for key in item:
-        if key not in RULE_KEYS:
+        if key not in keys:
             findings.error(
-                item.key_mark(key), f"{where}: unknown rule keyword {key}{suggest(key, RULE_KEYS)}"
+                item.key_mark(key), f"{where}: unknown rule keyword {key}{suggest(key, keys)}"
             )
     for key in ("needs", "interruptible"):
         if key in item:
@@ -205,10 +209,10 @@ def _translate_rule(
         if_expr=_check_if(item["if"], item.value_mark("if"), where, findings)
         if "if" in item
         else None,
-        changes=_paths(item["changes"], item.value_mark("changes"), f"{where}:changes", findings)
+        changes=_paths(item["changes"], item.value_mark("changes"), f"{where}: changes", findings)
         if "changes" in item
         else None,
-        exists=_paths(item["exists"], item.value_mark("exists"), f"{where}:exists", findings)
+        exists=_paths(item["exists"], item.value_mark("exists"), f"{where}: exists", findings)
         if "exists" in item
         else None,
         when=when,
@@ -245,18 +249,14 @@ def translate_workflow(raw: object, mark: Mark, findings: Findings) -> tuple[Rul
     rules: list[Rule] = []
     for item, item_mark in _flatten(rules_raw):
         if isinstance(item, MarkedDict):
-            for key in item:
-                if key not in WORKFLOW_RULE_KEYS:
-                    findings.error(
-                        item.key_mark(key),
-                        f"workflow:rules: unknown keyword {key}{suggest(key, WORKFLOW_RULE_KEYS)}",
-                    )
             if item.get("when", "always") not in ("always", "never"):
                 findings.error(
                     item.value_mark("when"), "workflow:rules: when must be always or never"
                 )
                 continue
-        rule = _translate_rule(item, item_mark, "workflow:rules", When.ALWAYS, None, findings)
+        rule = _translate_rule(
+            item, item_mark, "workflow:rules", (When.ALWAYS, None), WORKFLOW_RULE_KEYS, findings
+        )
         if rule is not None:
             rules.append(rule)
     return tuple(rules)

@@ -1,0 +1,190 @@
+"""Figure 2 (issue 5): `GET /api/v1/pipelines/{key}` throughput at 64 concurrent clients
+against a bare uvicorn app returning the same bytes, and p99 latency while every upstream
+hangs past the deadline.
+
+Processes: the fake upstreams (tests/fakes/upstreams, 50 ms per answer), `conveyor serve`
+(uvloop, httptools, SQLite store, the real app with its middleware) watching --targets
+GitLab/GitHub/Jenkins targets on a 1 s tick with a 0.5 s deadline, and a bare uvicorn app
+(same loop and parser) answering the entry's bytes from memory. The load generator is `wrk`
+(Debian package; installed with apt-get when missing), 2 threads, 64 connections, rounds
+alternating baseline / conveyor. Then the fake is told to hang every request and, once every
+entry is stale, conveyor is measured again while its sync loop keeps timing out.
+
+    .venv/bin/python bench/monitor_api.py [--targets 90] [--seconds 5] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.upstreams.scenario import ENV  # noqa: E402
+
+KEY = "team/app0@main"
+BARE_APP = """
+import sys, uvicorn
+body = open(sys.argv[1], "rb").read()
+headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), loop="uvloop", http="httptools",
+            access_log=False, log_level="warning")
+"""
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, capture_output=True)
+        found = shutil.which("wrk")
+    assert found, "wrk is needed: apt-get install wrk"
+    return found
+
+
+def write_config(root: Path, url: str, count: int) -> Path:
+    blocks = ["[server]\npublic_read = true\n\n[monitor]\ninterval = 1.0\njitter = 0\n"
+              "timeout = 0.5\nconcurrency = 32\n"]  # fmt: skip
+    for n in range(count):
+        provider = ("gitlab", "github", "jenkins")[n % 3]
+        creds = f'token_env = "{provider.upper()}_TOKEN"\n'
+        if provider == "jenkins":
+            creds += 'user_env = "JENKINS_USER"\n'
+        blocks.append(
+            f'[[monitor.targets]]\nprovider = "{provider}"\nrepo = "team/app{n}"\n'
+            f'url = "{url}"\n{creds}'
+        )
+    path = root / "conveyor.toml"
+    path.write_text("\n".join(blocks), encoding="utf-8")
+    return path
+
+
+def start_serve(config: Path, home: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    env = {**os.environ, **ENV, "CONVEYOR_HOME": str(home)}
+    out = open(log, "wb")  # noqa: SIM115 - the child writes to it until the end
+    child = subprocess.Popen(
+        [sys.executable, "-m", "conveyor", "serve", "-c", str(config), "--port", "0"],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for line in log.read_text(errors="replace").splitlines():
+            if "server.listening" in line:
+                return child, int(json.loads(line)["port"])
+        time.sleep(0.1)
+    raise RuntimeError("conveyor serve did not start: " + log.read_text(errors="replace")[-2000:])
+
+
+def wait_for(base: str, is_done: object, what: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        entries = httpx.get(base + "/api/v1/pipelines", timeout=5).json()
+        if is_done(entries):  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"entries never became {what}")
+
+
+def wrk(binary: str, url: str, seconds: int) -> tuple[float, float]:
+    """(requests per second, p99 latency in ms)."""
+    out = subprocess.run(
+        [binary, "-t2", "-c64", f"-d{seconds}s", "--latency", url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    value, unit = re.search(r"\s99%\s+([\d.]+)(us|ms|s)\b", out).groups()  # type: ignore[union-attr]
+    p99_ms = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    assert non2xx is None, f"{non2xx[1]} error answers"
+    return rps, p99_ms
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--targets", type=int, default=90)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    binary = ensure_wrk()
+    tmp = Path(tempfile.mkdtemp(prefix="conveyor-bench-monitor-"))
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        fake = subprocess.Popen(
+            [sys.executable, "-m", "tests.fakes.upstreams", "--delay", "0.05"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+        )
+        children.append(fake)
+        assert fake.stdout is not None
+        upstream = fake.stdout.readline().decode().strip()
+        serve, port = start_serve(write_config(tmp, upstream, args.targets), tmp / "home",
+                                  tmp / "serve.log")  # fmt: skip
+        children.append(serve)
+        base = f"http://127.0.0.1:{port}"
+        wait_for(base, lambda es: all(not e["stale"] for e in es), "fresh")
+        body = httpx.get(f"{base}/api/v1/pipelines/{KEY}").content
+        (tmp / "body.json").write_bytes(body)
+        bare_port = port + 1 if port < 65000 else port - 1
+        bare = subprocess.Popen(
+            [sys.executable, "-c", BARE_APP, str(tmp / "body.json"), str(bare_port)]
+        )
+        children.append(bare)
+        time.sleep(1.5)
+        assert httpx.get(f"http://127.0.0.1:{bare_port}/").content == body
+        bare_runs, conveyor_runs = [], []
+        for _ in range(args.rounds):
+            bare_runs.append(wrk(binary, f"http://127.0.0.1:{bare_port}/", args.seconds))
+            conveyor_runs.append(wrk(binary, f"{base}/api/v1/pipelines/{KEY}", args.seconds))
+        httpx.post(upstream + "/_fake/hang")
+        wait_for(base, lambda es: all(e["stale"] and e["error"] for e in es), "stale")
+        hung_runs = [wrk(binary, f"{base}/api/v1/pipelines/{KEY}", args.seconds)
+                     for _ in range(args.rounds)]  # fmt: skip
+        errors = {e["error"] for e in httpx.get(base + "/api/v1/pipelines").json()}
+    finally:
+        for child in reversed(children):
+            child.send_signal(signal.SIGTERM)
+            child.wait(timeout=30)
+    b_rps = statistics.median(r for r, _ in bare_runs)
+    c_rps = statistics.median(r for r, _ in conveyor_runs)
+    c_p99 = statistics.median(p for _, p in conveyor_runs)
+    h_rps = statistics.median(r for r, _ in hung_runs)
+    h_p99 = statistics.median(p for _, p in hung_runs)
+    print(
+        f"targets={args.targets} body={len(body)} bytes wrk -t2 -c64 -d{args.seconds}s x{args.rounds}"
+    )
+    print(
+        f"bare uvicorn:         {b_rps:8.0f} req/s  p99 {statistics.median(p for _, p in bare_runs):6.2f} ms"
+    )
+    print(
+        f"conveyor, fresh:      {c_rps:8.0f} req/s  p99 {c_p99:6.2f} ms  ratio {c_rps / b_rps:.2f}"
+    )
+    print(
+        f"conveyor, hung:       {h_rps:8.0f} req/s  p99 {h_p99:6.2f} ms  (errors: {sorted(errors)})"
+    )
+    print(f"p99 hung / fresh:     {h_p99 / c_p99:.2f}")
+
+
+if __name__ == "__main__":
+    main()

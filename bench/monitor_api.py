@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -45,6 +46,28 @@ async def app(scope, receive, send):
         return
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), loop="uvloop", http="httptools",
+            access_log=False, log_level="warning")
+"""
+
+# The monitor's routers alone on a bare FastAPI app (no request-id/access-log middleware),
+# after one sync: separates the cost of the routes from the cost of the app around them.
+ROUTES_APP = """
+import asyncio, os, sys, uvicorn
+from pathlib import Path
+from fastapi import FastAPI
+from conveyor.monitor.service import Monitor
+from conveyor.server import pipelines
+from conveyor.settings import load_settings
+settings = load_settings(Path(sys.argv[1]), os.environ)
+monitor = Monitor(settings.monitor, os.environ)
+async def sync():
+    await monitor.sync_once()
+    await monitor.stop()
+asyncio.run(sync())
+app = FastAPI()
+app.state.public_read = True
+app.include_router(pipelines.build_router(monitor))
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), loop="uvloop", http="httptools",
             access_log=False, log_level="warning")
 """
@@ -105,6 +128,25 @@ def wait_for(base: str, is_done: object, what: str) -> None:
     raise RuntimeError(f"entries never became {what}")
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_up(url: str) -> bytes:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            response = httpx.get(url)
+            if response.status_code == 200:
+                return response.content
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"{url} did not come up"
+        time.sleep(0.2)
+
+
 def wrk(binary: str, url: str, seconds: int) -> tuple[float, float]:
     """(requests per second, p99 latency in ms)."""
     out = subprocess.run(
@@ -146,16 +188,25 @@ def main() -> None:
         wait_for(base, lambda es: all(not e["stale"] for e in es), "fresh")
         body = httpx.get(f"{base}/api/v1/pipelines/{KEY}").content
         (tmp / "body.json").write_bytes(body)
-        bare_port = port + 1 if port < 65000 else port - 1
+        bare_port, routes_port = free_port(), free_port()
         bare = subprocess.Popen(
             [sys.executable, "-c", BARE_APP, str(tmp / "body.json"), str(bare_port)]
         )
         children.append(bare)
-        time.sleep(1.5)
-        assert httpx.get(f"http://127.0.0.1:{bare_port}/").content == body
-        bare_runs, conveyor_runs = [], []
+        routes = subprocess.Popen(
+            [sys.executable, "-c", ROUTES_APP, str(tmp / "conveyor.toml"), str(routes_port)],
+            env={**os.environ, **ENV},
+            cwd=ROOT,
+        )
+        children.append(routes)
+        bare_url = f"http://127.0.0.1:{bare_port}/"
+        routes_url = f"http://127.0.0.1:{routes_port}/api/v1/pipelines/{KEY}"
+        assert wait_up(bare_url) == body
+        wait_up(routes_url)
+        bare_runs, routes_runs, conveyor_runs = [], [], []
         for _ in range(args.rounds):
-            bare_runs.append(wrk(binary, f"http://127.0.0.1:{bare_port}/", args.seconds))
+            bare_runs.append(wrk(binary, bare_url, args.seconds))
+            routes_runs.append(wrk(binary, routes_url, args.seconds))
             conveyor_runs.append(wrk(binary, f"{base}/api/v1/pipelines/{KEY}", args.seconds))
         httpx.post(upstream + "/_fake/hang")
         wait_for(base, lambda es: all(e["stale"] and e["error"] for e in es), "stale")
@@ -169,20 +220,17 @@ def main() -> None:
     b_rps = statistics.median(r for r, _ in bare_runs)
     c_rps = statistics.median(r for r, _ in conveyor_runs)
     c_p99 = statistics.median(p for _, p in conveyor_runs)
+    r_rps = statistics.median(r for r, _ in routes_runs)
+    r_p99 = statistics.median(p for _, p in routes_runs)
     h_rps = statistics.median(r for r, _ in hung_runs)
     h_p99 = statistics.median(p for _, p in hung_runs)
-    print(
-        f"targets={args.targets} body={len(body)} bytes wrk -t2 -c64 -d{args.seconds}s x{args.rounds}"
-    )
-    print(
-        f"bare uvicorn:         {b_rps:8.0f} req/s  p99 {statistics.median(p for _, p in bare_runs):6.2f} ms"
-    )
-    print(
-        f"conveyor, fresh:      {c_rps:8.0f} req/s  p99 {c_p99:6.2f} ms  ratio {c_rps / b_rps:.2f}"
-    )
-    print(
-        f"conveyor, hung:       {h_rps:8.0f} req/s  p99 {h_p99:6.2f} ms  (errors: {sorted(errors)})"
-    )
+    b_p99 = statistics.median(p for _, p in bare_runs)
+    print(f"targets={args.targets} body={len(body)} B, wrk -t2 -c64 -d{args.seconds}s")
+    print(f"rounds={args.rounds} (median)")
+    print(f"bare uvicorn:       {b_rps:8.0f} req/s  p99 {b_p99:6.2f} ms")
+    print(f"routes, bare app:   {r_rps:8.0f} req/s  p99 {r_p99:6.2f} ms  ratio {r_rps / b_rps:.2f}")
+    print(f"conveyor, fresh:    {c_rps:8.0f} req/s  p99 {c_p99:6.2f} ms  ratio {c_rps / b_rps:.2f}")
+    print(f"conveyor, hung:     {h_rps:8.0f} req/s  p99 {h_p99:6.2f} ms  errors {sorted(errors)}")
     print(f"p99 hung / fresh:     {h_p99 / c_p99:.2f}")
 
 

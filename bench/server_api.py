@@ -65,7 +65,8 @@ def make_repo(root: Path, lines_per_s: int) -> Path:
 
 def start_conveyor(root: Path, repo: Path) -> tuple[subprocess.Popen[bytes], int]:
     (root / "conveyor.toml").write_text(
-        f'[server]\napi_token_env = "BENCH_TOKEN"\nmax_parallel_runs = 4\nhome = "home"\n'
+        f'[server]\napi_token_env = "BENCH_TOKEN"\nmax_parallel_runs = 4\nshutdown_grace = 1\n'
+        f'home = "home"\n'
         f'[[repos]]\nname = "bench/app"\nprovider = "github"\nclone_url = "{repo}"\n'
         f'secret_env = "BENCH_HOOK"\n'
     )

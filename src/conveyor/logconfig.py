@@ -20,6 +20,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 __all__ = ["MASK", "SecretMasker", "configure_logging"]
 
 MASK = "[MASKED]"
+_QUIET = ("alembic", "httpx", "httpcore")
 
 
 class SecretMasker:
@@ -97,6 +98,10 @@ def configure_logging(
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # Chatty libraries: alembic narrates every migration step, httpx logs every URL it
+    # calls (a Slack webhook URL is a secret); only their warnings are worth a line.
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
 
 def _add_logger_name(

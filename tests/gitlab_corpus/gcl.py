@@ -163,6 +163,10 @@ def gcl_args(expect: dict[str, Any]) -> list[str]:
 
 def compare_gcl(expect: dict[str, Any], result: GclResult) -> list[str]:
     """Differences between an expectation and what gitlab-ci-local did."""
+    if "config_error" in expect:
+        if result.exit_code == 0 or result.verdicts:
+            return [f"expected gitlab-ci-local to refuse the file, exit code {result.exit_code}"]
+        return []
     want = {
         name: "PASS" if status == "success" else "FAIL"
         for name, status in expect.get("jobs", {}).items()

@@ -21,6 +21,7 @@ A case is a folder holding `.gitlab-ci.yml` (plus any files it includes or tests
     absent_logs: {...}     texts that must not appear
     warnings: [keyword]    unsupported keywords reported as warnings
     workflow_excluded: true   workflow rules create no pipeline
+    config_error: text     the file is refused with a problem containing this text
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import yaml
 from conveyor.config.gitlab import load_gitlab
 from conveyor.engine.runner import LocalRunner, ProcessGroups
 from conveyor.engine.scheduler import execute_run
+from conveyor.errors import ConfigError
 from conveyor.model import Event, EventKind, LogRecord, Plan, RunRecord, Status
 from conveyor.plan import plan
 from tests.fakes.memory_store import MemoryRunStore
@@ -72,10 +74,11 @@ class _Logs:
 
 @dataclass
 class Outcome:
-    plan: Plan
+    plan: Plan | None
     warnings: tuple[str, ...]
     record: RunRecord | None = None
     logs: _Logs = field(default_factory=_Logs)
+    problems: tuple[str, ...] = ()
 
 
 def _files(root: Path) -> tuple[str, ...]:
@@ -107,7 +110,10 @@ async def run_case(case: Path, tmp: Path) -> Outcome:
     expect = load_expect(case)
     workspace = tmp / case.name
     shutil.copytree(case, workspace, ignore=shutil.ignore_patterns("expect.yml"))
-    pipeline = load_gitlab(workspace / ".gitlab-ci.yml")
+    try:
+        pipeline = load_gitlab(workspace / ".gitlab-ci.yml")
+    except ConfigError as exc:
+        return Outcome(None, (), problems=tuple(str(p) for p in exc.problems))
     the_plan = plan(pipeline, event_for(expect, workspace))
     outcome = Outcome(the_plan, pipeline.warnings)
     if the_plan.workflow_excluded is not None:
@@ -144,6 +150,13 @@ async def run_case(case: Path, tmp: Path) -> Outcome:
 
 def check(expect: dict[str, Any], outcome: Outcome) -> list[str]:
     """Every difference between the expectation and what conveyor did (empty: all agree)."""
+    if "config_error" in expect:
+        wanted = str(expect["config_error"])
+        if not any(wanted in problem for problem in outcome.problems):
+            return [f"expected a problem containing {wanted!r}, got {list(outcome.problems)}"]
+        return []
+    if outcome.plan is None:
+        return [f"the file was refused: {list(outcome.problems)}"]
     if expect.get("workflow_excluded"):
         if outcome.plan.workflow_excluded is None:
             return ["expected the workflow rules to exclude the pipeline"]

@@ -134,7 +134,7 @@ class Notifications:
         self.http = http
         self._deadline_s = deadline_s
         self._tails: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], tuple[str, str]] = {}  # -> (run_id, target)
 
     @property
     def in_flight(self) -> int:
@@ -155,11 +155,11 @@ class Notifications:
                 name=f"notify-{notifier.target}-{run.run_id}",
             )
             self._tails[key] = task
-            self._tasks.add(task)
+            self._tasks[task] = key
             task.add_done_callback(functools.partial(self._forget, key))
 
     def _forget(self, key: tuple[str, str], task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
+        self._tasks.pop(task, None)
         if self._tails.get(key) is task:
             del self._tails[key]
 
@@ -200,8 +200,9 @@ class Notifications:
         try:
             await self.drain(timeout_s)
         except TimeoutError:
-            for task in list(self._tasks):
+            for task, (run_id, target) in list(self._tasks.items()):
                 task.cancel()
+                log.warning("notify.failed", run_id=run_id, target=target, kind="shutdown")
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.http is not None:
             await self.http.aclose()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,9 +85,6 @@ class RunQueue:
         self._workers: list[asyncio.Task[None]] = []
         self._listener_tasks: set[asyncio.Task[None]] = set()
         self._accepting = False
-        # One thread writes new runs: concurrent SQLite writers from one process would only
-        # wait on each other's lock (SQLite's busy handler sleeps up to 100 ms at a time).
-        self._intake = ThreadPoolExecutor(max_workers=1, thread_name_prefix="run-intake")
 
     @property
     def is_running(self) -> bool:
@@ -142,7 +138,6 @@ class RunQueue:
                 await asyncio.gather(*self._workers, return_exceptions=True)
         if self._listener_tasks:
             await asyncio.wait(set(self._listener_tasks), timeout=LISTENER_DEADLINE_S)
-        self._intake.shutdown(wait=True)
         log.info("queue.stopped")
 
     # ------------------------------------------------------------ triggers
@@ -162,14 +157,11 @@ class RunQueue:
             created_at=datetime.now(UTC),
             trigger={**event_to_trigger(event), "play": list(play)},
         )
-        # Shielded: once the row may be written, the run must reach the in-memory queue even
-        # if the request is cancelled (deadline, client gone); otherwise it would wait for
-        # the next restart.
-        return await asyncio.shield(asyncio.ensure_future(self._store_and_queue(run, delivery_id)))
-
-    async def _store_and_queue(self, run: RunRecord, delivery_id: str | None) -> Queued:
-        loop = asyncio.get_running_loop()
-        existing = await loop.run_in_executor(self._intake, self._record, run, delivery_id)
+        # Written on the event loop, like every store call of the engine: SQLite writes are
+        # short, and handing them to a thread cost more (GIL hand-offs with a busy loop, and
+        # writer threads waiting on each other's lock) than they take. Nothing is awaited
+        # between the write and the queueing, so a cancelled request cannot strand the run.
+        existing = self._record(run, delivery_id)
         if existing is not None:
             return Queued(existing, duplicate=True)
         self._waiting.put_nowait(run.run_id)

@@ -125,6 +125,8 @@ def parse_github(event_name: str, payload: Mapping[str, Any], repo: str) -> Even
         raise _bad_request("the push has no 'after' commit")
     head = payload.get("head_commit")
     message = head.get("message", "") if isinstance(head, dict) else ""
+    if kind is EventKind.TAG and isinstance(head, dict) and isinstance(head.get("id"), str):
+        sha = head["id"]  # an annotated tag's `after` is the tag object, not the commit
     before = _text(payload, "before")
     repository = payload.get("repository")
     default_branch = repository.get("default_branch") if isinstance(repository, dict) else None

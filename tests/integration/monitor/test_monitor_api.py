@@ -218,10 +218,13 @@ async def test_restart_serves_snapshots_stale_until_refreshed(fake: FakeUpstream
 async def test_loop_refreshes_on_its_tick(fake: FakeUpstream) -> None:
     monitor = _monitor(fake, interval=0.05, jitter=0)
     await monitor.start()
-    await asyncio.sleep(0.3)
+    for _ in range(200):
+        if len(fake.requests_to("/repos/")) >= 3:
+            break
+        await asyncio.sleep(0.025)
     await monitor.stop()
     ticks = len(fake.requests_to("/repos/"))
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.2)
     assert ticks >= 3
     assert ticks == len(fake.requests_to("/repos/"))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,18 @@ from fastapi import FastAPI
 from structlog.testing import capture_logs
 
 from tests.fakes.git_repos import GitRepo
-from tests.integration.server.conftest import API_TOKEN, GH_SECRET, make_settings, serve_app
+from tests.integration.server.conftest import (
+    API_TOKEN,
+    GH_SECRET,
+    Served,
+    make_settings,
+    serve_app,
+)
 
 
-def _wait_for(logs: list[dict[str, Any]], event: str) -> list[dict[str, Any]]:
+def _wait_for(
+    logs: Sequence[MutableMapping[str, Any]], event: str
+) -> list[MutableMapping[str, Any]]:
     """Events named `event`; the access event is logged just after the answer is sent."""
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -44,7 +53,7 @@ def _add_test_routes(app: FastAPI) -> None:
 
 
 @pytest.fixture
-def server(tmp_path: Path, remote: GitRepo):  # type: ignore[no-untyped-def]
+def server(tmp_path: Path, remote: GitRepo) -> Iterator[Served]:
     settings = make_settings(remote, request_timeout=0.5)
     with serve_app(settings, home=tmp_path / "home", prepare=_add_test_routes) as served:
         yield served
@@ -61,8 +70,8 @@ def server(tmp_path: Path, remote: GitRepo):  # type: ignore[no-untyped-def]
     ],
 )
 def test_envelope_on_framework_errors(
-    server, method: str, path: str, status: int, code: str
-) -> None:  # type: ignore[no-untyped-def]
+    server: Served, method: str, path: str, status: int, code: str
+) -> None:
     response = httpx.request(method, server.url(path))
     body = response.json()
     assert (response.status_code, body["error"]["code"]) == (status, code)
@@ -72,7 +81,7 @@ def test_envelope_on_framework_errors(
     assert GH_SECRET not in response.text
 
 
-def test_envelope_500_is_logged_with_exc_info_and_masked_nowhere_else(server) -> None:  # type: ignore[no-untyped-def]
+def test_envelope_500_is_logged_with_exc_info(server: Served) -> None:
     with capture_logs() as logs:
         httpx.get(server.url("/test/boom"))
         errors = _wait_for(logs, "http.unhandled_error")
@@ -80,14 +89,14 @@ def test_envelope_500_is_logged_with_exc_info_and_masked_nowhere_else(server) ->
     assert errors[0]["exc_info"] is True
 
 
-def test_request_id_is_echoed_or_generated(server) -> None:  # type: ignore[no-untyped-def]
+def test_request_id_is_echoed_or_generated(server: Served) -> None:
     given = httpx.get(server.url("/healthz"), headers={"x-request-id": "trace-123"})
     made = httpx.get(server.url("/healthz"))
     assert given.headers["x-request-id"] == "trace-123"
     assert len(made.headers["x-request-id"]) == 32
 
 
-def test_access_event_once_per_request(server) -> None:  # type: ignore[no-untyped-def]
+def test_access_event_once_per_request(server: Served) -> None:
     with capture_logs() as logs:
         httpx.get(server.url("/healthz"), headers={"x-request-id": "acc-1"})
         access = _wait_for(logs, "http.request")
@@ -100,7 +109,7 @@ def test_access_event_once_per_request(server) -> None:  # type: ignore[no-untyp
     assert access[0]["duration_ms"] >= 0
 
 
-def test_health_ready_and_openapi(server) -> None:  # type: ignore[no-untyped-def]
+def test_health_ready_and_openapi(server: Served) -> None:
     assert httpx.get(server.url("/healthz")).json() == {"status": "ok"}
     assert httpx.get(server.url("/readyz")).json() == {"status": "ready"}
     paths = httpx.get(server.url("/openapi.json")).json()["paths"]

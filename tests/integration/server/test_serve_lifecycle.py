@@ -93,16 +93,19 @@ def _serve_process(config: Path, home: Path) -> Iterator[_Process]:
         proc.stderr.close()
 
 
-def _pid_is_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is `pgid`."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != b"Z":
+            members.append(int(entry.name))
+    return members
 
 
 def test_serve_sigterm_during_a_run_leaves_no_process(tmp_path: Path) -> None:
@@ -132,7 +135,7 @@ def test_serve_sigterm_during_a_run_leaves_no_process(tmp_path: Path) -> None:
     store = open_store(tmp_path / "home")
     run = store.get_run(answer.json()["run_id"])
     store.close()
-    assert not _pid_is_alive(job_pid)
+    assert _group_members(job_pid) == []  # the job's shell led its own group
     assert stopped_in < 15
     assert run is not None
     assert run.status is Status.CANCELED
@@ -204,3 +207,18 @@ def test_restart_removes_leftover_worktrees(tmp_path: Path, remote: GitRepo) -> 
     (leftover / "file").write_text("stale\n")
     with serve_app(make_settings(remote), home=tmp_path / "home"):
         assert not leftover.exists()
+
+
+def test_zero_workers_store_runs_as_pending(tmp_path: Path, remote: GitRepo) -> None:
+    body = github_push_body(remote.head())
+    settings = make_settings(remote, max_parallel_runs=0)
+    with serve_app(settings, home=tmp_path / "home") as server:
+        answer = httpx.post(
+            server.url("/webhooks/github"), content=body, headers=github_headers(body)
+        )
+        ready = httpx.get(server.url("/readyz"))
+        time.sleep(0.3)
+        run = server.store.get_run(answer.json()["run_id"])
+    assert (answer.status_code, ready.status_code) == (202, 200)
+    assert run is not None
+    assert run.status is Status.PENDING

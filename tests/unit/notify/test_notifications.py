@@ -112,5 +112,9 @@ async def test_deadline_stops_a_hanging_notifier() -> None:
 async def test_aclose_cancels_what_is_left() -> None:
     notifications = Notifications([Hanging()])
     await notifications.run_started(RUN)
-    await notifications.aclose(timeout_s=0.01)
+    with capture_logs() as logs:
+        await notifications.aclose(timeout_s=0.01)
     assert notifications.in_flight == 0
+    assert [(e["event"], e["run_id"], e["kind"]) for e in logs] == [
+        ("notify.failed", "r1", "shutdown")
+    ]

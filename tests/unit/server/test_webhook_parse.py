@@ -183,3 +183,11 @@ def test_payload_repo_names() -> None:
     assert payload_repo("github", github_push()) == "acme/app"
     assert payload_repo("gitlab", gitlab_push()) == "group/sub/app"
     assert payload_repo("github", {"repository": "nope"}) is None
+
+
+def test_github_annotated_tag_runs_the_tagged_commit() -> None:
+    tag_object = "c" * 40
+    payload = github_push(ref="refs/tags/v1", after=tag_object)
+    event = parse_github("push", payload, "acme/app")
+    assert isinstance(event, Event)
+    assert event.sha == SHA

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from conveyor.config.gitlab.durations import parse_duration
 from conveyor.config.gitlab.findings import Findings, suggest
 from conveyor.config.gitlab.keywords import (
-    ACCEPTED_ARTIFACT_KEYS,
     ARTIFACT_KEYS,
     JOB_KEYS,
     NEED_KEYS,
@@ -186,7 +185,6 @@ def _artifacts(raw: object, mark: Mark, where: str, findings: Findings) -> Artif
         when = "on_success"
     if not lists["paths"]:
         return None
-    _ = ACCEPTED_ARTIFACT_KEYS  # name, expire_in, … only matter to a GitLab server
     return Artifacts(paths=lists["paths"], exclude=lists["exclude"], when=ArtifactWhen(when))
 
 

@@ -134,23 +134,12 @@ WORKFLOW_RULE_KEYS = frozenset({"if", "changes", "exists", "when", "variables", 
 
 NEED_KEYS = frozenset({"job", "optional", "artifacts", "parallel", "pipeline", "project", "ref"})
 
-ARTIFACT_KEYS = frozenset(
-    {
-        "paths",
-        "exclude",
-        "when",
-        "name",
-        "expire_in",
-        "expose_as",
-        "public",
-        "access",
-        "reports",
-        "untracked",
-    }
-)
 # Accepted without a warning: they only matter to a GitLab server's artifact storage.
 ACCEPTED_ARTIFACT_KEYS = frozenset({"name", "expire_in", "expose_as", "public", "access"})
 UNSUPPORTED_ARTIFACT_KEYS = frozenset({"reports", "untracked"})
+ARTIFACT_KEYS = (
+    frozenset({"paths", "exclude", "when"}) | ACCEPTED_ARTIFACT_KEYS | UNSUPPORTED_ARTIFACT_KEYS
+)
 
 INCLUDE_KINDS = frozenset({"local", "remote", "template", "project", "component"})
 

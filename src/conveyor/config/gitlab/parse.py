@@ -10,6 +10,7 @@ Must not: read files (a Reader is passed in by the I/O edge) or evaluate rules.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import PurePath
 
 from conveyor.config.gitlab.extends import resolve_extends, resolve_references
@@ -25,6 +26,7 @@ from conveyor.config.gitlab.keywords import (
 from conveyor.config.gitlab.parallel import expand_parallel, resolve_job_links
 from conveyor.config.gitlab.rules import string_map, translate_workflow
 from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
+from conveyor.errors import ConfigError
 from conveyor.model import Mark, Pipeline
 
 __all__ = ["parse_gitlab"]
@@ -115,13 +117,14 @@ def _job_entries(config: MarkedDict, findings: Findings) -> list[tuple[str, Mark
             entries.append((key, value))
             continue
         close = suggest(key, TOP_LEVEL_KEYS)
-        if close:
-            findings.error(config.key_mark(key), f"unknown keyword {key}{close}")
-        elif key in JOB_KEYS:
+        # `stage:` at the top is a typo of `stages`; `script:` a job keyword out of place.
+        if key in JOB_KEYS and not difflib.get_close_matches(key, TOP_LEVEL_KEYS, 1, 0.8):
             findings.error(
                 config.key_mark(key),
                 f"{key} is a job keyword: put it under a job (or under default:)",
             )
+        elif close:
+            findings.error(config.key_mark(key), f"unknown keyword {key}{close}")
         else:
             findings.error(
                 config.key_mark(key),
@@ -151,9 +154,8 @@ def parse_gitlab(text: str, file: str, read: Reader | None = None) -> Pipeline:
     file with includes reports them as missing). Raises ConfigError with every problem."""
     findings = Findings()
     document = expand_includes(text, file, read, findings)
-    if document is None:
-        findings.raise_if_any()
-        raise AssertionError("unreachable: expand_includes reports why it returned None")
+    if document is None:  # expand_includes recorded why
+        raise ConfigError(findings.problems)
     config = resolve_references(resolve_extends(document, findings), findings)
     stages = _stages(config, findings)
     env = string_map(config.get("variables"), config.value_mark("variables"), "variables", findings)
@@ -180,7 +182,7 @@ def parse_gitlab(text: str, file: str, read: Reader | None = None) -> Pipeline:
         )
     jobs = resolve_job_links(expand_parallel(drafts, findings), stages, needs_matrix, findings)
     findings.raise_if_any()
-    name = workflow_name(config) or PurePath(file).parent.name or "pipeline"
+    name = _workflow_name(config) or PurePath(file).parent.name or "pipeline"
     return Pipeline(
         name=name,
         file=file,
@@ -194,7 +196,7 @@ def parse_gitlab(text: str, file: str, read: Reader | None = None) -> Pipeline:
     )
 
 
-def workflow_name(config: MarkedDict) -> str | None:
+def _workflow_name(config: MarkedDict) -> str | None:
     workflow = config.get("workflow")
     if isinstance(workflow, MarkedDict) and isinstance(workflow.get("name"), str):
         return str(workflow["name"])

@@ -19,7 +19,12 @@ from collections.abc import Mapping
 from conveyor.config.expr import ExprError, validate_expression
 from conveyor.config.gitlab.durations import parse_duration
 from conveyor.config.gitlab.findings import Findings, suggest
-from conveyor.config.gitlab.keywords import RULE_KEYS, WHEN_VALUES, WORKFLOW_RULE_KEYS
+from conveyor.config.gitlab.keywords import (
+    RULE_KEYS,
+    WHEN_VALUES,
+    WORKFLOW_KEYS,
+    WORKFLOW_RULE_KEYS,
+)
 from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
 from conveyor.model import EventKind, Mark, Rule, When
 
@@ -229,10 +234,10 @@ def translate_workflow(raw: object, mark: Mark, findings: Findings) -> tuple[Rul
         findings.error(mark, f"workflow must be a mapping, got {type_name(raw)}")
         return None
     for key in raw:
-        if key not in ("rules", "name", "auto_cancel"):
+        if key not in WORKFLOW_KEYS:
             findings.error(
                 raw.key_mark(key),
-                f"workflow: unknown keyword {key}{suggest(key, ('rules', 'name', 'auto_cancel'))}",
+                f"workflow: unknown keyword {key}{suggest(key, WORKFLOW_KEYS)}",
             )
     if "auto_cancel" in raw:
         findings.warn_once(
@@ -248,12 +253,9 @@ def translate_workflow(raw: object, mark: Mark, findings: Findings) -> tuple[Rul
         return None
     rules: list[Rule] = []
     for item, item_mark in _flatten(rules_raw):
-        if isinstance(item, MarkedDict):
-            if item.get("when", "always") not in ("always", "never"):
-                findings.error(
-                    item.value_mark("when"), "workflow:rules: when must be always or never"
-                )
-                continue
+        if isinstance(item, MarkedDict) and item.get("when", "always") not in ("always", "never"):
+            findings.error(item.value_mark("when"), "workflow:rules: when must be always or never")
+            continue
         rule = _translate_rule(
             item, item_mark, "workflow:rules", (When.ALWAYS, None), WORKFLOW_RULE_KEYS, findings
         )

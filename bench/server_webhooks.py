@@ -8,6 +8,10 @@ every one is verified, de-duplicated and stored as a `pending` run; one queue wo
 the (trivial) pipelines meanwhile, as in production.
 
     .venv/bin/python bench/server_webhooks.py [--requests 3000] [--connections 16]
+                                              [--rate 250] [--paced 1000]
+
+A second, paced run sends `--paced` deliveries at `--rate` per second to show the
+acknowledgement latency of a server that is not saturated.
 """
 
 from __future__ import annotations
@@ -144,33 +148,39 @@ class _Client:
 
 
 async def _load(
-    port: int, path: str, body: bytes, total: int, connections: int
+    port: int, body: bytes, total: int, connections: int, rate: float | None = None
 ) -> dict[str, float]:
+    """Send `total` deliveries over `connections` keep-alive connections: as fast as
+    answers come back (rate None), or paced at `rate` per second overall, latency then
+    counted from each request's scheduled time (no coordinated omission)."""
     signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     remaining = iter(range(total))
+    begin = time.perf_counter()
 
     async def worker() -> None:
         client = _Client(port)
         try:
-            for _ in remaining:
+            for index in remaining:
+                scheduled = time.perf_counter()
+                if rate is not None:
+                    scheduled = begin + index / rate
+                    await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
                 headers = {
                     "content-type": "application/json",
                     "x-github-event": "push",
                     "x-github-delivery": str(uuid.uuid4()),
                     "x-hub-signature-256": signature,
                 }
-                started = time.perf_counter()
-                status = await client.post(path, body, headers)
-                latencies.append(time.perf_counter() - started)
+                status = await client.post(PATH, body, headers)
+                latencies.append(time.perf_counter() - scheduled)
                 statuses[status] = statuses.get(status, 0) + 1
         finally:
             await client.close()
 
-    started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(connections)))
-    wall = time.perf_counter() - started
+    wall = time.perf_counter() - begin
     if set(statuses) != {202}:
         raise SystemExit(f"unexpected answers: {statuses}")
     quantiles = statistics.quantiles(latencies, n=100)
@@ -240,8 +250,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rate", type=float, default=250.0, help="paced run: requests/s")
+    parser.add_argument("--paced", type=int, default=1000, help="paced run: requests")
     args = parser.parse_args()
     results: dict[str, dict[str, float]] = {}
+    paced: dict[str, dict[str, float]] = {}
+    n, conns = args.requests, args.connections
     with tempfile.TemporaryDirectory() as folder:
         baseline, base_port = _start_baseline()
         try:
@@ -250,19 +264,25 @@ def main() -> None:
                 body = _payload(sha)
                 try:
                     for target in (base_port, port):  # warm up both
-                        asyncio.run(_load(target, PATH, body, 300, args.connections))
-                    results.setdefault(
-                        "bare uvicorn (baseline)",
-                        asyncio.run(_load(base_port, PATH, body, args.requests, args.connections)),
+                        asyncio.run(_load(target, body, 300, conns))
+                    base = "bare uvicorn (baseline)"
+                    results.setdefault(base, asyncio.run(_load(base_port, body, n, conns)))
+                    results[name] = asyncio.run(_load(port, body, n, conns))
+                    paced.setdefault(
+                        base, asyncio.run(_load(base_port, body, args.paced, conns, args.rate))
                     )
-                    results[name] = asyncio.run(
-                        _load(port, PATH, body, args.requests, args.connections)
-                    )
+                    paced[name] = asyncio.run(_load(port, body, args.paced, conns, args.rate))
                 finally:
                     _stop(conveyor)
         finally:
             _stop(baseline)
-    print(f"payload: {len(body)} bytes, {args.requests} requests, {args.connections} connections")
+    print(f"payload: {len(body)} bytes, {n} requests, {conns} connections")
+    _table("as fast as answered (saturation)", results)
+    _table(f"paced at {args.rate:g}/s ({args.paced} requests)", paced)
+
+
+def _table(title: str, results: dict[str, dict[str, float]]) -> None:
+    print(f"\n{title}")
     print(f"{'server':<28}{'acks/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'ratio':>8}")
     base = results["bare uvicorn (baseline)"]
     for name, result in results.items():

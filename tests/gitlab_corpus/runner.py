@@ -21,7 +21,8 @@ A case is a folder holding `.gitlab-ci.yml` (plus any files it includes or tests
     absent_logs: {...}     texts that must not appear
     warnings: [keyword]    unsupported keywords reported as warnings
     workflow_excluded: true   workflow rules create no pipeline
-    config_error: text     the file is refused with a problem containing this text
+    config_error: text     the file is refused with a problem containing this text (or
+                           every text of a list)
 """
 
 from __future__ import annotations
@@ -151,9 +152,10 @@ async def run_case(case: Path, tmp: Path) -> Outcome:
 def check(expect: dict[str, Any], outcome: Outcome) -> list[str]:
     """Every difference between the expectation and what conveyor did (empty: all agree)."""
     if "config_error" in expect:
-        wanted = str(expect["config_error"])
-        if not any(wanted in problem for problem in outcome.problems):
-            return [f"expected a problem containing {wanted!r}, got {list(outcome.problems)}"]
+        raw = expect["config_error"]
+        wanted = [str(t) for t in raw] if isinstance(raw, list) else [str(raw)]
+        if not any(all(t in problem for t in wanted) for problem in outcome.problems):
+            return [f"expected a problem containing {wanted}, got {list(outcome.problems)}"]
         return []
     if outcome.plan is None:
         return [f"the file was refused: {list(outcome.problems)}"]

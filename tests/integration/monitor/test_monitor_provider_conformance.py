@@ -1,0 +1,91 @@
+"""The Provider protocol, checked the same way for GitLab, GitHub and Jenkins against the
+fake upstream: shown pipelines newest first, a memo that makes the next fetch cheap, a 404
+for an unknown repo, and a retry the upstream records."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from tests.fakes.upstreams import FakeUpstream
+from tests.fakes.upstreams.scenario import ENV, targets_for
+
+from conveyor.errors import UpstreamError
+from conveyor.model import Status
+from conveyor.monitor.http import ClientPool, Upstream
+from conveyor.monitor.providers.base import Memo, Provider
+from conveyor.monitor.providers.github import GitHub
+from conveyor.monitor.providers.gitlab import GitLab
+from conveyor.monitor.providers.jenkins import Jenkins
+from conveyor.monitor.settings import MonitorSettings, Target, resolve_targets
+
+PROVIDERS = {"gitlab": GitLab, "github": GitHub, "jenkins": Jenkins}
+REPOS = {"gitlab": "group/sub/app", "github": "octo/api", "jenkins": "folder/app"}
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[Upstream]:
+    from datetime import UTC, datetime
+
+    pool = ClientPool(4)
+    yield Upstream(
+        pool,
+        timeout_s=2,
+        max_body_bytes=100_000,
+        clock=lambda: datetime.now(UTC),
+        on_response=lambda *_: None,
+        retry_wait_s=0,
+    )
+    await pool.aclose()
+
+
+def _target(fake: FakeUpstream, provider: str, repo: str | None = None) -> Target:
+    settings = MonitorSettings.model_validate({"targets": targets_for(fake.url)})
+    target = next(t for t in resolve_targets(settings, ENV) if t.provider == provider)
+    if repo is None:
+        return target
+    return Target(target.provider, repo, "main", target.base_url, target.token, target.user)
+
+
+@pytest.mark.parametrize("name", sorted(PROVIDERS))
+async def test_provider_fetch_shows_newest_first(
+    fake: FakeUpstream, upstream: Upstream, name: str
+) -> None:
+    provider: Provider = PROVIDERS[name](upstream, include_canceled=False)
+    fetched = await provider.fetch(_target(fake, name), Memo())
+    created = [p.created_at for p in fetched.pipelines]
+    assert fetched.pipelines and fetched.dropped == 0
+    assert created == sorted(created, reverse=True)  # type: ignore[type-var]
+    assert {p.status for p in fetched.pipelines} <= {Status.RUNNING, Status.SUCCESS, Status.FAILED}
+    assert fetched.memo.pipelines == fetched.pipelines
+
+
+@pytest.mark.parametrize("name", sorted(PROVIDERS))
+async def test_provider_refetch_with_memo_keeps_pipelines(
+    fake: FakeUpstream, upstream: Upstream, name: str
+) -> None:
+    provider: Provider = PROVIDERS[name](upstream, include_canceled=False)
+    first = await provider.fetch(_target(fake, name), Memo())
+    second = await provider.fetch(_target(fake, name), first.memo)
+    assert first.pipelines == second.pipelines
+    assert (name != "jenkins") == second.not_modified
+
+
+@pytest.mark.parametrize("name", sorted(PROVIDERS))
+async def test_provider_unknown_repo_is_404(
+    fake: FakeUpstream, upstream: Upstream, name: str
+) -> None:
+    provider: Provider = PROVIDERS[name](upstream, include_canceled=False)
+    with pytest.raises(UpstreamError) as caught:
+        await provider.fetch(_target(fake, name, "nobody/nothing"), Memo())
+    assert (caught.value.reason, caught.value.status_code) == ("upstream 404", 404)
+
+
+@pytest.mark.parametrize("name", sorted(PROVIDERS))
+async def test_provider_retry_reaches_the_upstream(
+    fake: FakeUpstream, upstream: Upstream, name: str
+) -> None:
+    provider: Provider = PROVIDERS[name](upstream, include_canceled=False)
+    fetched = await provider.fetch(_target(fake, name), Memo())
+    await provider.retry(_target(fake, name), fetched.pipelines[0])
+    assert [name] == [kind for kind, _ in fake.retries]

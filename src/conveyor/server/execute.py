@@ -88,8 +88,10 @@ async def execute_server_run(
         )
         return await _execute(spec, pipeline, event, worktree, store)
     except ConveyorError as exc:
-        log.warning("run.not_started", run_id=run.run_id, reason=str(exc).splitlines()[0])
-        return _fail(store, run, started_at, str(exc))
+        # Problems name files inside the worktree: show them relative to the repository.
+        reason = str(exc).replace(f"{worktree}/", "")
+        log.warning("run.not_started", run_id=run.run_id, reason=reason.splitlines()[0])
+        return _fail(store, run, started_at, reason)
     except asyncio.CancelledError:
         _record_canceled(store, run)
         raise

@@ -52,17 +52,17 @@ def github_signature(secret: str, body: bytes) -> str:
 
 def match_github_secret(
     secrets: Mapping[str, str], body: bytes, signature: str | None
-) -> str | None:
-    """The name of the repo whose secret signed `body`, or None. Every secret is tried (in
-    constant time each) so the answer time does not depend on which one matched."""
+) -> tuple[str, ...]:
+    """Repos whose secret signed `body` (several repos may share one secret). Every secret
+    is tried, in constant time each, so the answer time does not depend on which matched."""
     if not signature or not signature.startswith("sha256="):
-        return None
-    found = None
+        return ()
     given = signature.encode("ascii", "replace")
-    for repo, secret in secrets.items():
-        if hmac.compare_digest(github_signature(secret, body).encode(), given):
-            found = repo
-    return found
+    return tuple(
+        repo
+        for repo, secret in secrets.items()
+        if hmac.compare_digest(github_signature(secret, body).encode(), given)
+    )
 
 
 def match_gitlab_token(tokens: Mapping[str, str], given: str | None) -> tuple[str, ...]:

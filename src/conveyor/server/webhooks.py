@@ -46,7 +46,7 @@ def build_router() -> APIRouter:
         body = await request.body()
         secrets = _provider_secrets(settings, "github")
         matched = match_github_secret(secrets, body, request.headers.get("x-hub-signature-256"))
-        if matched is None:
+        if not matched:
             raise _unauthorized("X-Hub-Signature-256 is missing or does not match")
         payload = decode_payload(body, request.headers.get("content-type"))
         event_name = request.headers.get("x-github-event", "")
@@ -64,9 +64,7 @@ def build_router() -> APIRouter:
         if not matched:
             raise _unauthorized("X-Gitlab-Token is missing or does not match")
         payload = decode_payload(body, request.headers.get("content-type"))
-        repo_name = payload_repo("gitlab", payload)
-        owner = repo_name if repo_name in matched else matched[0]
-        repo = _configured_repo(settings, "gitlab", payload, owner, False)
+        repo = _configured_repo(settings, "gitlab", payload, matched, False)
         outcome = parse_gitlab(request.headers.get("x-gitlab-event", ""), payload, repo)
         delivery = request.headers.get("x-gitlab-event-uuid") or request.headers.get(
             "idempotency-key"
@@ -82,13 +80,17 @@ def _provider_secrets(settings: Settings, provider: str) -> dict[str, str]:
 
 
 def _configured_repo(
-    settings: Settings, provider: str, payload: dict[str, Any], matched: str, is_ping: bool
+    settings: Settings,
+    provider: str,
+    payload: dict[str, Any],
+    matched: tuple[str, ...],
+    is_ping: bool,
 ) -> str:
-    """The configured repo the payload is about (the one whose secret matched)."""
+    """The configured repo the payload is about; its secret must be one that matched."""
     name = payload_repo(provider, payload)
     if name is None:
         if is_ping:  # an organisation hook's ping has no repository
-            return matched
+            return matched[0]
         field = "repository.full_name" if provider == "github" else "project.path_with_namespace"
         raise WebhookRejected(
             f"webhook: the payload names no repository ({field} is missing)",
@@ -106,7 +108,7 @@ def _configured_repo(
             status_code=404,
             code="unknown_repo",
         )
-    if repo.name != matched:
+    if repo.name not in matched:
         raise _unauthorized(f"the secret that signed this delivery is not {repo.name}'s")
     return repo.name
 

@@ -251,3 +251,21 @@ jobs:
         run = server.wait_for_run(response.json()["run_id"])
     assert run.status is Status.SUCCESS
     assert [j.name for j in run.jobs] == ["docs"]
+
+
+def test_webhook_invalid_pipeline_fails_the_run_with_its_problems(
+    tmp_path: Path, remote: GitRepo
+) -> None:
+    sha = remote.commit(
+        {".conveyor.yml": "name: demo\njobs:\n  build:\n    needs: [nope]\n    run: x\n"}
+    )
+    body = github_push_body(sha)
+    with serve_app(make_settings(remote), home=tmp_path / "home") as server:
+        response = httpx.post(
+            server.url("/webhooks/github"), content=body, headers=github_headers(body)
+        )
+        run = server.wait_for_run(response.json()["run_id"])
+    assert run.status is Status.FAILED
+    assert run.reason is not None
+    assert run.reason.startswith(".conveyor.yml:4:")
+    assert "nope" in run.reason

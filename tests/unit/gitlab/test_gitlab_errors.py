@@ -55,6 +55,11 @@ CASES = {
         "3:19",
         "did you mean",
     ),
+    "retry-when-wrong": (
+        "job:\n  script: x\n  retry: {max: 1, when: true}\n",
+        "3:25",
+        "retry:when",
+    ),
     "retry-max-too-big": ("job:\n  script: x\n  retry: {max: 5}\n", "3:16", "retry:max must be"),
     "artifacts-not-mapping": ("job:\n  script: x\n  artifacts: [a]\n", "3:14", "must be a mapping"),
     "artifacts-unknown-key": (

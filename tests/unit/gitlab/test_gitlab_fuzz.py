@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -41,7 +42,7 @@ def _render(value: object) -> str:
     return json.dumps(value)  # JSON is YAML: a flow document
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=int(os.environ.get("GITLAB_FUZZ_EXAMPLES", "150")), deadline=None)
 @given(_DOCS)
 def test_parse_gitlab_gives_pipeline_or_config_error(doc: dict[str, object]) -> None:
     try:

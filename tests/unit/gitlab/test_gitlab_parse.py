@@ -183,3 +183,7 @@ def test_parse_boolean_variable_is_an_error_naming_the_key() -> None:
         ".gitlab-ci.yml:2:10: variables: variable DEBUG must be a string or a number, got "
         'boolean (quote it: DEBUG: "True")'
     ]
+
+
+def test_parse_pipeline_is_named_after_its_file_like_native() -> None:
+    assert parse("job:\n  script: echo\n").name == ".gitlab-ci.yml"

@@ -60,17 +60,24 @@ def gitlab_push(**changes: Any) -> dict[str, Any]:
 def test_github_signature_matches_the_secret_that_signed() -> None:
     body = b'{"x": 1}'
     secrets = {"acme/a": "secret-a", "acme/b": "secret-b"}
-    assert match_github_secret(secrets, body, github_signature("secret-b", body)) == "acme/b"
+    assert match_github_secret(secrets, body, github_signature("secret-b", body)) == ("acme/b",)
+
+
+def test_github_signature_shared_secret_matches_every_repo() -> None:
+    body = b"{}"
+    secrets = {"acme/a": "shared", "acme/b": "shared", "acme/c": "other"}
+    signature = github_signature("shared", body)
+    assert match_github_secret(secrets, body, signature) == ("acme/a", "acme/b")
 
 
 @pytest.mark.parametrize("header", [None, "", "sha1=abc", "sha256=" + "0" * 64])
 def test_github_signature_missing_or_wrong_matches_nothing(header: str | None) -> None:
-    assert match_github_secret({"acme/a": "secret-a"}, b"{}", header) is None
+    assert match_github_secret({"acme/a": "secret-a"}, b"{}", header) == ()
 
 
 def test_github_signature_of_another_body_matches_nothing() -> None:
     signature = github_signature("secret-a", b'{"x": 1}')
-    assert match_github_secret({"acme/a": "secret-a"}, b'{"x": 2}', signature) is None
+    assert match_github_secret({"acme/a": "secret-a"}, b'{"x": 2}', signature) == ()
 
 
 def test_gitlab_token_matches_in_constant_time_per_repo() -> None:

@@ -134,15 +134,18 @@ def _retry(raw: object, mark: Mark, where: str, findings: Findings) -> Retry:
         findings.error(raw.value_mark("max"), f"{where}: retry:max must be 0, 1 or 2")
         retry_max = 0
     kinds: set[str] = set()
-    raw_when = raw.get("when")
-    for name in [raw_when] if isinstance(raw_when, str) else raw_when or []:
+    raw_when = raw.get("when", [])
+    names = [raw_when] if isinstance(raw_when, str) else raw_when
+    if not (isinstance(names, list) and all(isinstance(name, str) for name in names)):
+        findings.error(raw.value_mark("when"), f"{where}: retry:when must be a list of names")
+        names = []
+    for name in names:
         if name in RETRY_WHEN:
             kinds.update(RETRY_WHEN[name])
         elif name in RETRY_WHEN_OTHER:
             kinds.add(str(name))  # a failure a local host never has: never matches
         else:
-            choices = {*RETRY_WHEN, *RETRY_WHEN_OTHER}
-            hint = suggest(name, choices) if isinstance(name, str) else ""
+            hint = suggest(name, {*RETRY_WHEN, *RETRY_WHEN_OTHER})
             findings.error(raw.value_mark("when"), f"{where}: unknown retry:when {name!r}{hint}")
     codes = frozenset[int]()
     if "exit_codes" in raw:

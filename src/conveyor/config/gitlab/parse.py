@@ -182,7 +182,7 @@ def parse_gitlab(text: str, file: str, read: Reader | None = None) -> Pipeline:
         )
     jobs = resolve_job_links(expand_parallel(drafts, findings), stages, needs_matrix, findings)
     findings.raise_if_any()
-    name = _workflow_name(config) or PurePath(file).parent.name or "pipeline"
+    name = _workflow_name(config) or PurePath(file).name  # as native: the file's name
     return Pipeline(
         name=name,
         file=file,

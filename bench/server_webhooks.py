@@ -8,10 +8,11 @@ every one is verified, de-duplicated and stored as a `pending` run; one queue wo
 the (trivial) pipelines meanwhile, as in production.
 
     .venv/bin/python bench/server_webhooks.py [--requests 3000] [--connections 16]
-                                              [--rate 250] [--paced 1000]
+                                              [--rate 250] [--paced 1000] [--diagnose-store]
 
 A second, paced run sends `--paced` deliveries at `--rate` per second to show the
-acknowledgement latency of a server that is not saturated.
+acknowledgement latency of a server that is not saturated. `--diagnose-store` adds the
+same intake with the tests' in-memory store instead of SQLite (how much is the store's).
 """
 
 from __future__ import annotations
@@ -61,6 +62,35 @@ sock = socket.socket()
 sock.bind(("127.0.0.1", 0))
 sock.listen(2048)
 print(sock.getsockname()[1], flush=True)
+config = uvicorn.Config(app, loop="uvloop", http="httptools", access_log=False,
+                        log_config=None, lifespan="on")
+uvicorn.Server(config).run(sockets=[sock])
+"""
+
+
+# Diagnostic only (--diagnose-store): the same app and intake with the in-memory fake store
+# of the tests instead of SQLite, to show how much of the cost is the store's.
+MEMORY_SERVER = """
+import gc, socket, sys
+from pathlib import Path
+import uvicorn
+from conveyor.logconfig import configure_logging
+from conveyor.server.app import create_app
+from conveyor.settings import parse_settings
+from tests.fakes.memory_store import MemoryRunStore
+
+env = {"BENCH_HOOK_SECRET": sys.argv[2]}
+settings = parse_settings(
+    '[server]\\nmax_parallel_runs = 0\\n[[repos]]\\nname = "acme/app"\\nprovider = "github"\\n'
+    'clone_url = "/nonexistent"\\nsecret_env = "BENCH_HOOK_SECRET"\\n', env)
+configure_logging(json=True, secrets=[sys.argv[2]])
+app = create_app(settings, store=MemoryRunStore(), env=env, home=Path(sys.argv[1]))
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))
+sock.listen(2048)
+print(sock.getsockname()[1], flush=True)
+gc.collect()
+gc.freeze()
 config = uvicorn.Config(app, loop="uvloop", http="httptools", access_log=False,
                         log_config=None, lifespan="on")
 uvicorn.Server(config).run(sockets=[sock])
@@ -237,6 +267,18 @@ def _start_baseline() -> tuple[subprocess.Popen[bytes], int]:
     return proc, int(proc.stdout.readline())
 
 
+def _start_memory_store(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", MEMORY_SERVER, str(tmp), SECRET],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    assert proc.stdout is not None
+    return proc, int(proc.stdout.readline())
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -252,6 +294,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rate", type=float, default=250.0, help="paced run: requests/s")
     parser.add_argument("--paced", type=int, default=1000, help="paced run: requests")
+    parser.add_argument(
+        "--diagnose-store",
+        action="store_true",
+        help="also measure the intake with the tests' in-memory store instead of SQLite",
+    )
     args = parser.parse_args()
     results: dict[str, dict[str, float]] = {}
     paced: dict[str, dict[str, float]] = {}
@@ -274,11 +321,20 @@ def main() -> None:
                     paced[name] = asyncio.run(_load(port, body, args.paced, conns, args.rate))
                 finally:
                     _stop(conveyor)
+            if args.diagnose_store:
+                memory, port = _start_memory_store(Path(folder))
+                try:
+                    asyncio.run(_load(port, body, 300, conns))
+                    results["intake only, memory store*"] = asyncio.run(_load(port, body, n, conns))
+                finally:
+                    _stop(memory)
         finally:
             _stop(baseline)
     print(f"payload: {len(body)} bytes, {n} requests, {conns} connections")
     _table("as fast as answered (saturation)", results)
     _table(f"paced at {args.rate:g}/s ({args.paced} requests)", paced)
+    if args.diagnose_store:
+        print("* diagnostic: the tests' in-memory store instead of SQLite (not a product mode)")
 
 
 def _table(title: str, results: dict[str, dict[str, float]]) -> None:

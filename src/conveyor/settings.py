@@ -157,6 +157,18 @@ class Settings(_Section):
     def secrets(self) -> ResolvedSecrets:
         return self._secrets
 
+    def secret_variables(self) -> frozenset[str]:
+        """Names of every environment variable this file says holds a secret of conveyor
+        itself (never handed to a pipeline, even one that declares it)."""
+        names = {self.server.api_token_env}
+        for repo in self.repos:
+            names.update((repo.secret_env, repo.status_token_env, repo.clone_token_env))
+        if self.notify.slack is not None:
+            names.add(self.notify.slack.webhook_url_env)
+        for target in self.monitor.targets:
+            names.update((target.token_env, target.user_env))
+        return frozenset(n for n in names if n)
+
     def repo(self, name: str) -> RepoSettings | None:
         for repo in self.repos:
             if repo.name == name:

@@ -11,6 +11,13 @@ A finished job hands its dependants an `Outcome`:
               as GitLab and GitHub do
   canceled    canceled, or skipped because of a cancellation
   blocked     a `manual` job that was not played, or a job waiting behind one
+
+A blocked result is `blocking` unless it is an unplayed manual job whose failure is allowed
+(GitLab's job-level `when: manual`): such a job holds back only the jobs that name it in
+`needs`; jobs that follow it only through stage order start as if it had succeeded. A
+blocking manual job (`allow_failure` false, e.g. GitLab `rules: when: manual`) and every job
+waiting behind one hold back all their dependants, which end `skipped` ("waiting for manual
+job X") without failing the run.
 """
 
 from __future__ import annotations
@@ -47,11 +54,13 @@ class Outcome(StrEnum):
 @dataclass(frozen=True, slots=True)
 class DepResult:
     """What a finished job means to the jobs that depend on it. `blocked_by` names the
-    manual job holding it back when `outcome` is BLOCKED."""
+    manual job holding it back when `outcome` is BLOCKED; `blocking` false means it holds
+    back only jobs that explicitly need it (see the module docstring)."""
 
     name: str
     outcome: Outcome
     blocked_by: str | None = None
+    blocking: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,23 +73,25 @@ class Decision:
     reason: str | None = None
     outcome: Outcome = Outcome.SUCCEEDED
     blocked_by: str | None = None
+    blocking: bool = True
 
     def result(self, name: str) -> DepResult:
         """The DepResult of a job that was not started because of this decision."""
-        return DepResult(name, self.outcome, self.blocked_by)
+        return DepResult(name, self.outcome, self.blocked_by, self.blocking)
 
 
 _RUN = Decision(should_run=True)
 
 
 def outcome_of(name: str, status: Status, *, allowed_failure: bool = False) -> DepResult:
-    """The outcome of a job that ran (or was canceled, or ended `manual`)."""
+    """The outcome of a job that ran (or was canceled, or ended `manual`; an unplayed manual
+    job whose failure is allowed is not blocking)."""
     if status is Status.SUCCESS or (status is Status.FAILED and allowed_failure):
         return DepResult(name, Outcome.SUCCEEDED)
     if status is Status.FAILED:
         return DepResult(name, Outcome.FAILED)
     if status is Status.MANUAL:
-        return DepResult(name, Outcome.BLOCKED, blocked_by=name)
+        return DepResult(name, Outcome.BLOCKED, blocked_by=name, blocking=not allowed_failure)
     if status is Status.CANCELED:
         return DepResult(name, Outcome.CANCELED)
     raise ValueError(f"outcome_of: {name!r} is {status}, not a final status of a started job")
@@ -94,17 +105,26 @@ def _first(deps: Sequence[DepResult], outcome: Outcome) -> DepResult | None:
 
 
 def decide_start(
-    name: str, when: When, deps: Sequence[DepResult], *, is_played: bool = False
+    name: str,
+    when: When,
+    deps: Sequence[DepResult],
+    *,
+    is_played: bool = False,
+    allow_failure: bool = False,
+    explicit_needs: bool = False,
 ) -> Decision:
     """Whether job `name` (with `when`, after rules) starts, given the results of every job
-    it depends on. `is_played`: a manual job was asked for (`--job`, API play)."""
+    it depends on. `is_played`: a manual job was asked for (`--job`, API play).
+    `allow_failure`: the job's own failure is allowed (an unplayed manual job is then not
+    blocking). `explicit_needs`: its edges are `needs`, not stage order (a non-blocking
+    manual dependency then still holds it back)."""
     if when is When.ALWAYS:
         return _RUN
     if when is When.NEVER:
         return Decision(False, Status.SKIPPED, "when: never")
     failed = _first(deps, Outcome.FAILED)
     canceled = _first(deps, Outcome.CANCELED)
-    blocked = _first(deps, Outcome.BLOCKED)
+    blocked = _first_holding(deps, explicit_needs=explicit_needs)
     if when is When.ON_FAILURE:
         if failed is not None:
             return _RUN
@@ -131,8 +151,18 @@ def decide_start(
             f"manual job: play it with `conveyor run --job '{name}'`",
             Outcome.BLOCKED,
             blocked_by=name,
+            blocking=not allow_failure,
         )
     return _RUN
+
+
+def _first_holding(deps: Sequence[DepResult], *, explicit_needs: bool) -> DepResult | None:
+    """The first blocked dependency that holds the job back (a non-blocking one only
+    through an explicit need)."""
+    for dep in deps:
+        if dep.outcome is Outcome.BLOCKED and (dep.blocking or explicit_needs):
+            return dep
+    return None
 
 
 def _waiting(blocked: DepResult) -> Decision:

@@ -110,3 +110,8 @@ def test_settings_every_problem_is_reported_at_once() -> None:
 def test_settings_monitor_section_is_embedded() -> None:
     text = BASE + "\n[monitor]\ninterval = 12.5\n"
     assert parse_settings(text, ENV).monitor.interval == 12.5
+
+
+def test_settings_secret_variables_names_every_secret_env() -> None:
+    settings = parse_settings(BASE, ENV)
+    assert settings.secret_variables() == {"API_TOKEN", "HOOK_SECRET", "GH_STATUS"}

@@ -137,6 +137,51 @@ def test_decide_start_manual_after_failure_is_skipped() -> None:
     assert decide_start("deploy", When.MANUAL, [FAILED], is_played=True).status == Status.SKIPPED
 
 
+NON_BLOCKING = DepResult("approve", Outcome.BLOCKED, blocked_by="approve", blocking=False)
+
+
+def test_outcome_of_manual_with_allowed_failure_is_not_blocking() -> None:
+    assert outcome_of("approve", Status.MANUAL, allowed_failure=True) == NON_BLOCKING
+
+
+def test_decide_start_manual_with_allowed_failure_is_not_blocking() -> None:
+    decision = decide_start("approve", When.MANUAL, [OK], allow_failure=True)
+    assert (decision.status, decision.result("approve")) == (Status.MANUAL, NON_BLOCKING)
+
+
+def test_decide_start_blocking_manual_is_blocking() -> None:
+    assert decide_start("approve", When.MANUAL, [OK]).result("approve").blocking
+
+
+def test_decide_start_stage_order_passes_non_blocking_manual() -> None:
+    assert decide_start("deploy", When.ON_SUCCESS, [OK, NON_BLOCKING]).should_run
+
+
+def test_decide_start_on_failure_ignores_non_blocking_manual_by_stage() -> None:
+    decision = decide_start("cleanup", When.ON_FAILURE, [NON_BLOCKING])
+    assert (decision.should_run, decision.outcome) == (False, Outcome.SUCCEEDED)
+
+
+def test_decide_start_explicit_need_waits_for_non_blocking_manual() -> None:
+    decision = decide_start("deploy", When.ON_SUCCESS, [OK, NON_BLOCKING], explicit_needs=True)
+    assert (decision.status, decision.reason, decision.outcome) == (
+        Status.SKIPPED,
+        "waiting for manual job approve",
+        Outcome.BLOCKED,
+    )
+
+
+def test_decide_start_job_waiting_behind_manual_is_blocking() -> None:
+    waiting = decide_start("deploy", When.ON_SUCCESS, [NON_BLOCKING], explicit_needs=True)
+    later = decide_start("notify", When.ON_SUCCESS, [waiting.result("deploy")])
+    assert (later.status, later.reason) == (Status.SKIPPED, "waiting for manual job approve")
+
+
+def test_decide_start_stage_order_waits_for_blocking_manual() -> None:
+    decision = decide_start("deploy", When.ON_SUCCESS, [OK, BLOCKED], explicit_needs=False)
+    assert decision.reason == "waiting for manual job approve"
+
+
 def test_decide_start_delayed_runs_like_on_success() -> None:
     assert decide_start("x", When.DELAYED, [OK]).should_run
 

@@ -1,15 +1,17 @@
 """`conveyor serve [-c conveyor.toml] [--host H] [--port P]`: the long-running server.
 
 One chain: load settings (secrets from the environment; any problem exits 2 before anything
-starts) -> configure logging once (JSON, every secret masked) -> open the store -> build the
-app -> run uvicorn programmatically (uvloop, httptools, its access log off, no logging set-up
-of its own). SIGTERM/SIGINT make uvicorn stop accepting and run the app's shutdown: running
-jobs get `server.shutdown_grace`, then are canceled (process groups killed); the store is
-closed last. The bound address is logged as `server.listening` (port 0 picks a free port).
+starts) -> configure logging once (JSON, every secret masked) -> open the store and lock the
+home (one server per home) -> build the app -> run uvicorn programmatically (uvloop,
+httptools, its access log off, no logging set-up of its own). SIGTERM/SIGINT make uvicorn
+stop accepting and run the app's shutdown: running jobs get `server.shutdown_grace`, then
+are canceled (process groups killed); the store is closed last. The bound address is logged
+as `server.listening` (port 0 picks a free port).
 """
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import os
 import signal
@@ -58,6 +60,7 @@ def serve(config_path: Path, host: str | None, port: int | None) -> None:
     home = resolve_home(settings, config_path, env)
     store = open_store(home)
     try:
+        _lock_home(home)
         app = create_app(settings, store=store, env=env, home=home)
         sock = _bind(host or settings.server.host, settings.server.port if port is None else port)
         bound_host, bound_port = sock.getsockname()[:2]
@@ -121,6 +124,21 @@ def _absorb_stop_signals() -> Iterator[None]:
             signal.signal(sig, handler)
         if received:
             log.info("server.signal_received", signal=signal.Signals(received[0]).name)
+
+
+def _lock_home(home: Path) -> None:
+    """One server per home: a second one would resume the same pending runs. The lock is
+    held by an open file descriptor until the process exits (crash included)."""
+    fd = os.open(home / "serve.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConveyorError(
+            f"serve: another conveyor server is using {home} "
+            "(stop it, or give this one its own server.home / CONVEYOR_HOME)"
+        ) from None
+    os.set_inheritable(fd, False)
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -29,7 +29,7 @@ from conveyor.engine.artifacts import (
 from conveyor.engine.env import job_environment, step_environment
 from conveyor.engine.masking import Masker
 from conveyor.engine.runner import LineSink, StepResult, StepRunner, StepSpec
-from conveyor.engine.workspace import open_job_workspace
+from conveyor.engine.workspace import JobWorkspaces
 from conveyor.model import JobRecord, LogRecord, Plan, PlannedJob, Status, Step, StepRecord, Stream
 from conveyor.status import is_allowed_failure
 from conveyor.store.base import LogSink
@@ -77,6 +77,7 @@ class RunContext:
     runner: StepRunner
     masker: Masker
     observer: RunObserver | None
+    workspaces: JobWorkspaces
     line_counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -199,11 +200,9 @@ async def run_attempt(
     log = JobLog(ctx, job.name)
     timeout_s = job.timeout_s if job.timeout_s is not None else DEFAULT_JOB_TIMEOUT_S
     deadline = time.monotonic() + timeout_s
-    isolate = ctx.plan.pipeline.isolate_jobs
+    isolate = ctx.workspaces.isolate
     scratch = ctx.run_dir / "work" / safe_segment(f"{job.name}-{attempt}")
-    async with open_job_workspace(
-        ctx.workspace, isolate=isolate, sha=ctx.plan.event.sha, scratch=scratch, home=ctx.home
-    ) as where:
+    async with ctx.workspaces.open(scratch) as where:
         if isolate and planned.artifacts_from:
             sources = [artifacts_dir(ctx.run_dir, name) for name in planned.artifacts_from]
             await asyncio.to_thread(restore_artifacts, sources, where)

@@ -40,8 +40,7 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-
-import structlog
+from typing import Any
 
 from conveyor.engine.attempt import (
     AttemptState,
@@ -53,14 +52,22 @@ from conveyor.engine.attempt import (
 )
 from conveyor.engine.masking import Masker
 from conveyor.engine.runner import LocalRunner, StepResult, StepRunner
+from conveyor.engine.workspace import JobWorkspaces
 from conveyor.errors import StoreError
 from conveyor.model import JobRecord, Plan, PlannedJob, RunRecord, Status, When
 from conveyor.status import DepResult, decide_start, outcome_of, run_status, should_retry
 from conveyor.store.base import LogSink, RunStore
 
-__all__ = ["CANCEL_POLL_S", "RunObserver", "execute_run"]
+__all__ = ["CANCEL_POLL_S", "RunObserver", "execute_run", "pending_record"]
 
-log = structlog.get_logger(__name__)
+
+def _log() -> Any:  # structlog's BoundLogger proxy: untyped
+    """The module's structlog logger, imported on first use: structlog pulls in rich when
+    it is installed (about 45 ms), and `conveyor run` only logs when something goes wrong."""
+    import structlog
+
+    return structlog.get_logger(__name__)
+
 
 CANCEL_POLL_S = 0.5
 
@@ -94,8 +101,11 @@ class _Execution:
 
     # -- recording
     def save(self, record: JobRecord) -> None:
-        self.records[record.name] = record
         self.store.save_job(self.run.run_id, record)
+        self.remember(record)
+
+    def remember(self, record: JobRecord) -> None:
+        self.records[record.name] = record
         if self.ctx.observer is not None:
             self.ctx.observer.job_updated(record)
 
@@ -119,6 +129,7 @@ class _Execution:
         try:
             await self._run_job(planned, job_number)
         except Exception as exc:  # per-job guard: conveyor failed, not the job's command
+            log = _log()
             log.error("engine.job_crashed", run_id=self.run.run_id, job=name, exc_info=True)
             record = self.records[name]
             reason = self.ctx.masker.mask(f"conveyor error: {type(exc).__name__}: {exc}")
@@ -136,7 +147,14 @@ class _Execution:
             self.cancel_waiting(name)
             return
         deps = [self.results[d] for d in planned.depends_on if d in self.results]
-        decision = decide_start(name, planned.when, deps, is_played=name in self.play)
+        decision = decide_start(
+            name,
+            planned.when,
+            deps,
+            is_played=name in self.play,
+            allow_failure=planned.allow_failure,
+            explicit_needs=planned.job.needs is not None,
+        )
         if not decision.should_run:
             record = replace(self.records[name], status=decision.status, reason=decision.reason)
             JobLog(self.ctx, name).system(f"not run: {decision.reason}")
@@ -160,7 +178,7 @@ class _Execution:
         name = planned.name
         job = planned.job
         job_log = JobLog(self.ctx, name)
-        pending = _pending_record(planned)
+        pending = pending_record(planned)
         attempt = 1
         while True:
             base = replace(
@@ -229,7 +247,7 @@ class _Execution:
         try:
             return self.store.is_cancel_requested(self.run.run_id)
         except StoreError as exc:  # a busy or broken store must not stop the run: retry later
-            log.warning("engine.cancel_poll_failed", run_id=self.run.run_id, error=str(exc))
+            _log().warning("engine.cancel_poll_failed", run_id=self.run.run_id, error=str(exc))
             return False
 
 
@@ -265,12 +283,24 @@ async def execute_run(
         runner=runner or LocalRunner(store=store, grace_s=grace_s),
         masker=Masker(secrets.values()),
         observer=observer,
+        workspaces=JobWorkspaces(
+            workspace,
+            isolate=plan.pipeline.isolate_jobs,
+            sha=plan.event.sha,
+            root=run_dir / "work",
+            home=home,
+        ),
     )
     execution = _Execution(plan, run, store, ctx, concurrency, play)
     started_at = now_utc()
     store.update_run(run.run_id, status=Status.RUNNING, started_at=started_at)
+    created = {job.name: job for job in run.jobs}
     for planned in plan.jobs:
-        execution.save(_pending_record(planned))
+        pending = pending_record(planned)
+        if created.get(planned.name) == pending:
+            execution.remember(pending)  # already stored by create_run
+        else:
+            execution.save(pending)
     watcher = asyncio.create_task(execution.watch_cancel(cancel))
     try:
         async with asyncio.TaskGroup() as jobs:
@@ -280,6 +310,7 @@ async def execute_run(
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+        await ctx.workspaces.close()
     records = tuple(execution.records[p.name] for p in plan.jobs)
     status = run_status(records, is_canceled=execution.is_canceled)
     reason = (execution.stop_reason or None) if status is not Status.SUCCESS else None
@@ -295,7 +326,9 @@ async def execute_run(
     )
 
 
-def _pending_record(planned: PlannedJob) -> JobRecord:
+def pending_record(planned: PlannedJob) -> JobRecord:
+    """The record of a planned job before it runs (execute_run stores it unless the run
+    was created with the very same record)."""
     return JobRecord(
         name=planned.name,
         stage=planned.job.stage,

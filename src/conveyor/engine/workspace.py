@@ -1,34 +1,34 @@
 """The folder a job runs in.
 
 Shared (`Pipeline.isolate_jobs` False, native pipelines): every job runs in the project's
-workspace itself. Isolated (True, GitLab's semantics): each job gets a clean checkout of the
-commit and sees other jobs' files only as artifacts. When the workspace is a git repository
-and the commit exists, that checkout is a `git worktree add --detach` (cheap: no clone, and
-it is removed afterwards); otherwise it is a copy of the workspace without `.conveyor/` and
-`.git/`. This module does not copy artifacts (artifacts.py) nor run steps (runner.py).
+workspace itself. Isolated (True, GitLab's semantics): each job attempt gets its own clean
+copy of the commit and sees other jobs' files only as artifacts. A run makes ONE pristine
+checkout of the commit (`git worktree add --detach` at the sha when the workspace is a git
+repository and the commit exists), then every job gets a private copy of it (real copies,
+`copy_file_range` where the file system offers it, never hard links: a job must never
+change another's files), made in a worker thread so jobs do not queue behind each other.
+Copies keep the pristine checkout's `.git` file, so read-only `git` commands (`rev-parse`,
+`describe`, `log`) work in a job; the jobs of one run share that checkout's index. Without
+git (or without the commit) the workspace itself is the source, copied without `.conveyor/`,
+`.git/` and conveyor's home. Copies are deleted in the background after each job; `close()`
+waits for them and removes the pristine checkout. This module does not copy artifacts
+(artifacts.py) nor run steps (runner.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import shutil
-import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-__all__ = ["open_job_workspace"]
+__all__ = ["JobWorkspaces", "copy_file", "open_job_workspace"]
 
 _GIT_TIMEOUT_S = 60.0
-# Adding and removing worktrees edits shared files under .git: one at a time (per loop,
-# since an asyncio.Lock belongs to the loop that first waits on it).
-_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _worktree_lock() -> asyncio.Lock:
-    return _LOCKS.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+_PRISTINE = "pristine"
 
 
 async def _git(workspace: Path, *args: str) -> bool:
@@ -49,7 +49,24 @@ async def _git(workspace: Path, *args: str) -> bool:
         return False
 
 
-def _copy_tree(workspace: Path, target: Path, home: Path | None) -> None:
+def copy_file(src: str, dst: str) -> str:
+    """Copy one file's bytes and mode (`shutil.copytree`'s copy_function): the kernel's
+    `copy_file_range` (which may share blocks copy-on-write), else a plain read/write."""
+    with open(src, "rb") as source, open(dst, "wb") as target:
+        remaining = os.fstat(source.fileno()).st_size
+        try:
+            while remaining > 0:
+                copied = os.copy_file_range(source.fileno(), target.fileno(), remaining)
+                if copied == 0:
+                    break
+                remaining -= copied
+        except OSError:  # no copy_file_range here (old kernel, some file systems)
+            shutil.copyfileobj(source, target)
+    shutil.copymode(src, dst)
+    return dst
+
+
+def _ignore_state(home: Path | None) -> Callable[[str, list[str]], list[str]]:
     home = home.resolve() if home is not None else None
 
     def ignore(folder: str, names: list[str]) -> list[str]:
@@ -58,7 +75,91 @@ def _copy_tree(workspace: Path, target: Path, home: Path | None) -> None:
             skipped += [n for n in names if Path(folder, n).resolve() == home]
         return skipped
 
-    shutil.copytree(workspace, target, ignore=ignore, symlinks=True)
+    return ignore
+
+
+def _copy_tree(
+    source: Path, target: Path, ignore: Callable[[str, list[str]], list[str]] | None
+) -> None:
+    shutil.rmtree(target, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source, target, ignore=ignore, symlinks=True, copy_function=copy_file)
+
+
+class JobWorkspaces:
+    """The job folders of one run (see the module docstring). Use `open(scratch)` per job
+    attempt and `close()` once at the end of the run, even after a failure."""
+
+    def __init__(
+        self, workspace: Path, *, isolate: bool, sha: str, root: Path, home: Path | None = None
+    ) -> None:
+        self.workspace = workspace
+        self.isolate = isolate
+        self._sha = sha
+        self._root = root
+        self._home = home
+        self._lock = asyncio.Lock()
+        self._source: Path | None = None
+        self._worktree: Path | None = None
+        self._removals: set[asyncio.Task[None]] = set()
+
+    @asynccontextmanager
+    async def open(self, scratch: Path) -> AsyncIterator[Path]:
+        """Yield the folder a job attempt runs in; `scratch` (a fresh path) is its private
+        copy in an isolated run, deleted in the background afterwards."""
+        if not self.isolate:
+            yield self.workspace
+            return
+        source = await self._pristine()
+        ignore = None if source == self._worktree else _ignore_state(self._home)
+        # Shielded: a cancelled job must not leave a copy still being written when the
+        # removal starts; the removal waits for it instead.
+        copying = asyncio.ensure_future(asyncio.to_thread(_copy_tree, source, scratch, ignore))
+        try:
+            await asyncio.shield(copying)
+            yield scratch
+        finally:
+            self._remove_later(scratch, after=copying)
+
+    async def _pristine(self) -> Path:
+        async with self._lock:
+            if self._source is None:
+                self._source = await self._checkout()
+        return self._source
+
+    async def _checkout(self) -> Path:
+        if self._sha and (self.workspace / ".git").exists():
+            target = self._root / _PRISTINE
+            self._root.mkdir(parents=True, exist_ok=True)
+            args = ("worktree", "add", "--detach", "--force", str(target), self._sha)
+            if await _git(self.workspace, *args):
+                self._worktree = target
+                return target
+            await asyncio.to_thread(shutil.rmtree, target, True)
+        return self.workspace
+
+    def _remove_later(self, path: Path, *, after: asyncio.Future[None]) -> None:
+        task = asyncio.get_running_loop().create_task(_remove_after(path, after))
+        self._removals.add(task)
+        task.add_done_callback(self._removals.discard)
+
+    async def close(self) -> None:
+        """Wait for the copies to be deleted and remove the pristine checkout."""
+        if self._removals:
+            await asyncio.gather(*self._removals, return_exceptions=True)
+        if self._worktree is not None:
+            await _git(self.workspace, "worktree", "remove", "--force", str(self._worktree))
+            await asyncio.to_thread(shutil.rmtree, self._worktree, True)
+            self._worktree = None
+        self._source = None
+        with contextlib.suppress(OSError):
+            self._root.rmdir()  # only when empty: nothing else of the run lives there
+
+
+async def _remove_after(path: Path, copying: asyncio.Future[None]) -> None:
+    with contextlib.suppress(Exception):
+        await copying
+    await asyncio.to_thread(shutil.rmtree, path, True)
 
 
 @asynccontextmanager
@@ -70,25 +171,13 @@ async def open_job_workspace(
     scratch: Path,
     home: Path | None = None,
 ) -> AsyncIterator[Path]:
-    """Yield the folder a job runs in. `scratch` is a fresh path for an isolated checkout
-    (removed afterwards); `home` is conveyor's state folder, never copied."""
-    if not isolate:
-        yield workspace
-        return
-    scratch.parent.mkdir(parents=True, exist_ok=True)
-    is_worktree = False
-    if sha and (workspace / ".git").exists():
-        async with _worktree_lock():
-            is_worktree = await _git(
-                workspace, "worktree", "add", "--detach", "--force", str(scratch), sha
-            )
-    if not is_worktree:
-        await asyncio.to_thread(shutil.rmtree, scratch, True)
-        await asyncio.to_thread(_copy_tree, workspace, scratch, home)
+    """One job folder outside a run (its own pristine checkout, removed on exit): yields
+    what `JobWorkspaces.open(scratch)` yields. `home` is conveyor's state folder."""
+    workspaces = JobWorkspaces(
+        workspace, isolate=isolate, sha=sha, root=scratch.parent / f".{scratch.name}", home=home
+    )
     try:
-        yield scratch
+        async with workspaces.open(scratch) as where:
+            yield where
     finally:
-        if is_worktree:
-            async with _worktree_lock():
-                await _git(workspace, "worktree", "remove", "--force", str(scratch))
-        await asyncio.to_thread(shutil.rmtree, scratch, True)
+        await workspaces.close()

@@ -48,13 +48,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await queue.start()
-        await monitor.start()
         try:
-            yield
+            await queue.start()
+            try:
+                await monitor.start()
+                yield
+            finally:
+                await monitor.stop()
+                await queue.stop()
         finally:
-            await monitor.stop()
-            await queue.stop()
             await notifications.aclose()
 
     app = FastAPI(

@@ -53,6 +53,7 @@ class RunSpec:
     env: Mapping[str, str]
     cancel: asyncio.Event
     play: frozenset[str] = frozenset()
+    reserved_env: frozenset[str] = frozenset()  # conveyor's own secrets: never for pipelines
 
 
 async def execute_server_run(
@@ -106,6 +107,10 @@ async def _execute(
     run = spec.run
     plan = plan_run(pipeline, event)
     names = {*pipeline.secrets, *(name for job in pipeline.jobs for name in job.secrets)}
+    refused = names & spec.reserved_env
+    if refused:
+        # A pushed commit must not read conveyor's own tokens by declaring their names.
+        log.warning("run.secrets_refused", run_id=run.run_id, names=sorted(refused))
     folder = run_dir(spec.home, run.run_id)
     folder.mkdir(parents=True, exist_ok=True)
     logs = RunLogs(folder)
@@ -118,7 +123,7 @@ async def _execute(
             workspace=worktree,
             run_dir=folder,
             concurrency=pipeline.concurrency or DEFAULT_CONCURRENCY,
-            secrets=secret_values(sorted(names), spec.env),
+            secrets=secret_values(sorted(names - refused), spec.env),
             base_env=spec.env,
             play=spec.play,
             cancel=spec.cancel,

@@ -278,6 +278,7 @@ class RunQueue:
                 env=self.env,
                 cancel=active.cancel,
                 play=frozenset(_played(run.trigger)),
+                reserved_env=self.settings.secret_variables(),
             )
             final = await execute_server_run(
                 spec, store=self.store, checkouts=self.checkouts, on_start=self._started

@@ -146,8 +146,8 @@ def parse_gitlab(event_name: str, payload: Mapping[str, Any], repo: str) -> Even
     if event_name not in _GITLAB_PUSH_EVENTS:
         return Ignored(f"event {event_name or 'unknown'!r} is not built")
     kind, ref = _split_ref(_text(payload, "ref"))
-    sha = payload.get("checkout_sha") or _text(payload, "after")
-    if not isinstance(sha, str) or not sha or sha == _ZERO_SHA:
+    sha = _text(payload, "checkout_sha") or _text(payload, "after")
+    if not sha or sha == _ZERO_SHA:
         return Ignored("branch or tag deleted")
     commits = payload.get("commits")
     message = ""

@@ -30,6 +30,21 @@ __all__ = ["SqlRunStore"]
 _NUMBER_ATTEMPTS = 20
 _RUN_COLUMNS = [c for c in runs.c if c.name not in ("owner_pid", "owner_started_ticks")]
 
+# The statements of the engine's hot path (a few per job), built once: building a statement
+# costs more than running it on SQLite. Key parameters are prefixed so they never clash
+# with the column values of an UPDATE.
+_JOB_UPDATE = jobs.update().where(
+    (jobs.c.run_id == sa.bindparam("key_run_id"))
+    & (jobs.c.name == sa.bindparam("key_name"))
+    & (jobs.c.attempt == sa.bindparam("key_attempt"))
+)
+_JOB_INSERT = jobs.insert()
+_PROCESS_KEY = (processes.c.run_id == sa.bindparam("key_run_id")) & (
+    processes.c.pgid == sa.bindparam("key_pgid")
+)
+_PROCESS_DELETE = processes.delete().where(_PROCESS_KEY)
+_PROCESS_INSERT = processes.insert()
+
 
 class SqlRunStore:
     """A RunStore on a SQLAlchemy engine. Build it with `conveyor.store.open_store`."""
@@ -75,6 +90,12 @@ class SqlRunStore:
                     number = connection.execute(
                         sa.select(runs.c.number).where(runs.c.run_id == run.run_id)
                     ).scalar_one()
+                    if run.jobs:  # one transaction for the run and its first job records
+                        latest = {(j.name, j.attempt): j for j in run.jobs}
+                        connection.execute(
+                            _JOB_INSERT,
+                            [{"run_id": run.run_id, **job_values(j)} for j in latest.values()],
+                        )
             except sa.exc.IntegrityError as exc:
                 if self._run_exists(run.run_id):
                     raise StoreError(
@@ -83,8 +104,6 @@ class SqlRunStore:
                 continue  # another process took this number: try the next one
             except sa.exc.SQLAlchemyError as exc:
                 raise to_store_error(exc, self.where, f"create run {run.run_id}") from exc
-            for job in run.jobs:
-                self.save_job(run.run_id, job)
             return replace(run, number=number)
         raise StoreError(f"{self.where}: cannot assign a run number (too many concurrent runs)")
 
@@ -128,12 +147,11 @@ class SqlRunStore:
 
     def save_job(self, run_id: str, job: JobRecord) -> None:
         values = job_values(job)
-        key = (jobs.c.run_id == run_id) & (jobs.c.name == job.name)
-        key &= jobs.c.attempt == job.attempt
+        key = {"key_run_id": run_id, "key_name": job.name, "key_attempt": job.attempt}
         with self._write(f"save job {job.name!r} of run {run_id}") as connection:
-            updated = connection.execute(jobs.update().where(key).values(values))
+            updated = connection.execute(_JOB_UPDATE, {**values, **key})
             if updated.rowcount == 0:
-                connection.execute(jobs.insert().values(run_id=run_id, **values))
+                connection.execute(_JOB_INSERT, {"run_id": run_id, **values})
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._read(f"read run {run_id}") as connection:
@@ -223,27 +241,20 @@ class SqlRunStore:
 
     def add_process(self, proc: LiveProcess) -> None:
         with self._write(f"record process group {proc.pgid}") as connection:
+            connection.execute(_PROCESS_DELETE, {"key_run_id": proc.run_id, "key_pgid": proc.pgid})
             connection.execute(
-                processes.delete().where(
-                    (processes.c.run_id == proc.run_id) & (processes.c.pgid == proc.pgid)
-                )
-            )
-            connection.execute(
-                processes.insert().values(
-                    run_id=proc.run_id,
-                    pgid=proc.pgid,
-                    job=proc.job,
-                    started_ticks=proc.started_ticks,
-                )
+                _PROCESS_INSERT,
+                {
+                    "run_id": proc.run_id,
+                    "pgid": proc.pgid,
+                    "job": proc.job,
+                    "started_ticks": proc.started_ticks,
+                },
             )
 
     def remove_process(self, run_id: str, pgid: int) -> None:
         with self._write(f"forget process group {pgid}") as connection:
-            connection.execute(
-                processes.delete().where(
-                    (processes.c.run_id == run_id) & (processes.c.pgid == pgid)
-                )
-            )
+            connection.execute(_PROCESS_DELETE, {"key_run_id": run_id, "key_pgid": pgid})
 
     def processes(self, run_id: str) -> list[LiveProcess]:
         with self._read(f"list process groups of run {run_id}") as connection:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from conveyor.engine.masking import MASK
-from conveyor.model import Artifacts, Retry, Status, Step, Stream, When
+from conveyor.model import Artifacts, Need, Retry, Status, Step, Stream, When
 from tests.integration.engine.helpers import job, make_plan, planned, run_plan, statuses
 
 
@@ -119,6 +119,22 @@ async def test_scheduler_manual_job_waits_unless_played(tmp_path: Path) -> None:
     assert record.jobs[1].reason == "waiting for manual job deploy"
     played, _, _ = await run_plan(make_plan(*jobs), tmp_path / "p", play=frozenset({"deploy"}))
     assert statuses(played) == {"deploy": "success", "notify": "success"}
+
+
+async def test_scheduler_non_blocking_manual_holds_back_only_explicit_needs(
+    tmp_path: Path,
+) -> None:
+    plan = make_plan(
+        planned(job("approve", "true"), when=When.MANUAL, allow_failure=True),
+        planned(job("deploy", "true", stage="deploy"), ("approve",)),
+        planned(job("release", "true", needs=(Need("approve"),)), ("approve",)),
+    )
+    record, _, _ = await run_plan(plan, tmp_path)
+    assert (record.status, statuses(record)) == (
+        Status.SUCCESS,
+        {"approve": "manual", "deploy": "success", "release": "skipped"},
+    )
+    assert record.jobs[2].reason == "waiting for manual job approve"
 
 
 async def test_scheduler_fail_fast_cancels_running_jobs(tmp_path: Path) -> None:

@@ -222,3 +222,17 @@ def test_zero_workers_store_runs_as_pending(tmp_path: Path, remote: GitRepo) -> 
     assert (answer.status_code, ready.status_code) == (202, 200)
     assert run is not None
     assert run.status is Status.PENDING
+
+
+def test_serve_second_server_on_the_same_home_is_refused(tmp_path: Path, remote: GitRepo) -> None:
+    config = tmp_path / "conveyor.toml"
+    config.write_text(settings_text(remote.clone_url, remote.clone_url))
+    with _serve_process(config, tmp_path / "home") as first:
+        first.wait_for_event("server.listening")
+        with _serve_process(config, tmp_path / "home") as second:
+            code = second.proc.wait(timeout=30)
+            output = second.text()
+        first.proc.send_signal(signal.SIGTERM)
+        assert first.proc.wait(timeout=30) == 0
+    assert code == 1
+    assert "another conveyor server is using" in output

@@ -269,3 +269,21 @@ def test_webhook_invalid_pipeline_fails_the_run_with_its_problems(
     assert run.reason is not None
     assert run.reason.startswith(".conveyor.yml:4:")
     assert "nope" in run.reason
+
+
+def test_webhook_pipeline_cannot_read_conveyors_own_secrets(
+    tmp_path: Path, remote: GitRepo
+) -> None:
+    out = tmp_path / "seen.txt"
+    pipeline = (
+        "name: demo\njobs:\n  peek:\n    secrets: [GH_HOOK_SECRET]\n"
+        f'    run: echo "${{GH_HOOK_SECRET:-unset}}" > {out}\n'
+    )
+    sha = remote.commit({".conveyor.yml": pipeline})
+    body = github_push_body(sha)
+    with serve_app(make_settings(remote), home=tmp_path / "home") as server:
+        response = httpx.post(
+            server.url("/webhooks/github"), content=body, headers=github_headers(body)
+        )
+        server.wait_for_run(response.json()["run_id"])
+    assert out.read_text().strip() == "unset"

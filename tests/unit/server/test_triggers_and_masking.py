@@ -60,13 +60,15 @@ def test_masker_never_leaves_the_secret(secret: str, before: str, after: str) ->
 
 def test_configured_logging_masks_json_lines() -> None:
     out = io.StringIO()
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
     configure_logging(json=True, secrets=["hunter2-very-secret"], stream=out)
     try:
         structlog.get_logger("t").warning("t.event", url="https://x/hunter2-very-secret")
         logging.getLogger("uvicorn.error").error("boom hunter2-very-secret")
     finally:
         structlog.reset_defaults()
-        logging.getLogger().handlers.clear()
+        root.handlers[:], root.level = saved
     lines = [orjson.loads(line) for line in out.getvalue().splitlines()]
     assert "hunter2" not in out.getvalue()
     assert lines[0]["url"] == f"https://x/{MASK}"

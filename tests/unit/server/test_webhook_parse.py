@@ -7,6 +7,8 @@ from urllib.parse import urlencode
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conveyor.errors import WebhookRejected
 from conveyor.model import Event, EventKind
@@ -198,3 +200,31 @@ def test_github_annotated_tag_runs_the_tagged_commit() -> None:
     event = parse_github("push", payload, "acme/app")
     assert isinstance(event, Event)
     assert event.sha == SHA
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner),
+    max_leaves=20,
+)
+push_keys = st.sampled_from(
+    ["ref", "after", "before", "deleted", "created", "head_commit", "repository", "commits",
+     "checkout_sha", "project"]
+)  # fmt: skip
+
+
+@given(st.dictionaries(push_keys | st.text(max_size=8), json_values), st.sampled_from(
+    ["push", "ping", "Push Hook", "Tag Push Hook", "issues"]
+))  # fmt: skip
+def test_any_payload_is_an_event_ignored_or_400(payload: dict[str, Any], name: str) -> None:
+    body = orjson.dumps(payload)
+    data = decode_payload(body, "application/json")
+    for parse in (parse_github, parse_gitlab):
+        try:
+            outcome = parse(name, data, "acme/app")
+        except WebhookRejected as rejected:
+            assert rejected.status_code == 400
+        else:
+            assert isinstance(outcome, Event | Ignored)
+    payload_repo("github", data)
+    payload_repo("gitlab", data)

@@ -4,8 +4,9 @@ Two RunObservers: `LiveView` (a TTY: a rich table with a row per job — status,
 duration, last output line — redrawn at most 8 times a second, never per line) and
 `PlainView` (not a TTY, or `--json`: `[job] line` lines written through one large buffer,
 flushed when a job ends). Both receive lines that are already masked.
-`render_summary` prints the final table. This module renders only: it never decides a
-status or touches the store.
+`render_summary` prints the final table (rich on a TTY, plain aligned text otherwise).
+rich is imported only on the TTY path: it costs start-up time that pipes and CI logs do
+not need. This module renders only: it never decides a status or touches the store.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ import io
 import time
 from collections.abc import Iterable, Sequence
 from types import TracebackType
-from typing import IO, TextIO
-
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+from typing import IO, TYPE_CHECKING, TextIO
 
 from conveyor.model import JobRecord, LogRecord, RunRecord, Status
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
 
 __all__ = ["LiveView", "PlainView", "open_view", "render_summary"]
 
@@ -38,12 +39,18 @@ _BUFFER_BYTES = 1 << 20
 _LAST_LINE_CHARS = 120
 
 
-def _status_text(record: JobRecord) -> Text:
-    label = str(record.status)
+def _status_label(record: JobRecord) -> tuple[str, str]:
+    """(label, rich style) of a job's status."""
     if record.status is Status.FAILED and record.allow_failure:
-        label = "failed (allowed)"
-        return Text(label, style="yellow")
-    return Text(label, style=_STYLES[record.status])
+        return "failed (allowed)", "yellow"
+    return str(record.status), _STYLES[record.status]
+
+
+def _status_text(record: JobRecord) -> Text:
+    from rich.text import Text
+
+    label, style = _status_label(record)
+    return Text(label, style=style)
 
 
 def _duration(record: JobRecord) -> str:
@@ -74,7 +81,7 @@ class PlainView:
         if record.status is Status.RUNNING:
             self._out.write(f"[{name}] running (attempt {record.attempt})\n")
         elif record.status.is_final and record.attempt:
-            self._out.write(f"[{name}] {_status_text(record).plain} in {_duration(record)}\n")
+            self._out.write(f"[{name}] {_status_label(record)[0]} in {_duration(record)}\n")
         if record.status.is_final:
             self._out.flush()
 
@@ -104,6 +111,8 @@ class LiveView:
         self._records: dict[str, JobRecord] = {}
         self._last: dict[str, str] = dict.fromkeys(jobs, "")
         self._order = list(self._last)
+        from rich.live import Live
+
         self._live = Live(
             get_renderable=self._table,
             console=console,
@@ -122,6 +131,9 @@ class LiveView:
             self._last[job] = records[-1].text[:_LAST_LINE_CHARS]
 
     def _table(self) -> Table:
+        from rich.table import Table
+        from rich.text import Text
+
         table = Table(expand=True, box=None, pad_edge=False)
         widest = max((len(name) for name in self._order), default=3)
         table.add_column("job", no_wrap=True, min_width=min(widest, 40))
@@ -159,26 +171,52 @@ class LiveView:
 def open_view(stream: TextIO, jobs: Iterable[str], *, is_live: bool) -> LiveView | PlainView:
     """A LiveView on `stream` when `is_live` (a TTY), else a PlainView."""
     if is_live:
+        from rich.console import Console
+
         return LiveView(Console(file=stream), jobs)
     return PlainView(stream)
 
 
-def render_summary(run: RunRecord, stream: TextIO, *, is_tty: bool) -> None:
-    """The final table: a row per job, then the run's outcome."""
-    console = Console(file=stream, force_terminal=is_tty, no_color=not is_tty, width=120)
-    table = Table(title=f"run {run.run_id}", title_justify="left")
-    for column in ("job", "stage", "status", "attempt", "time", "reason"):
-        table.add_column(column, overflow="fold")
-    for job in run.jobs:
-        table.add_row(
+_SUMMARY_COLUMNS = ("job", "stage", "status", "attempt", "time", "reason")
+
+
+def _summary_rows(run: RunRecord) -> list[tuple[str, ...]]:
+    return [
+        (
             job.name,
             job.stage,
-            _status_text(job),
+            _status_label(job)[0],
             str(job.attempt or ""),
             _duration(job),
             job.reason or "",
         )
-    console.print(table)
+        for job in run.jobs
+    ]
+
+
+def render_summary(run: RunRecord, stream: TextIO, *, is_tty: bool) -> None:
+    """The final table: a row per job, then the run's outcome."""
     took = f" in {run.duration_s:.1f}s" if run.duration_s is not None else ""
-    style = _STYLES.get(run.status, "")
-    console.print(Text(f"pipeline {run.status}{took}", style=style))
+    outcome = f"pipeline {run.status}{took}"
+    if not is_tty:
+        rows = [_SUMMARY_COLUMNS, *_summary_rows(run)]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(_SUMMARY_COLUMNS) - 1)]
+        lines = [f"run {run.run_id}"]
+        for row in rows:
+            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+            lines.append("  ".join([*cells, row[-1]]).rstrip())
+        stream.write("\n".join([*lines, outcome, ""]))
+        stream.flush()
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(file=stream, force_terminal=True, width=120)
+    table = Table(title=f"run {run.run_id}", title_justify="left")
+    for column in _SUMMARY_COLUMNS:
+        table.add_column(column, overflow="fold")
+    for job, row in zip(run.jobs, _summary_rows(run), strict=True):
+        table.add_row(*row[:2], _status_text(job), *row[3:])
+    console.print(table)
+    console.print(Text(outcome, style=_STYLES.get(run.status, "")))

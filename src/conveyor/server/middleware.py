@@ -11,56 +11,88 @@ client) and the one access event per request (`http.request`). It knows nothing 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
-import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import structlog
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conveyor.server.errors import envelope_body
+from conveyor.server.errors import ApiError, envelope_body
 
-__all__ = ["RequestFrameMiddleware", "new_request_id"]
+__all__ = ["FastRead", "FastReads", "RequestFrameMiddleware", "new_request_id"]
 
 log = structlog.get_logger(__name__)
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 
+# A read answered without the routing: the request in, the JSON body out (ApiError for an
+# error answer). It must not await, touch the network or the store.
+FastRead = Callable[[Request], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class FastReads:
+    """GET paths answered by the frame itself: exact paths, then the first matching prefix."""
+
+    exact: Mapping[str, FastRead] = field(default_factory=dict)
+    prefixes: Sequence[tuple[str, FastRead]] = ()
+
+    def match(self, path: str) -> FastRead | None:
+        found = self.exact.get(path)
+        if found is not None:
+            return found
+        for prefix, read in self.prefixes:
+            if path.startswith(prefix):
+                return read
+        return None
+
 
 def new_request_id(given: str | None) -> str:
-    """The client's X-Request-ID when it is short and plain, else a fresh random id."""
+    """The client's X-Request-ID when it is short and plain, else a fresh random id
+    (32 hex digits)."""
     if given and _SANE_ID.match(given):
         return given
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 class RequestFrameMiddleware:
-    def __init__(self, app: ASGIApp, *, request_timeout_s: float, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        request_timeout_s: float,
+        max_body_bytes: int,
+        fast_reads: FastReads | None = None,
+    ) -> None:
         self.app = app
         self.request_timeout_s = request_timeout_s
         self.max_body_bytes = max_body_bytes
+        self.fast_reads = fast_reads or FastReads()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         headers = dict(scope["headers"])
         request_id = new_request_id(_header(headers, b"x-request-id"))
         scope.setdefault("state", {})["request_id"] = request_id
-        started = time.perf_counter()
+        if scope["method"] == "GET":
+            read = self.fast_reads.match(scope["path"])
+            if read is not None:
+                await _answer_fast(read, scope, send, request_id, started)
+                return
         frame = _Frame(request_id, send)
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self._serve(scope, receive, frame, headers)
             finally:
-                log.info(
-                    "http.request",
-                    method=scope["method"],
-                    path=scope["path"],
-                    status=frame.status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                )
+                _log_access(scope, frame.status, started, request_id)
 
     async def _serve(
         self, scope: Scope, receive: Receive, frame: _Frame, headers: dict[bytes, bytes]
@@ -138,6 +170,46 @@ class _Frame:
             }
         )
         await self.send({"type": "http.response.body", "body": body})
+
+
+async def _answer_fast(
+    read: FastRead, scope: Scope, send: Send, request_id: str, started: float
+) -> None:
+    """A fast read's answer: the same envelope, request id header and access event as the
+    routed answers, without routing, dependencies or a deadline (the read cannot wait)."""
+    status = 200
+    try:
+        body = read(Request(scope))
+    except ApiError as exc:
+        status, body = exc.status_code, envelope_body(exc.code, exc.message, request_id)
+    except Exception:
+        log.error("http.unhandled_error", request_id=request_id, exc_info=True)
+        status = 500
+        body = envelope_body("internal_error", "Internal error; see the server log.", request_id)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+                (b"x-request-id", request_id.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+    _log_access(scope, status, started, request_id)
+
+
+def _log_access(scope: Scope, status: int, started: float, request_id: str) -> None:
+    log.info(
+        "http.request",
+        request_id=request_id,
+        method=scope["method"],
+        path=scope["path"],
+        status=status,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
 
 
 def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:

@@ -17,11 +17,14 @@ from conveyor.errors import UpstreamError, UpstreamRateLimited, UpstreamTimeout
 from conveyor.monitor.service import Monitor
 from conveyor.server.auth import require_read, require_write
 from conveyor.server.errors import ApiError
+from conveyor.server.middleware import FastRead, FastReads
 
-__all__ = ["PROVIDERS", "build_router"]
+__all__ = ["PROVIDERS", "build_reads", "build_router", "fast_reads"]
 
 PROVIDERS = ("gitlab", "github", "jenkins")
 _JSON = "application/json"
+_LIST_PATH = "/api/v1/pipelines"
+_ENTRY_PREFIX = "/api/v1/pipelines/"
 
 
 def _unknown(key: str) -> ApiError:
@@ -34,32 +37,58 @@ def _unknown(key: str) -> ApiError:
     )
 
 
-def build_router(monitor: Monitor) -> APIRouter:
-    router = APIRouter(tags=["pipelines"])
+def build_reads(monitor: Monitor) -> tuple[FastRead, FastRead]:
+    """The two reads as plain functions of the request: the list and one entry. They
+    check `require_read`, raise ApiError and return the cached bytes; the routes below and
+    the app's fast path (`fast_reads`) both serve them."""
 
-    # The two reads are plain Starlette routes: FastAPI's parameter and dependency machinery
-    # cost 2.8x the throughput of handing out bytes (bench/monitor_api.py), and these are
-    # the endpoints dashboards poll. They are documented in docs/api.md, not in OpenAPI.
-    async def list_pipelines(request: Request) -> Response:
+    def list_pipelines(request: Request) -> bytes:
         """Every watched target's entry, in configuration order (`?provider=` filters)."""
         require_read(request)
-        provider = request.query_params.get("provider")
+        provider = request.query_params.get("provider") if request.scope["query_string"] else None
         if provider is not None and provider not in PROVIDERS:
             raise ApiError(
                 400,
                 "bad_request",
                 f"Unknown provider {provider[:40]!r} (use gitlab, github or jenkins).",
             )
-        return Response(monitor.cache.list_body(provider), media_type=_JSON)
+        return monitor.cache.list_body(provider)
 
-    async def get_pipeline(request: Request) -> Response:
+    def get_pipeline(request: Request) -> bytes:
         """One entry: key, provider, repo, branch, pipelines, fetched_at, stale, error."""
         require_read(request)
-        key = request.path_params["key"]
+        key: str | None = request.path_params.get("key")
+        if key is None:  # the fast path: no routing, the key is the rest of the path
+            key = str(request.scope["path"])[len(_ENTRY_PREFIX) :]
         body = monitor.cache.body(key)
         if body is None:
             raise _unknown(key)
-        return Response(body, media_type=_JSON)
+        return body
+
+    return list_pipelines, get_pipeline
+
+
+def fast_reads(monitor: Monitor) -> FastReads:
+    """The reads dashboards poll, for the app's fast path (`server.middleware`): GET of
+    `/api/v1/pipelines` (exact) and of `/api/v1/pipelines/{key}` (prefix)."""
+    list_pipelines, get_pipeline = build_reads(monitor)
+    return FastReads(exact={_LIST_PATH: list_pipelines}, prefixes=((_ENTRY_PREFIX, get_pipeline),))
+
+
+def build_router(monitor: Monitor) -> APIRouter:
+    router = APIRouter(tags=["pipelines"])
+    read_list, read_entry = build_reads(monitor)
+
+    # The two reads are plain Starlette routes: FastAPI's parameter and dependency machinery
+    # cost 2.8x the throughput of handing out bytes (bench/monitor_api.py), and these are
+    # the endpoints dashboards poll. They are documented in docs/api.md, not in OpenAPI.
+    # Inside `conveyor serve` the same functions are answered by the fast path in front of
+    # the routing (`fast_reads`); these routes serve apps built without it.
+    async def list_pipelines(request: Request) -> Response:
+        return Response(read_list(request), media_type=_JSON)
+
+    async def get_pipeline(request: Request) -> Response:
+        return Response(read_entry(request), media_type=_JSON)
 
     @router.post(
         "/api/v1/pipelines/{key:path}/retry",
@@ -85,6 +114,6 @@ def build_router(monitor: Monitor) -> APIRouter:
             orjson.dumps({"key": key, "requested": True}), status_code=202, media_type=_JSON
         )
 
-    router.add_route("/api/v1/pipelines", list_pipelines, methods=["GET"])
-    router.add_route("/api/v1/pipelines/{key:path}", get_pipeline, methods=["GET"])
+    router.add_route(_LIST_PATH, list_pipelines, methods=["GET"])
+    router.add_route(_ENTRY_PREFIX + "{key:path}", get_pipeline, methods=["GET"])
     return router

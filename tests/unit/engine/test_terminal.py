@@ -72,8 +72,8 @@ def test_open_view_picks_plain_when_not_live() -> None:
     assert isinstance(view, PlainView)
 
 
-def test_render_summary_lists_jobs_and_outcome() -> None:
-    run = RunRecord(
+def _failed_run() -> RunRecord:
+    return RunRecord(
         run_id="r1",
         repo="x",
         ref="main",
@@ -83,9 +83,27 @@ def test_render_summary_lists_jobs_and_outcome() -> None:
         created_at=T0,
         started_at=T0,
         finished_at=T0 + timedelta(seconds=3),
-        jobs=(_job("build", Status.FAILED, attempt=2, reason="step 'make' exited with code 2"),),
+        jobs=(
+            _job("build", Status.FAILED, attempt=2, reason="step 'make' exited with code 2"),
+            _job("lint", Status.FAILED, attempt=1, allow_failure=True),
+        ),
     )
+
+
+def test_render_summary_lists_jobs_and_outcome() -> None:
     out = io.StringIO()
-    render_summary(run, out, is_tty=False)
+    render_summary(_failed_run(), out, is_tty=True)
     text = out.getvalue()
     assert ("exited with code 2" in text, "pipeline failed in 3.0s" in text) == (True, True)
+
+
+def test_render_summary_plain_is_aligned_text() -> None:
+    out = io.StringIO()
+    render_summary(_failed_run(), out, is_tty=False)
+    assert out.getvalue().splitlines() == [
+        "run r1",
+        "job    stage  status            attempt  time  reason",
+        "build  test   failed            2              step 'make' exited with code 2",
+        "lint   test   failed (allowed)  1",
+        "pipeline failed in 3.0s",
+    ]

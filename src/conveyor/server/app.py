@@ -80,6 +80,7 @@ def create_app(
         RequestFrameMiddleware,
         request_timeout_s=settings.server.request_timeout,
         max_body_bytes=settings.server.max_body_bytes,
+        fast_reads=pipelines.fast_reads(monitor),
     )
     app.include_router(health.build_router())
     app.include_router(webhooks.build_router())

@@ -9,6 +9,10 @@ imports Alembic only when the database is behind. Must not know about runs or jo
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -100,9 +104,34 @@ def current_revision(connection: Connection) -> str | None:
     return None if row is None else str(row[0])
 
 
+@contextmanager
+def _migration_lock(url: sa.URL) -> Iterator[None]:
+    """Serialise migrations of one SQLite file across processes with an OS file lock.
+
+    SQLite's own locking is not enough on a fresh file: two processes that both switch it to
+    WAL and create the schema can meet a read-to-write upgrade, which SQLite answers with an
+    immediate "database is locked" instead of waiting. The lock is held for a few ms.
+    """
+    database = url.database if url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(Path(database).with_name(Path(database).name + ".lock"), "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to HEAD_REVISION. Cheap when it is already there; several processes
-    opening a fresh store at once are serialised by the write lock."""
+    opening a fresh store at once are serialised by a file lock (SQLite) or the write lock."""
+    with _migration_lock(engine.url):
+        _migrate(engine)
+
+
+def _migrate(engine: Engine) -> None:
     where = describe_url(engine.url)
     try:
         with engine.connect() as connection:

@@ -4,13 +4,15 @@ hangs past the deadline.
 
 Processes: the fake upstreams (tests/fakes/upstreams, 50 ms per answer), `conveyor serve`
 (uvloop, httptools, SQLite store, the real app with its middleware) watching --targets
-GitLab/GitHub/Jenkins targets on a 1 s tick with a 0.5 s deadline, and a bare uvicorn app
+GitLab/GitHub/Jenkins targets on a --interval tick (1 s: a sync always under way; conveyor's
+default is 30 s) with a 0.5 s deadline, and a bare uvicorn app
 (same loop and parser) answering the entry's bytes from memory. The load generator is `wrk`
 (Debian package; installed with apt-get when missing), 2 threads, 64 connections, rounds
 alternating baseline / conveyor. Then the fake is told to hang every request and, once every
 entry is stale, conveyor is measured again while its sync loop keeps timing out.
 
     .venv/bin/python bench/monitor_api.py [--targets 90] [--seconds 5] [--rounds 3]
+                                          [--interval 1]
 """
 
 from __future__ import annotations
@@ -82,8 +84,8 @@ def ensure_wrk() -> str:
     return found
 
 
-def write_config(root: Path, url: str, count: int) -> Path:
-    blocks = ["[server]\npublic_read = true\n\n[monitor]\ninterval = 1.0\njitter = 0\n"
+def write_config(root: Path, url: str, count: int, interval: float = 1.0) -> Path:
+    blocks = [f"[server]\npublic_read = true\n\n[monitor]\ninterval = {interval}\njitter = 0\n"
               "timeout = 0.5\nconcurrency = 32\n"]  # fmt: skip
     for n in range(count):
         provider = ("gitlab", "github", "jenkins")[n % 3]
@@ -118,8 +120,8 @@ def start_serve(config: Path, home: Path, log: Path) -> tuple[subprocess.Popen[b
     raise RuntimeError("conveyor serve did not start: " + log.read_text(errors="replace")[-2000:])
 
 
-def wait_for(base: str, is_done: object, what: str) -> None:
-    deadline = time.monotonic() + 60
+def wait_for(base: str, is_done: object, what: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         entries = httpx.get(base + "/api/v1/pipelines", timeout=5).json()
         if is_done(entries):  # type: ignore[operator]
@@ -168,6 +170,9 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=90)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--interval", type=float, default=1.0, help="monitor tick in seconds (default 1)"
+    )
     args = parser.parse_args()
     binary = ensure_wrk()
     tmp = Path(tempfile.mkdtemp(prefix="conveyor-bench-monitor-"))
@@ -181,8 +186,8 @@ def main() -> None:
         children.append(fake)
         assert fake.stdout is not None
         upstream = fake.stdout.readline().decode().strip()
-        serve, port = start_serve(write_config(tmp, upstream, args.targets), tmp / "home",
-                                  tmp / "serve.log")  # fmt: skip
+        config = write_config(tmp, upstream, args.targets, args.interval)
+        serve, port = start_serve(config, tmp / "home", tmp / "serve.log")
         children.append(serve)
         base = f"http://127.0.0.1:{port}"
         wait_for(base, lambda es: all(not e["stale"] for e in es), "fresh")
@@ -209,7 +214,8 @@ def main() -> None:
             routes_runs.append(wrk(binary, routes_url, args.seconds))
             conveyor_runs.append(wrk(binary, f"{base}/api/v1/pipelines/{KEY}", args.seconds))
         httpx.post(upstream + "/_fake/hang")
-        wait_for(base, lambda es: all(e["stale"] and e["error"] for e in es), "stale")
+        wait_for(base, lambda es: all(e["stale"] and e["error"] for e in es), "stale",
+                 args.interval + 60)  # fmt: skip
         hung_runs = [wrk(binary, f"{base}/api/v1/pipelines/{KEY}", args.seconds)
                      for _ in range(args.rounds)]  # fmt: skip
         errors = {e["error"] for e in httpx.get(base + "/api/v1/pipelines").json()}
@@ -225,7 +231,8 @@ def main() -> None:
     h_rps = statistics.median(r for r, _ in hung_runs)
     h_p99 = statistics.median(p for _, p in hung_runs)
     b_p99 = statistics.median(p for _, p in bare_runs)
-    print(f"targets={args.targets} body={len(body)} B, wrk -t2 -c64 -d{args.seconds}s")
+    print(f"targets={args.targets} tick={args.interval:g}s body={len(body)} B, "
+          f"wrk -t2 -c64 -d{args.seconds}s")  # fmt: skip
     print(f"rounds={args.rounds} (median)")
     print(f"bare uvicorn:       {b_rps:8.0f} req/s  p99 {b_p99:6.2f} ms")
     print(f"routes, bare app:   {r_rps:8.0f} req/s  p99 {r_p99:6.2f} ms  ratio {r_rps / b_rps:.2f}")

@@ -151,6 +151,17 @@ class MemoryRunStore:
             self._deliveries[delivery_id] = run_id
         return seen
 
+    def create_delivered_run(self, run: RunRecord, delivery_id: str) -> str | None:
+        seen = self._deliveries.get(delivery_id)
+        if seen is not None:
+            return seen
+        self.create_run(run)
+        self._deliveries[delivery_id] = run.run_id
+        return None
+
+    def create_delivered_runs(self, items: Sequence[tuple[RunRecord, str]]) -> list[str | None]:
+        return [self.create_delivered_run(run, delivery) for run, delivery in items]
+
     def save_snapshots(self, snapshots: Sequence[MonitorSnapshot]) -> None:
         for snapshot in snapshots:
             self._snapshots[snapshot.key] = snapshot

@@ -1,7 +1,12 @@
 """`conveyor run`: run the pipeline of the current directory, as one readable chain.
 
-    find file → load → event (git) → plan → select --job → open store → recover orphans
-    → create run → claim it → execute (live view) → summary → exit code
+    find file → load → event (git) → plan → select --job → start the pristine checkout
+    → open store → recover orphans → create run → claim it → execute (live view)
+    → summary → exit code
+
+Start-up is most of a short run's time, so the store's libraries are imported in a thread
+while git describes the checkout, the pristine checkout of an isolated pipeline runs while
+the store opens, and the cycle collector waits until start-up is over.
 
 Exit codes (DESIGN.md): 0 success (also when workflow rules exclude the pipeline), 1 the
 pipeline failed or was canceled from elsewhere, 2 invalid config or usage (ConfigError /
@@ -14,19 +19,26 @@ the library together; it decides no status and runs no process itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+import warnings
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import orjson
 
 from conveyor.errors import UsageError
 from conveyor.model import EventKind, Plan, RunRecord, Status
+
+if TYPE_CHECKING:
+    from conveyor.engine.workspace import JobWorkspaces
 
 __all__ = ["parse_vars", "run", "run_pipeline"]
 
@@ -67,6 +79,59 @@ def _new_run(plan: Plan) -> RunRecord:
         trigger={"kind": str(event.kind), "ref": event.ref, "sha": event.sha, "repo": event.repo},
         jobs=tuple(pending_record(planned) for planned in plan.jobs),
     )
+
+
+def _import_store_libraries(*, is_first_run: bool) -> None:
+    """Import the store's libraries in a thread while the pipeline is loaded and git is
+    asked about the checkout (the main thread then mostly waits on git processes, without
+    the GIL). Only third-party modules, so the two threads never import each other's."""
+    import sqlalchemy.dialects.sqlite  # noqa: F401
+
+    if is_first_run:  # the schema will be migrated
+        import alembic.command
+        import alembic.config  # noqa: F401
+
+
+@contextlib.contextmanager
+def _pidfd_child_watcher() -> Iterator[None]:
+    """On Python 3.11, asyncio's default child watcher starts a thread per process (one per
+    step), and each start waits for that thread to get the GIL: milliseconds per job on a
+    busy machine. A pidfd watcher (Linux ≥ 5.3; Python ≥ 3.12's default) polls a file
+    descriptor on the loop instead. The previous watcher is restored afterwards."""
+    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
+        yield
+        return
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:  # the kernel or a seccomp filter refuses pidfds: keep the default
+        yield
+        return
+    previous = asyncio.get_child_watcher()
+    watcher = asyncio.PidfdChildWatcher()
+    watcher.attach_loop(asyncio.get_running_loop())
+    asyncio.set_child_watcher(watcher)
+    try:
+        yield
+    finally:
+        asyncio.set_child_watcher(previous)
+        with warnings.catch_warnings():  # processes still running get no handler: exiting
+            warnings.simplefilter("ignore", RuntimeWarning)
+            watcher.close()
+
+
+@contextlib.asynccontextmanager
+async def _checkout_early(workspaces: JobWorkspaces) -> AsyncIterator[None]:
+    """Start the run's pristine checkout (a git process, isolated pipelines only) before the
+    store is opened, which blocks the loop for a while: both proceed at once. On the way
+    out, wait for it and clean up (execute_run closes the workspaces too; twice is fine)."""
+    checkout = asyncio.ensure_future(workspaces.prepare())
+    await asyncio.sleep(0)  # runs prepare() up to the start of its git process
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):  # a failed checkout fails the jobs instead
+            await checkout
+        await workspaces.close()
 
 
 def _settle_start_up_memory() -> None:
@@ -122,15 +187,23 @@ async def run_pipeline(
     from conveyor.engine.runner import LIVE_GROUPS
     from conveyor.engine.scheduler import execute_run
     from conveyor.engine.selection import select_jobs
+    from conveyor.engine.workspace import JobWorkspaces
     from conveyor.gitinfo import event_from_checkout
     from conveyor.plan import plan as plan_pipeline
     from conveyor.records import run_to_dict
     from conveyor.store import open_store
     from conveyor.store.logfiles import RunLogs
-    from conveyor.store.paths import home_dir, run_dir
+    from conveyor.store.paths import DB_NAME, home_dir, run_dir
     from conveyor.terminal import open_view, render_summary
 
     out = sys.stderr if as_json else sys.stdout
+    home = home_dir(directory, env)
+    warm_up = threading.Thread(
+        target=_import_store_libraries,
+        kwargs={"is_first_run": not (home / DB_NAME).exists()},
+        daemon=True,
+    )
+    warm_up.start()
     pipeline_file = file if file is not None else find_pipeline_file(directory)
     pipeline = load_pipeline(pipeline_file)
     for warning in pipeline.warnings:
@@ -149,53 +222,65 @@ async def run_pipeline(
         if name not in secrets:
             click.echo(f"warning: secret {name} is not set in conveyor's environment", err=True)
 
-    home = home_dir(directory, env)
-    store = open_store(home)
-    _settle_start_up_memory()
-    try:
-        for run_id in recover_orphans(store, now=datetime.now(UTC)):
-            click.echo(f"recovered run {run_id}: its conveyor process had died", err=True)
-        run = store.create_run(_new_run(plan))
-        pid = os.getpid()
-        store.claim_run(
-            run.run_id, owner_pid=pid, owner_started_ticks=process_start_ticks(pid) or 0
-        )
-        folder = run_dir(home, run.run_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        logs = RunLogs(folder)
-        cancel = asyncio.Event()
-        interrupts = _Interrupts(cancel)
-        loop = asyncio.get_running_loop()
-        interrupts.install(loop)
-        is_live = out.isatty() and not as_json
+    new_run = _new_run(plan)
+    folder = run_dir(home, new_run.run_id)
+    workspaces = JobWorkspaces(
+        directory,
+        isolate=pipeline.isolate_jobs,
+        sha=plan.event.sha,
+        root=folder / "work",
+        home=home,
+    )
+    async with _checkout_early(workspaces):
+        warm_up.join()
+        store = open_store(home)
+        _settle_start_up_memory()
         try:
-            with open_view(out, [p.name for p in plan.jobs], is_live=is_live) as view:
-                record = await execute_run(
-                    plan,
-                    run=run,
-                    store=store,
-                    logs=logs,
-                    workspace=directory,
-                    run_dir=folder,
-                    concurrency=concurrency or pipeline.concurrency or (os.cpu_count() or 2),
-                    secrets=secrets,
-                    base_env=env,
-                    play=played,
-                    cancel=cancel,
-                    observer=view,
-                    home=home,
+            for run_id in recover_orphans(store, now=datetime.now(UTC)):
+                click.echo(f"recovered run {run_id}: its conveyor process had died", err=True)
+            run = store.create_run(new_run)
+            pid = os.getpid()
+            store.claim_run(
+                run.run_id, owner_pid=pid, owner_started_ticks=process_start_ticks(pid) or 0
+            )
+            folder.mkdir(parents=True, exist_ok=True)
+            logs = RunLogs(folder)
+            cancel = asyncio.Event()
+            interrupts = _Interrupts(cancel)
+            loop = asyncio.get_running_loop()
+            interrupts.install(loop)
+            is_live = out.isatty() and not as_json
+            try:
+                with open_view(out, [p.name for p in plan.jobs], is_live=is_live) as view:
+                    record = await execute_run(
+                        plan,
+                        run=run,
+                        store=store,
+                        logs=logs,
+                        workspace=directory,
+                        run_dir=folder,
+                        concurrency=concurrency or pipeline.concurrency or (os.cpu_count() or 2),
+                        secrets=secrets,
+                        base_env=env,
+                        play=played,
+                        cancel=cancel,
+                        observer=view,
+                        home=home,
+                        workspaces=workspaces,
+                    )
+            finally:
+                interrupts.remove(loop)
+                LIVE_GROUPS.kill_all()  # nothing outlives conveyor, whatever happened above
+                logs.close()
+            render_summary(record, out, is_tty=is_live)
+            if as_json:
+                sys.stdout.buffer.write(
+                    orjson.dumps(run_to_dict(record), option=orjson.OPT_INDENT_2)
                 )
+                sys.stdout.buffer.write(b"\n")
+                sys.stdout.flush()
         finally:
-            interrupts.remove(loop)
-            LIVE_GROUPS.kill_all()  # nothing outlives conveyor, whatever happened above
-            logs.close()
-        render_summary(record, out, is_tty=is_live)
-        if as_json:
-            sys.stdout.buffer.write(orjson.dumps(run_to_dict(record), option=orjson.OPT_INDENT_2))
-            sys.stdout.buffer.write(b"\n")
-            sys.stdout.flush()
-    finally:
-        store.close()
+            store.close()
     if interrupts.count:
         return 130
     return 0 if record.status is Status.SUCCESS else 1
@@ -252,9 +337,10 @@ def run(
 ) -> None:
     """Run the pipeline in the current directory."""
     gc.disable()  # until start-up is over (`_settle_start_up_memory`): imports make no cycles
-    try:
-        code = asyncio.run(
-            run_pipeline(
+
+    async def run_with_pidfds() -> int:
+        with _pidfd_child_watcher():
+            return await run_pipeline(
                 Path.cwd(),
                 file=file,
                 event_kind=EventKind(event),
@@ -266,7 +352,9 @@ def run(
                 as_json=as_json,
                 env=os.environ,
             )
-        )
+
+    try:
+        code = asyncio.run(run_with_pidfds())
     finally:
         gc.enable()
     sys.exit(code)  # SystemExit passes through click's non-standalone main unchanged

@@ -95,16 +95,24 @@ class JobLog:
         ts = now_utc()
         n = ctx.line_counts.get(self._job, 0)
         mask = ctx.masker.mask if ctx.masker.is_active else None
-        records = []
-        write = ctx.logs.write
-        for text in texts:
-            n += 1
-            record = LogRecord(
-                ts, ctx.run_id, self._job, step, stream, n, mask(text) if mask else text
-            )
-            write(record)
-            records.append(record)
-        ctx.line_counts[self._job] = n
+        run_id, job = ctx.run_id, self._job
+        if mask is None:
+            records = [
+                LogRecord(ts, run_id, job, step, stream, number, text)
+                for number, text in enumerate(texts, start=n + 1)
+            ]
+        else:
+            records = [
+                LogRecord(ts, run_id, job, step, stream, number, mask(text))
+                for number, text in enumerate(texts, start=n + 1)
+            ]
+        ctx.line_counts[job] = n + len(records)
+        write_many = getattr(ctx.logs, "write_many", None)  # RunLogs: one file write per chunk
+        if write_many is not None:
+            write_many(records)
+        else:
+            for record in records:
+                ctx.logs.write(record)
         if ctx.observer is not None:
             ctx.observer.lines_written(self._job, records)
 
@@ -205,7 +213,9 @@ async def run_attempt(
     async with ctx.workspaces.open(scratch) as where:
         if isolate and planned.artifacts_from:
             sources = [artifacts_dir(ctx.run_dir, name) for name in planned.artifacts_from]
-            await asyncio.to_thread(restore_artifacts, sources, where)
+            sources = [source for source in sources if source.is_dir()]  # saved any?
+            if sources:
+                await asyncio.to_thread(restore_artifacts, sources, where)
         job_env = job_environment(
             ctx.plan,
             planned,

@@ -17,7 +17,8 @@
         runner=None,               # StepRunner; default LocalRunner(store=store)
         grace_s=5.0,               # SIGTERM → SIGKILL grace when stopping a job
         home=home,                 # conveyor's state folder (never copied into a workspace)
-    )
+        workspaces=None,           # a JobWorkspaces already preparing (else one is made);
+    )                              # closed by execute_run in both cases
 
 It marks the run running, starts every job whose dependencies are final and whose
 `when` allows it (status.decide_start), at most `concurrency` at once and never two of one
@@ -268,6 +269,7 @@ async def execute_run(
     runner: StepRunner | None = None,
     grace_s: float = 5.0,
     home: Path | None = None,
+    workspaces: JobWorkspaces | None = None,
 ) -> RunRecord:
     """Execute `plan` as run `run` and return the final run record (see module docstring)."""
     ctx = RunContext(
@@ -283,7 +285,8 @@ async def execute_run(
         runner=runner or LocalRunner(store=store, grace_s=grace_s),
         masker=Masker(secrets.values()),
         observer=observer,
-        workspaces=JobWorkspaces(
+        workspaces=workspaces
+        or JobWorkspaces(
             workspace,
             isolate=plan.pipeline.isolate_jobs,
             sha=plan.event.sha,

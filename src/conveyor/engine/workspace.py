@@ -6,7 +6,8 @@ copy of the commit and sees other jobs' files only as artifacts. A run makes ONE
 checkout of the commit (`git worktree add --detach` at the sha when the workspace is a git
 repository and the commit exists), then every job gets a private copy of it (real copies,
 `copy_file_range` where the file system offers it, never hard links: a job must never
-change another's files), made in a worker thread so jobs do not queue behind each other.
+change another's files), made in a worker thread so jobs do not queue behind each other
+(a tree of at most 64 files and 1 MiB is copied on the event loop: quicker than a thread).
 Copies keep the pristine checkout's `.git` file, so read-only `git` commands (`rev-parse`,
 `describe`, `log`) work in a job; the jobs of one run share that checkout's index. Without
 git (or without the commit) the workspace itself is the source, copied without `.conveyor/`,
@@ -86,6 +87,28 @@ def _copy_tree(
     shutil.copytree(source, target, ignore=ignore, symlinks=True, copy_function=copy_file)
 
 
+# A tree this small is copied on the event loop: faster than handing it to a thread, which
+# can wait up to the interpreter's switch interval (5 ms) for the GIL on a busy machine.
+_SMALL_TREE_FILES = 64
+_SMALL_TREE_BYTES = 1 << 20
+
+
+def _is_small_tree(source: Path, ignore: Callable[[str, list[str]], list[str]] | None) -> bool:
+    files = size = 0
+    for folder, dirs, names in os.walk(source):
+        skipped = set(ignore(folder, [*dirs, *names])) if ignore is not None else set()
+        dirs[:] = [d for d in dirs if d not in skipped]
+        for name in names:
+            if name in skipped:
+                continue
+            files += 1
+            with contextlib.suppress(OSError):
+                size += Path(folder, name).lstat().st_size
+            if files > _SMALL_TREE_FILES or size > _SMALL_TREE_BYTES:
+                return False
+    return True
+
+
 class JobWorkspaces:
     """The job folders of one run (see the module docstring). Use `open(scratch)` per job
     attempt and `close()` once at the end of the run, even after a failure."""
@@ -102,6 +125,7 @@ class JobWorkspaces:
         self._source: Path | None = None
         self._worktree: Path | None = None
         self._removals: set[asyncio.Task[None]] = set()
+        self._is_small = False
 
     @asynccontextmanager
     async def open(self, scratch: Path) -> AsyncIterator[Path]:
@@ -112,6 +136,15 @@ class JobWorkspaces:
             return
         source = await self._pristine()
         ignore = None if source == self._worktree else _ignore_state(self._home)
+        if self._is_small:
+            copying: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            copying.set_result(None)
+            try:
+                _copy_tree(source, scratch, ignore)
+                yield scratch
+            finally:
+                self._remove_later(scratch, after=copying)
+            return
         # Shielded: a cancelled job must not leave a copy still being written when the
         # removal starts; the removal waits for it instead.
         copying = asyncio.ensure_future(asyncio.to_thread(_copy_tree, source, scratch, ignore))
@@ -121,10 +154,19 @@ class JobWorkspaces:
         finally:
             self._remove_later(scratch, after=copying)
 
+    async def prepare(self) -> None:
+        """Make the pristine checkout now (the first job would otherwise make it): the CLI
+        starts it before opening the store, so git works while the store's libraries load."""
+        if self.isolate:
+            await self._pristine()
+
     async def _pristine(self) -> Path:
         async with self._lock:
             if self._source is None:
-                self._source = await self._checkout()
+                source = await self._checkout()
+                ignore = None if source == self._worktree else _ignore_state(self._home)
+                self._is_small = await asyncio.to_thread(_is_small_tree, source, ignore)
+                self._source = source
         return self._source
 
     async def _checkout(self) -> Path:
@@ -148,12 +190,31 @@ class JobWorkspaces:
         if self._removals:
             await asyncio.gather(*self._removals, return_exceptions=True)
         if self._worktree is not None:
-            await _git(self.workspace, "worktree", "remove", "--force", str(self._worktree))
+            if not await asyncio.to_thread(_drop_worktree, self.workspace, self._worktree):
+                await _git(self.workspace, "worktree", "remove", "--force", str(self._worktree))
             await asyncio.to_thread(shutil.rmtree, self._worktree, True)
             self._worktree = None
         self._source = None
         with contextlib.suppress(OSError):
             self._root.rmdir()  # only when empty: nothing else of the run lives there
+
+
+def _drop_worktree(workspace: Path, worktree: Path) -> bool:
+    """Remove a detached worktree without a git process, as `git worktree remove --force`
+    does: its folder and its administrative folder `.git/worktrees/<id>` (named by the
+    worktree's `.git` file). False when the layout is not the expected one (then git
+    removes it)."""
+    try:
+        pointer = (worktree / ".git").read_text(encoding="utf-8").strip()
+    except OSError:
+        return False
+    admin = Path(pointer.removeprefix("gitdir:").strip())
+    admin_root = (workspace / ".git" / "worktrees").resolve()
+    if not pointer.startswith("gitdir:") or admin.resolve().parent != admin_root:
+        return False
+    shutil.rmtree(worktree, ignore_errors=True)
+    shutil.rmtree(admin, ignore_errors=True)
+    return True
 
 
 async def _remove_after(path: Path, copying: asyncio.Future[None]) -> None:

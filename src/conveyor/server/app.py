@@ -15,19 +15,26 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from conveyor.monitor.service import Monitor
 from conveyor.notify import build_notifications
 from conveyor.server import cctray, health, metrics, pipelines, runs, webhooks
 from conveyor.server.errors import install_error_handlers
-from conveyor.server.middleware import RequestFrameMiddleware
+from conveyor.server.middleware import (
+    FastReads,
+    RequestFrameMiddleware,
+    answer_fast,
+    bind_access_log,
+)
 from conveyor.server.queue import RunListener, RunQueue
 from conveyor.settings import Settings
 from conveyor.store.base import RunStore
 
-__all__ = ["create_app"]
+__all__ = ["ConveyorApp", "create_app"]
 
 
 def create_app(
@@ -48,6 +55,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bind_access_log()
         try:
             await queue.start()
             try:
@@ -59,7 +67,11 @@ def create_app(
         finally:
             await notifications.aclose()
 
-    app = FastAPI(
+    app = ConveyorApp(
+        pipelines.fast_reads(monitor),
+        # conveyor logs with structlog and exports Prometheus metrics; FastAPI's native
+        # OpenTelemetry hooks would only cost a provider check per request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         title="conveyor",
         version=_version(),
         lifespan=lifespan,
@@ -80,7 +92,6 @@ def create_app(
         RequestFrameMiddleware,
         request_timeout_s=settings.server.request_timeout,
         max_body_bytes=settings.server.max_body_bytes,
-        fast_reads=pipelines.fast_reads(monitor),
     )
     app.include_router(health.build_router())
     app.include_router(webhooks.build_router())
@@ -89,6 +100,25 @@ def create_app(
     app.include_router(metrics.build_router(monitor))
     app.include_router(cctray.build_router(monitor))
     return app
+
+
+class ConveyorApp(FastAPI):
+    """The FastAPI app with a fast path in front of it: the monitor's reads that dashboards
+    poll (`pipelines.fast_reads`) are answered by `middleware.answer_fast` — same request id,
+    auth, envelope and access event — without the middleware stack and the routing."""
+
+    def __init__(self, fast_reads: FastReads, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fast_reads = fast_reads
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            read = self.fast_reads.match(scope["path"])
+            if read is not None:
+                scope["app"] = self
+                await answer_fast(read, scope, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def _version() -> str:

@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from starlette.exceptions import HTTPException
@@ -24,7 +25,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conveyor.server.errors import ApiError, envelope_body
 
-__all__ = ["FastRead", "FastReads", "RequestFrameMiddleware", "new_request_id"]
+__all__ = [
+    "FastRead",
+    "FastReads",
+    "RequestFrameMiddleware",
+    "answer_fast",
+    "bind_access_log",
+    "new_request_id",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +45,7 @@ FastRead = Callable[[Request], bytes]
 
 @dataclass(frozen=True, slots=True)
 class FastReads:
-    """GET paths answered by the frame itself: exact paths, then the first matching prefix."""
+    """GET paths answered by `answer_fast`: exact paths, then the first matching prefix."""
 
     exact: Mapping[str, FastRead] = field(default_factory=dict)
     prefixes: Sequence[tuple[str, FastRead]] = ()
@@ -67,12 +75,10 @@ class RequestFrameMiddleware:
         *,
         request_timeout_s: float,
         max_body_bytes: int,
-        fast_reads: FastReads | None = None,
     ) -> None:
         self.app = app
         self.request_timeout_s = request_timeout_s
         self.max_body_bytes = max_body_bytes
-        self.fast_reads = fast_reads or FastReads()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,11 +88,6 @@ class RequestFrameMiddleware:
         headers = dict(scope["headers"])
         request_id = new_request_id(_header(headers, b"x-request-id"))
         scope.setdefault("state", {})["request_id"] = request_id
-        if scope["method"] == "GET":
-            read = self.fast_reads.match(scope["path"])
-            if read is not None:
-                await _answer_fast(read, scope, send, request_id, started)
-                return
         frame = _Frame(request_id, send)
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
@@ -172,11 +173,13 @@ class _Frame:
         await self.send({"type": "http.response.body", "body": body})
 
 
-async def _answer_fast(
-    read: FastRead, scope: Scope, send: Send, request_id: str, started: float
-) -> None:
-    """A fast read's answer: the same envelope, request id header and access event as the
-    routed answers, without routing, dependencies or a deadline (the read cannot wait)."""
+async def answer_fast(read: FastRead, scope: Scope, send: Send) -> None:
+    """Answer a GET with a fast read, in front of the routing: the same request id, envelope
+    and access event as the routed answers, without routing, dependencies, body limit or
+    deadline (a GET has no body and a fast read cannot wait). `scope["app"]` must be set."""
+    started = time.perf_counter()
+    request_id = new_request_id(_given_request_id(scope))
+    scope["state"] = {"request_id": request_id}
     status = 200
     try:
         body = read(Request(scope))
@@ -201,8 +204,25 @@ async def _answer_fast(
     _log_access(scope, status, started, request_id)
 
 
+class _AccessLog:
+    """The logger of the access events: structlog's lazy proxy until `bind_access_log`
+    binds it once (after logging is configured), sparing each event a logger assembly."""
+
+    logger: Any = log
+
+
+_ACCESS = _AccessLog()
+
+
+def bind_access_log() -> None:
+    """Bind the access-event logger to structlog's current configuration; the app calls it
+    at start-up (configure logging before). Capturing tools that edit the configured
+    processor list in place (structlog.testing.capture_logs) still see every event."""
+    _ACCESS.logger = structlog.get_logger(__name__).bind()
+
+
 def _log_access(scope: Scope, status: int, started: float, request_id: str) -> None:
-    log.info(
+    _ACCESS.logger.info(
         "http.request",
         request_id=request_id,
         method=scope["method"],
@@ -210,6 +230,13 @@ def _log_access(scope: Scope, status: int, started: float, request_id: str) -> N
         status=status,
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
     )
+
+
+def _given_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return str(value.decode("latin-1"))
+    return None
 
 
 def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:

@@ -27,7 +27,7 @@ import structlog
 
 from conveyor.engine.checkout import Checkouts, GitAuth
 from conveyor.engine.recovery import recover_orphans
-from conveyor.errors import UsageError
+from conveyor.errors import StoreError, UsageError
 from conveyor.model import Event, EventKind, RunRecord, Status
 from conveyor.server.execute import RunSpec, execute_server_run
 from conveyor.server.triggers import event_from_trigger, event_to_trigger
@@ -81,6 +81,7 @@ class RunQueue:
         self.listeners: list[RunListener] = list(listeners)
         self.checkouts = Checkouts(home / "mirrors", timeout_s=settings.server.git_timeout, env=env)
         self._waiting: asyncio.Queue[str] = asyncio.Queue()
+        self._deliveries: list[tuple[RunRecord, str, asyncio.Future[str | None]]] = []
         self._active: dict[str, _Active] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._listener_tasks: set[asyncio.Task[None]] = set()
@@ -159,22 +160,46 @@ class RunQueue:
         )
         # Written on the event loop, like every store call of the engine: SQLite writes are
         # short, and handing them to a thread cost more (GIL hand-offs with a busy loop, and
-        # writer threads waiting on each other's lock) than they take. Nothing is awaited
-        # between the write and the queueing, so a cancelled request cannot strand the run.
-        existing = self._record(run, delivery_id)
-        if existing is not None:
-            return Queued(existing, duplicate=True)
-        self._waiting.put_nowait(run.run_id)
-        log.info("run.queued", run_id=run.run_id, repo=run.repo, ref=run.ref, sha=run.sha)
+        # writer threads waiting on each other's lock) than they take. Deliveries arriving
+        # together are written in one transaction (`_flush_deliveries`), which also queues
+        # the new runs: a cancelled request cannot strand its run.
+        if delivery_id is not None:
+            existing = await self._record_delivery(run, delivery_id)
+            return Queued(existing, duplicate=True) if existing else Queued(run.run_id)
+        self.store.create_run(run)
+        self._queue_new(run)
         return Queued(run.run_id)
 
-    def _record(self, run: RunRecord, delivery_id: str | None) -> str | None:
-        if delivery_id is not None:
-            existing = self.store.claim_delivery(delivery_id, run.run_id)
-            if existing is not None:
-                return existing
-        self.store.create_run(run)
-        return None
+    def _record_delivery(self, run: RunRecord, delivery_id: str) -> asyncio.Future[str | None]:
+        """The first run id of a delivery seen before, else None once `run` is stored and
+        queued. The write happens on the next turn of the loop, with every delivery that
+        arrived meanwhile (group commit)."""
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._deliveries.append((run, delivery_id, future))
+        if len(self._deliveries) == 1:
+            future.get_loop().call_soon(self._flush_deliveries)
+        return future
+
+    def _flush_deliveries(self) -> None:
+        batch, self._deliveries = self._deliveries, []
+        try:
+            answers = self.store.create_delivered_runs([(run, d) for run, d, _ in batch])
+        except Exception as exc:  # each request answers the error (503 for a StoreError)
+            if not isinstance(exc, StoreError):
+                log.error("queue.intake_failed", deliveries=len(batch), exc_info=True)
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (run, _, future), existing in zip(batch, answers, strict=True):
+            if existing is None:
+                self._queue_new(run)
+            if not future.done():  # a request that gave up still gets its run queued
+                future.set_result(existing)
+
+    def _queue_new(self, run: RunRecord) -> None:
+        self._waiting.put_nowait(run.run_id)
+        log.info("run.queued", run_id=run.run_id, repo=run.repo, ref=run.ref, sha=run.sha)
 
     async def trigger(
         self,

@@ -106,6 +106,17 @@ class RunStore(Protocol):
         record nothing."""
         ...
 
+    def create_delivered_run(self, run: RunRecord, delivery_id: str) -> str | None:
+        """`claim_delivery` + `create_run` as one atomic write (the webhook intake): if the
+        delivery was seen before, write nothing and return its run id; else store `run`
+        (numbered as `create_run` does) and the delivery, and return None."""
+        ...
+
+    def create_delivered_runs(self, items: Sequence[tuple[RunRecord, str]]) -> list[str | None]:
+        """`create_delivered_run` for each (run, delivery_id) pair, in order, as one write
+        where the store can (a delivery repeated within `items` answers its first run)."""
+        ...
+
     # -- monitor cache persistence
     def save_snapshots(self, snapshots: Sequence[MonitorSnapshot]) -> None: ...
 

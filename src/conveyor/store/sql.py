@@ -9,6 +9,7 @@ become StoreError (database.to_store_error).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -44,6 +45,22 @@ _PROCESS_KEY = (processes.c.run_id == sa.bindparam("key_run_id")) & (
 )
 _PROCESS_DELETE = processes.delete().where(_PROCESS_KEY)
 _PROCESS_INSERT = processes.insert()
+# The webhook intake's statements (`create_delivered_run`), also built once.
+_DELIVERY_SELECT = sa.select(deliveries.c.run_id).where(
+    deliveries.c.delivery_id == sa.bindparam("key_delivery_id")
+)
+_DELIVERY_INSERT = deliveries.insert()
+_DELIVERIES_SELECT = sa.select(deliveries.c.delivery_id, deliveries.c.run_id).where(
+    deliveries.c.delivery_id.in_(sa.bindparam("key_ids", expanding=True))
+)
+_NEXT_NUMBER = sa.select(sa.func.coalesce(sa.func.max(runs.c.number), 0) + 1).scalar_subquery()
+
+
+@functools.cache
+def _numbered_run_insert(columns: tuple[str, ...]) -> sa.Insert:
+    """INSERT … SELECT of a run's values (bound as `v_<column>`) and the next run number."""
+    values = (sa.bindparam(f"v_{c}", type_=runs.c[c].type) for c in columns)
+    return runs.insert().from_select([*columns, "number"], sa.select(*values, _NEXT_NUMBER))
 
 
 class SqlRunStore:
@@ -284,6 +301,83 @@ class SqlRunStore:
                 return str(connection.execute(select).scalar_one())
         except sa.exc.SQLAlchemyError as exc:
             raise to_store_error(exc, self.where, "record a webhook delivery") from exc
+
+    def create_delivered_run(self, run: RunRecord, delivery_id: str) -> str | None:
+        """The webhook intake's one transaction: the delivery row (its key de-duplicates)
+        and the numbered run, with statements built once (a third of the cost of
+        `claim_delivery` + `create_run`)."""
+        values = run_values(run)
+        del values["number"]
+        insert = _numbered_run_insert(tuple(values))
+        params = {f"v_{k}": v for k, v in values.items()}
+        for _ in range(_NUMBER_ATTEMPTS):
+            try:
+                with self._writer.begin() as connection:
+                    # The delivery's primary key is the de-duplication: a redelivery fails
+                    # this first insert (no prior SELECT: redeliveries are rare).
+                    connection.execute(
+                        _DELIVERY_INSERT, {"delivery_id": delivery_id, "run_id": run.run_id}
+                    )
+                    connection.execute(insert, params)
+                    if run.jobs:
+                        latest = {(j.name, j.attempt): j for j in run.jobs}
+                        connection.execute(
+                            _JOB_INSERT,
+                            [{"run_id": run.run_id, **job_values(j)} for j in latest.values()],
+                        )
+            except sa.exc.IntegrityError as exc:
+                # A redelivery, or another writer (PostgreSQL; SQLite serialises writers)
+                # took the run id or the run number first; nothing of this call was written.
+                with self._read("read a webhook delivery") as connection:
+                    seen = connection.execute(
+                        _DELIVERY_SELECT, {"key_delivery_id": delivery_id}
+                    ).scalar()
+                if seen is not None:
+                    return str(seen)
+                if self._run_exists(run.run_id):
+                    raise StoreError(
+                        f"{self.where}: run {run.run_id} already exists (use a new run id)"
+                    ) from exc
+                continue
+            except sa.exc.SQLAlchemyError as exc:
+                raise to_store_error(exc, self.where, "record a webhook delivery") from exc
+            return None
+        raise StoreError(f"{self.where}: cannot assign a run number (too many concurrent runs)")
+
+    def create_delivered_runs(self, items: Sequence[tuple[RunRecord, str]]) -> list[str | None]:
+        """`create_delivered_run` for several (run, delivery) pairs in one transaction (the
+        intake's group commit): one delivery lookup, then the new deliveries and runs."""
+        if len(items) <= 1 or any(run.jobs for run, _ in items):
+            return [self.create_delivered_run(run, delivery) for run, delivery in items]
+        try:
+            with self._writer.begin() as connection:
+                known = {d for _, d in items}
+                rows = connection.execute(_DELIVERIES_SELECT, {"key_ids": sorted(known)})
+                seen: dict[str, str] = {str(d): str(r) for d, r in rows}
+                answers: list[str | None] = []
+                new_deliveries: list[dict[str, Any]] = []
+                new_runs: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+                for run, delivery in items:
+                    answers.append(seen.get(delivery))
+                    if delivery in seen:
+                        continue
+                    seen[delivery] = run.run_id
+                    new_deliveries.append({"delivery_id": delivery, "run_id": run.run_id})
+                    values = run_values(run)
+                    del values["number"]
+                    params = {f"v_{k}": v for k, v in values.items()}
+                    new_runs.setdefault(tuple(values), []).append(params)
+                if new_deliveries:
+                    connection.execute(_DELIVERY_INSERT, new_deliveries)
+                for columns, many in new_runs.items():  # numbered in order, one by one
+                    connection.execute(_numbered_run_insert(columns), many)
+            return answers
+        except sa.exc.IntegrityError:
+            # Another process wrote one of them meanwhile (nothing of this batch was): one
+            # transaction each sorts out which.
+            return [self.create_delivered_run(run, delivery) for run, delivery in items]
+        except sa.exc.SQLAlchemyError as exc:
+            raise to_store_error(exc, self.where, "record webhook deliveries") from exc
 
     # ------------------------------------------------------------ monitor snapshots
 

@@ -11,7 +11,7 @@ from conveyor.engine.artifacts import (
     restore_artifacts,
     should_collect,
 )
-from conveyor.engine.workspace import open_job_workspace
+from conveyor.engine.workspace import JobWorkspaces, copy_file, open_job_workspace
 from conveyor.model import Artifacts, ArtifactWhen
 
 
@@ -45,6 +45,34 @@ async def test_workspace_isolated_uses_clean_worktree(tmp_path: Path) -> None:
         seen = sorted(p.name for p in where.iterdir() if p.name != ".git")
     assert (seen, scratch.exists()) == (["tracked.txt"], False)
     assert len(_git(repo, "worktree", "list").splitlines()) == 1
+
+
+async def test_workspace_jobs_get_private_copies_of_one_checkout(tmp_path: Path) -> None:
+    repo, sha = _repo(tmp_path)
+    root = tmp_path / "run" / "work"
+    workspaces = JobWorkspaces(repo, isolate=True, sha=sha, root=root)
+    async with workspaces.open(root / "a-1") as a, workspaces.open(root / "b-1") as b:
+        (a / "tracked.txt").write_text("changed by a")
+        (a / "new.txt").write_text("a")
+        seen_by_b = ((b / "tracked.txt").read_text(), (b / "new.txt").exists())
+        head_in_b = _git(b, "rev-parse", "HEAD")
+    async with workspaces.open(root / "c-1") as c:
+        seen_by_c = (c / "tracked.txt").read_text()
+    await workspaces.close()
+    assert (seen_by_b, head_in_b, seen_by_c) == (("committed", False), sha, "committed")
+    assert (root.exists(), len(_git(repo, "worktree", "list").splitlines())) == (False, 1)
+
+
+def test_copy_file_keeps_bytes_and_mode(tmp_path: Path) -> None:
+    source = tmp_path / "script.sh"
+    source.write_bytes(b"#!/bin/sh\necho hi\n" * 1000)
+    source.chmod(0o755)
+    target = tmp_path / "copy.sh"
+    copy_file(str(source), str(target))
+    assert (target.read_bytes(), target.stat().st_mode) == (
+        source.read_bytes(),
+        source.stat().st_mode,
+    )
 
 
 async def test_workspace_isolated_copies_without_git(tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import structlog
 
@@ -24,6 +24,7 @@ from conveyor.notify.http import OutgoingHttp
 
 __all__ = [
     "MAX_DESCRIPTION",
+    "CommitStatuses",
     "Notifications",
     "Notifier",
     "Phase",
@@ -64,6 +65,42 @@ class Notifier(Protocol):
     async def run_started(self, run: RunRecord) -> None: ...
 
     async def run_finished(self, run: RunRecord) -> None: ...
+
+
+class CommitStatuses:
+    """A notifier that posts a commit status when a run starts and when it finishes, for the
+    repos of one provider; subclasses say where and what (`request`). Other runs are left
+    alone."""
+
+    target = "commit_status"
+
+    def __init__(
+        self, repos: Mapping[str, StatusRepo], http: OutgoingHttp, *, public_url: str
+    ) -> None:
+        self._repos = dict(repos)
+        self._http = http
+        self._public_url = public_url
+
+    async def run_started(self, run: RunRecord) -> None:
+        await self._post(run, "started")
+
+    async def run_finished(self, run: RunRecord) -> None:
+        await self._post(run, "finished")
+
+    def request(
+        self, repo: StatusRepo, run: RunRecord, phase: Phase, target_url: str
+    ) -> tuple[str, dict[str, Any], dict[str, str]]:
+        """(url, JSON body, headers) of the status call."""
+        raise NotImplementedError
+
+    async def _post(self, run: RunRecord, phase: Phase) -> None:
+        repo = self._repos.get(run.repo)
+        if repo is None or not run.sha:
+            return
+        url, body, headers = self.request(repo, run, phase, run_url(self._public_url, run.run_id))
+        await self._http.post_json(
+            url, body, headers=headers, target=self.target, log_fields={"run_id": run.run_id}
+        )
 
 
 def run_url(public_url: str, run_id: str) -> str:

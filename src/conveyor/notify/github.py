@@ -9,13 +9,11 @@ puts the token anywhere but the Authorization header.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 from conveyor.model import RunRecord, Status
-from conveyor.notify.base import Phase, StatusRepo, describe_run, failed_jobs, run_url
-from conveyor.notify.http import OutgoingHttp
+from conveyor.notify.base import CommitStatuses, Phase, StatusRepo, describe_run, failed_jobs
 
 __all__ = ["GitHubStatuses", "github_state", "github_status_body", "status_context"]
 
@@ -45,36 +43,19 @@ def github_status_body(run: RunRecord, phase: Phase, *, target_url: str) -> dict
     }
 
 
-class GitHubStatuses:
-    """Notifier for repos whose provider is GitHub; other runs are left alone."""
+class GitHubStatuses(CommitStatuses):
+    """Notifier for repos whose provider is GitHub."""
 
     target = "github"
 
-    def __init__(
-        self, repos: Mapping[str, StatusRepo], http: OutgoingHttp, *, public_url: str
-    ) -> None:
-        self._repos = dict(repos)
-        self._http = http
-        self._public_url = public_url
-
-    async def run_started(self, run: RunRecord) -> None:
-        await self._post(run, "started")
-
-    async def run_finished(self, run: RunRecord) -> None:
-        await self._post(run, "finished")
-
-    async def _post(self, run: RunRecord, phase: Phase) -> None:
-        repo = self._repos.get(run.repo)
-        if repo is None or not run.sha:
-            return
+    def request(
+        self, repo: StatusRepo, run: RunRecord, phase: Phase, target_url: str
+    ) -> tuple[str, dict[str, Any], dict[str, str]]:
         owner_repo = "/".join(quote(part, safe="") for part in repo.name.split("/"))
         url = f"{repo.api_url.rstrip('/')}/repos/{owner_repo}/statuses/{quote(run.sha, safe='')}"
-        body = github_status_body(run, phase, target_url=run_url(self._public_url, run.run_id))
         headers = {
             "Authorization": f"Bearer {repo.token}",
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": "2022-11-28",
         }
-        await self._http.post_json(
-            url, body, headers=headers, target=self.target, log_fields={"run_id": run.run_id}
-        )
+        return url, github_status_body(run, phase, target_url=target_url), headers

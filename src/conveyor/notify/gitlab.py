@@ -9,14 +9,12 @@ only into the PRIVATE-TOKEN header.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 from conveyor.model import RunRecord, Status
-from conveyor.notify.base import Phase, StatusRepo, describe_run, run_url
+from conveyor.notify.base import CommitStatuses, Phase, StatusRepo, describe_run
 from conveyor.notify.github import status_context
-from conveyor.notify.http import OutgoingHttp
 
 __all__ = ["GitLabStatuses", "gitlab_state", "gitlab_status_body"]
 
@@ -47,35 +45,15 @@ def gitlab_status_body(run: RunRecord, phase: Phase, *, target_url: str) -> dict
     }
 
 
-class GitLabStatuses:
-    """Notifier for repos whose provider is GitLab; other runs are left alone."""
+class GitLabStatuses(CommitStatuses):
+    """Notifier for repos whose provider is GitLab."""
 
     target = "gitlab"
 
-    def __init__(
-        self, repos: Mapping[str, StatusRepo], http: OutgoingHttp, *, public_url: str
-    ) -> None:
-        self._repos = dict(repos)
-        self._http = http
-        self._public_url = public_url
-
-    async def run_started(self, run: RunRecord) -> None:
-        await self._post(run, "started")
-
-    async def run_finished(self, run: RunRecord) -> None:
-        await self._post(run, "finished")
-
-    async def _post(self, run: RunRecord, phase: Phase) -> None:
-        repo = self._repos.get(run.repo)
-        if repo is None or not run.sha:
-            return
+    def request(
+        self, repo: StatusRepo, run: RunRecord, phase: Phase, target_url: str
+    ) -> tuple[str, dict[str, Any], dict[str, str]]:
         project = quote(repo.project or repo.name, safe="")
         url = f"{repo.api_url.rstrip('/')}/projects/{project}/statuses/{quote(run.sha, safe='')}"
-        body = gitlab_status_body(run, phase, target_url=run_url(self._public_url, run.run_id))
-        await self._http.post_json(
-            url,
-            body,
-            headers={"PRIVATE-TOKEN": repo.token},
-            target=self.target,
-            log_fields={"run_id": run.run_id},
-        )
+        body = gitlab_status_body(run, phase, target_url=target_url)
+        return url, body, {"PRIVATE-TOKEN": repo.token}

@@ -1,8 +1,12 @@
 """The local git checkout -> Event (ref, sha, message, parent, changed files, file list).
 
 Owns: asking `git` about a working directory, for `conveyor run` / `conveyor plan`.
-Each call runs `git -C DIR ...` without a shell and with a timeout; any failure (no git,
-not a repository, no commits yet) falls back to an empty value, so the CLI also runs
+Every git command only reads, so the handful needed (work tree and top level, one
+`git log -1` for commit, parent, message and changed files, the file list, the origin URL
+and init.defaultBranch in one `git config`, origin's HEAD, the current branch) start at
+once and are collected together: the wall time of about one git process instead of eleven
+in a row. Each runs `git -C DIR ...` without a shell and with a timeout; any failure (no
+git, not a repository, no commits yet) falls back to an empty value, so the CLI also runs
 outside git: ref "", sha "0"*40, no changed files, no file list.
 Must not: change the repository, reach the network, or let credentials from a remote URL
 into the Event (only the remote's path `group/app` is kept).
@@ -12,7 +16,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
@@ -23,24 +28,52 @@ __all__ = ["NULL_SHA", "event_from_checkout", "repo_path_from_url"]
 NULL_SHA = "0" * 40
 GIT_TIMEOUT_S = 10.0
 
+# `git log -1` of one commit: sha, parents, raw message, each NUL-terminated; with
+# `_NAMES`, the files it changed against its first parent follow (all of them for a root).
+_COMMIT_FORMAT = "--format=%H%x00%P%x00%B%x00"
+_NAMES = ("--name-only", "--no-renames", "-m", "--first-parent", "--root")
+_CONFIG_KEYS = r"^(remote\.origin\.url|init\.defaultbranch)$"
 
-def _git(directory: Path, *args: str) -> str | None:
-    """Stdout of `git -C directory args` without its trailing newline, or None on failure."""
+
+def _git_all(directory: Path, commands: Mapping[str, Sequence[str]]) -> dict[str, str | None]:
+    """Stdout of `git -C directory ARGS` for each named command, all started at once;
+    None for a command that failed, timed out or could not start."""
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    results: dict[str, str | None] = dict.fromkeys(commands)
+    started: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        done = subprocess.run(
-            ["git", "-C", str(directory), *args],
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT_S,
-            check=False,
-            env=env,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        for key, args in commands.items():
+            try:
+                started[key] = subprocess.Popen(
+                    ["git", "-C", str(directory), *args],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    env=env,
+                )
+            except OSError:
+                continue
+        deadline = time.monotonic() + GIT_TIMEOUT_S
+        for key, process in started.items():
+            try:
+                out, _ = process.communicate(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                continue
+            if process.returncode == 0:
+                results[key] = out.decode("utf-8", "replace")
+    finally:
+        for process in started.values():
+            if process.returncode is None:
+                process.kill()
+                process.communicate()
+    return results
+
+
+def _line(output: str | None) -> str | None:
+    """The first line of a one-value command's output; None when empty or failed."""
+    if not output:
         return None
-    if done.returncode != 0:
-        return None
-    return done.stdout.rstrip("\n")
+    return output.split("\n", 1)[0] or None
 
 
 def repo_path_from_url(url: str) -> str:
@@ -60,38 +93,55 @@ def repo_path_from_url(url: str) -> str:
     return path
 
 
-def _current_ref(directory: Path, kind: EventKind) -> str:
-    if kind is EventKind.TAG:
-        tags = _git(directory, "tag", "--points-at", "HEAD", "--sort=-creatordate")
-        if tags:
-            return tags.splitlines()[0]
-    return _git(directory, "symbolic-ref", "--short", "-q", "HEAD") or ""
+def _commit_candidates(ref: str | None, sha: str | None) -> list[str]:
+    """Revisions to describe, best first: the given sha; else the given ref as a tag, a
+    branch, anything git resolves; else (or when none of them resolves) HEAD."""
+    if sha:
+        return [sha]
+    candidates = [f"refs/tags/{ref}", f"refs/heads/{ref}", ref] if ref else []
+    return [f"{c}^{{commit}}" for c in candidates if not c.startswith("-")] + ["HEAD"]
 
 
-def _default_branch(directory: Path) -> str:
-    origin_head = _git(directory, "symbolic-ref", "--short", "-q", "refs/remotes/origin/HEAD")
-    if origin_head:
-        return origin_head.removeprefix("origin/")
-    return _git(directory, "config", "--get", "init.defaultBranch") or "main"
+def _describe_commands(
+    kind: EventKind, ref: str | None, candidates: Sequence[str]
+) -> dict[str, Sequence[str]]:
+    """The git commands that describe the checkout, by name (`commitN` per candidate)."""
+    names = _NAMES if kind in (EventKind.PUSH, EventKind.TAG) else ()
+    log = ("log", "-1", "-z", "--no-color", "--no-show-signature", _COMMIT_FORMAT, *names)
+    commands: dict[str, Sequence[str]] = {
+        "top": ("rev-parse", "--is-inside-work-tree", "--show-toplevel"),
+        **{f"commit{i}": (*log, rev, "--") for i, rev in enumerate(candidates)},
+        "files": ("ls-files", "-z", "--full-name", "--", ":/"),
+        "config": ("config", "-z", "--get-regexp", _CONFIG_KEYS),
+        "origin_head": ("symbolic-ref", "--short", "-q", "refs/remotes/origin/HEAD"),
+    }
+    if ref is None:
+        commands["branch"] = ("symbolic-ref", "--short", "-q", "HEAD")
+        if kind is EventKind.TAG:
+            commands["tags"] = ("tag", "--points-at", "HEAD", "--sort=-creatordate")
+    return commands
 
 
-def _changed_files(directory: Path, sha: str, parent: str | None) -> tuple[str, ...] | None:
-    if parent is not None:
-        listing = _git(directory, "diff", "--name-only", "--no-renames", parent, sha)
-    else:  # the first commit: every file it adds
-        listing = _git(directory, "diff-tree", "--no-commit-id", "--name-only", "-r", "--root", sha)
-    if listing is None:
-        return None
-    return tuple(line for line in listing.splitlines() if line)
+def _parse_commit(output: str) -> tuple[str, str | None, str, tuple[str, ...]]:
+    """(sha, first parent or None, message, changed files) from `_COMMIT_FORMAT` output."""
+    sha, parents, message, names = [*output.split("\0", 3), "", "", ""][:4]
+    listing = names.removeprefix("\0").removeprefix("\n")
+    return (
+        sha,
+        parents.split(" ", 1)[0] or None,
+        message.rstrip("\n"),
+        tuple(name for name in listing.split("\0") if name),
+    )
 
 
-def _resolve_sha(directory: Path, ref: str | None) -> str | None:
-    if ref:
-        for candidate in (f"refs/tags/{ref}", f"refs/heads/{ref}", ref):
-            found = _git(directory, "rev-parse", "--verify", "-q", f"{candidate}^{{commit}}")
-            if found:
-                return found
-    return _git(directory, "rev-parse", "--verify", "-q", "HEAD")
+def _config_values(output: str | None) -> dict[str, str]:
+    """`git config -z --get-regexp` output as key -> first value (keys are lower case)."""
+    values: dict[str, str] = {}
+    for entry in (output or "").split("\0"):
+        key, _, value = entry.partition("\n")
+        if key:
+            values.setdefault(key, value)
+    return values
 
 
 def event_from_checkout(
@@ -108,7 +158,11 @@ def event_from_checkout(
     the commit of the given ref, else HEAD.  changed_files: against the parent commit for
     push and tag events, None otherwise (GitLab: `changes` holds for other events).
     """
-    if _git(directory, "rev-parse", "--is-inside-work-tree") != "true":
+    with_names = kind in (EventKind.PUSH, EventKind.TAG)
+    candidates = _commit_candidates(ref, sha)
+    found = _git_all(directory, _describe_commands(kind, ref, candidates))
+    top_lines = (found["top"] or "").splitlines()
+    if not top_lines or top_lines[0] != "true":
         return Event(
             kind=kind,
             ref=ref or "",
@@ -117,23 +171,27 @@ def event_from_checkout(
             default_branch="main",
             variables=dict(variables),
         )
-    commit = sha or _resolve_sha(directory, ref)
-    parent = _git(directory, "rev-parse", "--verify", "-q", f"{commit}^") if commit else None
-    changed = None
-    if commit and kind in (EventKind.PUSH, EventKind.TAG):
-        changed = _changed_files(directory, commit, parent)
-    listing = _git(directory, "ls-files", "-z", "--full-name", "--", ":/")
-    origin = _git(directory, "remote", "get-url", "origin")
-    top = _git(directory, "rev-parse", "--show-toplevel")
+    described = next((out for i in range(len(candidates)) if (out := found[f"commit{i}"])), None)
+    commit, parent, message, changed = _parse_commit(described) if described else ("", None, "", ())
+    config = _config_values(found["config"])
+    origin = config.get("remote.origin.url")
+    top = top_lines[1] if len(top_lines) > 1 else str(directory)
+    origin_head = _line(found["origin_head"])
+    if ref is None:
+        ref = _line(found.get("tags")) or _line(found["branch"]) or ""
     return Event(
         kind=kind,
-        ref=ref if ref is not None else _current_ref(directory, kind),
-        sha=commit or NULL_SHA,
+        ref=ref,
+        sha=sha or commit or NULL_SHA,
         before_sha=parent,
-        repo=repo_path_from_url(origin) if origin else Path(top or directory).resolve().name,
-        message=(_git(directory, "log", "-1", "--format=%B", commit) or "") if commit else "",
-        default_branch=_default_branch(directory),
-        changed_files=changed,
-        files=None if listing is None else tuple(p for p in listing.split("\0") if p),
+        repo=repo_path_from_url(origin) if origin else Path(top).resolve().name,
+        message=message,
+        default_branch=(
+            origin_head.removeprefix("origin/")
+            if origin_head
+            else config.get("init.defaultbranch") or "main"
+        ),
+        changed_files=changed if described and with_names else None,
+        files=None if found["files"] is None else tuple(p for p in found["files"].split("\0") if p),
         variables=dict(variables),
     )

@@ -134,3 +134,60 @@ def test_event_from_checkout_tag_without_tag_at_head_uses_branch(repo: Path) -> 
     commit(repo, {"a": "1"}, "one")
     event = event_from_checkout(repo, kind=EventKind.TAG)
     assert event.ref == "main"
+
+
+def test_event_from_checkout_merge_lists_changes_against_first_parent(repo: Path) -> None:
+    commit(repo, {"a": "1"}, "one")
+    git(repo, "checkout", "-q", "-b", "side")
+    commit(repo, {"side.txt": "s"}, "side")
+    git(repo, "checkout", "-q", "main")
+    main_head = commit(repo, {"m.txt": "m"}, "main")
+    git(repo, "merge", "-q", "--no-edit", "side")
+    event = event_from_checkout(repo, kind=EventKind.PUSH)
+    assert event.before_sha == main_head
+    assert event.changed_files == ("side.txt",)
+    assert event.message == "Merge branch 'side'"
+
+
+def test_event_from_checkout_keeps_unusual_file_names_verbatim(repo: Path) -> None:
+    git(repo, "config", "log.showRoot", "false")  # the root commit's files still count
+    commit(repo, {"d/x y.txt": "1", "é.txt": "2"}, "root")
+    event = event_from_checkout(repo, kind=EventKind.PUSH)
+    assert event.changed_files == ("d/x y.txt", "é.txt")
+    assert event.files == ("d/x y.txt", "é.txt")
+
+
+def test_event_from_checkout_of_a_subdirectory_names_files_from_the_top(repo: Path) -> None:
+    commit(repo, {"a": "1", "src/b.py": "b"}, "one")
+    commit(repo, {"src/b.py": "c"}, "two")
+    event = event_from_checkout(repo / "src", kind=EventKind.PUSH)
+    assert (event.repo, event.ref) == ("app", "main")
+    assert event.changed_files == ("src/b.py",)
+    assert event.files == ("a", "src/b.py")
+
+
+def test_event_from_checkout_given_sha_and_branch_ref(repo: Path) -> None:
+    first = commit(repo, {"a": "1"}, "one")
+    second = commit(repo, {"b": "2"}, "two")
+    git(repo, "branch", "old", first)
+    by_ref = event_from_checkout(repo, kind=EventKind.PUSH, ref="old")
+    assert (by_ref.ref, by_ref.sha, by_ref.message, by_ref.changed_files) == (
+        "old", first, "one", ("a",)
+    )  # fmt: skip
+    by_sha = event_from_checkout(repo, kind=EventKind.PUSH, sha=second)
+    assert (by_sha.ref, by_sha.sha, by_sha.before_sha) == ("main", second, first)
+    assert by_sha.changed_files == ("b",)
+
+
+def test_event_from_checkout_detached_head_and_configured_default_branch(repo: Path) -> None:
+    sha = commit(repo, {"a": "1"}, "one")
+    git(repo, "config", "init.defaultBranch", "develop")
+    git(repo, "checkout", "-q", "--detach")
+    event = event_from_checkout(repo, kind=EventKind.PUSH)
+    assert (event.ref, event.sha, event.default_branch) == ("", sha, "develop")
+
+
+def test_event_from_checkout_unknown_ref_falls_back_to_head(repo: Path) -> None:
+    sha = commit(repo, {"a": "1"}, "one")
+    event = event_from_checkout(repo, kind=EventKind.PUSH, ref="no-such-branch")
+    assert (event.ref, event.sha, event.message) == ("no-such-branch", sha, "one")

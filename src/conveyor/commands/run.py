@@ -81,15 +81,12 @@ def _new_run(plan: Plan) -> RunRecord:
     )
 
 
-def _import_store_libraries(*, is_first_run: bool) -> None:
+def _import_store_libraries() -> None:
     """Import the store's libraries in a thread while the pipeline is loaded and git is
     asked about the checkout (the main thread then mostly waits on git processes, without
-    the GIL). Only third-party modules, so the two threads never import each other's."""
+    the GIL). Only third-party modules, so the two threads never import each other's.
+    Alembic is not among them: a new store is created without it."""
     import sqlalchemy.dialects.sqlite  # noqa: F401
-
-    if is_first_run:  # the schema will be migrated
-        import alembic.command
-        import alembic.config  # noqa: F401
 
 
 @contextlib.contextmanager
@@ -193,16 +190,12 @@ async def run_pipeline(
     from conveyor.records import run_to_dict
     from conveyor.store import open_store
     from conveyor.store.logfiles import RunLogs
-    from conveyor.store.paths import DB_NAME, home_dir, run_dir
+    from conveyor.store.paths import home_dir, run_dir
     from conveyor.terminal import open_view, render_summary
 
     out = sys.stderr if as_json else sys.stdout
     home = home_dir(directory, env)
-    warm_up = threading.Thread(
-        target=_import_store_libraries,
-        kwargs={"is_first_run": not (home / DB_NAME).exists()},
-        daemon=True,
-    )
+    warm_up = threading.Thread(target=_import_store_libraries, daemon=True)
     warm_up.start()
     pipeline_file = file if file is not None else find_pipeline_file(directory)
     pipeline = load_pipeline(pipeline_file)

@@ -6,6 +6,13 @@ Content-Length header before reading, or as soon as the streamed body passes the
 the request deadline (503 when no answer has *started* in time — streaming answers are free
 once their headers are sent), the last-resort 500 (logged with exc_info, no traceback to the
 client) and the one access event per request (`http.request`). It knows nothing of routes.
+
+`answer_fast` is the same frame for the few reads that must be cheap (the monitor's, polled
+by dashboards): the app calls it in front of its middleware stack and routing for a GET
+whose path a `FastReads` table matches. Same request id, envelope (`envelope_body`) and
+access event; no body limit or deadline, since a GET has no body and a fast read is a plain
+function that cannot wait. The access events go through one logger bound at start-up
+(`bind_access_log`) rather than structlog's per-call lazy proxy.
 """
 
 from __future__ import annotations

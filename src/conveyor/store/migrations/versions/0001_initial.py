@@ -56,11 +56,12 @@ def upgrade() -> None:
         sa.Column("needs_json", sa.Text, nullable=False),
         sa.Column("reason", sa.Text, nullable=True),
         sa.Column("steps_json", sa.Text, nullable=False),
+        # Constraint order as schema.py's create_all emits it: the CREATE TABLE texts match.
+        sa.PrimaryKeyConstraint("id", name="pk_jobs"),
+        sa.UniqueConstraint("run_id", "name", "attempt", name="uq_jobs_run_id_name_attempt"),
         sa.ForeignKeyConstraint(
             ["run_id"], ["runs.run_id"], name="fk_jobs_run_id_runs", ondelete="CASCADE"
         ),
-        sa.PrimaryKeyConstraint("id", name="pk_jobs"),
-        sa.UniqueConstraint("run_id", "name", "attempt", name="uq_jobs_run_id_name_attempt"),
     )
     op.create_table(
         "processes",

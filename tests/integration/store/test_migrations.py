@@ -1,0 +1,111 @@
+"""The store's schema on real SQLite files: a new store's direct create + stamp against
+`alembic upgrade head`, and which path `open_store` takes for which database."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+
+from conveyor.store import open_store
+from conveyor.store.migrations import HEAD_REVISION, SCRIPT_LOCATION
+from conveyor.store.schema import metadata
+
+# Opens the store at argv[1] in a fresh interpreter; prints whether Alembic was imported.
+_OPEN_AND_REPORT_ALEMBIC = (
+    "import sys; from pathlib import Path; from conveyor.store import open_store; "
+    "open_store(Path(sys.argv[1])).close(); print('alembic' in sys.modules)"
+)
+
+
+def upgrade_with_alembic(database: Path) -> None:
+    """`alembic upgrade head` through the store's own env.py, the pre-shortcut path."""
+    engine = sa.create_engine(f"sqlite:///{database}")
+    with engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(SCRIPT_LOCATION))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    engine.dispose()
+
+
+def schema_of(database: Path) -> tuple[list[tuple[str, str, str, str]], list[tuple[str]]]:
+    """Every CREATE statement SQLite recorded, and the stamped revision rows."""
+    with sqlite3.connect(database) as connection:
+        objects = connection.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+        ).fetchall()
+        versions = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+    connection.close()
+    return objects, versions
+
+
+def open_in_subprocess(home: Path) -> bool:
+    """Open the store at `home` in a new interpreter; True if that imported Alembic."""
+    done = subprocess.run(
+        [sys.executable, "-c", _OPEN_AND_REPORT_ALEMBIC, str(home)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return done.stdout.strip() == "True"
+
+
+def test_new_store_schema_is_what_alembic_upgrade_head_builds(tmp_path: Path) -> None:
+    open_store(tmp_path / "direct").close()
+    (tmp_path / "alembic").mkdir()
+    upgrade_with_alembic(tmp_path / "alembic" / "conveyor.db")
+    direct = schema_of(tmp_path / "direct" / "conveyor.db")
+    migrated = schema_of(tmp_path / "alembic" / "conveyor.db")
+    assert direct == migrated
+    names = {name for kind, name, _, _ in direct[0] if kind == "table"}
+    assert names == {*metadata.tables, "alembic_version"}
+    assert direct[1] == [(HEAD_REVISION,)]
+
+
+def test_alembic_upgrade_head_builds_exactly_the_metadata(tmp_path: Path) -> None:
+    upgrade_with_alembic(tmp_path / "conveyor.db")
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'conveyor.db'}")
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        diff = compare_metadata(context, metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_new_store_is_created_without_importing_alembic(tmp_path: Path) -> None:
+    assert open_in_subprocess(tmp_path) is False
+    with sqlite3.connect(tmp_path / "conveyor.db") as connection:
+        mode = connection.execute("PRAGMA journal_mode").fetchone()
+    connection.close()
+    assert mode == ("wal",)
+    assert schema_of(tmp_path / "conveyor.db")[1] == [(HEAD_REVISION,)]
+
+
+def test_database_with_other_tables_is_migrated_by_alembic(tmp_path: Path) -> None:
+    # Not empty, not at head (a shared database, or one from before the version table):
+    # the direct path must not run; Alembic adds the schema and keeps what was there.
+    with sqlite3.connect(tmp_path / "conveyor.db") as connection:
+        connection.execute("CREATE TABLE other (x INTEGER)")
+        connection.execute("INSERT INTO other VALUES (7)")
+    connection.close()
+    assert open_in_subprocess(tmp_path) is True
+    objects, versions = schema_of(tmp_path / "conveyor.db")
+    assert versions == [(HEAD_REVISION,)]
+    assert {name for kind, name, _, _ in objects if kind == "table"} >= set(metadata.tables)
+    with sqlite3.connect(tmp_path / "conveyor.db") as connection:
+        assert connection.execute("SELECT x FROM other").fetchall() == [(7,)]
+    connection.close()
+
+
+def test_store_at_head_is_opened_without_alembic(tmp_path: Path) -> None:
+    upgrade_with_alembic(tmp_path / "conveyor.db")
+    assert open_in_subprocess(tmp_path) is False

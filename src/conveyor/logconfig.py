@@ -4,12 +4,23 @@ Owns the processor chain (context vars, level, UTC timestamp, exception text, th
 masker, then the renderer: orjson JSON lines in the server, console in the CLI) and routes the
 standard library's logging (uvicorn, asyncio) through the same masker and renderer, so no
 line that leaves the process can carry a secret value. It does not decide what is logged.
+
+The JSON set-up is built for the server's access log (one event per request): the time stamp
+is formatted once per second, the masker is folded into the renderer (the rendered line is
+searched for the secrets with one compiled alternation; only a hit re-renders the masked
+event), and lines written on an event loop are buffered and written to stderr once per turn
+of the loop (`flush_logs`, also run at exit, writes whatever is left).
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
+import re
 import sys
+import threading
+import time
 from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
 
@@ -17,10 +28,11 @@ import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-__all__ = ["MASK", "SecretMasker", "configure_logging"]
+__all__ = ["MASK", "SecretMasker", "configure_logging", "flush_logs"]
 
 MASK = "[MASKED]"
 _QUIET = ("alembic", "httpx", "httpcore")
+_MAX_BUFFERED = 256  # lines buffered in one loop turn before they are written at once
 
 
 class SecretMasker:
@@ -29,6 +41,14 @@ class SecretMasker:
     def __init__(self, secrets: Iterable[str]) -> None:
         # Longest first, so a secret containing another is masked whole.
         self._secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+        # One alternation of every secret, raw and as JSON escapes it (a renderer's quick
+        # "is there anything to mask in this line" test); None without secrets.
+        forms = {form for s in self._secrets for form in (s, orjson.dumps(s).decode()[1:-1])}
+        self.pattern: re.Pattern[str] | None = (
+            re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)))
+            if forms
+            else None
+        )
 
     def mask(self, text: str) -> str:
         for secret in self._secrets:
@@ -53,8 +73,115 @@ class SecretMasker:
         return {key: self._mask_value(value) for key, value in event.items()}
 
 
-def _render_json(logger: WrappedLogger, method: str, event: EventDict) -> str:
-    return orjson.dumps(event, default=str).decode()
+class _MaskingJsonRenderer:
+    """The JSON renderer with the masker folded in: render the event with orjson, and only
+    when the line contains a secret (raw or as JSON escapes it) render the masked event
+    instead. JSON escaping maps each character on its own, so a secret inside any string
+    value shows in the line as its escaped form: no hit in the line, nothing to mask."""
+
+    def __init__(self, masker: SecretMasker) -> None:
+        self._masker = masker
+
+    def __call__(self, logger: WrappedLogger, method: str, event: EventDict) -> str:
+        line = orjson.dumps(event, default=str).decode()
+        pattern = self._masker.pattern
+        if pattern is None or pattern.search(line) is None:
+            return line
+        return orjson.dumps(self._masker(logger, method, event), default=str).decode()
+
+
+class _UtcTimestamp:
+    """`timestamp` as structlog's ISO UTC stamper writes it (`2026-01-02T03:04:05.678901Z`),
+    with the date and time formatted once per second instead of once per event."""
+
+    def __init__(self) -> None:
+        self._cached: tuple[int, str] = (-1, "")  # one attribute: threads read it whole
+
+    def __call__(self, logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
+        now = time.time()
+        second = int(now)
+        cached_second, prefix = self._cached
+        if second != cached_second:
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._cached = (second, prefix)
+        event["timestamp"] = f"{prefix}.{int((now - second) * 1_000_000):06d}Z"
+        return event
+
+
+class _LineWriter:
+    """Lines to one text stream. On an event loop's thread a line is buffered and the buffer
+    written (and flushed) once per turn of that loop, or at once past `_MAX_BUFFERED`
+    lines; elsewhere (worker threads, no loop) every line is written and flushed at once.
+    `flush()` also runs at interpreter exit, so a graceful stop (SIGTERM) loses nothing."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        self._scheduled = False
+
+    def write_line(self, line: str) -> None:
+        loop = asyncio._get_running_loop()  # None off a loop's thread, without raising
+        with self._lock:
+            self._lines.append(line)
+            if loop is not None and len(self._lines) < _MAX_BUFFERED:
+                if not self._scheduled:
+                    self._scheduled = True
+                    loop.call_soon(self.flush)
+                return
+            self._write_locked()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._write_locked()
+
+    def _write_locked(self) -> None:
+        self._scheduled = False
+        if not self._lines:
+            return
+        text = "\n".join(self._lines) + "\n"
+        self._lines.clear()
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass  # stderr closed or gone: nowhere left to report it
+
+
+class _LineLogger:
+    """The structlog logger of the JSON set-up: every level hands the rendered line to
+    the shared `_LineWriter`."""
+
+    def __init__(self, writer: _LineWriter) -> None:
+        self._writer = writer
+
+    def msg(self, message: str) -> None:
+        self._writer.write_line(message)
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = msg
+
+
+class _LineHandler(logging.Handler):
+    """The stdlib handler writing formatted records through the same `_LineWriter`."""
+
+    def __init__(self, writer: _LineWriter) -> None:
+        super().__init__()
+        self._writer = writer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._writer.write_line(self.format(record))
+        except Exception:  # noqa: BLE001 - logging must never raise into the caller
+            self.handleError(record)
+
+
+_WRITERS: list[_LineWriter] = []
+
+
+def flush_logs() -> None:
+    """Write every buffered log line now (also registered to run at interpreter exit)."""
+    for writer in _WRITERS:
+        writer.flush()
 
 
 def configure_logging(
@@ -67,22 +194,36 @@ def configure_logging(
     """Configure structlog and the stdlib root logger (idempotent: replaces prior set-up)."""
     out = stream if stream is not None else sys.stderr
     masker = SecretMasker(secrets)
-    renderer: Processor = (
-        _render_json if json else structlog.dev.ConsoleRenderer(colors=out.isatty())
-    )
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _UtcTimestamp(),
     ]
-    tail: list[Processor] = [structlog.processors.format_exc_info, masker, renderer]
+    tail: list[Processor]
+    handler: logging.Handler
+    if json:
+        flush_logs()
+        writer = _LineWriter(out)
+        _WRITERS[:] = [writer]
+        tail = [_format_exc_info, _MaskingJsonRenderer(masker)]
+        line_logger = _LineLogger(writer)
+
+        def factory(*args: Any) -> _LineLogger:
+            return line_logger
+
+        logger_factory: Any = factory
+        handler = _LineHandler(writer)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
+        tail = [structlog.processors.format_exc_info, masker, renderer]
+        logger_factory = structlog.PrintLoggerFactory(file=out)
+        handler = logging.StreamHandler(out)
     structlog.configure(
         processors=[*shared, *tail],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=logger_factory,
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*shared, _add_logger_name],
@@ -104,6 +245,13 @@ def configure_logging(
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
 
+def _format_exc_info(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
+    # structlog's processor, skipped (one key lookup) for the events without exc_info.
+    if "exc_info" not in event:
+        return event
+    return structlog.processors.format_exc_info(logger, method, event)
+
+
 def _add_logger_name(
     logger: WrappedLogger, method: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
@@ -111,3 +259,6 @@ def _add_logger_name(
     if isinstance(record, logging.LogRecord):
         event["logger"] = record.name
     return event
+
+
+atexit.register(flush_logs)

@@ -52,6 +52,7 @@ class MemoryRunStore:
         started_at: datetime | None = None,
         finished_at: datetime | None = None,
         reason: str | None = None,
+        pipeline_name: str | None = None,
     ) -> None:
         run = self._runs.get(run_id)
         if run is None:
@@ -63,6 +64,7 @@ class MemoryRunStore:
             started_at=record.started_at if started_at is None else started_at,
             finished_at=record.finished_at if finished_at is None else finished_at,
             reason=record.reason if reason is None else reason,
+            pipeline_name=record.pipeline_name if pipeline_name is None else pipeline_name,
         )
 
     def claim_run(self, run_id: str, *, owner_pid: int, owner_started_ticks: int) -> None:

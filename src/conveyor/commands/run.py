@@ -164,6 +164,14 @@ class _Interrupts:
             loop.remove_signal_handler(sig)
 
 
+def relative_path(path: Path) -> Path:
+    """`path` relative to the working directory when it lies below it."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 async def run_pipeline(
     directory: Path,
     *,
@@ -178,6 +186,7 @@ async def run_pipeline(
     env: Mapping[str, str],
 ) -> int:
     """The whole `conveyor run`; returns the exit code."""
+    from conveyor.commands.validate import render_warning
     from conveyor.config import find_pipeline_file, load_pipeline
     from conveyor.engine.masking import secret_values
     from conveyor.engine.recovery import process_start_ticks, recover_orphans
@@ -197,10 +206,11 @@ async def run_pipeline(
     home = home_dir(directory, env)
     warm_up = threading.Thread(target=_import_store_libraries, daemon=True)
     warm_up.start()
-    pipeline_file = file if file is not None else find_pipeline_file(directory)
+    # Relative to the working directory, so messages say `.conveyor.yml:3:5` as validate does.
+    pipeline_file = file if file is not None else relative_path(find_pipeline_file(directory))
     pipeline = load_pipeline(pipeline_file)
     for warning in pipeline.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(render_warning(warning), err=True)
     event = event_from_checkout(
         directory, kind=event_kind, ref=ref, sha=sha, variables=dict(variables)
     )

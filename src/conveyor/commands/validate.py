@@ -58,7 +58,7 @@ def validate(file: str | None) -> None:  # fmt: skip
     click.echo(
         f"{path}: OK ({pipeline.flavor}): {len(pipeline.jobs)} jobs, "
         f"{stages} stage{'s' if stages != 1 else ''}"
-        + (f", {len(pipeline.warnings)} warnings" if pipeline.warnings else "")
+        + (f", {len(pipeline.warnings)} warning(s)" if pipeline.warnings else "")
     )
 
 

@@ -84,6 +84,8 @@ async def execute_server_run(
         )
         path = find_pipeline_file(worktree, spec.pipeline_file)
         pipeline: Pipeline = await asyncio.to_thread(load_pipeline, path)
+        # The name is known only now: store it, or the run record shows `"pipeline": ""`.
+        store.update_run(run.run_id, pipeline_name=pipeline.name)
         await on_start(
             replace(run, status=Status.RUNNING, started_at=started_at, pipeline_name=pipeline.name)
         )

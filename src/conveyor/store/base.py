@@ -52,7 +52,11 @@ class RunStore(Protocol):
         started_at: datetime | None = None,
         finished_at: datetime | None = None,
         reason: str | None = None,
-    ) -> None: ...
+        pipeline_name: str | None = None,
+    ) -> None:
+        """Change only the given fields (None keeps the stored value). `pipeline_name` is
+        known only once the pipeline file of the commit is loaded (server runs)."""
+        ...
 
     def claim_run(self, run_id: str, *, owner_pid: int, owner_started_ticks: int) -> None:
         """Record which conveyor process executes the run (for crash detection)."""

@@ -139,6 +139,7 @@ class SqlRunStore:
         started_at: datetime | None = None,
         finished_at: datetime | None = None,
         reason: str | None = None,
+        pipeline_name: str | None = None,
     ) -> None:
         values: dict[str, Any] = {}
         if status is not None:
@@ -149,6 +150,8 @@ class SqlRunStore:
             values["finished_at"] = finished_at
         if reason is not None:
             values["reason"] = reason
+        if pipeline_name is not None:
+            values["pipeline_name"] = pipeline_name
         if not values:
             return
         with self._write(f"update run {run_id}") as connection:

@@ -79,6 +79,17 @@ def test_cli_validate_prints_unsupported_keyword_warnings(tmp_path: Path) -> Non
     assert ".gitlab-ci.yml:2:3: warning: image is not supported" in done.stdout + done.stderr
 
 
+def test_cli_run_prints_warnings_like_validate(tmp_path: Path) -> None:
+    write(tmp_path, {".gitlab-ci.yml": "job:\n  image: alpine\n  script: echo\n"})
+    done = cli(tmp_path, "run")
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "warning" in line]
+    assert warnings == [
+        ".gitlab-ci.yml:2:3: warning: image is not supported by a local run: accepted and "
+        "recorded, not acted upon"
+    ]
+
+
 def test_cli_plan_excludes_default_only_jobs_from_merge_requests(tmp_path: Path) -> None:
     write(
         tmp_path,

@@ -90,6 +90,15 @@ def test_store_update_run_changes_only_given_fields(store: RunStore) -> None:
     )
 
 
+def test_store_update_run_stores_the_pipeline_name(store: RunStore) -> None:
+    store.create_run(make_run("r1", pipeline_name=""))
+    store.update_run("r1", status=Status.RUNNING, pipeline_name="build & test")
+    store.update_run("r1", status=Status.SUCCESS)
+    run = store.get_run("r1")
+    assert run is not None
+    assert (run.pipeline_name, run.status) == ("build & test", Status.SUCCESS)
+
+
 def test_store_save_job_keeps_every_attempt(store: RunStore) -> None:
     store.create_run(make_run("r1"))
     store.save_job("r1", make_job("test [PY=3.12]", 1, Status.FAILED))

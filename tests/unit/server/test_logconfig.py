@@ -1,0 +1,77 @@
+"""The JSON access-log chain of `conveyor.logconfig`: buffered lines, masking, time stamps."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import re
+from collections.abc import Iterator
+
+import orjson
+import pytest
+import structlog
+
+from conveyor.logconfig import MASK, configure_logging, flush_logs
+
+SECRET = 'tok"en\\0123456789-very-secret'
+
+
+@pytest.fixture
+def out() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    configure_logging(json=True, secrets=[SECRET, "plain-secret-0123456789"], stream=stream)
+    try:
+        yield stream
+    finally:
+        flush_logs()
+        structlog.reset_defaults()
+        root.handlers[:], root.level = saved
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_json_event_has_level_and_utc_timestamp(out: io.StringIO) -> None:
+    structlog.get_logger("t").info("http.request", status=200, duration_ms=0.5)
+    [line] = _lines(out)
+    assert (line["event"], line["level"], line["status"]) == ("http.request", "info", 200)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", str(line["timestamp"]))
+
+
+def test_secrets_are_masked_also_when_json_escapes_them(out: io.StringIO) -> None:
+    log = structlog.get_logger("t")
+    log.warning("t.event", url=f"https://x/{SECRET}?", nested={"a": ["plain-secret-0123456789"]})
+    logging.getLogger("uvicorn.error").error("boom %s", SECRET)
+    text = out.getvalue()
+    assert "0123456789" not in text
+    first, second = _lines(out)
+    assert first["url"] == f"https://x/{MASK}?"
+    assert first["nested"] == {"a": [MASK]}
+    assert (second["event"], second["logger"]) == (f"boom {MASK}", "uvicorn.error")
+
+
+async def test_lines_logged_on_a_loop_are_written_once_per_turn(out: io.StringIO) -> None:
+    log = structlog.get_logger("t")
+    log.info("one")
+    log.info("two")
+    assert out.getvalue() == ""  # buffered until the loop turns
+    await asyncio.sleep(0)
+    assert [line["event"] for line in _lines(out)] == ["one", "two"]
+
+
+async def test_flush_logs_writes_what_is_buffered(out: io.StringIO) -> None:
+    structlog.get_logger("t").info("last words")
+    flush_logs()
+    assert [line["event"] for line in _lines(out)] == ["last words"]
+
+
+async def test_lines_logged_in_a_worker_thread_are_written_at_once(out: io.StringIO) -> None:
+    def log_in_thread() -> str:
+        structlog.get_logger("t").info("from thread")
+        return out.getvalue()
+
+    assert "from thread" in await asyncio.to_thread(log_in_thread)

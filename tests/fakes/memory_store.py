@@ -27,6 +27,8 @@ class _Run:
 
 
 class MemoryRunStore:
+    local_reads = True
+
     def __init__(self) -> None:
         self._runs: dict[str, _Run] = {}
         self._processes: dict[tuple[str, int], LiveProcess] = {}

@@ -11,6 +11,12 @@ Playing a manual job answers a new run (the engine fixes the played jobs when a 
 see `server.queue.RunQueue.play`). A log can be followed before the run is planned: while a
 run is queued any job name is accepted, and the stream waits.
 
+`GET /runs/{run_id}`, the API's hottest read, checks the read token in the handler (no
+dependency to solve), reads the store on the event loop when its reads are local
+(`RunStore.local_reads`: SQLite, never blocked by a writer in WAL mode) and keeps the bytes of
+runs that ended (`FinishedRuns`): a final run never changes (cancel refuses it, playing a
+manual job starts a new run, recovery only touches runs that are still running).
+
 Job names travel in paths URL-encoded (`test%20%5BPY%3D3.12%5D`, `deploy%2Fprod`): the
 `{job:path}` parameter receives them decoded.
 """
@@ -18,10 +24,12 @@ Job names travel in paths URL-encoded (`test%20%5BPY%3D3.12%5D`, `deploy%2Fprod`
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from conveyor.engine.checkout import CheckoutError
 from conveyor.errors import UsageError
 from conveyor.model import EventKind, RunRecord, Status
+from conveyor.records import run_to_dict
 from conveyor.server.auth import require_read, require_write
 from conveyor.server.errors import ApiError
 from conveyor.server.serialize import (
@@ -43,9 +52,36 @@ from conveyor.store.base import RunStore
 from conveyor.store.logfiles import job_log_path, read_job_log
 from conveyor.store.paths import is_valid_run_id, run_dir
 
-__all__ = ["RunQueue", "TriggerBody", "build_router", "job_outcome"]
+__all__ = ["FinishedRuns", "RunQueue", "TriggerBody", "build_router", "job_outcome"]
 
 _VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_JSON = "application/json"
+
+
+class FinishedRuns:
+    """The serialized records of runs that ended, by run id (at most `size`, oldest out).
+
+    Only a run that ended at least `settle` ago is kept: its record no longer changes, and
+    the margin covers a job record written in the same instant as the run's final status."""
+
+    def __init__(self, size: int = 1024, settle: timedelta = timedelta(seconds=2)) -> None:
+        self._size = size
+        self._settle = settle
+        self._bodies: dict[str, bytes] = {}
+
+    def get(self, run_id: str) -> bytes | None:
+        return self._bodies.get(run_id)
+
+    def offer(self, run: RunRecord, body: bytes, now: datetime) -> None:
+        """Keep `body` if `run` ended long enough ago (a MANUAL run waits to be played)."""
+        ended = run.finished_at
+        if not run.status.is_final or run.status is Status.MANUAL or ended is None:
+            return
+        if now - ended < self._settle:
+            return
+        if len(self._bodies) >= self._size:
+            del self._bodies[next(iter(self._bodies))]
+        self._bodies[run.run_id] = body
 
 
 class RunQueue(Protocol):
@@ -100,7 +136,11 @@ def _run_dir(request: Request, run_id: str) -> Path:
 async def _get_run(request: Request, run_id: str) -> RunRecord:
     if not is_valid_run_id(run_id):
         raise _run_not_found(run_id)
-    run = await asyncio.to_thread(_store(request).get_run, run_id)
+    store = _store(request)
+    if store.local_reads:
+        run = store.get_run(run_id)
+    else:
+        run = await asyncio.to_thread(store.get_run, run_id)
     if run is None:
         raise _run_not_found(run_id)
     return run
@@ -143,8 +183,18 @@ async def list_runs(
     return json_response(run_page(runs, limit=limit, offset=offset))
 
 
-async def get_run(request: Request, run_id: str) -> Response:
-    return json_response(await _get_run(request, run_id))
+def _get_run_route(finished: FinishedRuns) -> Callable[[Request, str], Any]:
+    async def get_run(request: Request, run_id: str) -> Response:
+        """The run record (DESIGN.md); a final run's bytes come from `finished`."""
+        require_read(request)
+        body = finished.get(run_id)
+        if body is None:
+            run = await _get_run(request, run_id)
+            body = orjson.dumps(run_to_dict(run))
+            finished.offer(run, body, datetime.now(UTC))
+        return Response(body, media_type=_JSON)
+
+    return get_run
 
 
 async def trigger_run(request: Request, body: TriggerBody) -> Response:
@@ -257,7 +307,8 @@ def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["runs"])
     router.add_api_route("/runs", list_runs, methods=["GET"], dependencies=read)
     router.add_api_route("/runs", trigger_run, methods=["POST"], dependencies=write)
-    router.add_api_route("/runs/{run_id}", get_run, methods=["GET"], dependencies=read)
+    # No dependency: the handler checks the read token itself (one less thing to solve).
+    router.add_api_route("/runs/{run_id}", _get_run_route(FinishedRuns()), methods=["GET"])
     router.add_api_route("/runs/{run_id}/cancel", cancel_run, methods=["POST"], dependencies=write)
     router.add_api_route(
         "/runs/{run_id}/jobs/{job:path}/play", play_job, methods=["POST"], dependencies=write

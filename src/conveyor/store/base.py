@@ -39,6 +39,10 @@ class MonitorSnapshot:
 
 
 class RunStore(Protocol):
+    #: True when a read is a short local call (a SQLite file, memory) that a server may make
+    #: on its event loop instead of hopping to a worker thread.
+    local_reads: bool
+
     # -- runs
     def create_run(self, run: RunRecord) -> RunRecord:
         """Insert a run; returns it with `number` assigned (1, 2, … per store)."""

@@ -53,6 +53,11 @@ _DELIVERY_INSERT = deliveries.insert()
 _DELIVERIES_SELECT = sa.select(deliveries.c.delivery_id, deliveries.c.run_id).where(
     deliveries.c.delivery_id.in_(sa.bindparam("key_ids", expanding=True))
 )
+# `get_run`, the runs API's hottest read, also built once.
+_RUN_SELECT = sa.select(*_RUN_COLUMNS).where(runs.c.run_id == sa.bindparam("key_run_id"))
+_RUN_JOBS_SELECT = (
+    sa.select(jobs).where(jobs.c.run_id == sa.bindparam("key_run_id")).order_by(jobs.c.id)
+)
 _NEXT_NUMBER = sa.select(sa.func.coalesce(sa.func.max(runs.c.number), 0) + 1).scalar_subquery()
 
 
@@ -70,6 +75,8 @@ class SqlRunStore:
         self._engine = engine
         self._writer = engine.execution_options(**{IMMEDIATE: True})
         self.where = describe_url(engine.url)
+        # A SQLite read (WAL: never waits for a writer) is a short local call.
+        self.local_reads = engine.url.get_backend_name() == "sqlite"
 
     # ------------------------------------------------------------ transactions
 
@@ -175,14 +182,11 @@ class SqlRunStore:
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._read(f"read run {run_id}") as connection:
-            row = connection.execute(
-                sa.select(*_RUN_COLUMNS).where(runs.c.run_id == run_id)
-            ).first()
+            key = {"key_run_id": run_id}
+            row = connection.execute(_RUN_SELECT, key).first()
             if row is None:
                 return None
-            job_rows = connection.execute(
-                sa.select(jobs).where(jobs.c.run_id == run_id).order_by(jobs.c.id)
-            ).all()
+            job_rows = connection.execute(_RUN_JOBS_SELECT, key).all()
         latest: dict[str, JobRecord] = {}
         for job_row in job_rows:
             job = job_from_row(job_row._mapping)

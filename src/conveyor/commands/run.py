@@ -34,24 +34,13 @@ from typing import TYPE_CHECKING
 import click
 import orjson
 
-from conveyor.errors import UsageError
+from conveyor.commands.options import event_options, parse_vars
 from conveyor.model import EventKind, Plan, RunRecord, Status
 
 if TYPE_CHECKING:
     from conveyor.engine.workspace import JobWorkspaces
 
-__all__ = ["parse_vars", "run", "run_pipeline"]
-
-
-def parse_vars(pairs: Sequence[str]) -> dict[str, str]:
-    """`--var K=V` pairs as a mapping; a pair without `=` or with an empty key is an error."""
-    values: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--var {pair!r}: expected KEY=VALUE (e.g. --var DEPLOY=1)")
-        values[key.strip()] = value
-    return values
+__all__ = ["run", "run_pipeline"]
 
 
 def _declared_secrets(plan: Plan) -> list[str]:
@@ -290,36 +279,13 @@ async def run_pipeline(
 
 
 @click.command()
-@click.option(
-    "-f",
-    "--file",
-    "file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Pipeline file (default: .conveyor.yml, then .gitlab-ci.yml).",
-)
-@click.option(
-    "--event",
-    "event",
-    type=click.Choice([str(k) for k in EventKind]),
-    default="push",
-    show_default=True,
-    help="The event to run the pipeline for.",
-)
-@click.option("--ref", help="Branch or tag name (default: the current git branch).")
-@click.option("--sha", help="Commit (default: git rev-parse HEAD).")
+@event_options
 @click.option(
     "--job",
     "jobs",
     multiple=True,
     metavar="NAME",
     help="Run only this job and what it needs (repeatable); plays manual jobs.",
-)
-@click.option(
-    "--var",
-    "variables",
-    multiple=True,
-    metavar="K=V",
-    help="A variable for every job (repeatable); wins over the file's.",
 )
 @click.option("--concurrency", type=click.IntRange(min=1), help="Jobs at once.")
 @click.option(

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
+from conveyor.commands.options import event_options, parse_vars
 from conveyor.config import find_pipeline_file, load_pipeline
-from conveyor.errors import UsageError
 from conveyor.model import EventKind, Pipeline, Plan
 
 __all__ = ["plan", "plan_as_json", "render_plan", "render_warning", "validate"]
@@ -27,7 +26,7 @@ __all__ = ["plan", "plan_as_json", "render_plan", "render_warning", "validate"]
 _LOCATION = re.compile(r"^(.*?:\d+:\d+): (.*)$", re.DOTALL)
 
 
-def _pipeline_path(file: str | None) -> Path:
+def _pipeline_path(file: str | Path | None) -> Path:
     return Path(file) if file else find_pipeline_file(Path())
 
 
@@ -60,16 +59,6 @@ def validate(file: str | None) -> None:  # fmt: skip
         f"{stages} stage{'s' if stages != 1 else ''}"
         + (f", {len(pipeline.warnings)} warning(s)" if pipeline.warnings else "")
     )
-
-
-def _parse_vars(pairs: Sequence[str]) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--var {pair!r}: expected KEY=VALUE (e.g. --var DEPLOY=1)")
-        values[key.strip()] = value
-    return values
 
 
 def plan_as_json(result: Plan) -> dict[str, Any]:
@@ -129,36 +118,28 @@ def render_plan(result: Plan) -> list[str]:
 
 
 @click.command()
-@click.option(
-    "-f", "--file", "file", help="Pipeline file (default: .conveyor.yml, then .gitlab-ci.yml)."
-)
-@click.option(
-    "--event",
-    "event_kind",
-    type=click.Choice([str(k) for k in EventKind]),
-    default="push",
-    show_default=True,
-    help="What triggers the pipeline.",
-)
-@click.option("--ref", help="Branch or tag name (default: the current git branch).")
-@click.option("--sha", help="Commit (default: the ref's commit, else HEAD).")
-@click.option("--var", "pairs", multiple=True, metavar="K=V", help="A variable (repeatable).")
+@event_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def plan(file: str | None, event_kind: str, ref: str | None, sha: str | None,
-         pairs: tuple[str, ...], as_json: bool) -> None:  # fmt: skip
+def plan(
+    file: Path | None,
+    event: str,
+    ref: str | None,
+    sha: str | None,
+    variables: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Show the jobs that would run, and why the others would not."""
     from conveyor.gitinfo import event_from_checkout
     from conveyor.plan import plan as plan_pipeline
 
-    variables = _parse_vars(pairs)
     path = _pipeline_path(file)
     pipeline = load_pipeline(path)
     _echo_warnings(pipeline)
     directory = path.parent
-    event = event_from_checkout(
-        directory, kind=EventKind(event_kind), ref=ref, sha=sha, variables=variables
+    trigger = event_from_checkout(
+        directory, kind=EventKind(event), ref=ref, sha=sha, variables=parse_vars(variables)
     )
-    result = plan_pipeline(pipeline, event)
+    result = plan_pipeline(pipeline, trigger)
     if as_json:
         click.echo(json.dumps(plan_as_json(result), indent=2))
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conveyor.commands.run import parse_vars
+from conveyor.commands.options import parse_vars
 from conveyor.errors import UsageError
 
 

@@ -1,0 +1,65 @@
+"""Command-line options that `run` and `plan` share, and the parsing of `--var K=V`.
+
+One definition each, so both commands describe a pipeline run the same way. Imports only
+click and the core model: these modules load on every start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from conveyor.errors import UsageError
+from conveyor.model import EventKind
+
+__all__ = ["event_options", "parse_vars"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def parse_vars(pairs: Sequence[str]) -> dict[str, str]:
+    """`--var K=V` pairs as a mapping; a pair without `=` or with an empty key is an error."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--var {pair!r}: expected KEY=VALUE (e.g. --var DEPLOY=1)")
+        values[key.strip()] = value
+    return values
+
+
+def event_options(function: F) -> F:
+    """`-f FILE`, `--event`, `--ref`, `--sha` and `--var K=V`… (parameters `file`,
+    `event`, `ref`, `sha`, `variables`)."""
+    decorators = [
+        click.option(
+            "-f",
+            "--file",
+            "file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Pipeline file (default: .conveyor.yml, then .gitlab-ci.yml).",
+        ),
+        click.option(
+            "--event",
+            "event",
+            type=click.Choice([str(kind) for kind in EventKind]),
+            default="push",
+            show_default=True,
+            help="The event to run the pipeline for.",
+        ),
+        click.option("--ref", help="Branch or tag name (default: the current git branch)."),
+        click.option("--sha", help="Commit (default: the ref's commit, else HEAD)."),
+        click.option(
+            "--var",
+            "variables",
+            multiple=True,
+            metavar="K=V",
+            help="A variable for every job (repeatable); wins over the file's.",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function

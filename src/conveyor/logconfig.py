@@ -8,8 +8,8 @@ line that leaves the process can carry a secret value. It does not decide what i
 The JSON set-up is built for the server's access log (one event per request): the time stamp
 is formatted once per second, the masker is folded into the renderer (the rendered line is
 searched for the secrets with one compiled alternation; only a hit re-renders the masked
-event), and lines written on an event loop are buffered and written to stderr once per turn
-of the loop (`flush_logs`, also run at exit, writes whatever is left).
+event), and lines written on an event loop are buffered and written to stderr every few
+milliseconds (`flush_logs`, also run at exit, writes whatever is left).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ __all__ = ["MASK", "SecretMasker", "configure_logging", "flush_logs"]
 
 MASK = "[MASKED]"
 _QUIET = ("alembic", "httpx", "httpcore")
-_MAX_BUFFERED = 256  # lines buffered in one loop turn before they are written at once
+_FLUSH_AFTER_S = 0.005  # a line logged on an event loop is written within about this
+_MAX_BUFFERED = 1024  # lines buffered before they are written at once, whatever the time
 
 
 class SecretMasker:
@@ -110,24 +111,27 @@ class _UtcTimestamp:
 
 class _LineWriter:
     """Lines to one text stream. On an event loop's thread a line is buffered and the buffer
-    written (and flushed) once per turn of that loop, or at once past `_MAX_BUFFERED`
-    lines; elsewhere (worker threads, no loop) every line is written and flushed at once.
-    `flush()` also runs at interpreter exit, so a graceful stop (SIGTERM) loses nothing."""
+    written (and flushed) by a timer of that loop `_FLUSH_AFTER_S` later, or at once past
+    `_MAX_BUFFERED` lines: one write for all the requests of a few milliseconds. Elsewhere
+    (worker threads, no running loop) a line is written and flushed at once, with whatever
+    is buffered. `flush()` also runs at interpreter exit, so a graceful stop (SIGTERM) loses
+    nothing; a loop that closes before its timer fires leaves its lines to the next write
+    or to that exit flush."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self._lines: list[str] = []
         self._lock = threading.Lock()
-        self._scheduled = False
+        self._scheduled: asyncio.AbstractEventLoop | None = None  # the loop with a timer
 
     def write_line(self, line: str) -> None:
         loop = asyncio._get_running_loop()  # None off a loop's thread, without raising
         with self._lock:
             self._lines.append(line)
             if loop is not None and len(self._lines) < _MAX_BUFFERED:
-                if not self._scheduled:
-                    self._scheduled = True
-                    loop.call_soon(self.flush)
+                if self._scheduled is not loop:
+                    self._scheduled = loop
+                    loop.call_later(_FLUSH_AFTER_S, self.flush)
                 return
             self._write_locked()
 
@@ -136,7 +140,7 @@ class _LineWriter:
             self._write_locked()
 
     def _write_locked(self) -> None:
-        self._scheduled = False
+        self._scheduled = None
         if not self._lines:
             return
         text = "\n".join(self._lines) + "\n"

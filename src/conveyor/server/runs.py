@@ -56,6 +56,7 @@ __all__ = ["FinishedRuns", "RunQueue", "TriggerBody", "build_router", "job_outco
 
 _VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _JSON = "application/json"
+_SERVED_RUNS = 256
 
 
 class FinishedRuns:
@@ -184,13 +185,24 @@ async def list_runs(
 
 
 def _get_run_route(finished: FinishedRuns) -> Callable[[Request, str], Any]:
+    # The bytes of the last records served, by run id: the store hands back the same
+    # (immutable) record object while the run has not changed, so identity is the test.
+    served: dict[str, tuple[RunRecord, bytes]] = {}
+
     async def get_run(request: Request, run_id: str) -> Response:
         """The run record (DESIGN.md); a final run's bytes come from `finished`."""
         require_read(request)
         body = finished.get(run_id)
         if body is None:
             run = await _get_run(request, run_id)
-            body = orjson.dumps(run_to_dict(run))
+            last = served.get(run_id)
+            if last is not None and last[0] is run:
+                body = last[1]
+            else:
+                body = orjson.dumps(run_to_dict(run))
+                if len(served) >= _SERVED_RUNS:
+                    served.clear()
+                served[run_id] = (run, body)
             finished.offer(run, body, datetime.now(UTC))
         return Response(body, media_type=_JSON)
 

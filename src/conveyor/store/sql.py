@@ -3,8 +3,9 @@
 Every method is one short transaction; writes on SQLite take the write lock up front
 (`BEGIN IMMEDIATE`) so concurrent `conveyor run` processes queue rather than fail. Run
 numbers come from one `INSERT … SELECT max(number) + 1` statement, retried if another
-process won the same number. Must not touch log files or processes; driver exceptions
-become StoreError (database.to_store_error).
+process won the same number. On SQLite, `get_run` serves a record it read again while no
+connection has committed since (`store.runcache`). Must not touch log files or processes;
+driver exceptions become StoreError (database.to_store_error).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from conveyor.model import JobRecord, RunRecord, Status
 from conveyor.store.base import LiveProcess, MonitorSnapshot
 from conveyor.store.database import IMMEDIATE, describe_url, to_store_error
 from conveyor.store.rows import job_from_row, job_values, run_from_row, run_values
+from conveyor.store.runcache import RunsSeen
 from conveyor.store.schema import deliveries, jobs, processes, runs, snapshots
 
 __all__ = ["SqlRunStore"]
@@ -77,6 +79,7 @@ class SqlRunStore:
         self.where = describe_url(engine.url)
         # A SQLite read (WAL: never waits for a writer) is a short local call.
         self.local_reads = engine.url.get_backend_name() == "sqlite"
+        self._runs_seen = RunsSeen(engine.url) if self.local_reads else None
 
     # ------------------------------------------------------------ transactions
 
@@ -181,6 +184,18 @@ class SqlRunStore:
                 connection.execute(_JOB_INSERT, {"run_id": run_id, **values})
 
     def get_run(self, run_id: str) -> RunRecord | None:
+        seen = self._runs_seen
+        if seen is None:
+            return self._select_run(run_id)
+        version = seen.version()
+        run = seen.get(run_id, version)
+        if run is None:
+            run = self._select_run(run_id)
+            if run is not None:
+                seen.put(run, version)
+        return run
+
+    def _select_run(self, run_id: str) -> RunRecord | None:
         with self._read(f"read run {run_id}") as connection:
             key = {"key_run_id": run_id}
             row = connection.execute(_RUN_SELECT, key).first()
@@ -418,4 +433,6 @@ class SqlRunStore:
         ]
 
     def close(self) -> None:
+        if self._runs_seen is not None:
+            self._runs_seen.close()
         self._engine.dispose()

@@ -14,7 +14,8 @@ Trap: a step that ran `sleep 1000 &` keeps the pipes open after its shell exits;
 leader exits, the rest of its group is stopped too and the pipes are drained with a short
 deadline. Cancelling the task that awaits `run_step` stops the group before the
 CancelledError propagates. Live groups are kept in a `ProcessGroups` registry so a signal to
-conveyor can stop them all, and reported to the store (`add_process`) for crash recovery.
+conveyor can stop them all, and reported to a `ProcessBook` (the store, or the scheduler's
+journal) for crash recovery.
 This module does not decide statuses or retries (status.py) nor write records (scheduler).
 """
 
@@ -31,13 +32,14 @@ from pathlib import Path
 from typing import Protocol
 
 from conveyor.model import Stream
-from conveyor.store.base import LiveProcess, RunStore
+from conveyor.store.base import LiveProcess
 
 __all__ = [
     "LIVE_GROUPS",
     "MAX_LINE_CHARS",
     "LineSink",
     "LocalRunner",
+    "ProcessBook",
     "ProcessGroups",
     "StepResult",
     "StepRunner",
@@ -79,6 +81,15 @@ class StepResult:
     @property
     def is_success(self) -> bool:
         return self.exit_code == 0
+
+
+class ProcessBook(Protocol):
+    """Where `LocalRunner` reports live groups for crash recovery: a RunStore, or the
+    scheduler's `JobJournal` (which batches these writes with the job's records)."""
+
+    def add_process(self, proc: LiveProcess) -> None: ...
+
+    def remove_process(self, run_id: str, pgid: int) -> None: ...
 
 
 class StepRunner(Protocol):
@@ -258,7 +269,7 @@ class LocalRunner:
     `Process.wait()` only returns once the pipes close, which a backgrounded child delays
     forever; the protocol sees the leader's exit on its own."""
 
-    store: RunStore | None = None
+    store: ProcessBook | None = None
     grace_s: float = 5.0
     groups: ProcessGroups = field(default_factory=lambda: LIVE_GROUPS)
 

@@ -14,7 +14,7 @@
         play=frozenset({"deploy"}),# manual jobs to run
         cancel=asyncio.Event(),    # set it to cancel the run (signal handler, API)
         observer=view,             # optional RunObserver (terminal view, SSE)
-        runner=None,               # StepRunner; default LocalRunner(store=store)
+        runner=None,               # StepRunner; default LocalRunner reporting to the journal
         grace_s=5.0,               # SIGTERM → SIGKILL grace when stopping a job
         home=home,                 # conveyor's state folder (never copied into a workspace)
         workspaces=None,           # a JobWorkspaces already preparing (else one is made);
@@ -31,7 +31,10 @@ that is not allowed cancels the rest. Cancellation — `cancel` set, or
 from another process) — stops every process group, marks running and waiting jobs
 `canceled` and the run `canceled`. If the task running `execute_run` is itself cancelled,
 its process groups are stopped and CancelledError propagates (the caller records the run).
-Store calls are short synchronous calls made on the event loop.
+Store calls are short synchronous calls made on the event loop; job records and process
+groups go through `journal.JobJournal` (two transactions per one-step job attempt with the
+default runner, see there; a caller's own runner reports groups itself, records are then
+written as they change).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from conveyor.engine.attempt import (
     now_utc,
     run_attempt,
 )
+from conveyor.engine.journal import JobJournal
 from conveyor.engine.masking import Masker
 from conveyor.engine.runner import LocalRunner, StepResult, StepRunner
 from conveyor.engine.workspace import JobWorkspaces
@@ -84,10 +88,12 @@ class _Execution:
         ctx: RunContext,
         concurrency: int,
         play: frozenset[str],
+        journal: JobJournal,
     ) -> None:
         self.plan = plan
         self.run = run
         self.store = store
+        self.journal = journal
         self.ctx = ctx
         self.play = play
         self.slots = asyncio.Semaphore(max(1, concurrency))
@@ -102,7 +108,7 @@ class _Execution:
 
     # -- recording
     def save(self, record: JobRecord) -> None:
-        self.store.save_job(self.run.run_id, record)
+        self.journal.save_job(self.run.run_id, record)
         self.remember(record)
 
     def remember(self, record: JobRecord) -> None:
@@ -272,6 +278,8 @@ async def execute_run(
     workspaces: JobWorkspaces | None = None,
 ) -> RunRecord:
     """Execute `plan` as run `run` and return the final run record (see module docstring)."""
+    # With its own runner the engine batches job records and process groups (journal.py).
+    journal = JobJournal(store, hold_running=runner is None)
     ctx = RunContext(
         plan=plan,
         run_id=run.run_id,
@@ -282,7 +290,7 @@ async def execute_run(
         home=home,
         secrets=secrets,
         base_env=base_env,
-        runner=runner or LocalRunner(store=store, grace_s=grace_s),
+        runner=runner or LocalRunner(store=journal, grace_s=grace_s),
         masker=Masker(secrets.values()),
         observer=observer,
         workspaces=workspaces
@@ -294,7 +302,7 @@ async def execute_run(
             home=home,
         ),
     )
-    execution = _Execution(plan, run, store, ctx, concurrency, play)
+    execution = _Execution(plan, run, store, ctx, concurrency, play, journal)
     started_at = now_utc()
     store.update_run(run.run_id, status=Status.RUNNING, started_at=started_at)
     created = {job.name: job for job in run.jobs}
@@ -314,6 +322,7 @@ async def execute_run(
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
         await ctx.workspaces.close()
+        journal.flush()
     records = tuple(execution.records[p.name] for p in plan.jobs)
     status = run_status(records, is_canceled=execution.is_canceled)
     reason = (execution.stop_reason or None) if status is not Status.SUCCESS else None

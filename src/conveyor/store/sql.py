@@ -70,6 +70,27 @@ def _numbered_run_insert(columns: tuple[str, ...]) -> sa.Insert:
     return runs.insert().from_select([*columns, "number"], sa.select(*values, _NEXT_NUMBER))
 
 
+def _save_job(connection: Connection, run_id: str, job: JobRecord) -> None:
+    values = job_values(job)
+    key = {"key_run_id": run_id, "key_name": job.name, "key_attempt": job.attempt}
+    updated = connection.execute(_JOB_UPDATE, {**values, **key})
+    if updated.rowcount == 0:
+        connection.execute(_JOB_INSERT, {"run_id": run_id, **values})
+
+
+def _add_process(connection: Connection, proc: LiveProcess) -> None:
+    connection.execute(_PROCESS_DELETE, {"key_run_id": proc.run_id, "key_pgid": proc.pgid})
+    connection.execute(
+        _PROCESS_INSERT,
+        {
+            "run_id": proc.run_id,
+            "pgid": proc.pgid,
+            "job": proc.job,
+            "started_ticks": proc.started_ticks,
+        },
+    )
+
+
 class SqlRunStore:
     """A RunStore on a SQLAlchemy engine. Build it with `conveyor.store.open_store`."""
 
@@ -176,12 +197,29 @@ class SqlRunStore:
             )
 
     def save_job(self, run_id: str, job: JobRecord) -> None:
-        values = job_values(job)
-        key = {"key_run_id": run_id, "key_name": job.name, "key_attempt": job.attempt}
         with self._write(f"save job {job.name!r} of run {run_id}") as connection:
-            updated = connection.execute(_JOB_UPDATE, {**values, **key})
-            if updated.rowcount == 0:
-                connection.execute(_JOB_INSERT, {"run_id": run_id, **values})
+            _save_job(connection, run_id, job)
+
+    def save_job_and_processes(
+        self,
+        run_id: str,
+        job: JobRecord | None,
+        *,
+        add: LiveProcess | None = None,
+        remove: Sequence[int] = (),
+    ) -> None:
+        """`remove_process` for each of `remove`, `save_job(job)` and `add_process(add)` in
+        ONE transaction (the engine's journal batches its writes per job with it)."""
+        what = f"save job {job.name!r}" if job is not None else "record process groups"
+        with self._write(f"{what} of run {run_id}") as connection:
+            if remove:
+                connection.execute(
+                    _PROCESS_DELETE, [{"key_run_id": run_id, "key_pgid": p} for p in remove]
+                )
+            if job is not None:
+                _save_job(connection, run_id, job)
+            if add is not None:
+                _add_process(connection, add)
 
     def get_run(self, run_id: str) -> RunRecord | None:
         seen = self._runs_seen
@@ -280,16 +318,7 @@ class SqlRunStore:
 
     def add_process(self, proc: LiveProcess) -> None:
         with self._write(f"record process group {proc.pgid}") as connection:
-            connection.execute(_PROCESS_DELETE, {"key_run_id": proc.run_id, "key_pgid": proc.pgid})
-            connection.execute(
-                _PROCESS_INSERT,
-                {
-                    "run_id": proc.run_id,
-                    "pgid": proc.pgid,
-                    "job": proc.job,
-                    "started_ticks": proc.started_ticks,
-                },
-            )
+            _add_process(connection, proc)
 
     def remove_process(self, run_id: str, pgid: int) -> None:
         with self._write(f"forget process group {pgid}") as connection:

@@ -21,14 +21,14 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any, TextIO
 
 import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-__all__ = ["MASK", "SecretMasker", "configure_logging", "flush_logs"]
+__all__ = ["MASK", "AccessLine", "SecretMasker", "access_line", "configure_logging", "flush_logs"]
 
 MASK = "[MASKED]"
 _QUIET = ("alembic", "httpx", "httpcore")
@@ -181,6 +181,60 @@ class _LineHandler(logging.Handler):
 
 _WRITERS: list[_LineWriter] = []
 
+# Logs one access event (request_id, method, path, status, duration_ms); False when it did
+# not (structlog reconfigured since): the caller logs it through structlog then.
+AccessLine = Callable[[str, str, str, int, float], bool]
+
+
+class _AccessLine:
+    """The access event rendered straight into the writer (see the module docstring)."""
+
+    def __init__(
+        self,
+        processors: list[Processor],
+        stamp: _UtcTimestamp,
+        renderer: _MaskingJsonRenderer,
+        writer: _LineWriter,
+    ) -> None:
+        self.processors = processors  # structlog's configured list, edited in place by tools
+        self._stamp = stamp
+        self._renderer = renderer
+        self._write = writer.write_line
+
+    def __call__(
+        self, request_id: str, method: str, path: str, status: int, duration_ms: float
+    ) -> bool:
+        if self.processors[-1] is not self._renderer:  # captured or edited: structlog's turn
+            return False
+        event: EventDict = {
+            "request_id": request_id,
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+            "event": "http.request",
+            "level": "info",
+        }
+        self._write(self._renderer(None, "info", self._stamp(None, "info", event)))
+        return True
+
+
+class _AccessLines:
+    current: _AccessLine | None = None
+
+
+_ACCESS_LINES = _AccessLines()
+
+
+def access_line() -> AccessLine | None:
+    """The direct access-event logger of the JSON set-up, or None when structlog is not
+    configured as `configure_logging(json=True)` left it (another configuration, a level
+    above INFO): log through structlog then. Call it after configuring logging."""
+    current = _ACCESS_LINES.current
+    if current is None or structlog.get_config()["processors"] is not current.processors:
+        return None
+    return current
+
 
 def flush_logs() -> None:
     """Write every buffered log line now (also registered to run at interpreter exit)."""
@@ -198,18 +252,21 @@ def configure_logging(
     """Configure structlog and the stdlib root logger (idempotent: replaces prior set-up)."""
     out = stream if stream is not None else sys.stderr
     masker = SecretMasker(secrets)
+    stamp = _UtcTimestamp()
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        _UtcTimestamp(),
+        stamp,
     ]
     tail: list[Processor]
     handler: logging.Handler
+    _ACCESS_LINES.current = None
     if json:
         flush_logs()
         writer = _LineWriter(out)
         _WRITERS[:] = [writer]
-        tail = [_format_exc_info, _MaskingJsonRenderer(masker)]
+        json_renderer = _MaskingJsonRenderer(masker)
+        tail = [_format_exc_info, json_renderer]
         line_logger = _LineLogger(writer)
 
         def factory(*args: Any) -> _LineLogger:
@@ -222,8 +279,9 @@ def configure_logging(
         tail = [structlog.processors.format_exc_info, masker, renderer]
         logger_factory = structlog.PrintLoggerFactory(file=out)
         handler = logging.StreamHandler(out)
+    processors = [*shared, *tail]
     structlog.configure(
-        processors=[*shared, *tail],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=logger_factory,
         cache_logger_on_first_use=False,
@@ -237,6 +295,8 @@ def configure_logging(
             ],
         )
     )
+    if json and level <= logging.INFO:
+        _ACCESS_LINES.current = _AccessLine(processors, stamp, json_renderer, writer)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

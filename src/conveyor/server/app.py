@@ -6,8 +6,9 @@ error envelope for every error, includes the routers (health, webhooks, the runs
 monitor's pipelines/metrics/cc.xml) and runs the lifespan: start the run queue (recovering
 orphans, resuming `pending` runs) and the monitor; on shutdown stop the monitor, stop the
 queue (grace, then cancel), close the notifiers. The app is a `ConveyorApp`: the monitor's
-reads are answered in front of the middleware stack by `middleware.answer_fast` (same request
-id, auth, envelope and access event). It does not configure logging (serve does) and does
+reads and `GET /api/v1/runs/{id}` (when the store's reads are local) are answered in front of
+the middleware stack by `middleware.answer_fast` (same request id, auth, envelope and access
+event). It does not configure logging (serve does) and does
 not open or close the store (the caller owns it).
 """
 
@@ -69,8 +70,12 @@ def create_app(
         finally:
             await notifications.aclose()
 
+    run_reads = runs.RunReads()
+    fast = pipelines.fast_reads(monitor)
+    if store.local_reads:  # a fast read cannot wait for a thread
+        fast = fast.merged(run_reads.fast_reads())
     app = ConveyorApp(
-        pipelines.fast_reads(monitor),
+        fast,
         # conveyor logs with structlog and exports Prometheus metrics; FastAPI's native
         # OpenTelemetry hooks would only cost a provider check per request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -97,7 +102,7 @@ def create_app(
     )
     app.include_router(health.build_router())
     app.include_router(webhooks.build_router())
-    app.include_router(runs.build_router())
+    app.include_router(runs.build_router(run_reads))
     app.include_router(pipelines.build_router(monitor))
     app.include_router(metrics.build_router(monitor))
     app.include_router(cctray.build_router(monitor))
@@ -106,8 +111,9 @@ def create_app(
 
 class ConveyorApp(FastAPI):
     """The FastAPI app with a fast path in front of it: the monitor's reads that dashboards
-    poll (`pipelines.fast_reads`) are answered by `middleware.answer_fast` — same request id,
-    auth, envelope and access event — without the middleware stack and the routing."""
+    poll (`pipelines.fast_reads`) and `GET /api/v1/runs/{id}` (`runs.RunReads`, for a store
+    with local reads) are answered by `middleware.answer_fast` — same request id, auth,
+    envelope and access event — without the middleware stack and the routing."""
 
     def __init__(self, fast_reads: FastReads, **kwargs: Any) -> None:
         super().__init__(**kwargs)

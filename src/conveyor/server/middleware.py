@@ -11,13 +11,21 @@ client) and the one access event per request (`http.request`). It knows nothing 
 by dashboards): the app calls it in front of its middleware stack and routing for a GET
 whose path a `FastReads` table matches. Same request id, envelope (`envelope_body`) and
 access event; no body limit or deadline, since a GET has no body and a fast read is a plain
-function that cannot wait. The access events go through one logger bound at start-up
-(`bind_access_log`) rather than structlog's per-call lazy proxy.
+function that cannot wait. A fast read is a function of the ASGI scope (no Starlette
+`Request`): `require_read_scope` is `auth.require_read` over the scope's headers — public
+reads pass, a good bearer token passes (constant-time compare), and anything else is handed
+to `require_read` itself, so a refusal is its very 401.
+
+The access events are logged at start-up's choice (`bind_access_log`): straight into the
+JSON writer by `logconfig.access_line` under `conveyor serve`'s set-up, else through one
+structlog logger bound once rather than the per-call lazy proxy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
+import itertools
 import os
 import re
 import time
@@ -30,6 +38,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from conveyor.logconfig import AccessLine, access_line
+from conveyor.server.auth import require_read
 from conveyor.server.errors import ApiError, envelope_body
 
 __all__ = [
@@ -39,23 +49,32 @@ __all__ = [
     "answer_fast",
     "bind_access_log",
     "new_request_id",
+    "require_read_scope",
 ]
 
 log = structlog.get_logger(__name__)
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+_ID_PREFIX = os.urandom(8).hex()
+_ID_COUNTER = itertools.count(int.from_bytes(os.urandom(4)))
 
-# A read answered without the routing: the request in, the JSON body out (ApiError for an
-# error answer). It must not await, touch the network or the store.
-FastRead = Callable[[Request], bytes]
+# A read answered without the routing: the request's ASGI scope in (`scope["app"]` set), the
+# JSON body out (ApiError for an error answer). It must not await, touch the network or the
+# store. Routes call the same function with `request.scope` (which has `path_params`).
+FastRead = Callable[[Scope], bytes]
+
+_JSON_HEADER = (b"content-type", b"application/json")
 
 
 @dataclass(frozen=True, slots=True)
 class FastReads:
-    """GET paths answered by `answer_fast`: exact paths, then the first matching prefix."""
+    """GET paths answered by `answer_fast`: exact paths, then the first matching prefix
+    (`prefixes`: anything after it; `segments`: one non-empty path segment after it, so
+    `/api/v1/runs/{id}` is fast and `/api/v1/runs/{id}/jobs/...` takes the routes)."""
 
     exact: Mapping[str, FastRead] = field(default_factory=dict)
     prefixes: Sequence[tuple[str, FastRead]] = ()
+    segments: Sequence[tuple[str, FastRead]] = ()
 
     def match(self, path: str) -> FastRead | None:
         found = self.exact.get(path)
@@ -64,15 +83,31 @@ class FastReads:
         for prefix, read in self.prefixes:
             if path.startswith(prefix):
                 return read
+        for prefix, read in self.segments:
+            if (
+                path.startswith(prefix)
+                and len(path) > len(prefix)
+                and "/" not in path[len(prefix) :]
+            ):
+                return read
         return None
+
+    def merged(self, other: FastReads) -> FastReads:
+        """Both tables in one (this one's entries first)."""
+        return FastReads(
+            {**other.exact, **self.exact},
+            (*self.prefixes, *other.prefixes),
+            (*self.segments, *other.segments),
+        )
 
 
 def new_request_id(given: str | None) -> str:
-    """The client's X-Request-ID when it is short and plain, else a fresh random id
-    (32 hex digits)."""
+    """The client's X-Request-ID when it is short and plain, else a fresh id (32 hex
+    digits): this process's random 64-bit prefix and a counter, unique without a system
+    call per request (a request id is a correlation key, not a secret)."""
     if given and _SANE_ID.match(given):
         return given
-    return os.urandom(16).hex()
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 class RequestFrameMiddleware:
@@ -100,7 +135,7 @@ class RequestFrameMiddleware:
             try:
                 await self._serve(scope, receive, frame, headers)
             finally:
-                _log_access(scope, frame.status, started, request_id)
+                _log_access(scope["method"], scope["path"], frame.status, started, request_id)
 
     async def _serve(
         self, scope: Scope, receive: Receive, frame: _Frame, headers: dict[bytes, bytes]
@@ -185,11 +220,16 @@ async def answer_fast(read: FastRead, scope: Scope, send: Send) -> None:
     and access event as the routed answers, without routing, dependencies, body limit or
     deadline (a GET has no body and a fast read cannot wait). `scope["app"]` must be set."""
     started = time.perf_counter()
-    request_id = new_request_id(_given_request_id(scope))
+    given: bytes | None = None
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            given = value
+            break
+    request_id = new_request_id(given.decode("latin-1") if given is not None else None)
     scope["state"] = {"request_id": request_id}
     status = 200
     try:
-        body = read(Request(scope))
+        body = read(scope)
     except ApiError as exc:
         status, body = exc.status_code, envelope_body(exc.code, exc.message, request_id)
     except Exception:
@@ -201,49 +241,67 @@ async def answer_fast(read: FastRead, scope: Scope, send: Send) -> None:
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                _JSON_HEADER,
                 (b"content-length", b"%d" % len(body)),
                 (b"x-request-id", request_id.encode()),
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
-    _log_access(scope, status, started, request_id)
+    _log_access(scope["method"], scope["path"], status, started, request_id)
+
+
+def require_read_scope(scope: Scope) -> None:
+    """`auth.require_read` for a fast read, from the scope: passes when reads are public or
+    the `Authorization: Bearer` token matches (constant-time); otherwise `require_read`
+    decides and raises its own 401."""
+    state = scope["app"].state
+    if getattr(state, "public_read", False):
+        return
+    expected: str | None = getattr(state, "api_token", None)
+    if expected:
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, given = value.decode("latin-1").partition(" ")
+                if scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), expected):
+                    return
+                break
+    require_read(Request(scope))
 
 
 class _AccessLog:
-    """The logger of the access events: structlog's lazy proxy until `bind_access_log`
-    binds it once (after logging is configured), sparing each event a logger assembly."""
+    """How the access events are logged: structlog's lazy proxy until `bind_access_log`
+    binds a logger once (after logging is configured) and, under the JSON set-up, takes
+    `logconfig.access_line`'s direct road."""
 
     logger: Any = log
+    line: AccessLine | None = None
 
 
 _ACCESS = _AccessLog()
 
 
 def bind_access_log() -> None:
-    """Bind the access-event logger to structlog's current configuration; the app calls it
+    """Bind the access-event logging to structlog's current configuration; the app calls it
     at start-up (configure logging before). Capturing tools that edit the configured
     processor list in place (structlog.testing.capture_logs) still see every event."""
     _ACCESS.logger = structlog.get_logger(__name__).bind()
+    _ACCESS.line = access_line()
 
 
-def _log_access(scope: Scope, status: int, started: float, request_id: str) -> None:
+def _log_access(method: str, path: str, status: int, started: float, request_id: str) -> None:
+    duration_ms = int((time.perf_counter() - started) * 100_000 + 0.5) / 100  # ms, 2 places
+    line = _ACCESS.line
+    if line is not None and line(request_id, method, path, status, duration_ms):
+        return
     _ACCESS.logger.info(
         "http.request",
         request_id=request_id,
-        method=scope["method"],
-        path=scope["path"],
+        method=method,
+        path=path,
         status=status,
-        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        duration_ms=duration_ms,
     )
-
-
-def _given_request_id(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            return str(value.decode("latin-1"))
-    return None
 
 
 def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import orjson
 from fastapi import APIRouter, Depends
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from conveyor.errors import UpstreamError, UpstreamRateLimited, UpstreamTimeout
 from conveyor.monitor.service import Monitor
-from conveyor.server.auth import require_read, require_write
+from conveyor.server.auth import require_write
 from conveyor.server.errors import ApiError
-from conveyor.server.middleware import FastRead, FastReads
+from conveyor.server.middleware import FastRead, FastReads, require_read_scope
 
 __all__ = ["PROVIDERS", "build_reads", "build_router", "fast_reads"]
 
@@ -38,14 +40,16 @@ def _unknown(key: str) -> ApiError:
 
 
 def build_reads(monitor: Monitor) -> tuple[FastRead, FastRead]:
-    """The two reads as plain functions of the request: the list and one entry. They
-    check `require_read`, raise ApiError and return the cached bytes; the routes below and
-    the app's fast path (`fast_reads`) both serve them."""
+    """The two reads as plain functions of the request's ASGI scope: the list and one
+    entry. They check `require_read` (over the scope: `middleware.require_read_scope`),
+    raise ApiError and return the cached bytes; the routes below and the app's fast path
+    (`fast_reads`) both serve them."""
 
-    def list_pipelines(request: Request) -> bytes:
+    def list_pipelines(scope: Scope) -> bytes:
         """Every watched target's entry, in configuration order (`?provider=` filters)."""
-        require_read(request)
-        provider = request.query_params.get("provider") if request.scope["query_string"] else None
+        require_read_scope(scope)
+        query: bytes = scope["query_string"]
+        provider = QueryParams(query).get("provider") if query else None
         if provider is not None and provider not in PROVIDERS:
             raise ApiError(
                 400,
@@ -54,12 +58,11 @@ def build_reads(monitor: Monitor) -> tuple[FastRead, FastRead]:
             )
         return monitor.cache.list_body(provider)
 
-    def get_pipeline(request: Request) -> bytes:
+    def get_pipeline(scope: Scope) -> bytes:
         """One entry: key, provider, repo, branch, pipelines, fetched_at, stale, error."""
-        require_read(request)
-        key: str | None = request.path_params.get("key")
-        if key is None:  # the fast path: no routing, the key is the rest of the path
-            key = str(request.scope["path"])[len(_ENTRY_PREFIX) :]
+        require_read_scope(scope)
+        params = scope.get("path_params")  # None on the fast path: no routing
+        key = str(params["key"] if params is not None else scope["path"][len(_ENTRY_PREFIX) :])
         body = monitor.cache.body(key)
         if body is None:
             raise _unknown(key)
@@ -85,10 +88,10 @@ def build_router(monitor: Monitor) -> APIRouter:
     # Inside `conveyor serve` the same functions are answered by the fast path in front of
     # the routing (`fast_reads`); these routes serve apps built without it.
     async def list_pipelines(request: Request) -> Response:
-        return Response(read_list(request), media_type=_JSON)
+        return Response(read_list(request.scope), media_type=_JSON)
 
     async def get_pipeline(request: Request) -> Response:
-        return Response(read_entry(request), media_type=_JSON)
+        return Response(read_entry(request.scope), media_type=_JSON)
 
     @router.post(
         "/api/v1/pipelines/{key:path}/retry",

@@ -15,7 +15,10 @@ run is queued any job name is accepted, and the stream waits.
 dependency to solve), reads the store on the event loop when its reads are local
 (`RunStore.local_reads`: SQLite, never blocked by a writer in WAL mode) and keeps the bytes of
 runs that ended (`FinishedRuns`): a final run never changes (cancel refuses it, playing a
-manual job starts a new run, recovery only touches runs that are still running).
+manual job starts a new run, recovery only touches runs that are still running). Those
+caches live in `RunReads`, shared with the app's fast path: for a store with local reads,
+`create_app` answers this GET in front of the routing with `RunReads.read_local` (same
+checks, same bytes).
 
 Job names travel in paths URL-encoded (`test%20%5BPY%3D3.12%5D`, `deploy%2Fprod`): the
 `{job:path}` parameter receives them decoded.
@@ -33,6 +36,7 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import Scope
 
 from conveyor.engine.checkout import CheckoutError
 from conveyor.errors import UsageError
@@ -40,6 +44,7 @@ from conveyor.model import EventKind, RunRecord, Status
 from conveyor.records import run_to_dict
 from conveyor.server.auth import require_read, require_write
 from conveyor.server.errors import ApiError
+from conveyor.server.middleware import FastReads, require_read_scope
 from conveyor.server.serialize import (
     closest_name,
     json_response,
@@ -52,11 +57,20 @@ from conveyor.store.base import RunStore
 from conveyor.store.logfiles import job_log_path, read_job_log
 from conveyor.store.paths import is_valid_run_id, run_dir
 
-__all__ = ["FinishedRuns", "RunQueue", "TriggerBody", "build_router", "job_outcome"]
+__all__ = [
+    "RUN_PREFIX",
+    "FinishedRuns",
+    "RunQueue",
+    "RunReads",
+    "TriggerBody",
+    "build_router",
+    "job_outcome",
+]
 
 _VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _JSON = "application/json"
 _SERVED_RUNS = 256
+RUN_PREFIX = "/api/v1/runs/"
 
 
 class FinishedRuns:
@@ -184,26 +198,57 @@ async def list_runs(
     return json_response(run_page(runs, limit=limit, offset=offset))
 
 
-def _get_run_route(finished: FinishedRuns) -> Callable[[Request, str], Any]:
-    # The bytes of the last records served, by run id: the store hands back the same
-    # (immutable) record object while the run has not changed, so identity is the test.
-    served: dict[str, tuple[RunRecord, bytes]] = {}
+class RunReads:
+    """The bytes of `GET /api/v1/runs/{run_id}`, shared by the route and, for a store whose
+    reads are local, the app's fast path (`fast_reads`): a final run's bytes come from
+    `finished`; the bytes of the last records served are kept by run id (the store hands
+    back the same immutable record object while the run has not changed, so identity is
+    the test)."""
 
+    def __init__(self) -> None:
+        self.finished = FinishedRuns()
+        self._served: dict[str, tuple[RunRecord, bytes]] = {}
+
+    def body_of(self, run: RunRecord) -> bytes:
+        last = self._served.get(run.run_id)
+        if last is not None and last[0] is run:
+            body = last[1]
+        else:
+            body = orjson.dumps(run_to_dict(run))
+            if len(self._served) >= _SERVED_RUNS:
+                self._served.clear()
+            self._served[run.run_id] = (run, body)
+        self.finished.offer(run, body, datetime.now(UTC))
+        return body
+
+    def read_local(self, scope: Scope) -> bytes:
+        """The fast read (`middleware.FastRead`) of `/api/v1/runs/{run_id}`: the route's
+        checks and bytes, the store read on the event loop (only for `local_reads`)."""
+        require_read_scope(scope)
+        run_id = str(scope["path"])[len(RUN_PREFIX) :]
+        body = self.finished.get(run_id)
+        if body is not None:
+            return body
+        if not is_valid_run_id(run_id):
+            raise _run_not_found(run_id)
+        store: RunStore = scope["app"].state.store
+        run = store.get_run(run_id)
+        if run is None:
+            raise _run_not_found(run_id)
+        return self.body_of(run)
+
+    def fast_reads(self) -> FastReads:
+        """`GET /api/v1/runs/{run_id}` for the app's fast path (a store with local reads)."""
+        return FastReads(segments=((RUN_PREFIX, self.read_local),))
+
+
+def _get_run_route(reads: RunReads) -> Callable[[Request, str], Any]:
     async def get_run(request: Request, run_id: str) -> Response:
         """The run record (DESIGN.md); a final run's bytes come from `finished`."""
         require_read(request)
-        body = finished.get(run_id)
+        body = reads.finished.get(run_id)
         if body is None:
-            run = await _get_run(request, run_id)
-            last = served.get(run_id)
-            if last is not None and last[0] is run:
-                body = last[1]
-            else:
-                body = orjson.dumps(run_to_dict(run))
-                if len(served) >= _SERVED_RUNS:
-                    served.clear()
-                served[run_id] = (run, body)
-            finished.offer(run, body, datetime.now(UTC))
+            body = reads.body_of(await _get_run(request, run_id))
         return Response(body, media_type=_JSON)
 
     return get_run
@@ -312,15 +357,16 @@ async def _allow_write(request: Request) -> None:
     require_write(request)
 
 
-def build_router() -> APIRouter:
-    """The runs API under /api/v1. Reads need the read token unless server.public_read."""
+def build_router(reads: RunReads | None = None) -> APIRouter:
+    """The runs API under /api/v1. Reads need the read token unless server.public_read.
+    `reads`: the run reads shared with the app's fast path (a new one when not given)."""
     read = [Depends(_allow_read)]
     write = [Depends(_allow_write)]
     router = APIRouter(prefix="/api/v1", tags=["runs"])
     router.add_api_route("/runs", list_runs, methods=["GET"], dependencies=read)
     router.add_api_route("/runs", trigger_run, methods=["POST"], dependencies=write)
     # No dependency: the handler checks the read token itself (one less thing to solve).
-    router.add_api_route("/runs/{run_id}", _get_run_route(FinishedRuns()), methods=["GET"])
+    router.add_api_route("/runs/{run_id}", _get_run_route(reads or RunReads()), methods=["GET"])
     router.add_api_route("/runs/{run_id}/cancel", cancel_run, methods=["POST"], dependencies=write)
     router.add_api_route(
         "/runs/{run_id}/jobs/{job:path}/play", play_job, methods=["POST"], dependencies=write

@@ -1,4 +1,5 @@
-"""The JSON access-log chain of `conveyor.logconfig`: buffered lines, masking, time stamps."""
+"""The JSON access-log chain of `conveyor.logconfig`: buffered lines, masking, time stamps,
+and the direct access line (`access_line`)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from collections.abc import Iterator
 import orjson
 import pytest
 import structlog
+from structlog.testing import capture_logs
 
-from conveyor.logconfig import MASK, configure_logging, flush_logs
+from conveyor.logconfig import MASK, access_line, configure_logging, flush_logs
 
 SECRET = 'tok"en\\0123456789-very-secret'
 
@@ -69,3 +71,58 @@ async def test_lines_logged_in_a_worker_thread_are_written_at_once(out: io.Strin
         return out.getvalue()
 
     assert "from thread" in await asyncio.to_thread(log_in_thread)
+
+
+def test_access_line_renders_what_structlog_renders(out: io.StringIO) -> None:
+    line = access_line()
+    assert line is not None
+    assert line("rid-1", "GET", "/api/v1/pipelines/a@main", 200, 0.25)
+    structlog.get_logger("t").info(
+        "http.request",
+        request_id="rid-1",
+        method="GET",
+        path="/api/v1/pipelines/a@main",
+        status=200,
+        duration_ms=0.25,
+    )
+    flush_logs()
+    direct, chained = _lines(out)
+    assert list(direct) == list(chained)  # the same fields in the same order
+    assert {**direct, "timestamp": ""} == {**chained, "timestamp": ""}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", str(direct["timestamp"]))
+
+
+def test_access_line_masks_secrets(out: io.StringIO) -> None:
+    line = access_line()
+    assert line is not None
+    assert line("plain-secret-0123456789", "GET", f"/api/v1/pipelines/{SECRET}", 404, 0.1)
+    flush_logs()
+    assert "0123456789" not in out.getvalue()
+    [logged] = _lines(out)
+    assert (logged["request_id"], logged["path"]) == (MASK, f"/api/v1/pipelines/{MASK}")
+
+
+def test_access_line_stands_aside_when_structlog_is_captured_or_reconfigured(
+    out: io.StringIO,
+) -> None:
+    line = access_line()
+    assert line is not None
+    with capture_logs() as logs:
+        assert not line("rid-2", "GET", "/healthz", 200, 0.1)
+    assert logs == []
+    structlog.configure(processors=[structlog.processors.JSONRenderer()])
+    assert access_line() is None
+    assert not out.getvalue()
+
+
+def test_no_access_line_above_info_or_for_the_console() -> None:
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        configure_logging(json=True, secrets=[], stream=io.StringIO(), level=logging.WARNING)
+        assert access_line() is None
+        configure_logging(json=False, secrets=[], stream=io.StringIO())
+        assert access_line() is None
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:], root.level = saved

@@ -46,6 +46,12 @@ def test_request_id_unsafe_value_is_replaced() -> None:
         assert len(made) == 32
 
 
+def test_generated_request_ids_are_distinct_hex() -> None:
+    made = [new_request_id(None) for _ in range(1000)]
+    assert len(set(made)) == 1000
+    assert all(int(made_id, 16) >= 0 and len(made_id) == 32 for made_id in made)
+
+
 def test_masker_masks_nested_values() -> None:
     masker = SecretMasker(["tok123456", "tok"])
     event = masker(None, "info", {"event": "x tok123456", "extra": {"a": ["tok"]}, "n": 3})

@@ -10,7 +10,6 @@ driver exceptions become StoreError (database.to_store_error).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -27,68 +26,23 @@ from conveyor.store.database import IMMEDIATE, describe_url, to_store_error
 from conveyor.store.rows import job_from_row, job_values, run_from_row, run_values
 from conveyor.store.runcache import RunsSeen
 from conveyor.store.schema import deliveries, jobs, processes, runs, snapshots
+from conveyor.store.statements import (
+    DELIVERIES_SELECT,
+    DELIVERY_INSERT,
+    DELIVERY_SELECT,
+    JOB_INSERT,
+    PROCESS_DELETE,
+    RUN_COLUMNS,
+    RUN_JOBS_SELECT,
+    RUN_SELECT,
+    numbered_run_insert,
+    write_job,
+    write_process,
+)
 
 __all__ = ["SqlRunStore"]
 
 _NUMBER_ATTEMPTS = 20
-_RUN_COLUMNS = [c for c in runs.c if c.name not in ("owner_pid", "owner_started_ticks")]
-
-# The statements of the engine's hot path (a few per job), built once: building a statement
-# costs more than running it on SQLite. Key parameters are prefixed so they never clash
-# with the column values of an UPDATE.
-_JOB_UPDATE = jobs.update().where(
-    (jobs.c.run_id == sa.bindparam("key_run_id"))
-    & (jobs.c.name == sa.bindparam("key_name"))
-    & (jobs.c.attempt == sa.bindparam("key_attempt"))
-)
-_JOB_INSERT = jobs.insert()
-_PROCESS_KEY = (processes.c.run_id == sa.bindparam("key_run_id")) & (
-    processes.c.pgid == sa.bindparam("key_pgid")
-)
-_PROCESS_DELETE = processes.delete().where(_PROCESS_KEY)
-_PROCESS_INSERT = processes.insert()
-# The webhook intake's statements (`create_delivered_run`), also built once.
-_DELIVERY_SELECT = sa.select(deliveries.c.run_id).where(
-    deliveries.c.delivery_id == sa.bindparam("key_delivery_id")
-)
-_DELIVERY_INSERT = deliveries.insert()
-_DELIVERIES_SELECT = sa.select(deliveries.c.delivery_id, deliveries.c.run_id).where(
-    deliveries.c.delivery_id.in_(sa.bindparam("key_ids", expanding=True))
-)
-# `get_run`, the runs API's hottest read, also built once.
-_RUN_SELECT = sa.select(*_RUN_COLUMNS).where(runs.c.run_id == sa.bindparam("key_run_id"))
-_RUN_JOBS_SELECT = (
-    sa.select(jobs).where(jobs.c.run_id == sa.bindparam("key_run_id")).order_by(jobs.c.id)
-)
-_NEXT_NUMBER = sa.select(sa.func.coalesce(sa.func.max(runs.c.number), 0) + 1).scalar_subquery()
-
-
-@functools.cache
-def _numbered_run_insert(columns: tuple[str, ...]) -> sa.Insert:
-    """INSERT … SELECT of a run's values (bound as `v_<column>`) and the next run number."""
-    values = (sa.bindparam(f"v_{c}", type_=runs.c[c].type) for c in columns)
-    return runs.insert().from_select([*columns, "number"], sa.select(*values, _NEXT_NUMBER))
-
-
-def _save_job(connection: Connection, run_id: str, job: JobRecord) -> None:
-    values = job_values(job)
-    key = {"key_run_id": run_id, "key_name": job.name, "key_attempt": job.attempt}
-    updated = connection.execute(_JOB_UPDATE, {**values, **key})
-    if updated.rowcount == 0:
-        connection.execute(_JOB_INSERT, {"run_id": run_id, **values})
-
-
-def _add_process(connection: Connection, proc: LiveProcess) -> None:
-    connection.execute(_PROCESS_DELETE, {"key_run_id": proc.run_id, "key_pgid": proc.pgid})
-    connection.execute(
-        _PROCESS_INSERT,
-        {
-            "run_id": proc.run_id,
-            "pgid": proc.pgid,
-            "job": proc.job,
-            "started_ticks": proc.started_ticks,
-        },
-    )
 
 
 class SqlRunStore:
@@ -141,7 +95,7 @@ class SqlRunStore:
                     if run.jobs:  # one transaction for the run and its first job records
                         latest = {(j.name, j.attempt): j for j in run.jobs}
                         connection.execute(
-                            _JOB_INSERT,
+                            JOB_INSERT,
                             [{"run_id": run.run_id, **job_values(j)} for j in latest.values()],
                         )
             except sa.exc.IntegrityError as exc:
@@ -198,7 +152,7 @@ class SqlRunStore:
 
     def save_job(self, run_id: str, job: JobRecord) -> None:
         with self._write(f"save job {job.name!r} of run {run_id}") as connection:
-            _save_job(connection, run_id, job)
+            write_job(connection, run_id, job)
 
     def save_job_and_processes(
         self,
@@ -214,12 +168,12 @@ class SqlRunStore:
         with self._write(f"{what} of run {run_id}") as connection:
             if remove:
                 connection.execute(
-                    _PROCESS_DELETE, [{"key_run_id": run_id, "key_pgid": p} for p in remove]
+                    PROCESS_DELETE, [{"key_run_id": run_id, "key_pgid": p} for p in remove]
                 )
             if job is not None:
-                _save_job(connection, run_id, job)
+                write_job(connection, run_id, job)
             if add is not None:
-                _add_process(connection, add)
+                write_process(connection, add)
 
     def get_run(self, run_id: str) -> RunRecord | None:
         seen = self._runs_seen
@@ -236,10 +190,10 @@ class SqlRunStore:
     def _select_run(self, run_id: str) -> RunRecord | None:
         with self._read(f"read run {run_id}") as connection:
             key = {"key_run_id": run_id}
-            row = connection.execute(_RUN_SELECT, key).first()
+            row = connection.execute(RUN_SELECT, key).first()
             if row is None:
                 return None
-            job_rows = connection.execute(_RUN_JOBS_SELECT, key).all()
+            job_rows = connection.execute(RUN_JOBS_SELECT, key).all()
         latest: dict[str, JobRecord] = {}
         for job_row in job_rows:
             job = job_from_row(job_row._mapping)
@@ -266,7 +220,7 @@ class SqlRunStore:
         limit: int = 50,
         offset: int = 0,
     ) -> list[RunRecord]:
-        query = sa.select(*_RUN_COLUMNS)
+        query = sa.select(*RUN_COLUMNS)
         if repo is not None:
             query = query.where(runs.c.repo == repo)
         if ref is not None:
@@ -280,7 +234,7 @@ class SqlRunStore:
 
     def runs_with_status(self, statuses: Sequence[Status]) -> list[RunRecord]:
         query = (
-            sa.select(*_RUN_COLUMNS)
+            sa.select(*RUN_COLUMNS)
             .where(runs.c.status.in_([str(s) for s in statuses]))
             .order_by(runs.c.number)
         )
@@ -318,11 +272,11 @@ class SqlRunStore:
 
     def add_process(self, proc: LiveProcess) -> None:
         with self._write(f"record process group {proc.pgid}") as connection:
-            _add_process(connection, proc)
+            write_process(connection, proc)
 
     def remove_process(self, run_id: str, pgid: int) -> None:
         with self._write(f"forget process group {pgid}") as connection:
-            connection.execute(_PROCESS_DELETE, {"key_run_id": run_id, "key_pgid": pgid})
+            connection.execute(PROCESS_DELETE, {"key_run_id": run_id, "key_pgid": pgid})
 
     def processes(self, run_id: str) -> list[LiveProcess]:
         with self._read(f"list process groups of run {run_id}") as connection:
@@ -359,7 +313,7 @@ class SqlRunStore:
         `claim_delivery` + `create_run`)."""
         values = run_values(run)
         del values["number"]
-        insert = _numbered_run_insert(tuple(values))
+        insert = numbered_run_insert(tuple(values))
         params = {f"v_{k}": v for k, v in values.items()}
         for _ in range(_NUMBER_ATTEMPTS):
             try:
@@ -367,13 +321,13 @@ class SqlRunStore:
                     # The delivery's primary key is the de-duplication: a redelivery fails
                     # this first insert (no prior SELECT: redeliveries are rare).
                     connection.execute(
-                        _DELIVERY_INSERT, {"delivery_id": delivery_id, "run_id": run.run_id}
+                        DELIVERY_INSERT, {"delivery_id": delivery_id, "run_id": run.run_id}
                     )
                     connection.execute(insert, params)
                     if run.jobs:
                         latest = {(j.name, j.attempt): j for j in run.jobs}
                         connection.execute(
-                            _JOB_INSERT,
+                            JOB_INSERT,
                             [{"run_id": run.run_id, **job_values(j)} for j in latest.values()],
                         )
             except sa.exc.IntegrityError as exc:
@@ -381,7 +335,7 @@ class SqlRunStore:
                 # took the run id or the run number first; nothing of this call was written.
                 with self._read("read a webhook delivery") as connection:
                     seen = connection.execute(
-                        _DELIVERY_SELECT, {"key_delivery_id": delivery_id}
+                        DELIVERY_SELECT, {"key_delivery_id": delivery_id}
                     ).scalar()
                 if seen is not None:
                     return str(seen)
@@ -403,7 +357,7 @@ class SqlRunStore:
         try:
             with self._writer.begin() as connection:
                 known = {d for _, d in items}
-                rows = connection.execute(_DELIVERIES_SELECT, {"key_ids": sorted(known)})
+                rows = connection.execute(DELIVERIES_SELECT, {"key_ids": sorted(known)})
                 seen: dict[str, str] = {str(d): str(r) for d, r in rows}
                 answers: list[str | None] = []
                 new_deliveries: list[dict[str, Any]] = []
@@ -419,9 +373,9 @@ class SqlRunStore:
                     params = {f"v_{k}": v for k, v in values.items()}
                     new_runs.setdefault(tuple(values), []).append(params)
                 if new_deliveries:
-                    connection.execute(_DELIVERY_INSERT, new_deliveries)
+                    connection.execute(DELIVERY_INSERT, new_deliveries)
                 for columns, many in new_runs.items():  # numbered in order, one by one
-                    connection.execute(_numbered_run_insert(columns), many)
+                    connection.execute(numbered_run_insert(columns), many)
             return answers
         except sa.exc.IntegrityError:
             # Another process wrote one of them meanwhile (nothing of this batch was): one

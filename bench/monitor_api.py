@@ -9,7 +9,9 @@ default is 30 s) with a 0.5 s deadline, and a bare uvicorn app
 (same loop and parser) answering the entry's bytes from memory. The load generator is `wrk`
 (Debian package; installed with apt-get when missing), 2 threads, 64 connections, rounds
 alternating baseline / conveyor. Then the fake is told to hang every request and, once every
-entry is stale, conveyor is measured again while its sync loop keeps timing out.
+entry is stale, conveyor is measured again while its sync loop keeps timing out. Each
+`wrk` run also gives the server process's CPU per request (user + system time from
+/proc/<pid>/stat before and after, divided by the requests `wrk` completed).
 
     .venv/bin/python bench/monitor_api.py [--targets 90] [--seconds 5] [--rounds 3]
                                           [--interval 1]
@@ -149,20 +151,29 @@ def wait_up(url: str) -> bytes:
         time.sleep(0.2)
 
 
-def wrk(binary: str, url: str, seconds: int) -> tuple[float, float]:
-    """(requests per second, p99 latency in ms)."""
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (user + system, /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(binary: str, url: str, seconds: int, pid: int) -> tuple[float, float, float]:
+    """(requests per second, p99 latency in ms, server CPU µs per request)."""
+    cpu_before = cpu_seconds(pid)
     out = subprocess.run(
         [binary, "-t2", "-c64", f"-d{seconds}s", "--latency", url],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
+    cpu_us = (cpu_seconds(pid) - cpu_before) * 1e6
+    done = int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
     value, unit = re.search(r"\s99%\s+([\d.]+)(us|ms|s)\b", out).groups()  # type: ignore[union-attr]
     p99_ms = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     assert non2xx is None, f"{non2xx[1]} error answers"
-    return rps, p99_ms
+    return rps, p99_ms, cpu_us / done
 
 
 def main() -> None:
@@ -210,34 +221,43 @@ def main() -> None:
         wait_up(routes_url)
         bare_runs, routes_runs, conveyor_runs = [], [], []
         for _ in range(args.rounds):
-            bare_runs.append(wrk(binary, bare_url, args.seconds))
-            routes_runs.append(wrk(binary, routes_url, args.seconds))
-            conveyor_runs.append(wrk(binary, f"{base}/api/v1/pipelines/{KEY}", args.seconds))
+            bare_runs.append(wrk(binary, bare_url, args.seconds, bare.pid))
+            routes_runs.append(wrk(binary, routes_url, args.seconds, routes.pid))
+            conveyor_runs.append(
+                wrk(binary, f"{base}/api/v1/pipelines/{KEY}", args.seconds, serve.pid)
+            )
         httpx.post(upstream + "/_fake/hang")
         wait_for(base, lambda es: all(e["stale"] and e["error"] for e in es), "stale",
                  args.interval + 60)  # fmt: skip
-        hung_runs = [wrk(binary, f"{base}/api/v1/pipelines/{KEY}", args.seconds)
+        hung_runs = [wrk(binary, f"{base}/api/v1/pipelines/{KEY}", args.seconds, serve.pid)
                      for _ in range(args.rounds)]  # fmt: skip
         errors = {e["error"] for e in httpx.get(base + "/api/v1/pipelines").json()}
     finally:
         for child in reversed(children):
             child.send_signal(signal.SIGTERM)
             child.wait(timeout=30)
-    b_rps = statistics.median(r for r, _ in bare_runs)
-    c_rps = statistics.median(r for r, _ in conveyor_runs)
-    c_p99 = statistics.median(p for _, p in conveyor_runs)
-    r_rps = statistics.median(r for r, _ in routes_runs)
-    r_p99 = statistics.median(p for _, p in routes_runs)
-    h_rps = statistics.median(r for r, _ in hung_runs)
-    h_p99 = statistics.median(p for _, p in hung_runs)
-    b_p99 = statistics.median(p for _, p in bare_runs)
+
+    def summary(runs: list[tuple[float, float, float]]) -> tuple[float, float, float]:
+        return (
+            statistics.median(r for r, _, _ in runs),
+            statistics.median(p for _, p, _ in runs),
+            statistics.median(c for _, _, c in runs),
+        )
+
+    b_rps, b_p99, b_cpu = summary(bare_runs)
+    r_rps, r_p99, r_cpu = summary(routes_runs)
+    c_rps, c_p99, c_cpu = summary(conveyor_runs)
+    h_rps, h_p99, h_cpu = summary(hung_runs)
     print(f"targets={args.targets} tick={args.interval:g}s body={len(body)} B, "
           f"wrk -t2 -c64 -d{args.seconds}s")  # fmt: skip
-    print(f"rounds={args.rounds} (median)")
-    print(f"bare uvicorn:       {b_rps:8.0f} req/s  p99 {b_p99:6.2f} ms")
-    print(f"routes, bare app:   {r_rps:8.0f} req/s  p99 {r_p99:6.2f} ms  ratio {r_rps / b_rps:.2f}")
-    print(f"conveyor, fresh:    {c_rps:8.0f} req/s  p99 {c_p99:6.2f} ms  ratio {c_rps / b_rps:.2f}")
-    print(f"conveyor, hung:     {h_rps:8.0f} req/s  p99 {h_p99:6.2f} ms  errors {sorted(errors)}")
+    print(f"rounds={args.rounds} (median); cpu = server process user+system per request")
+    print(f"bare uvicorn:       {b_rps:8.0f} req/s  p99 {b_p99:6.2f} ms  cpu {b_cpu:5.1f} us")
+    print(f"routes, bare app:   {r_rps:8.0f} req/s  p99 {r_p99:6.2f} ms  cpu {r_cpu:5.1f} us"
+          f"  ratio {r_rps / b_rps:.2f}")  # fmt: skip
+    print(f"conveyor, fresh:    {c_rps:8.0f} req/s  p99 {c_p99:6.2f} ms  cpu {c_cpu:5.1f} us"
+          f"  ratio {c_rps / b_rps:.2f}")  # fmt: skip
+    print(f"conveyor, hung:     {h_rps:8.0f} req/s  p99 {h_p99:6.2f} ms  cpu {h_cpu:5.1f} us"
+          f"  errors {sorted(errors)}")  # fmt: skip
     print(f"p99 hung / fresh:     {h_p99 / c_p99:.2f}")
 
 

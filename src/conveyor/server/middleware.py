@@ -126,7 +126,7 @@ class RequestFrameMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
+        started = time.perf_counter_ns()
         headers = dict(scope["headers"])
         request_id = new_request_id(_header(headers, b"x-request-id"))
         scope.setdefault("state", {})["request_id"] = request_id
@@ -219,7 +219,7 @@ async def answer_fast(read: FastRead, scope: Scope, send: Send) -> None:
     """Answer a GET with a fast read, in front of the routing: the same request id, envelope
     and access event as the routed answers, without routing, dependencies, body limit or
     deadline (a GET has no body and a fast read cannot wait). `scope["app"]` must be set."""
-    started = time.perf_counter()
+    started = time.perf_counter_ns()
     given: bytes | None = None
     for name, value in scope["headers"]:
         if name == b"x-request-id":
@@ -256,9 +256,14 @@ def require_read_scope(scope: Scope) -> None:
     the `Authorization: Bearer` token matches (constant-time); otherwise `require_read`
     decides and raises its own 401."""
     state = scope["app"].state
-    if getattr(state, "public_read", False):
+    # Starlette's State keeps its attributes in this dict; reading it spares two calls of
+    # State.__getattr__ per request (a third of this check's cost).
+    values: dict[str, Any] | None = getattr(state, "_state", None)
+    if values is None:
+        values = {name: getattr(state, name, None) for name in ("public_read", "api_token")}
+    if values.get("public_read", False):
         return
-    expected: str | None = getattr(state, "api_token", None)
+    expected: str | None = values.get("api_token")
     if expected:
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -289,8 +294,9 @@ def bind_access_log() -> None:
     _ACCESS.line = access_line()
 
 
-def _log_access(method: str, path: str, status: int, started: float, request_id: str) -> None:
-    duration_ms = int((time.perf_counter() - started) * 100_000 + 0.5) / 100  # ms, 2 places
+def _log_access(method: str, path: str, status: int, started: int, request_id: str) -> None:
+    # `started`: time.perf_counter_ns() at the request's start; ms rounded to 2 places
+    duration_ms = (time.perf_counter_ns() - started + 5_000) // 10_000 / 100
     line = _ACCESS.line
     if line is not None and line(request_id, method, path, status, duration_ms):
         return

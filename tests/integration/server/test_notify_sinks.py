@@ -224,6 +224,8 @@ async def test_slack_failure_then_recovery_from_store_history(
     slack = SlackNotifier(sinks.slack_webhook_url, store, http, public_url=PUBLIC)
     notifications = Notifications([slack], http)
     await notifications.run_finished(store.get_run(failed.run_id) or failed)
+    # Messages of different runs are sent concurrently; let the first land before the second.
+    await notifications.drain(10)
     await notifications.run_finished(fixed)
     await notifications.drain(10)
     await notifications.aclose()

@@ -53,6 +53,7 @@ def _declared_secrets(plan: Plan) -> list[str]:
 def _new_run(plan: Plan) -> RunRecord:
     """The run record to create: pending, with its jobs pending (stored at once)."""
     from conveyor.engine.scheduler import pending_record
+    from conveyor.server.triggers import event_to_trigger
     from conveyor.store.paths import new_run_id
 
     event = plan.event
@@ -65,7 +66,7 @@ def _new_run(plan: Plan) -> RunRecord:
         status=Status.PENDING,
         created_at=datetime.now(UTC),
         pipeline_name=plan.pipeline.name,
-        trigger={"kind": str(event.kind), "ref": event.ref, "sha": event.sha, "repo": event.repo},
+        trigger=event_to_trigger(event),
         jobs=tuple(pending_record(planned) for planned in plan.jobs),
     )
 

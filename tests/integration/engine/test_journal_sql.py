@@ -16,9 +16,10 @@ from tests.integration.engine.helpers import ListLogs, job, make_plan, planned
 
 async def test_store_shows_live_groups_and_final_records(tmp_path: Path) -> None:
     marker = tmp_path / "started"
+    release = tmp_path / "release"
     plan = make_plan(
         planned(job("two-steps", "true", "echo second")),
-        planned(job("slow", f"touch {marker} && sleep 0.5")),
+        planned(job("slow", f"touch {marker} && while [ ! -e {release} ]; do sleep 0.01; done")),
         planned(job("fails", "exit 3", allow_failure=True)),
     )
     store = open_store(tmp_path / "home")
@@ -54,10 +55,22 @@ async def test_store_shows_live_groups_and_final_records(tmp_path: Path) -> None
                 break
             await asyncio.sleep(0.01)
         assert marker.exists(), execution
-        live = store.get_run("r1")
-        assert live is not None
-        assert {j.name: j.status for j in live.jobs}["slow"] is Status.RUNNING
-        assert "slow" in [p.job for p in store.processes("r1")]
+        # The step's process exists; its group and running record reach the store right
+        # after the runner learns of it (one batch), not necessarily before `touch` runs.
+        seen: tuple[Status | None, list[str]] = (None, [])
+        for _ in range(500):  # at most 5 s
+            live = store.get_run("r1")
+            assert live is not None
+            seen = (
+                {j.name: j.status for j in live.jobs}["slow"],
+                [p.job for p in store.processes("r1")],
+            )
+            if seen[0] is Status.RUNNING and "slow" in seen[1]:
+                break
+            await asyncio.sleep(0.01)
+        assert seen[0] is Status.RUNNING, seen
+        assert "slow" in seen[1], seen
+        release.touch()
         record = await execution
         stored = store.get_run("r1")
         assert stored is not None

@@ -150,6 +150,24 @@ def test_cli_run_signal_cancels_and_exits_130(tmp_path: Path, sig: signal.Signal
     assert (record["status"], record["jobs"][0]["status"]) == ("canceled", "canceled")
 
 
+def _wait_for_recorded_group(home: Path) -> None:
+    """Until the running run's process group is in the store (written right after the
+    process starts, so possibly after the process is already visible)."""
+    from conveyor.store import open_store
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        store = open_store(home)
+        try:
+            runs = store.list_runs()
+            if runs and store.processes(runs[0].run_id):
+                return
+        finally:
+            store.close()
+        time.sleep(0.05)
+    raise AssertionError("conveyor never recorded the job's process group")
+
+
 def test_cli_run_recovers_run_of_killed_conveyor(tmp_path: Path) -> None:
     from conveyor.store import open_store
 
@@ -167,7 +185,7 @@ def test_cli_run_recovers_run_of_killed_conveyor(tmp_path: Path) -> None:
     deadline = time.monotonic() + 30
     while not _live(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(0.5)  # let conveyor record the group (a crash before that cannot be recovered)
+    _wait_for_recorded_group(project / ".home")  # a crash before that cannot be recovered
     proc.kill()
     proc.wait(timeout=10)
     assert _live(marker), "the job's group outlives a SIGKILLed conveyor until recovery"

@@ -1,0 +1,3 @@
+"""Test-suite plugins: `tests.postgres` (a real PostgreSQL server for the store tests)."""
+
+pytest_plugins = ["tests.postgres"]

@@ -7,7 +7,11 @@ and init.defaultBranch in one `git config`, origin's HEAD, the current branch) s
 once and are collected together: the wall time of about one git process instead of eleven
 in a row. Each runs `git -C DIR ...` without a shell and with a timeout; any failure (no
 git, not a repository, no commits yet) falls back to an empty value, so the CLI also runs
-outside git: ref "", sha "0"*40, no changed files, no file list.
+outside git: ref "", sha "0"*40, no changed files, no file list. For GitLab
+`rules:changes:compare_to` it also lists the paths changed between each named ref and the
+commit (`git diff ref...sha`: from their merge base, as GitLab compares), one git process
+per ref, all at once; `conveyor run`/`plan` and the server call `add_compare_changes` once
+the pipeline is loaded.
 Must not: change the repository, reach the network, or let credentials from a remote URL
 into the Event (only the remote's path `group/app` is kept).
 """
@@ -18,12 +22,20 @@ import os
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from conveyor.model import EMPTY, Event, EventKind
+from conveyor.model import EMPTY, Event, EventKind, Pipeline
+from conveyor.plan import compare_to_refs
 
-__all__ = ["NULL_SHA", "event_from_checkout", "repo_path_from_url"]
+__all__ = [
+    "NULL_SHA",
+    "add_compare_changes",
+    "changes_since_refs",
+    "event_from_checkout",
+    "repo_path_from_url",
+]
 
 NULL_SHA = "0" * 40
 GIT_TIMEOUT_S = 10.0
@@ -195,3 +207,30 @@ def event_from_checkout(
         files=None if found["files"] is None else tuple(p for p in found["files"].split("\0") if p),
         variables=dict(variables),
     )
+
+
+def changes_since_refs(
+    directory: Path, sha: str, refs: Sequence[str]
+) -> dict[str, tuple[str, ...]]:
+    """For each ref git resolves in `directory`, the paths changed between its merge base
+    with `sha` and `sha` (renames as a deletion and an addition). Refs git cannot resolve
+    (or that could pass for an option) are left out: to the planner they are not valid."""
+    usable = [ref for ref in dict.fromkeys(refs) if ref and not ref.startswith("-")]
+    diff = ("diff", "--name-only", "--no-renames", "--no-ext-diff", "--no-color", "-z")
+    found = _git_all(
+        directory, {str(i): (*diff, f"{ref}...{sha}", "--") for i, ref in enumerate(usable)}
+    )
+    return {
+        ref: tuple(path for path in out.split("\0") if path)
+        for i, ref in enumerate(usable)
+        if (out := found[str(i)]) is not None
+    }
+
+
+def add_compare_changes(directory: Path, pipeline: Pipeline, event: Event) -> Event:
+    """`event` with `changes_by_ref` for the refs the pipeline's `compare_to` names. No git
+    process when it names none; left unknown (so such rules hold) outside git."""
+    refs = compare_to_refs(pipeline, event)
+    if not refs or not event.sha or event.sha == NULL_SHA:
+        return event
+    return replace(event, changes_by_ref=changes_since_refs(directory, event.sha, refs))

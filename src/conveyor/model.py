@@ -160,6 +160,9 @@ class Rule:
 
     events: EventKinds (None: any).  refs: fnmatch globs on Event.ref (None: any).
     changes / exists: path globs (None: not checked).  if_expr: GitLab CI/CD expression.
+    compare_to: the ref `changes` compares with (GitLab `rules:changes:compare_to`; None:
+    the push's own diff, Event.changed_files).  needs: replaces the job's needs when this
+    rule matches (GitLab `rules:needs`; None: the job's own needs stay).
     """
 
     if_expr: str | None = None
@@ -172,6 +175,8 @@ class Rule:
     variables: Mapping[str, str] = field(default_factory=dict)
     start_in_s: float | None = None
     mark: Mark | None = None
+    compare_to: str | None = None
+    needs: tuple[Need, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +190,9 @@ class Job:
     no match excludes the job.
     allow_failure_exit_codes: when non-empty, only these exit codes count as allowed.
     unsupported: keywords accepted and recorded but not acted upon (GitLab `image`, …).
+    inherit_variables: which pipeline-level variables (Pipeline.env and workflow rule
+    variables) the job receives: True all, False none, or these names (GitLab
+    `inherit:variables`).
     """
 
     name: str
@@ -214,6 +222,13 @@ class Job:
     node_index: int | None = None  # parallel: 1-based index, with node_total
     node_total: int | None = None
     unsupported: Mapping[str, object] = field(default_factory=dict)
+    inherit_variables: bool | frozenset[str] = True
+
+    def inherits_variable(self, name: str) -> bool:
+        """Whether the pipeline-level variable `name` reaches this job."""
+        if isinstance(self.inherit_variables, bool):
+            return self.inherit_variables
+        return name in self.inherit_variables
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +271,10 @@ class Event:
     changed_files: paths changed by the push (None: unknown, so `changes` rules hold).
     files: the repository's file list for `exists` rules (None: unknown, so they hold).
     variables: variables given by the user (`--var`, API, manual play): highest precedence.
+    changes_by_ref: for GitLab `rules:changes:compare_to`, the paths changed between each
+    ref the pipeline compares with and `sha` (git's `ref...sha`, from their merge base).
+    None: not looked up, so such rules hold; a ref missing from the mapping is not a valid
+    ref (the planner refuses the pipeline, as GitLab does).
     """
 
     kind: EventKind = EventKind.PUSH
@@ -268,6 +287,7 @@ class Event:
     changed_files: tuple[str, ...] | None = None
     files: tuple[str, ...] | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
+    changes_by_ref: Mapping[str, tuple[str, ...]] | None = None
 
     @property
     def is_tag(self) -> bool:

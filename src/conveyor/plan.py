@@ -11,7 +11,15 @@ Variables seen by `if` expressions, lowest precedence first: predefined
 event variables (`--var`, API). Values referring to other variables (`$CI_COMMIT_REF_NAME`)
 are expanded for evaluation; Plan.variables keeps them as written (the engine expands).
 `changes` holds when Event.changed_files is None, and for GitLab tag pipelines (as GitLab
-documents); `exists` holds when Event.files is None.
+documents); `exists` holds when Event.files is None. A job receives only the pipeline-level
+variables (Pipeline.env, workflow rule variables) that its `inherit_variables` allows.
+
+GitLab `rules:changes:compare_to` compares with the paths in Event.changes_by_ref (found by
+the edge for the refs `compare_to_refs` names; None: not looked up, so the rule holds, on
+every event). The ref expands `$VAR` with predefined, pipeline and job variables and the
+event's (not workflow rule variables, which depend on rules the edge cannot evaluate). A
+ref the edge could not resolve refuses the pipeline, as GitLab does. A matching rule's
+`needs` replace the job's.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from __future__ import annotations
 import fnmatch
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from conveyor.config.dag import topological_order
 from conveyor.config.expr import ExprError, evaluate, expand
@@ -28,7 +36,7 @@ from conveyor.globs import match_any
 from conveyor.model import Event, EventKind, Excluded, Job, Pipeline, Plan, PlannedJob, Rule, When
 from conveyor.variables import merged, pipeline_variables
 
-__all__ = ["plan", "rule_mismatch"]
+__all__ = ["compare_to_refs", "plan", "rule_mismatch"]
 
 
 def _quoted_list(items: Sequence[str]) -> str:
@@ -39,19 +47,54 @@ def _expanded(values: Mapping[str, str], context: Mapping[str, str]) -> dict[str
     return {name: expand(value, context) for name, value in values.items()}
 
 
-def rule_mismatch(rule: Rule, event: Event, variables: Mapping[str, str]) -> str | None:
-    """None when every condition of `rule` holds, else why the first one does not."""
+def _compared_files(
+    rule: Rule, event: Event, ref_context: Mapping[str, str], where: str
+) -> tuple[str, ...] | None:
+    """The changed files `rule.changes` looks at (None: unknown, so it holds)."""
+    if rule.compare_to is None:
+        return event.changed_files
+    if event.changes_by_ref is None:
+        return None
+    ref = expand(rule.compare_to, ref_context)
+    if ref not in event.changes_by_ref:
+        mark = rule.mark
+        raise ConfigError(
+            [
+                Problem(
+                    mark.file if mark else "",
+                    mark.line if mark else 0,
+                    mark.col if mark else 0,
+                    f"{where}: rules:changes:compare_to is not a valid ref: {json.dumps(ref)} "
+                    "(name a branch, tag or commit that exists in the repository)",
+                )
+            ]
+        )
+    return event.changes_by_ref[ref]
+
+
+def rule_mismatch(
+    rule: Rule,
+    event: Event,
+    variables: Mapping[str, str],
+    *,
+    ref_context: Mapping[str, str] | None = None,
+    where: str = "rules",
+) -> str | None:
+    """None when every condition of `rule` holds, else why the first one does not.
+    `ref_context` expands `compare_to` (default: `variables`). Raises ConfigError when
+    `compare_to` names a ref that Event.changes_by_ref lacks."""
     if rule.events is not None and event.kind not in rule.events:
         names = [str(kind) for kind in EventKind if kind in rule.events]
         return f"event {event.kind} not in on: [{', '.join(names)}]"
     if rule.refs is not None and not any(fnmatch.fnmatchcase(event.ref, p) for p in rule.refs):
         return f"ref {json.dumps(event.ref)} matches none of {_quoted_list(rule.refs)}"
-    if (
-        rule.changes is not None
-        and event.changed_files is not None
-        and not match_any(rule.changes, event.changed_files)
-    ):
-        return f"no changed file matches {_quoted_list(rule.changes)}"
+    if rule.changes is not None:
+        changed = _compared_files(
+            rule, event, variables if ref_context is None else ref_context, where
+        )
+        if changed is not None and not match_any(rule.changes, changed):
+            since = "" if rule.compare_to is None else f" since {rule.compare_to}"
+            return f"no changed file{since} matches {_quoted_list(rule.changes)}"
     if (
         rule.exists is not None
         and event.files is not None
@@ -73,12 +116,16 @@ def _rule_place(rule: Rule, index: int) -> str:
 
 
 def _match_rules(
-    rules: Sequence[Rule], event: Event, variables: Mapping[str, str]
+    rules: Sequence[Rule],
+    event: Event,
+    variables: Mapping[str, str],
+    ref_context: Mapping[str, str],
+    where: str,
 ) -> tuple[Rule | None, str]:
     """(the first matching rule, "") or (None, why none matched / why it says never)."""
     reasons: list[str] = []
     for index, rule in enumerate(rules):
-        reason = rule_mismatch(rule, event, variables)
+        reason = rule_mismatch(rule, event, variables, ref_context=ref_context, where=where)
         if reason is None:
             if rule.when is When.NEVER:
                 return None, f"{_rule_place(rule, index)} says when: never"
@@ -100,19 +147,64 @@ def _workflow(
         return f"event {event.kind} not in the pipeline's on: [{', '.join(names)}]", {}
     if pipeline.workflow is None:
         return None, {}
-    rule, reason = _match_rules(pipeline.workflow, event, base)
+    rule, reason = _match_rules(pipeline.workflow, event, base, base, "workflow:rules")
     if rule is None:
         return f"workflow rules excluded the pipeline: {reason}", {}
     return None, dict(rule.variables)
 
 
-def _decide(job: Job, event: Event, context: Mapping[str, str]) -> tuple[Rule | None, str | None]:
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """The values rules are evaluated with: predefined variables, the pipeline-level
+    variables (expanded; before and after workflow rule variables), the event's."""
+
+    predefined: Mapping[str, str]
+    pipeline_vars: Mapping[str, str]
+    with_workflow: Mapping[str, str]
+    event_vars: Mapping[str, str]
+
+    def job_context(self, job: Job, *, with_workflow: bool = True) -> dict[str, str]:
+        """What a job's `if` (and, without workflow variables, `compare_to`) sees."""
+        pipeline_vars = self.with_workflow if with_workflow else self.pipeline_vars
+        if job.inherit_variables is not True:
+            pipeline_vars = {k: v for k, v in pipeline_vars.items() if job.inherits_variable(k)}
+        context = merged(self.predefined, pipeline_vars, self.event_vars)
+        return merged(context, _expanded(job.env, context), self.event_vars)
+
+
+def _scope(pipeline: Pipeline, event: Event) -> _Scope:
+    predefined = pipeline_variables(pipeline, event)
+    pipeline_vars = _expanded(pipeline.env, predefined)
+    return _Scope(predefined, pipeline_vars, pipeline_vars, event.variables)
+
+
+def compare_to_refs(pipeline: Pipeline, event: Event) -> tuple[str, ...]:
+    """The refs (expanded) that the pipeline's `rules:changes:compare_to` name, in file
+    order: the edge looks up their changed files into Event.changes_by_ref."""
+    scope = _scope(pipeline, event)
+    refs: dict[str, None] = {}
+    base = merged(scope.predefined, scope.pipeline_vars, scope.event_vars)
+    for rule in pipeline.workflow or ():
+        if rule.compare_to is not None:
+            refs[expand(rule.compare_to, base)] = None
+    for job in pipeline.jobs:
+        wanted = [rule.compare_to for rule in job.rules or () if rule.compare_to is not None]
+        if wanted:
+            context = scope.job_context(job, with_workflow=False)
+            refs.update(dict.fromkeys(expand(ref, context) for ref in wanted))
+    return tuple(refs)
+
+
+def _decide(job: Job, event: Event, scope: _Scope) -> tuple[Rule | None, str | None]:
     """(matching rule or None, exclusion reason or None)."""
     if job.rules is None:
         return None, ("when: never" if job.when is When.NEVER else None)
     needs_vars = any(rule.if_expr is not None for rule in job.rules)
-    variables = merged(context, _expanded(job.env, context), event.variables) if needs_vars else {}
-    rule, reason = _match_rules(job.rules, event, variables)
+    variables = scope.job_context(job) if needs_vars else {}
+    ref_context: Mapping[str, str] = {}
+    if any(rule.compare_to is not None and "$" in rule.compare_to for rule in job.rules):
+        ref_context = scope.job_context(job, with_workflow=False)
+    rule, reason = _match_rules(job.rules, event, variables, ref_context, f'job "{job.name}"')
     return rule, (reason if rule is None else None)
 
 
@@ -120,7 +212,7 @@ def _planned(job: Job, rule: Rule | None) -> PlannedJob:
     if rule is None:
         return PlannedJob(job, (), (), job.when, job.allow_failure, {}, job.start_in_s)
     return PlannedJob(
-        job=job,
+        job=job if rule.needs is None else replace(job, needs=rule.needs),
         depends_on=(),
         artifacts_from=(),
         when=rule.when,
@@ -192,18 +284,20 @@ def plan(pipeline: Pipeline, event: Event) -> Plan:
     if pipeline.flavor == "gitlab" and event.kind is EventKind.TAG:
         # GitLab: a tag pipeline has no push diff, so `rules:changes` always holds there.
         seen = replace(event, changed_files=None)
-    predefined = pipeline_variables(pipeline, event)
-    written = merged(predefined, pipeline.env)
-    context = merged(predefined, _expanded(pipeline.env, predefined), event.variables)
+    scope = _scope(pipeline, event)
+    written = merged(scope.predefined, pipeline.env)
+    context = merged(scope.predefined, scope.pipeline_vars, event.variables)
     workflow_excluded, workflow_vars = _workflow(pipeline, seen, context)
     variables = merged(written, workflow_vars, event.variables)
     if workflow_excluded is not None:
         return Plan(pipeline, event, (), (), variables, workflow_excluded)
-    context = merged(context, _expanded(workflow_vars, context), event.variables)
+    scope = replace(
+        scope, with_workflow=merged(scope.pipeline_vars, _expanded(workflow_vars, context))
+    )
     included: dict[str, PlannedJob] = {}
     excluded: dict[str, str] = {}
     for job in pipeline.jobs:
-        rule, reason = _decide(job, seen, context)
+        rule, reason = _decide(job, seen, scope)
         if reason is not None:
             excluded[job.name] = reason
         else:

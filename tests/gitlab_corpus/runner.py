@@ -8,6 +8,8 @@ A case is a folder holding `.gitlab-ci.yml` (plus any files it includes or tests
     event: push            push | tag | manual | schedule | merge_request_event (default push)
     ref: main              branch or tag name (default main)
     changed: [paths]       files changed by the push (default: unknown, so changes hold)
+    changes_by_ref: {ref: [paths]}   files changed since each ref git resolves, for
+                           rules:changes:compare_to (default: not looked up)
     play: [jobs]           manual jobs to play
     status: success        final run status
     jobs: {name: status}   every planned job and its final status
@@ -21,8 +23,8 @@ A case is a folder holding `.gitlab-ci.yml` (plus any files it includes or tests
     absent_logs: {...}     texts that must not appear
     warnings: [keyword]    unsupported keywords reported as warnings
     workflow_excluded: true   workflow rules create no pipeline
-    config_error: text     the file is refused with a problem containing this text (or
-                           every text of a list)
+    config_error: text     the file (or its plan for the event) is refused with a problem
+                           containing this text (or every text of a list)
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ def _files(root: Path) -> tuple[str, ...]:
 
 def event_for(expect: dict[str, Any], workspace: Path) -> Event:
     changed = expect.get("changed")
+    by_ref = expect.get("changes_by_ref")
     return Event(
         kind=EventKind(expect.get("event", "push")),
         ref=str(expect.get("ref", "main")),
@@ -103,6 +106,11 @@ def event_for(expect: dict[str, Any], workspace: Path) -> Event:
         default_branch="main",
         changed_files=tuple(changed) if changed is not None else None,
         files=_files(workspace),
+        changes_by_ref=(
+            {str(ref): tuple(paths) for ref, paths in by_ref.items()}
+            if by_ref is not None
+            else None
+        ),
     )
 
 
@@ -113,9 +121,9 @@ async def run_case(case: Path, tmp: Path) -> Outcome:
     shutil.copytree(case, workspace, ignore=shutil.ignore_patterns("expect.yml"))
     try:
         pipeline = load_gitlab(workspace / ".gitlab-ci.yml")
+        the_plan = plan(pipeline, event_for(expect, workspace))
     except ConfigError as exc:
         return Outcome(None, (), problems=tuple(str(p) for p in exc.problems))
-    the_plan = plan(pipeline, event_for(expect, workspace))
     outcome = Outcome(the_plan, pipeline.warnings)
     if the_plan.workflow_excluded is not None:
         return outcome

@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.gitinfo import NULL_SHA, event_from_checkout, repo_path_from_url
-from conveyor.model import EventKind
+from conveyor.config.gitlab import parse_gitlab
+from conveyor.gitinfo import (
+    NULL_SHA,
+    add_compare_changes,
+    changes_since_refs,
+    event_from_checkout,
+    repo_path_from_url,
+)
+from conveyor.model import EventKind, Pipeline
 
 GIT_ENV = {
     **os.environ,
@@ -191,3 +198,64 @@ def test_event_from_checkout_unknown_ref_falls_back_to_head(repo: Path) -> None:
     sha = commit(repo, {"a": "1"}, "one")
     event = event_from_checkout(repo, kind=EventKind.PUSH, ref="no-such-branch")
     assert (event.ref, event.sha, event.message) == ("no-such-branch", sha, "one")
+
+
+def _branch_with_changes(repo: Path) -> str:
+    """main: a.txt; feature (checked out): docs/x.md then src/b.py; main moves on after the
+    fork (c.txt), which a three-dot diff must not report."""
+    commit(repo, {"a.txt": "1"}, "base")
+    git(repo, "checkout", "-q", "-b", "feature")
+    commit(repo, {"docs/x.md": "x"}, "docs")
+    head = commit(repo, {"src/b.py": "b"}, "code")
+    git(repo, "checkout", "-q", "main")
+    commit(repo, {"c.txt": "main moved on"}, "later on main")
+    git(repo, "checkout", "-q", "feature")
+    git(repo, "tag", "v1", "main~1")
+    return head
+
+
+def test_changes_since_refs_diffs_from_the_merge_base(repo: Path) -> None:
+    head = _branch_with_changes(repo)
+    changes = changes_since_refs(repo, head, ["main", "refs/heads/main", "v1", "HEAD~1"])
+    assert changes == {
+        "main": ("docs/x.md", "src/b.py"),
+        "refs/heads/main": ("docs/x.md", "src/b.py"),
+        "v1": ("docs/x.md", "src/b.py"),
+        "HEAD~1": ("src/b.py",),
+    }
+
+
+def test_changes_since_refs_leaves_out_refs_git_cannot_resolve(repo: Path) -> None:
+    head = _branch_with_changes(repo)
+    changes = changes_since_refs(repo, head, ["nope", "--output=/tmp/x", "", "main"])
+    assert changes == {"main": ("docs/x.md", "src/b.py")}
+
+
+def _gitlab_pipeline(compare_to: str) -> Pipeline:
+    text = f"job:\n  script: x\n  rules:\n    - changes: {{paths: [a], compare_to: {compare_to}}}\n"
+    return parse_gitlab(text, ".gitlab-ci.yml")
+
+
+def test_add_compare_changes_fills_the_refs_the_pipeline_names(repo: Path) -> None:
+    _branch_with_changes(repo)
+    event = event_from_checkout(repo, kind=EventKind.PUSH)
+    filled = add_compare_changes(repo, _gitlab_pipeline("$CI_DEFAULT_BRANCH"), event)
+    assert filled.changes_by_ref == {"main": ("docs/x.md", "src/b.py")}
+
+
+def test_add_compare_changes_keeps_an_invalid_ref_out(repo: Path) -> None:
+    _branch_with_changes(repo)
+    event = event_from_checkout(repo, kind=EventKind.PUSH)
+    assert add_compare_changes(repo, _gitlab_pipeline("nope"), event).changes_by_ref == {}
+
+
+def test_add_compare_changes_leaves_the_event_alone_without_compare_to(repo: Path) -> None:
+    _branch_with_changes(repo)
+    event = event_from_checkout(repo, kind=EventKind.PUSH)
+    pipeline = parse_gitlab("job:\n  script: x\n  rules: [{changes: [a]}]\n", ".gitlab-ci.yml")
+    assert add_compare_changes(repo, pipeline, event) is event
+
+
+def test_add_compare_changes_outside_git_leaves_changes_unknown(tmp_path: Path) -> None:
+    event = event_from_checkout(tmp_path, kind=EventKind.PUSH)
+    assert add_compare_changes(tmp_path, _gitlab_pipeline("main"), event).changes_by_ref is None

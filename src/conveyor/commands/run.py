@@ -24,7 +24,6 @@ import gc
 import os
 import signal
 import sys
-import threading
 import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -69,14 +68,6 @@ def _new_run(plan: Plan) -> RunRecord:
         trigger=event_to_trigger(event),
         jobs=tuple(pending_record(planned) for planned in plan.jobs),
     )
-
-
-def _import_store_libraries() -> None:
-    """Import the store's libraries in a thread while the pipeline is loaded and git is
-    asked about the checkout (the main thread then mostly waits on git processes, without
-    the GIL). Only third-party modules, so the two threads never import each other's.
-    Alembic is not among them: a new store is created without it."""
-    import sqlalchemy.dialects.sqlite  # noqa: F401
 
 
 @contextlib.contextmanager
@@ -194,8 +185,6 @@ async def run_pipeline(
 
     out = sys.stderr if as_json else sys.stdout
     home = home_dir(directory, env)
-    warm_up = threading.Thread(target=_import_store_libraries, daemon=True)
-    warm_up.start()
     # Relative to the working directory, so messages say `.conveyor.yml:3:5` as validate does.
     pipeline_file = file if file is not None else relative_path(find_pipeline_file(directory))
     pipeline = load_pipeline(pipeline_file)
@@ -204,6 +193,9 @@ async def run_pipeline(
     event = event_from_checkout(
         directory, kind=event_kind, ref=ref, sha=sha, variables=dict(variables)
     )
+    from conveyor.gitinfo import add_compare_changes  # rules:changes:compare_to diffs
+
+    event = add_compare_changes(directory, pipeline, event)
     plan = plan_pipeline(pipeline, event)
     if plan.workflow_excluded is not None:
         reason = plan.workflow_excluded
@@ -225,7 +217,6 @@ async def run_pipeline(
         home=home,
     )
     async with _checkout_early(workspaces):
-        warm_up.join()
         store = open_store(home)
         _settle_start_up_memory()
         try:

@@ -139,6 +139,9 @@ def plan(
     trigger = event_from_checkout(
         directory, kind=EventKind(event), ref=ref, sha=sha, variables=parse_vars(variables)
     )
+    from conveyor.gitinfo import add_compare_changes  # rules:changes:compare_to diffs
+
+    trigger = add_compare_changes(directory, pipeline, trigger)
     result = plan_pipeline(pipeline, trigger)
     if as_json:
         click.echo(json.dumps(plan_as_json(result), indent=2))

@@ -60,8 +60,10 @@ def job_environment(
             project_dir=project_dir,
         )
     )
-    _expand_into(env, plan.pipeline.env)
-    _expand_into(env, plan.variables)
+    # GitLab `inherit:variables`: only the pipeline-level variables the job inherits.
+    inherits = planned.job.inherits_variable
+    _expand_into(env, {k: v for k, v in plan.pipeline.env.items() if inherits(k)})
+    _expand_into(env, {k: v for k, v in plan.variables.items() if inherits(k)})
     _expand_into(env, planned.job.env)
     _expand_into(env, planned.variables)
     return env

@@ -184,12 +184,6 @@ def test_errors_name_place_and_problem(text: str, where: str, message: str) -> N
 WARNINGS = {
     "include-rules": ("include:\n  - local: a.yml\n    rules: [{if: $A}]\n", "include:rules"),
     "include-url": ("include: https://example.invalid/ci.yml\n", "include: remote"),
-    "rules-needs": ("x:\n  script: x\n  rules: [{needs: [a]}]\n", "rules:needs"),
-    "compare-to": (
-        "x:\n  script: x\n  rules: [{changes: {paths: [a], compare_to: main}}]\n",
-        "changes:compare_to",
-    ),
-    "inherit-variables": ("x:\n  script: x\n  inherit: {variables: false}\n", "inherit:variables"),
     "auto-cancel": ("workflow: {auto_cancel: {on_new_commit: none}}\n", "workflow:auto_cancel"),
     "kubernetes": ("x:\n  script: x\n  only: {kubernetes: active}\n", "only:kubernetes"),
     "reports": ("x:\n  script: x\n  artifacts: {reports: {junit: r.xml}}\n", "artifacts:reports"),

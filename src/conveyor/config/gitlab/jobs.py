@@ -23,14 +23,15 @@ from conveyor.config.gitlab.keywords import (
     UNSUPPORTED_ARTIFACT_KEYS,
     UNSUPPORTED_JOB_KEYS,
 )
+from conveyor.config.gitlab.needs import parse_needs
 from conveyor.config.gitlab.rules import (
     parse_when,
     string_map,
     translate_only_except,
     translate_rules,
 )
-from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
-from conveyor.model import Artifacts, ArtifactWhen, Job, Mark, Need, Retry, Rule, Step, When
+from conveyor.config.yamlload import MarkedDict, type_name
+from conveyor.model import Artifacts, ArtifactWhen, Job, Mark, Retry, Rule, Step, When
 
 __all__ = ["AFTER_SCRIPT_TIMEOUT_S", "JobDraft", "translate_job"]
 
@@ -191,44 +192,6 @@ def _artifacts(raw: object, mark: Mark, where: str, findings: Findings) -> Artif
     return Artifacts(paths=lists["paths"], exclude=lists["exclude"], when=ArtifactWhen(when))
 
 
-def _needs(raw: object, mark: Mark, where: str, findings: Findings) -> tuple[Need, ...] | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, list):
-        findings.error(mark, f"{where}: needs must be a list, got {type_name(raw)}")
-        return None
-    needs: list[Need] = []
-    marks = raw.item_marks if isinstance(raw, MarkedList) else []
-    for index, item in enumerate(raw):
-        item_mark = marks[index] if index < len(marks) else mark
-        if isinstance(item, str):
-            needs.append(Need(item))
-            continue
-        if not isinstance(item, MarkedDict) or not isinstance(item.get("job"), str):
-            findings.error(item_mark, f"{where}: each need is a job name or {{job: name, ...}}")
-            continue
-        for key in item:
-            if key not in NEED_KEYS:
-                findings.error(
-                    item.key_mark(key), f"{where}: unknown needs key {key}{suggest(key, NEED_KEYS)}"
-                )
-        if "pipeline" in item or "project" in item:
-            findings.warn_once(
-                "needs:project",
-                item_mark,
-                "needs from another project or pipeline need a GitLab server (ignored)",
-            )
-            continue
-        needs.append(
-            Need(
-                item["job"],
-                optional=_bool(item, "optional", where, findings) or False,
-                artifacts=_bool(item, "artifacts", where, findings) is not False,
-            )
-        )
-    return tuple(needs)
-
-
 def _names(raw: object, mark: Mark, where: str, findings: Findings) -> tuple[str, ...] | None:
     if raw is None:
         return None
@@ -362,7 +325,7 @@ def translate_job(
         stage=stage,
         steps=steps,
         mark=body.mark,
-        needs=_needs(body.get("needs"), body.value_mark("needs"), where, findings),
+        needs=parse_needs(body.get("needs"), body.value_mark("needs"), where, NEED_KEYS, findings),
         dependencies=_names(
             body.get("dependencies"), body.value_mark("dependencies"), where, findings
         ),

@@ -3,8 +3,9 @@
 Owns: GitLab's job names for `parallel: N` (`test 1/3`) and `parallel: matrix`
 (`deploy: [aws, monitoring]`, values in key order joined by ", "), the matrix variables and
 CI_NODE_INDEX/CI_NODE_TOTAL of each copy, and rewriting needs/dependencies that name a
-parallel job to every copy (or to the copies a `needs:parallel:matrix` selects). It reports
-unknown names (with did-you-mean) and needs on a job of a later stage.
+parallel job to every copy (or to the copies a `needs:parallel:matrix` selects), in a job's
+`needs` and in its `rules:needs` alike. It reports unknown names (with did-you-mean) and
+needs on a job of a later stage.
 Must not: read files or plan (whether a needed job runs is the planner's business).
 """
 
@@ -12,12 +13,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from conveyor.config.gitlab.findings import Findings, suggest
 from conveyor.config.gitlab.jobs import JobDraft
 from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
-from conveyor.model import Job, Mark, Need
+from conveyor.model import Job, Mark, Need, Rule
 
 __all__ = ["MAX_PARALLEL", "expand_parallel", "resolve_job_links"]
 
@@ -106,10 +107,65 @@ def expand_parallel(drafts: list[JobDraft], findings: Findings) -> list[Job]:
     return jobs
 
 
-def _targets(name: str, by_base: Mapping[str, list[Job]], by_name: Mapping[str, Job]) -> list[Job]:
-    if name in by_name:
-        return [by_name[name]]
-    return list(by_base.get(name, ()))
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """The jobs by concrete name and by name as written, and each stage's rank."""
+
+    by_name: Mapping[str, Job]
+    by_base: Mapping[str, list[Job]]
+    rank: Mapping[str, int]
+
+    def targets(self, name: str) -> list[Job]:
+        if name in self.by_name:
+            return [self.by_name[name]]
+        return list(self.by_base.get(name, ()))
+
+
+def _resolved_needs(
+    job: Job,
+    needs: tuple[Need, ...],
+    selections: Mapping[int, object],
+    mark: Mark,
+    index: _Index,
+    findings: Findings,
+) -> tuple[Need, ...]:
+    """`needs` with names rewritten to concrete jobs; unknown names and needs on a later
+    stage reported at `mark`."""
+    where = f'job "{job.name}"'
+    resolved: list[Need] = []
+    for position, need in enumerate(needs):
+        targets = index.targets(need.job)
+        wanted = selections.get(position)
+        if isinstance(wanted, list):
+            targets = [t for t in targets if any(_row_matches(t, row) for row in wanted)]
+        if not targets:
+            hint = suggest(need.job, index.by_base)
+            findings.error(mark, f'{where} needs "{need.job}", which is not a job{hint}')
+            continue
+        for target in targets:
+            if index.rank.get(target.stage, 0) > index.rank.get(job.stage, 0):
+                findings.error(
+                    mark,
+                    f'{where} (stage {job.stage}) needs "{target.name}" of the later '
+                    f"stage {target.stage} (move one of them)",
+                )
+            resolved.append(replace(need, job=target.name))
+    return tuple(resolved)
+
+
+def _resolved_rules(job: Job, index: _Index, findings: Findings) -> tuple[Rule, ...] | None:
+    """The job's rules with their `rules:needs` resolved like the job's own needs."""
+    if job.rules is None:
+        return None
+    return tuple(
+        rule
+        if rule.needs is None
+        else replace(
+            rule,
+            needs=_resolved_needs(job, rule.needs, {}, rule.mark or job.mark, index, findings),
+        )
+        for rule in job.rules
+    )
 
 
 def resolve_job_links(
@@ -118,48 +174,42 @@ def resolve_job_links(
     needs_matrix: Mapping[tuple[str, int], object],
     findings: Findings,
 ) -> list[Job]:
-    """Needs and dependencies rewritten to concrete job names and checked."""
-    by_name = {job.name: job for job in jobs}
+    """Needs (the job's and its rules'), and dependencies rewritten to concrete job names
+    and checked."""
     by_base: dict[str, list[Job]] = {}
     for job in jobs:
         by_base.setdefault(job.base_name or job.name, []).append(job)
-    rank = {stage: i for i, stage in enumerate(stages)}
+    index = _Index(
+        by_name={job.name: job for job in jobs},
+        by_base=by_base,
+        rank={stage: i for i, stage in enumerate(stages)},
+    )
     resolved: list[Job] = []
     for job in jobs:
-        where = f'job "{job.name}"'
-        needs: list[Need] | None = None if job.needs is None else []
-        for index, need in enumerate(job.needs or ()):
-            targets = _targets(need.job, by_base, by_name)
-            wanted = needs_matrix.get((job.base_name, index))
-            if isinstance(wanted, list):
-                targets = [t for t in targets if any(_row_matches(t, row) for row in wanted)]
-            if not targets:
-                hint = suggest(need.job, by_base)
-                findings.error(job.mark, f'{where} needs "{need.job}", which is not a job{hint}')
-                continue
-            for target in targets:
-                if rank.get(target.stage, 0) > rank.get(job.stage, 0):
-                    findings.error(
-                        job.mark,
-                        f'{where} (stage {job.stage}) needs "{target.name}" of the later '
-                        f"stage {target.stage} (move one of them)",
-                    )
-                if needs is not None:
-                    needs.append(replace(need, job=target.name))
+        needs = None
+        if job.needs is not None:
+            selections = {
+                position: wanted
+                for (base, position), wanted in needs_matrix.items()
+                if base == job.base_name
+            }
+            needs = _resolved_needs(job, job.needs, selections, job.mark, index, findings)
         deps: list[str] | None = None if job.dependencies is None else []
         for dep in job.dependencies or ():
-            targets = _targets(dep, by_base, by_name)
+            targets = index.targets(dep)
             if not targets:
                 findings.error(
-                    job.mark, f'{where}: dependency "{dep}" is not a job{suggest(dep, by_base)}'
+                    job.mark,
+                    f'job "{job.name}": dependency "{dep}" is not a job{suggest(dep, by_base)}',
                 )
             if deps is not None:
                 deps.extend(target.name for target in targets)
         resolved.append(
             replace(
                 job,
-                needs=None if needs is None else tuple(needs),
+                needs=needs,
                 dependencies=None if deps is None else tuple(deps),
+                rules=_resolved_rules(job, index, findings),
             )
         )
     return resolved

@@ -1,21 +1,24 @@
 """`.gitlab-ci.yml` text (and its local includes) → model.Pipeline (flavor "gitlab").
 
-Owns: the order GitLab applies its steps in — includes, extends, `!reference`, defaults,
-then jobs — the top-level keywords (`stages` with `.pre`/`.post`, `variables`, `default`,
-`workflow`, deprecated globals), and telling jobs from keywords (hidden `.jobs` skipped,
-a misspelt keyword reported with did-you-mean). Every problem is collected and raised as
-one ConfigError; unsupported keywords become `Pipeline.warnings` lines.
+Owns: the order GitLab applies its steps in — includes, extends, `!reference`, defaults
+(as `inherit:` allows, inherit.py), then jobs — the top-level keywords (`stages` with
+`.pre`/`.post`, `variables`, `default`, `workflow`, deprecated globals), and telling jobs
+from keywords (hidden `.jobs` skipped, a misspelt keyword reported with did-you-mean).
+Every problem is collected and raised as one ConfigError; unsupported keywords become
+`Pipeline.warnings` lines.
 Must not: read files (a Reader is passed in by the I/O edge) or evaluate rules.
 """
 
 from __future__ import annotations
 
 import difflib
+from dataclasses import replace
 from pathlib import PurePath
 
 from conveyor.config.gitlab.extends import resolve_extends, resolve_references
 from conveyor.config.gitlab.findings import Findings, suggest
 from conveyor.config.gitlab.includes import Reader, expand_includes
+from conveyor.config.gitlab.inherit import apply_inherit
 from conveyor.config.gitlab.jobs import JobDraft, translate_job
 from conveyor.config.gitlab.keywords import (
     DEFAULT_KEYS,
@@ -74,38 +77,6 @@ def _defaults(config: MarkedDict, findings: Findings) -> MarkedDict:
         defaults.key_marks[key] = raw.key_mark(key)
         defaults.value_marks[key] = raw.value_mark(key)
     return defaults
-
-
-def _inherited(body: MarkedDict, defaults: MarkedDict, findings: Findings) -> MarkedDict:
-    """The job with the `default:` keywords it does not set itself (honouring `inherit`)."""
-    wanted: set[str] = set(defaults)
-    inherit = body.get("inherit")
-    if isinstance(inherit, MarkedDict):
-        choice = inherit.get("default", True)
-        if choice is False:
-            wanted = set()
-        elif isinstance(choice, list):
-            wanted &= {str(item) for item in choice}
-        if inherit.get("variables", True) is not True:
-            findings.warn_once(
-                "inherit:variables",
-                inherit.key_mark("variables"),
-                "inherit:variables is not applied: every job sees the global variables",
-            )
-    elif inherit is not None:
-        findings.error(body.value_mark("inherit"), "inherit must be a mapping")
-    job = MarkedDict(body.mark)
-    for key in defaults:
-        if key in wanted and key not in body:
-            job[key] = defaults[key]
-            job.key_marks[key] = defaults.key_mark(key)
-            job.value_marks[key] = defaults.value_mark(key)
-    for key, value in body.items():
-        if key != "inherit":
-            job[key] = value
-            job.key_marks[key] = body.key_mark(key)
-            job.value_marks[key] = body.value_mark(key)
-    return job
 
 
 def _job_entries(config: MarkedDict, findings: Findings) -> list[tuple[str, MarkedDict]]:
@@ -172,9 +143,14 @@ def parse_gitlab(text: str, file: str, read: Reader | None = None) -> Pipeline:
     defaults = _defaults(config, findings)
     drafts: list[JobDraft] = []
     needs_matrix: dict[tuple[str, int], object] = {}
+    workflow_names = [key for rule in workflow or () for key in rule.variables if key not in env]
+    global_names = [*env, *workflow_names]
     for name, body in _job_entries(config, findings):
-        job_body = _inherited(body, defaults, findings)
-        drafts.append(translate_job(name, job_body, stages, findings))
+        job_body, inherit_variables = apply_inherit(name, body, defaults, global_names, findings)
+        draft = translate_job(name, job_body, stages, findings)
+        if inherit_variables is not True:
+            draft = replace(draft, job=replace(draft.job, inherit_variables=inherit_variables))
+        drafts.append(draft)
         needs_matrix.update(_needs_matrix(name, job_body))
     if not drafts:
         findings.error(

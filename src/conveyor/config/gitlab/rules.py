@@ -3,7 +3,9 @@
 Owns: GitLab's job-inclusion semantics expressed as the shared Rule model, so the same
 planner decides both flavors:
   * `rules:` entries map one to one (a rule without `when` takes the job's `when`; a
-    `when: manual` rule without `allow_failure` is blocking, as GitLab documents);
+    `when: manual` rule without `allow_failure` is blocking, as GitLab documents;
+    `changes: {paths, compare_to}` keeps the ref on the Rule, `needs` replaces the job's
+    needs when the rule matches);
   * `except:` becomes `when: never` rules placed first, `only:` the rules after them (keys
     of one policy must all match, entries of one key any); refs keywords become event
     kinds, names become ref globs, `/regex/` an `if` over CI_COMMIT_REF_NAME;
@@ -25,6 +27,7 @@ from conveyor.config.gitlab.keywords import (
     WORKFLOW_KEYS,
     WORKFLOW_RULE_KEYS,
 )
+from conveyor.config.gitlab.needs import RULE_NEED_KEYS, parse_needs
 from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
 from conveyor.model import EventKind, Mark, Rule, When
 
@@ -57,6 +60,7 @@ _REF_KEYWORDS: Mapping[str, frozenset[EventKind]] = {
     "external_pull_requests": frozenset(),
 }
 _POLICY_KEYS = frozenset({"refs", "variables", "changes", "kubernetes"})
+_CHANGES_KEYS = frozenset({"paths", "compare_to"})
 _GLOB_CHARS = str.maketrans({"*": "[*]", "?": "[?]", "[": "[[]"})
 
 
@@ -103,18 +107,37 @@ def _strings(raw: object, mark: Mark, where: str, findings: Findings) -> tuple[s
 
 
 def _paths(raw: object, mark: Mark, where: str, findings: Findings) -> tuple[str, ...] | None:
+    """`exists` (or `only/except:changes`): a list of globs, or `{paths: [...]}`."""
     if isinstance(raw, MarkedDict):
-        if "compare_to" in raw:
-            findings.warn_once(
-                "changes:compare_to",
-                raw.key_mark("compare_to"),
-                f"{where}:compare_to is not supported; changes compare with the parent commit",
-            )
         if "paths" not in raw:
             findings.error(mark, f"{where}: a mapping needs paths: [...]")
             return None
         return _strings(raw["paths"], raw.value_mark("paths"), f"{where}:paths", findings)
     return _strings(raw, mark, where, findings)
+
+
+def _changes(
+    raw: object, mark: Mark, where: str, findings: Findings
+) -> tuple[tuple[str, ...] | None, str | None]:
+    """`rules:changes`: (globs, compare_to) from a list or `{paths: [...], compare_to: ref}`."""
+    if not isinstance(raw, MarkedDict):
+        return _strings(raw, mark, where, findings), None
+    for key in raw:
+        if key not in _CHANGES_KEYS:
+            findings.error(
+                raw.key_mark(key), f"{where}: unknown key {key}{suggest(key, _CHANGES_KEYS)}"
+            )
+    compare_to = raw.get("compare_to")
+    if compare_to is not None and not (isinstance(compare_to, str) and compare_to.strip()):
+        findings.error(
+            raw.value_mark("compare_to"),
+            f"{where}:compare_to must be a branch, tag or commit, got {type_name(compare_to)}",
+        )
+        compare_to = None
+    if "paths" not in raw:
+        findings.error(mark, f"{where}: a mapping needs paths: [...]")
+        return None, compare_to
+    return _strings(raw["paths"], raw.value_mark("paths"), f"{where}:paths", findings), compare_to
 
 
 def _check_if(expr: object, mark: Mark, where: str, findings: Findings) -> str | None:
@@ -180,11 +203,12 @@ def _translate_rule(
             findings.error(
                 item.key_mark(key), f"{where}: unknown rule keyword {key}{suggest(key, keys)}"
             )
-    for key in ("needs", "interruptible"):
-        if key in item:
-            findings.warn_once(
-                f"rules:{key}", item.key_mark(key), f"rules:{key} is not applied by conveyor"
-            )
+    if "interruptible" in item:
+        findings.warn_once(
+            "rules:interruptible",
+            item.key_mark("interruptible"),
+            "rules:interruptible is not applied by conveyor",
+        )
     when = job_when
     if "when" in item:
         when = parse_when(item["when"], item.value_mark("when"), where, findings) or job_when
@@ -210,13 +234,24 @@ def _translate_rule(
             )
     if when is When.DELAYED and start_in_s is None:
         findings.error(mark, f"{where}: when: delayed needs start_in (e.g. start_in: 5 minutes)")
+    changes, compare_to = (
+        _changes(item["changes"], item.value_mark("changes"), f"{where}: changes", findings)
+        if "changes" in item
+        else (None, None)
+    )
     return Rule(
         if_expr=_check_if(item["if"], item.value_mark("if"), where, findings)
         if "if" in item
         else None,
-        changes=_paths(item["changes"], item.value_mark("changes"), f"{where}: changes", findings)
-        if "changes" in item
-        else None,
+        changes=changes,
+        compare_to=compare_to,
+        needs=parse_needs(
+            item.get("needs"),
+            item.value_mark("needs"),
+            f"{where}: rules:needs",
+            RULE_NEED_KEYS,
+            findings,
+        ),
         exists=_paths(item["exists"], item.value_mark("exists"), f"{where}: exists", findings)
         if "exists" in item
         else None,

@@ -1,9 +1,11 @@
 """The run store: where runs, jobs, process groups, webhook deliveries and monitor
 snapshots are kept (SQL), and where output lines go (JSONL files, `store.logfiles`).
 
-`open_store(home)` opens (creating and migrating) `home/conveyor.db`; `open_store_url(url)`
-opens any SQLAlchemy URL (PostgreSQL for several nodes). SQLAlchemy is imported inside these
-functions so that importing `conveyor.store.base` stays light. Must not run jobs.
+`open_store(home)` opens (creating and migrating) `home/conveyor.db` with stdlib sqlite3
+(`store.sqlitedb`): SQLAlchemy and Alembic are imported only when that file is behind the
+head revision. `open_store_url(url)` opens any SQLAlchemy URL (PostgreSQL for several
+nodes) through SQLAlchemy (`store.enginedb`), imported inside the function. Both give the
+same SqlRunStore. Must not run jobs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from conveyor.errors import StoreError
 from conveyor.store.paths import DB_NAME, ensure_home
 
 if TYPE_CHECKING:
@@ -25,11 +28,11 @@ def open_store(home: Path, *, busy_timeout_s: float = 30.0) -> SqlRunStore:
     """The SQLite store at `home/conveyor.db`; creates `home` (with a `.gitignore` of `*`)
     and brings the schema up to date. `busy_timeout_s`: how long a write waits for another
     process holding the database lock before failing with "database is locked"."""
-    import sqlalchemy as sa
+    from conveyor.store.sql import SqlRunStore
+    from conveyor.store.sqlitedb import open_sqlite_database
 
     ensure_home(home)
-    url = sa.URL.create("sqlite", database=str(home / DB_NAME))
-    return _open(url, busy_timeout_s)
+    return SqlRunStore(open_sqlite_database(str(home / DB_NAME), busy_timeout_s=busy_timeout_s))
 
 
 def open_store_url(url: str, *, busy_timeout_s: float = 30.0) -> SqlRunStore:
@@ -37,22 +40,20 @@ def open_store_url(url: str, *, busy_timeout_s: float = 30.0) -> SqlRunStore:
     (`busy_timeout_s` applies to SQLite only)."""
     import sqlalchemy as sa
 
-    from conveyor.errors import StoreError
-
     try:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError as exc:
         raise StoreError(
             "store url: not a database URL (expected e.g. postgresql+psycopg://host/db)"
         ) from exc
-    return _open(parsed, busy_timeout_s)
+    return _open_url(parsed, busy_timeout_s)
 
 
-def _open(url: URL, busy_timeout_s: float) -> SqlRunStore:
+def _open_url(url: URL, busy_timeout_s: float) -> SqlRunStore:
     import sqlalchemy as sa
 
-    from conveyor.errors import StoreError
     from conveyor.store.database import create_store_engine, describe_url, migrate
+    from conveyor.store.enginedb import EngineDatabase
     from conveyor.store.sql import SqlRunStore
 
     try:
@@ -63,4 +64,4 @@ def _open(url: URL, busy_timeout_s: float) -> SqlRunStore:
             "(install the database driver or fix the URL)"
         ) from exc
     migrate(engine)
-    return SqlRunStore(engine)
+    return SqlRunStore(EngineDatabase(engine))

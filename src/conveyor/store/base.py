@@ -1,8 +1,9 @@
 """The RunStore protocol: what the engine, the CLI and the server need from a run store.
 
-Implementations: `store.sql.SqlRunStore` (SQLite/PostgreSQL via SQLAlchemy Core). Methods are
-synchronous and short (a few rows each); async callers in the server wrap them in
-`asyncio.to_thread`. Every method raises StoreError (never a driver exception) on failure.
+Implementations: `store.sql.SqlRunStore` (SQLite via stdlib sqlite3, or any SQLAlchemy URL
+such as PostgreSQL). Methods are synchronous and short (a few rows each); async callers in
+the server wrap them in `asyncio.to_thread`. Every method raises StoreError (never a driver
+exception) on failure.
 """
 
 from __future__ import annotations

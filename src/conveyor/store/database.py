@@ -1,4 +1,6 @@
-"""Opening a run-store database: engine set-up, SQLite pragmas, migrations, driver errors.
+"""Opening a run-store database through SQLAlchemy: engine set-up, SQLite pragmas,
+migrations, driver errors. Used by `open_store_url` (any URL) and, for the embedded file, only
+when it is behind the head revision (store.sqlitedb runs it otherwise, without SQLAlchemy).
 
 SQLite runs in WAL mode with a busy timeout and foreign keys on; write transactions start
 with `BEGIN IMMEDIATE` so two conveyor processes queue on the lock instead of failing a
@@ -11,10 +13,6 @@ jobs (sql.py does); every driver exception leaves this package as a StoreError.
 
 from __future__ import annotations
 
-import fcntl
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,12 +20,15 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from conveyor.errors import StoreError
+from conveyor.store.executor import describe_failure
 from conveyor.store.migrations import HEAD_REVISION, SCRIPT_LOCATION
 from conveyor.store.schema import metadata
+from conveyor.store.sqlitedb import hold_migration_lock
 
 __all__ = [
     "BUSY_TIMEOUT_S",
     "IMMEDIATE",
+    "bring_to_head",
     "create_store_engine",
     "current_revision",
     "describe_url",
@@ -48,17 +49,11 @@ def describe_url(url: sa.URL) -> str:
 
 
 def to_store_error(exc: sa.exc.SQLAlchemyError, where: str, action: str) -> StoreError:
-    """A StoreError saying where, what and how to fix, without driver noise or secrets."""
-    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-    if "locked" in detail or "busy" in detail:
-        hint = "another conveyor process held it too long; retry, or look for a stuck process"
-        return StoreError(f"{where}: database is locked: cannot {action} ({hint})")
-    if isinstance(exc, sa.exc.IntegrityError):
-        return StoreError(f"{where}: cannot {action}: {detail} (the record already exists)")
-    return StoreError(
-        f"{where}: cannot {action}: {detail} "
-        "(check that the database exists, is writable and is a conveyor store)"
-    )
+    """A StoreError saying where, what and how to fix, without driver noise or secrets
+    (IntegrityConflict for a broken constraint; the wording is `executor.describe_failure`)."""
+    detail = str(getattr(exc, "orig", None) or exc)
+    is_integrity = isinstance(exc, sa.exc.IntegrityError)
+    return describe_failure(detail, where, action, is_integrity=is_integrity)
 
 
 def create_store_engine(url: sa.URL, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
@@ -107,34 +102,16 @@ def current_revision(connection: Connection) -> str | None:
     return None if row is None else str(row[0])
 
 
-@contextmanager
-def _migration_lock(url: sa.URL) -> Iterator[None]:
-    """Serialise migrations of one SQLite file across processes with an OS file lock.
-
-    SQLite's own locking is not enough on a fresh file: two processes that both switch it to
-    WAL and create the schema can meet a read-to-write upgrade, which SQLite answers with an
-    immediate "database is locked" instead of waiting. The lock is held for a few ms.
-    """
-    database = url.database if url.get_backend_name() == "sqlite" else None
-    if not database or database == ":memory:":
-        yield
-        return
-    with open(Path(database).with_name(Path(database).name + ".lock"), "a") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
-
-
 def migrate(engine: Engine) -> None:
     """Bring the schema to HEAD_REVISION. Cheap when it is already there; several processes
     opening a fresh store at once are serialised by a file lock (SQLite) or the write lock."""
-    with _migration_lock(engine.url):
-        _migrate(engine)
+    database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    with hold_migration_lock(database or ""):
+        bring_to_head(engine)
 
 
-def _migrate(engine: Engine) -> None:
+def bring_to_head(engine: Engine) -> None:
+    """`migrate` for a caller that already holds the migration lock."""
     where = describe_url(engine.url)
     try:
         with engine.connect() as connection:

@@ -1,7 +1,10 @@
-"""Conversions between run-store rows and the model's records (RunRecord, JobRecord).
+"""Conversions between run-store rows and the model's records (runs, jobs, process groups,
+monitor snapshots), and the statement parameters each write takes (`v_<column>`, see
+store/statements.py).
 
 JSON columns (trigger, needs, steps) are encoded with orjson; step times inside the steps
-JSON are ISO 8601 in UTC. Pure: no queries (sql.py runs them).
+JSON are ISO 8601 in UTC. Column values stay Python values (aware datetimes, bools, bytes):
+the executor converts them for its driver. Pure: no queries (sql.py runs them).
 """
 
 from __future__ import annotations
@@ -10,33 +13,43 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy.engine import RowMapping
 
 from conveyor.model import EventKind, JobRecord, RunRecord, Status, StepRecord
+from conveyor.store.base import LiveProcess, MonitorSnapshot
+from conveyor.store.executor import Row
 
-__all__ = ["job_from_row", "job_values", "run_from_row", "run_values"]
+__all__ = [
+    "job_from_row",
+    "job_params",
+    "process_from_row",
+    "process_params",
+    "run_from_row",
+    "run_params",
+    "snapshot_from_row",
+    "snapshot_params",
+]
 
 
-def run_values(run: RunRecord) -> dict[str, Any]:
+def run_params(run: RunRecord) -> dict[str, Any]:
+    """The parameters of `run_insert` (the number is assigned by the statement)."""
     return {
-        "run_id": run.run_id,
-        "number": run.number,
-        "pipeline_name": run.pipeline_name,
-        "repo": run.repo,
-        "ref": run.ref,
-        "sha": run.sha,
-        "event": str(run.event),
-        "status": str(run.status),
-        "reason": run.reason,
-        "created_at": run.created_at,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "trigger_json": orjson.dumps(dict(run.trigger)).decode(),
-        "cancel_requested": False,
+        "v_run_id": run.run_id,
+        "v_pipeline_name": run.pipeline_name,
+        "v_repo": run.repo,
+        "v_ref": run.ref,
+        "v_sha": run.sha,
+        "v_event": str(run.event),
+        "v_status": str(run.status),
+        "v_reason": run.reason,
+        "v_created_at": run.created_at,
+        "v_started_at": run.started_at,
+        "v_finished_at": run.finished_at,
+        "v_trigger_json": orjson.dumps(dict(run.trigger)).decode(),
+        "v_cancel_requested": False,
     }
 
 
-def run_from_row(row: RowMapping, job_records: tuple[JobRecord, ...]) -> RunRecord:
+def run_from_row(row: Row, job_records: tuple[JobRecord, ...]) -> RunRecord:
     return RunRecord(
         run_id=row["run_id"],
         repo=row["repo"],
@@ -55,7 +68,8 @@ def run_from_row(row: RowMapping, job_records: tuple[JobRecord, ...]) -> RunReco
     )
 
 
-def job_values(job: JobRecord) -> dict[str, Any]:
+def job_params(job: JobRecord) -> dict[str, Any]:
+    """The values of `job_update` (add its `key_…`) and `job_insert` (add `v_run_id`)."""
     steps = [
         {
             "name": s.name,
@@ -67,17 +81,17 @@ def job_values(job: JobRecord) -> dict[str, Any]:
         for s in job.steps
     ]
     return {
-        "name": job.name,
-        "attempt": job.attempt,
-        "stage": job.stage,
-        "status": str(job.status),
-        "allow_failure": job.allow_failure,
-        "exit_code": job.exit_code,
-        "started_at": job.started_at,
-        "finished_at": job.finished_at,
-        "needs_json": orjson.dumps(list(job.needs)).decode(),
-        "reason": job.reason,
-        "steps_json": orjson.dumps(steps).decode(),
+        "v_name": job.name,
+        "v_attempt": job.attempt,
+        "v_stage": job.stage,
+        "v_status": str(job.status),
+        "v_allow_failure": job.allow_failure,
+        "v_exit_code": job.exit_code,
+        "v_started_at": job.started_at,
+        "v_finished_at": job.finished_at,
+        "v_needs_json": orjson.dumps(list(job.needs)).decode(),
+        "v_reason": job.reason,
+        "v_steps_json": orjson.dumps(steps).decode(),
     }
 
 
@@ -89,7 +103,7 @@ def _moment(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
-def job_from_row(row: RowMapping) -> JobRecord:
+def job_from_row(row: Row) -> JobRecord:
     steps = tuple(
         StepRecord(
             name=s["name"],
@@ -112,4 +126,37 @@ def job_from_row(row: RowMapping) -> JobRecord:
         needs=tuple(orjson.loads(row["needs_json"])),
         reason=row["reason"],
         steps=steps,
+    )
+
+
+def process_params(proc: LiveProcess) -> dict[str, Any]:
+    return {
+        "v_run_id": proc.run_id,
+        "v_pgid": proc.pgid,
+        "v_job": proc.job,
+        "v_started_ticks": proc.started_ticks,
+    }
+
+
+def process_from_row(row: Row) -> LiveProcess:
+    return LiveProcess(
+        run_id=row["run_id"], job=row["job"], pgid=row["pgid"], started_ticks=row["started_ticks"]
+    )
+
+
+def snapshot_params(snapshot: MonitorSnapshot) -> dict[str, Any]:
+    return {
+        "v_key": snapshot.key,
+        "v_provider": snapshot.provider,
+        "v_data": snapshot.data_json,
+        "v_fetched_at": snapshot.fetched_at,
+    }
+
+
+def snapshot_from_row(row: Row) -> MonitorSnapshot:
+    return MonitorSnapshot(
+        key=row["key"],
+        provider=row["provider"],
+        data_json=bytes(row["data"]),
+        fetched_at=row["fetched_at"],
     )

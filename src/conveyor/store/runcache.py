@@ -11,8 +11,6 @@ import sqlite3
 import threading
 import urllib.parse
 
-import sqlalchemy as sa
-
 from conveyor.model import RunRecord
 
 __all__ = ["RunsSeen"]
@@ -30,12 +28,11 @@ class RunsSeen:
 
     _MAX_RUNS = 1024
 
-    def __init__(self, url: sa.URL) -> None:
+    def __init__(self, path: str) -> None:
         self._lock = threading.Lock()
         self._runs: dict[str, RunRecord] = {}
         self._version = -1
         self._connection: sqlite3.Connection | None = None
-        path = url.database
         if path and path != ":memory:" and not path.startswith("file:"):
             try:
                 self._connection = sqlite3.connect(

@@ -1,120 +1,83 @@
-"""SqlRunStore: the RunStore protocol over SQLAlchemy Core (SQLite by default, PostgreSQL).
+"""SqlRunStore: the RunStore protocol over a SQL database (SQLite by default, PostgreSQL).
 
-Every method is one short transaction; writes on SQLite take the write lock up front
-(`BEGIN IMMEDIATE`) so concurrent `conveyor run` processes queue rather than fail. Run
-numbers come from one `INSERT … SELECT max(number) + 1` statement, retried if another
-process won the same number. On SQLite, `get_run` serves a record it read again while no
-connection has committed since (`store.runcache`). Must not touch log files or processes;
-driver exceptions become StoreError (database.to_store_error).
+Written once against `store.executor.Database`, which runs the named statements of
+store/statements.py: with SQLAlchemy (`store.enginedb`, any URL) or with stdlib sqlite3 and
+the SQL compiled from the same statements (`store.sqlitedb`, the embedded store, so a
+`conveyor run` never imports SQLAlchemy). Every method is one short transaction; writes on
+SQLite take the write lock up front so concurrent `conveyor run` processes queue rather
+than fail. Run numbers are retried if another process won the same number
+(`store.writes`). On SQLite, `get_run` serves a record it read again while no connection
+has committed since (`store.runcache`). Webhook deliveries live in `store.deliveries`.
+Must not touch log files or processes, nor import SQLAlchemy; driver errors arrive here
+already as StoreError.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-
-from conveyor.errors import StoreError
 from conveyor.model import JobRecord, RunRecord, Status
+from conveyor.store import deliveries
 from conveyor.store.base import LiveProcess, MonitorSnapshot
-from conveyor.store.database import IMMEDIATE, describe_url, to_store_error
-from conveyor.store.rows import job_from_row, job_values, run_from_row, run_values
+from conveyor.store.executor import Database, IntegrityConflict
+from conveyor.store.rows import (
+    job_from_row,
+    process_from_row,
+    run_from_row,
+    snapshot_from_row,
+    snapshot_params,
+)
 from conveyor.store.runcache import RunsSeen
-from conveyor.store.schema import deliveries, jobs, processes, runs, snapshots
-from conveyor.store.statements import (
-    DELIVERIES_SELECT,
-    DELIVERY_INSERT,
-    DELIVERY_SELECT,
-    JOB_INSERT,
-    PROCESS_DELETE,
-    RUN_COLUMNS,
-    RUN_JOBS_SELECT,
-    RUN_SELECT,
-    numbered_run_insert,
+from conveyor.store.writes import (
+    NUMBER_ATTEMPTS,
+    duplicate_run,
+    insert_run,
+    numbering_exhausted,
+    run_exists,
     write_job,
     write_process,
 )
 
-__all__ = ["SqlRunStore"]
+__all__ = ["LIST_FILTERS", "SqlRunStore", "list_runs_statement"]
 
-_NUMBER_ATTEMPTS = 20
+#: The optional filters of `list_runs`, in the order of their statement names.
+LIST_FILTERS = ("repo", "ref", "status")
+
+
+def list_runs_statement(filters: Iterable[str]) -> str:
+    """The name of the `list_runs` statement for these filters (store/statements.py makes
+    one per combination): `runs_list`, `runs_list_by_repo_by_status`, …"""
+    chosen = set(filters)
+    return "runs_list" + "".join(f"_by_{name}" for name in LIST_FILTERS if name in chosen)
 
 
 class SqlRunStore:
-    """A RunStore on a SQLAlchemy engine. Build it with `conveyor.store.open_store`."""
+    """A RunStore on a `Database`. Build it with `conveyor.store.open_store` (the embedded
+    SQLite file) or `open_store_url` (any SQLAlchemy URL)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._writer = engine.execution_options(**{IMMEDIATE: True})
-        self.where = describe_url(engine.url)
-        # A SQLite read (WAL: never waits for a writer) is a short local call.
-        self.local_reads = engine.url.get_backend_name() == "sqlite"
-        self._runs_seen = RunsSeen(engine.url) if self.local_reads else None
-
-    # ------------------------------------------------------------ transactions
-
-    @contextmanager
-    def _read(self, action: str) -> Iterator[Connection]:
-        try:
-            with self._engine.connect() as connection, connection.begin():
-                yield connection
-        except sa.exc.SQLAlchemyError as exc:
-            raise to_store_error(exc, self.where, action) from exc
-
-    @contextmanager
-    def _write(self, action: str) -> Iterator[Connection]:
-        try:
-            with self._writer.begin() as connection:
-                yield connection
-        except sa.exc.SQLAlchemyError as exc:
-            raise to_store_error(exc, self.where, action) from exc
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.where = db.where
+        self.local_reads = db.local_reads
+        self._runs_seen = RunsSeen(db.sqlite_path) if db.sqlite_path else None
 
     # ------------------------------------------------------------ runs
 
     def create_run(self, run: RunRecord) -> RunRecord:
-        values = run_values(run)
-        del values["number"]
-        next_number = sa.select(sa.func.coalesce(sa.func.max(runs.c.number), 0) + 1)
-        columns = [*values, "number"]
-        selected = sa.select(
-            *(sa.literal(v, runs.c[k].type) for k, v in values.items()),
-            next_number.scalar_subquery(),
-        )
-        for _ in range(_NUMBER_ATTEMPTS):
+        for _ in range(NUMBER_ATTEMPTS):
             try:
-                with self._writer.begin() as connection:
-                    connection.execute(runs.insert().from_select(columns, selected))
-                    number = connection.execute(
-                        sa.select(runs.c.number).where(runs.c.run_id == run.run_id)
-                    ).scalar_one()
-                    if run.jobs:  # one transaction for the run and its first job records
-                        latest = {(j.name, j.attempt): j for j in run.jobs}
-                        connection.execute(
-                            JOB_INSERT,
-                            [{"run_id": run.run_id, **job_values(j)} for j in latest.values()],
-                        )
-            except sa.exc.IntegrityError as exc:
-                if self._run_exists(run.run_id):
-                    raise StoreError(
-                        f"{self.where}: run {run.run_id} already exists (use a new run id)"
-                    ) from exc
+                # One transaction for the run and its first job records.
+                with self._db.write(f"create run {run.run_id}") as tx:
+                    insert_run(tx, run)
+                    number = tx.execute("run_number", {"key_run_id": run.run_id})[0]["number"]
+            except IntegrityConflict as exc:
+                if run_exists(self._db, run.run_id):
+                    raise duplicate_run(self.where, run.run_id) from exc
                 continue  # another process took this number: try the next one
-            except sa.exc.SQLAlchemyError as exc:
-                raise to_store_error(exc, self.where, f"create run {run.run_id}") from exc
             return replace(run, number=number)
-        raise StoreError(f"{self.where}: cannot assign a run number (too many concurrent runs)")
-
-    def _run_exists(self, run_id: str) -> bool:
-        with self._read("read a run") as connection:
-            found = connection.execute(
-                sa.select(runs.c.run_id).where(runs.c.run_id == run_id)
-            ).first()
-        return found is not None
+        raise numbering_exhausted(self.where)
 
     def update_run(
         self,
@@ -126,33 +89,30 @@ class SqlRunStore:
         reason: str | None = None,
         pipeline_name: str | None = None,
     ) -> None:
-        values: dict[str, Any] = {}
-        if status is not None:
-            values["status"] = str(status)
-        if started_at is not None:
-            values["started_at"] = started_at
-        if finished_at is not None:
-            values["finished_at"] = finished_at
-        if reason is not None:
-            values["reason"] = reason
-        if pipeline_name is not None:
-            values["pipeline_name"] = pipeline_name
-        if not values:
+        values = {
+            "v_status": None if status is None else str(status),
+            "v_started_at": started_at,
+            "v_finished_at": finished_at,
+            "v_reason": reason,
+            "v_pipeline_name": pipeline_name,
+        }
+        if all(v is None for v in values.values()):
             return
-        with self._write(f"update run {run_id}") as connection:
-            connection.execute(runs.update().where(runs.c.run_id == run_id).values(values))
+        with self._db.write(f"update run {run_id}") as tx:
+            tx.execute("run_update", {**values, "key_run_id": run_id})
 
     def claim_run(self, run_id: str, *, owner_pid: int, owner_started_ticks: int) -> None:
-        with self._write(f"claim run {run_id}") as connection:
-            connection.execute(
-                runs.update()
-                .where(runs.c.run_id == run_id)
-                .values(owner_pid=owner_pid, owner_started_ticks=owner_started_ticks)
-            )
+        params = {
+            "v_owner_pid": owner_pid,
+            "v_owner_started_ticks": owner_started_ticks,
+            "key_run_id": run_id,
+        }
+        with self._db.write(f"claim run {run_id}") as tx:
+            tx.execute("run_claim", params)
 
     def save_job(self, run_id: str, job: JobRecord) -> None:
-        with self._write(f"save job {job.name!r} of run {run_id}") as connection:
-            write_job(connection, run_id, job)
+        with self._db.write(f"save job {job.name!r} of run {run_id}") as tx:
+            write_job(tx, run_id, job)
 
     def save_job_and_processes(
         self,
@@ -165,15 +125,15 @@ class SqlRunStore:
         """`remove_process` for each of `remove`, `save_job(job)` and `add_process(add)` in
         ONE transaction (the engine's journal batches its writes per job with it)."""
         what = f"save job {job.name!r}" if job is not None else "record process groups"
-        with self._write(f"{what} of run {run_id}") as connection:
+        with self._db.write(f"{what} of run {run_id}") as tx:
             if remove:
-                connection.execute(
-                    PROCESS_DELETE, [{"key_run_id": run_id, "key_pgid": p} for p in remove]
+                tx.execute_many(
+                    "process_delete", [{"key_run_id": run_id, "key_pgid": p} for p in remove]
                 )
             if job is not None:
-                write_job(connection, run_id, job)
+                write_job(tx, run_id, job)
             if add is not None:
-                write_process(connection, add)
+                write_process(tx, add)
 
     def get_run(self, run_id: str) -> RunRecord | None:
         seen = self._runs_seen
@@ -188,28 +148,24 @@ class SqlRunStore:
         return run
 
     def _select_run(self, run_id: str) -> RunRecord | None:
-        with self._read(f"read run {run_id}") as connection:
-            key = {"key_run_id": run_id}
-            row = connection.execute(RUN_SELECT, key).first()
-            if row is None:
+        key = {"key_run_id": run_id}
+        with self._db.read(f"read run {run_id}") as tx:
+            rows = tx.execute("run_select", key)
+            if not rows:
                 return None
-            job_rows = connection.execute(RUN_JOBS_SELECT, key).all()
+            job_rows = tx.execute("run_jobs", key)
         latest: dict[str, JobRecord] = {}
         for job_row in job_rows:
-            job = job_from_row(job_row._mapping)
+            job = job_from_row(job_row)
             current = latest.get(job.name)
             if current is None or job.attempt >= current.attempt:
                 latest[job.name] = job  # a dict keeps the first insertion's position
-        return run_from_row(row._mapping, tuple(latest.values()))
+        return run_from_row(rows[0], tuple(latest.values()))
 
     def job_attempts(self, run_id: str, job: str) -> list[JobRecord]:
-        with self._read(f"read job {job!r} of run {run_id}") as connection:
-            rows = connection.execute(
-                sa.select(jobs)
-                .where((jobs.c.run_id == run_id) & (jobs.c.name == job))
-                .order_by(jobs.c.attempt, jobs.c.id)
-            ).all()
-        return [job_from_row(row._mapping) for row in rows]
+        with self._db.read(f"read job {job!r} of run {run_id}") as tx:
+            rows = tx.execute("job_attempts", {"key_run_id": run_id, "key_name": job})
+        return [job_from_row(row) for row in rows]
 
     def list_runs(
         self,
@@ -220,202 +176,81 @@ class SqlRunStore:
         limit: int = 50,
         offset: int = 0,
     ) -> list[RunRecord]:
-        query = sa.select(*RUN_COLUMNS)
-        if repo is not None:
-            query = query.where(runs.c.repo == repo)
-        if ref is not None:
-            query = query.where(runs.c.ref == ref)
-        if status is not None:
-            query = query.where(runs.c.status == str(status))
-        query = query.order_by(runs.c.number.desc()).limit(limit).offset(offset)
-        with self._read("list runs") as connection:
-            rows = connection.execute(query).all()
-        return [run_from_row(row._mapping, ()) for row in rows]
+        given = {"repo": repo, "ref": ref, "status": None if status is None else str(status)}
+        filters = {f"key_{k}": v for k, v in given.items() if v is not None}
+        name = list_runs_statement(k for k, v in given.items() if v is not None)
+        with self._db.read("list runs") as tx:
+            rows = tx.execute(name, {**filters, "key_limit": limit, "key_offset": offset})
+        return [run_from_row(row, ()) for row in rows]
 
     def runs_with_status(self, statuses: Sequence[Status]) -> list[RunRecord]:
-        query = (
-            sa.select(*RUN_COLUMNS)
-            .where(runs.c.status.in_([str(s) for s in statuses]))
-            .order_by(runs.c.number)
-        )
-        with self._read("list runs by status") as connection:
-            rows = connection.execute(query).all()
-        return [run_from_row(row._mapping, ()) for row in rows]
+        if not statuses:
+            return []
+        with self._db.read("list runs by status") as tx:
+            rows = tx.execute("runs_with_status", {"key_statuses": [str(s) for s in statuses]})
+        return [run_from_row(row, ()) for row in rows]
 
     def orphaned_runs(self) -> list[tuple[str, int, int]]:
         """Runs marked running that a process claimed; unclaimed ones are left alone (their
         creator may be about to claim them)."""
-        query = (
-            sa.select(runs.c.run_id, runs.c.owner_pid, runs.c.owner_started_ticks)
-            .where((runs.c.status == str(Status.RUNNING)) & runs.c.owner_pid.is_not(None))
-            .order_by(runs.c.number)
-        )
-        with self._read("list running runs") as connection:
-            rows = connection.execute(query).all()
-        return [(str(r[0]), int(r[1]), int(r[2] or 0)) for r in rows]
+        with self._db.read("list running runs") as tx:
+            rows = tx.execute("runs_orphaned", {"key_status": str(Status.RUNNING)})
+        return [
+            (str(r["run_id"]), int(r["owner_pid"]), int(r["owner_started_ticks"] or 0))
+            for r in rows
+        ]
 
     def request_cancel(self, run_id: str) -> bool:
-        with self._write(f"cancel run {run_id}") as connection:
-            result = connection.execute(
-                runs.update().where(runs.c.run_id == run_id).values(cancel_requested=True)
-            )
-        return result.rowcount > 0
+        with self._db.write(f"cancel run {run_id}") as tx:
+            tx.execute("run_cancel", {"key_run_id": run_id})
+            return tx.rowcount > 0
 
     def is_cancel_requested(self, run_id: str) -> bool:
-        with self._read(f"read run {run_id}") as connection:
-            flag = connection.execute(
-                sa.select(runs.c.cancel_requested).where(runs.c.run_id == run_id)
-            ).scalar()
-        return bool(flag)
+        with self._db.read(f"read run {run_id}") as tx:
+            rows = tx.execute("run_cancel_requested", {"key_run_id": run_id})
+        return bool(rows and rows[0]["cancel_requested"])
 
     # ------------------------------------------------------------ process groups
 
     def add_process(self, proc: LiveProcess) -> None:
-        with self._write(f"record process group {proc.pgid}") as connection:
-            write_process(connection, proc)
+        with self._db.write(f"record process group {proc.pgid}") as tx:
+            write_process(tx, proc)
 
     def remove_process(self, run_id: str, pgid: int) -> None:
-        with self._write(f"forget process group {pgid}") as connection:
-            connection.execute(PROCESS_DELETE, {"key_run_id": run_id, "key_pgid": pgid})
+        with self._db.write(f"forget process group {pgid}") as tx:
+            tx.execute("process_delete", {"key_run_id": run_id, "key_pgid": pgid})
 
     def processes(self, run_id: str) -> list[LiveProcess]:
-        with self._read(f"list process groups of run {run_id}") as connection:
-            rows = connection.execute(
-                sa.select(processes).where(processes.c.run_id == run_id).order_by(processes.c.pgid)
-            ).all()
-        return [
-            LiveProcess(run_id=r.run_id, job=r.job, pgid=r.pgid, started_ticks=r.started_ticks)
-            for r in rows
-        ]
+        with self._db.read(f"list process groups of run {run_id}") as tx:
+            rows = tx.execute("run_processes", {"key_run_id": run_id})
+        return [process_from_row(row) for row in rows]
 
     # ------------------------------------------------------------ webhook deliveries
 
     def claim_delivery(self, delivery_id: str, run_id: str) -> str | None:
-        select = sa.select(deliveries.c.run_id).where(deliveries.c.delivery_id == delivery_id)
-        try:
-            with self._writer.begin() as connection:
-                seen = connection.execute(select).scalar()
-                if seen is not None:
-                    return str(seen)
-                connection.execute(
-                    deliveries.insert().values(delivery_id=delivery_id, run_id=run_id)
-                )
-            return None
-        except sa.exc.IntegrityError:
-            with self._read("read a webhook delivery") as connection:
-                return str(connection.execute(select).scalar_one())
-        except sa.exc.SQLAlchemyError as exc:
-            raise to_store_error(exc, self.where, "record a webhook delivery") from exc
+        return deliveries.claim_delivery(self._db, delivery_id, run_id)
 
     def create_delivered_run(self, run: RunRecord, delivery_id: str) -> str | None:
-        """The webhook intake's one transaction: the delivery row (its key de-duplicates)
-        and the numbered run, with statements built once (a third of the cost of
-        `claim_delivery` + `create_run`)."""
-        values = run_values(run)
-        del values["number"]
-        insert = numbered_run_insert(tuple(values))
-        params = {f"v_{k}": v for k, v in values.items()}
-        for _ in range(_NUMBER_ATTEMPTS):
-            try:
-                with self._writer.begin() as connection:
-                    # The delivery's primary key is the de-duplication: a redelivery fails
-                    # this first insert (no prior SELECT: redeliveries are rare).
-                    connection.execute(
-                        DELIVERY_INSERT, {"delivery_id": delivery_id, "run_id": run.run_id}
-                    )
-                    connection.execute(insert, params)
-                    if run.jobs:
-                        latest = {(j.name, j.attempt): j for j in run.jobs}
-                        connection.execute(
-                            JOB_INSERT,
-                            [{"run_id": run.run_id, **job_values(j)} for j in latest.values()],
-                        )
-            except sa.exc.IntegrityError as exc:
-                # A redelivery, or another writer (PostgreSQL; SQLite serialises writers)
-                # took the run id or the run number first; nothing of this call was written.
-                with self._read("read a webhook delivery") as connection:
-                    seen = connection.execute(
-                        DELIVERY_SELECT, {"key_delivery_id": delivery_id}
-                    ).scalar()
-                if seen is not None:
-                    return str(seen)
-                if self._run_exists(run.run_id):
-                    raise StoreError(
-                        f"{self.where}: run {run.run_id} already exists (use a new run id)"
-                    ) from exc
-                continue
-            except sa.exc.SQLAlchemyError as exc:
-                raise to_store_error(exc, self.where, "record a webhook delivery") from exc
-            return None
-        raise StoreError(f"{self.where}: cannot assign a run number (too many concurrent runs)")
+        return deliveries.create_delivered_run(self._db, run, delivery_id)
 
     def create_delivered_runs(self, items: Sequence[tuple[RunRecord, str]]) -> list[str | None]:
-        """`create_delivered_run` for several (run, delivery) pairs in one transaction (the
-        intake's group commit): one delivery lookup, then the new deliveries and runs."""
-        if len(items) <= 1 or any(run.jobs for run, _ in items):
-            return [self.create_delivered_run(run, delivery) for run, delivery in items]
-        try:
-            with self._writer.begin() as connection:
-                known = {d for _, d in items}
-                rows = connection.execute(DELIVERIES_SELECT, {"key_ids": sorted(known)})
-                seen: dict[str, str] = {str(d): str(r) for d, r in rows}
-                answers: list[str | None] = []
-                new_deliveries: list[dict[str, Any]] = []
-                new_runs: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-                for run, delivery in items:
-                    answers.append(seen.get(delivery))
-                    if delivery in seen:
-                        continue
-                    seen[delivery] = run.run_id
-                    new_deliveries.append({"delivery_id": delivery, "run_id": run.run_id})
-                    values = run_values(run)
-                    del values["number"]
-                    params = {f"v_{k}": v for k, v in values.items()}
-                    new_runs.setdefault(tuple(values), []).append(params)
-                if new_deliveries:
-                    connection.execute(DELIVERY_INSERT, new_deliveries)
-                for columns, many in new_runs.items():  # numbered in order, one by one
-                    connection.execute(numbered_run_insert(columns), many)
-            return answers
-        except sa.exc.IntegrityError:
-            # Another process wrote one of them meanwhile (nothing of this batch was): one
-            # transaction each sorts out which.
-            return [self.create_delivered_run(run, delivery) for run, delivery in items]
-        except sa.exc.SQLAlchemyError as exc:
-            raise to_store_error(exc, self.where, "record webhook deliveries") from exc
+        return deliveries.create_delivered_runs(self._db, items)
 
     # ------------------------------------------------------------ monitor snapshots
 
     def save_snapshots(self, items: Sequence[MonitorSnapshot]) -> None:
         if not items:
             return
-        keys = [s.key for s in items]
-        with self._write("save monitor snapshots") as connection:
-            connection.execute(snapshots.delete().where(snapshots.c.key.in_(keys)))
-            connection.execute(
-                snapshots.insert(),
-                [
-                    {
-                        "key": s.key,
-                        "provider": s.provider,
-                        "data": s.data_json,
-                        "fetched_at": s.fetched_at,
-                    }
-                    for s in items
-                ],
-            )
+        with self._db.write("save monitor snapshots") as tx:
+            tx.execute("snapshots_delete", {"key_keys": [s.key for s in items]})
+            tx.execute_many("snapshot_insert", [snapshot_params(s) for s in items])
 
     def load_snapshots(self) -> list[MonitorSnapshot]:
-        with self._read("load monitor snapshots") as connection:
-            rows = connection.execute(sa.select(snapshots).order_by(snapshots.c.key)).all()
-        return [
-            MonitorSnapshot(
-                key=r.key, provider=r.provider, data_json=bytes(r.data), fetched_at=r.fetched_at
-            )
-            for r in rows
-        ]
+        with self._db.read("load monitor snapshots") as tx:
+            rows = tx.execute("snapshots_all")
+        return [snapshot_from_row(row) for row in rows]
 
     def close(self) -> None:
         if self._runs_seen is not None:
             self._runs_seen.close()
-        self._engine.dispose()
+        self._db.close()

@@ -11,15 +11,24 @@ import pytest
 
 from conveyor.errors import StoreError
 from conveyor.model import EventKind, JobRecord, RunRecord, Status, StepRecord
-from conveyor.store import open_store
+from conveyor.store import open_store, open_store_url
 from conveyor.store.base import LiveProcess, MonitorSnapshot, RunStore
 from tests.fakes.memory_store import MemoryRunStore
 
 T0 = datetime(2026, 11, 23, 12, 0, 0, 123000, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sql", "memory"])
+@pytest.fixture(params=["sql", "sqlite-engine", "memory", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
+    if request.param == "sqlite-engine":  # "sql" is stdlib sqlite3; this is SQLAlchemy's
+        (tmp_path / "home").mkdir()
+        engine_store = open_store_url(f"sqlite:///{tmp_path / 'home' / 'conveyor.db'}")
+        yield engine_store
+        engine_store.close()
+        return
+    if request.param == "postgres":  # a new database; tests/postgres.py closes the store
+        yield request.getfixturevalue("postgres_store")
+        return
     opened: RunStore = open_store(tmp_path / "home") if request.param == "sql" else MemoryRunStore()
     yield opened
     opened.close()

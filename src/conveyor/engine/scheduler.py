@@ -12,6 +12,8 @@
         secrets={"TOKEN": "…"},    # values of declared secrets, read from conveyor's env
         base_env=os.environ,       # only its safe part (PATH, HOME, …) reaches jobs
         play=frozenset({"deploy"}),# manual jobs to run
+        resume=None,               # engine.resume.Resume: run only its jobs, keep the rest
+        live=None,                 # LiveRun: lets another task play manual jobs meanwhile
         cancel=asyncio.Event(),    # set it to cancel the run (signal handler, API)
         observer=view,             # optional RunObserver (terminal view, SSE)
         runner=None,               # StepRunner; default LocalRunner reporting to the journal
@@ -25,7 +27,16 @@ It marks the run running, starts every job whose dependencies are final and whos
 `resource_group`; records every attempt through `store.save_job` (`attempt` counts
 executions; jobs that never run keep attempt 0) and every line through `logs.write`;
 retries per `Retry` with its delay; skips dependants with a reason; ends manual jobs
-`manual` unless played; waits `start_in` for delayed jobs. `fail_fast`: the first failure
+`manual` unless played; waits `start_in` for delayed jobs.
+
+Playing a manual job happens inside the run, as in GitLab. While the run executes,
+`LiveRun.play(job)` starts the job and the jobs it held back (`engine.resume` decides which)
+as new tasks of the same execution; jobs still waiting see its new outcome. The loop does
+not wait for plays: a run whose only remaining jobs are manual ends (`status.run_status`),
+and playing one later resumes it — `execute_run(..., resume=plan_resume(...))` keeps the
+records of every other job, runs the played job (a new attempt row) and the jobs it held
+back, then recomputes the run's status over all jobs. A resumed run keeps its `started_at`;
+its jobs' log lines go on numbering where their files stopped. `fail_fast`: the first failure
 that is not allowed cancels the rest. Cancellation — `cancel` set, or
 `store.is_cancel_requested(run_id)` seen by a poll every 0.5 s (so `conveyor cancel` works
 from another process) — stops every process group, marks running and waiting jobs
@@ -56,14 +67,16 @@ from conveyor.engine.attempt import (
 )
 from conveyor.engine.journal import JobJournal
 from conveyor.engine.masking import Masker
+from conveyor.engine.resume import Resume, check_playable, plan_resume
 from conveyor.engine.runner import LocalRunner, StepResult, StepRunner
 from conveyor.engine.workspace import JobWorkspaces
-from conveyor.errors import StoreError
+from conveyor.errors import StoreError, UsageError
 from conveyor.model import JobRecord, Plan, PlannedJob, RunRecord, Status, When
 from conveyor.status import DepResult, decide_start, outcome_of, run_status, should_retry
 from conveyor.store.base import LogSink, RunStore
+from conveyor.store.logfiles import read_job_log
 
-__all__ = ["CANCEL_POLL_S", "RunObserver", "execute_run", "pending_record"]
+__all__ = ["CANCEL_POLL_S", "LiveRun", "RunObserver", "execute_run", "pending_record"]
 
 
 def _log() -> Any:  # structlog's BoundLogger proxy: untyped
@@ -95,7 +108,11 @@ class _Execution:
         self.store = store
         self.journal = journal
         self.ctx = ctx
-        self.play = play
+        self.play = set(play)
+        self.numbers = {p.name: n for n, p in enumerate(plan.jobs, start=1)}
+        self.attempts: dict[str, int] = {}  # executions recorded before this one (resume)
+        self.tasks: asyncio.TaskGroup | None = None
+        self.open_jobs = 0  # job tasks not finished: at 0 the run ends, no play can join it
         self.slots = asyncio.Semaphore(max(1, concurrency))
         self.groups: dict[str, asyncio.Lock] = {}
         self.done = {p.name: asyncio.Event() for p in plan.jobs}
@@ -130,6 +147,40 @@ class _Execution:
         for task in self.running.values():
             task.cancel()
 
+    # -- starting jobs, and playing manual jobs while the run executes
+    def start_jobs(self, names: tuple[str, ...]) -> None:
+        """Start a task for each job in `names` (in the run's TaskGroup)."""
+        tasks = self.tasks
+        if tasks is None:
+            raise RuntimeError("start_jobs: the run is not executing")
+        for name in names:
+            self.open_jobs += 1
+            tasks.create_task(self.run_job(self.plan.job(name), self.numbers[name]))
+
+    def play_job(self, name: str) -> bool:
+        """Play manual job `name` now: it and the jobs it held back start again. False when
+        the run is ending (no job task is left to join); UsageError when the job is not
+        waiting to be played or the run is stopping."""
+        if self.stop.is_set():
+            raise UsageError(
+                f"run {self.run.run_id}: the run is stopping ({self.stop_reason}); "
+                "its manual jobs can no longer be played"
+            )
+        if self.tasks is None or self.open_jobs == 0:
+            return False
+        run = replace(self.run, jobs=tuple(self.records.values()))
+        check_playable(run, name, is_cancel_requested=False)
+        resume = plan_resume(self.plan, self.records.values(), {name}, played=self.play)
+        self.play.add(name)
+        for job in resume.rerun:
+            # New events: a job still waiting re-reads `done` and so waits for the new run.
+            self.done[job] = asyncio.Event()
+            self.results.pop(job, None)
+            self.attempts[job] = resume.attempts[job]
+            self.save(pending_record(self.plan.job(job)))
+        self.start_jobs(resume.rerun)
+        return True
+
     # -- one job, from waiting to final
     async def run_job(self, planned: PlannedJob, job_number: int) -> None:
         name = planned.name
@@ -144,12 +195,26 @@ class _Execution:
                 replace(record, status=Status.FAILED, reason=reason, finished_at=now_utc()),
                 outcome_of(name, Status.FAILED),
             )
+        finally:
+            self.open_jobs -= 1
+
+    async def wait_for_dependencies(self, planned: PlannedJob) -> None:
+        """Until every dependency is final. `done` is read again after each wait: a play
+        replaces the events of the jobs it starts again."""
+        while True:
+            waiting = [
+                self.done[dep]
+                for dep in planned.depends_on
+                if dep in self.done and not self.done[dep].is_set()
+            ]
+            if not waiting:
+                return
+            for event in waiting:
+                await event.wait()
 
     async def _run_job(self, planned: PlannedJob, job_number: int) -> None:
         name = planned.name
-        for dep in planned.depends_on:
-            if dep in self.done:
-                await self.done[dep].wait()
+        await self.wait_for_dependencies(planned)
         if self.stop.is_set():
             self.cancel_waiting(name)
             return
@@ -186,7 +251,7 @@ class _Execution:
         job = planned.job
         job_log = JobLog(self.ctx, name)
         pending = pending_record(planned)
-        attempt = 1
+        attempt = self.attempts.get(name, 0) + 1
         while True:
             base = replace(
                 pending,
@@ -258,6 +323,35 @@ class _Execution:
             return False
 
 
+class LiveRun:
+    """A handle on one run for the task that plays its manual jobs while `execute_run`
+    executes it. Before the execution starts (`is_started` false) and after it ended
+    (`is_ended`), `play` answers False: the caller then records the play in the store for
+    the run to pick up when it starts, or resumes the finished run."""
+
+    def __init__(self) -> None:
+        self._execution: _Execution | None = None
+        self.is_ended = False
+
+    @property
+    def is_started(self) -> bool:
+        return self._execution is not None or self.is_ended
+
+    def play(self, job: str) -> bool:
+        """Play manual job `job` inside the executing run: True once it is started; False
+        when the run is not executing (see the class docstring); UsageError when the job is
+        not waiting to be played or the run is stopping."""
+        execution = self._execution
+        return execution is not None and execution.play_job(job)
+
+    def attach(self, execution: _Execution) -> None:
+        self._execution = execution
+
+    def detach(self) -> None:
+        self._execution = None
+        self.is_ended = True
+
+
 async def execute_run(
     plan: Plan,
     *,
@@ -270,6 +364,8 @@ async def execute_run(
     secrets: Mapping[str, str],
     base_env: Mapping[str, str],
     play: frozenset[str] = frozenset(),
+    resume: Resume | None = None,
+    live: LiveRun | None = None,
     cancel: asyncio.Event | None = None,
     observer: RunObserver | None = None,
     runner: StepRunner | None = None,
@@ -303,21 +399,24 @@ async def execute_run(
         ),
     )
     execution = _Execution(plan, run, store, ctx, concurrency, play, journal)
-    started_at = now_utc()
+    if resume is not None:
+        execution.play.update(resume.play)
+        started_at = run.started_at or now_utc()
+    else:
+        started_at = now_utc()
     store.update_run(run.run_id, status=Status.RUNNING, started_at=started_at)
-    created = {job.name: job for job in run.jobs}
-    for planned in plan.jobs:
-        pending = pending_record(planned)
-        if created.get(planned.name) == pending:
-            execution.remember(pending)  # already stored by create_run
-        else:
-            execution.save(pending)
+    to_run = _prepare_jobs(execution, resume, run_dir)
     watcher = asyncio.create_task(execution.watch_cancel(cancel))
     try:
         async with asyncio.TaskGroup() as jobs:
-            for number, planned in enumerate(plan.jobs, start=1):
-                jobs.create_task(execution.run_job(planned, number))
+            execution.tasks = jobs
+            if live is not None:
+                live.attach(execution)
+            execution.start_jobs(to_run)
     finally:
+        execution.tasks = None
+        if live is not None:
+            live.detach()
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
@@ -336,6 +435,36 @@ async def execute_run(
         reason=reason,
         jobs=records,
     )
+
+
+def _prepare_jobs(execution: _Execution, resume: Resume | None, run_dir: Path) -> tuple[str, ...]:
+    """Store the pending record of every job about to run and return their names. When
+    resuming, the kept jobs are final already (records, outcomes) and the rerun jobs' log
+    lines go on numbering after the lines their files hold."""
+    plan = execution.plan
+    if resume is None:
+        created = {job.name: job for job in execution.run.jobs}
+        for planned in plan.jobs:
+            pending = pending_record(planned)
+            if created.get(planned.name) == pending:
+                execution.remember(pending)  # already stored by create_run
+            else:
+                execution.save(pending)
+        return tuple(p.name for p in plan.jobs)
+    for planned in plan.jobs:
+        name = planned.name
+        if name in resume.kept:
+            execution.remember(resume.kept[name])
+            if name in resume.results:
+                execution.results[name] = resume.results[name]
+            execution.done[name].set()
+        else:
+            execution.attempts[name] = resume.attempts.get(name, 0)
+            execution.ctx.line_counts[name] = max(
+                (record.n for record in read_job_log(run_dir, name)), default=0
+            )
+            execution.save(pending_record(planned))
+    return resume.rerun
 
 
 def pending_record(planned: PlannedJob) -> JobRecord:

@@ -4,6 +4,14 @@
     -> load the pipeline file of that commit -> plan -> engine.scheduler.execute_run
     -> remove the worktree
 
+A run that already has job records is a resumed one (a manual job was played after the
+run ended, see `server.queue.RunQueue.play`): it is checked out and planned the same way,
+then `engine.resume.plan_resume` picks the played jobs (stored `pending` with no attempt)
+and the jobs they held back, and the engine runs only those, keeping every other record.
+Isolated pipelines (GitLab's) fetch earlier artifacts from the run folder as usual; a
+pipeline sharing one workspace gets the saved artifacts of the jobs that ran copied into
+the fresh worktree first (its other leftovers are gone with the old worktree).
+
 Anything that goes wrong before the engine starts (unfetchable sha, no or invalid pipeline
 file) fails the *run* with that reason; the server goes on. If the worker task itself is
 cancelled (shutdown past its grace), the run is recorded `canceled` and the CancelledError
@@ -22,12 +30,14 @@ from pathlib import Path
 import structlog
 
 from conveyor.config import load_pipeline
+from conveyor.engine.artifacts import artifacts_dir, restore_artifacts
 from conveyor.engine.checkout import Checkouts, GitAuth, find_pipeline_file
 from conveyor.engine.masking import secret_values
 from conveyor.engine.recovery import process_start_ticks
-from conveyor.engine.scheduler import execute_run
+from conveyor.engine.resume import Resume, plan_resume, requested_plays
+from conveyor.engine.scheduler import LiveRun, execute_run
 from conveyor.errors import ConveyorError
-from conveyor.model import Event, Pipeline, RunRecord, Status
+from conveyor.model import Event, Pipeline, Plan, RunRecord, Status
 from conveyor.plan import plan as plan_run
 from conveyor.store.base import RunStore
 from conveyor.store.logfiles import RunLogs
@@ -53,6 +63,7 @@ class RunSpec:
     env: Mapping[str, str]
     cancel: asyncio.Event
     play: frozenset[str] = frozenset()
+    live: LiveRun | None = None  # plays manual jobs while the run executes
     reserved_env: frozenset[str] = frozenset()  # conveyor's own secrets: never for pipelines
 
 
@@ -84,6 +95,10 @@ async def execute_server_run(
         )
         path = find_pipeline_file(worktree, spec.pipeline_file)
         pipeline: Pipeline = await asyncio.to_thread(load_pipeline, path)
+        # rules:changes:compare_to: the mirror's branches and tags, diffed in the worktree.
+        from conveyor.gitinfo import add_compare_changes
+
+        event = await asyncio.to_thread(add_compare_changes, worktree, pipeline, event)
         # The name is known only now: store it, or the run record shows `"pipeline": ""`.
         store.update_run(run.run_id, pipeline_name=pipeline.name)
         await on_start(
@@ -115,11 +130,18 @@ async def _execute(
         log.warning("run.secrets_refused", run_id=run.run_id, names=sorted(refused))
     folder = run_dir(spec.home, run.run_id)
     folder.mkdir(parents=True, exist_ok=True)
+    if run.jobs and not pipeline.isolate_jobs:
+        ran = [artifacts_dir(folder, p.name) for p in plan.jobs if _has_run(run, p.name)]
+        await asyncio.to_thread(restore_artifacts, ran, worktree)
+    # Read now, with no await before the engine attaches `spec.live`: a play recorded in the
+    # store before this line is in `current`, a later one reaches the live execution.
+    current = store.get_run(run.run_id) or run
+    resume = _resume_of(plan, current, spec.play)
     logs = RunLogs(folder)
     try:
         return await execute_run(
             plan,
-            run=replace(run, pipeline_name=pipeline.name),
+            run=replace(current, pipeline_name=pipeline.name),
             store=store,
             logs=logs,
             workspace=worktree,
@@ -128,11 +150,26 @@ async def _execute(
             secrets=secret_values(sorted(names - refused), spec.env),
             base_env=spec.env,
             play=spec.play,
+            resume=resume,
+            live=spec.live,
             cancel=spec.cancel,
             home=spec.home,
         )
     finally:
         logs.close()
+
+
+def _has_run(run: RunRecord, job: str) -> bool:
+    return any(j.name == job and j.attempt for j in run.jobs)
+
+
+def _resume_of(plan: Plan, run: RunRecord, played: frozenset[str]) -> Resume | None:
+    """The resume of a run that already has job records (None for a fresh run)."""
+    if not run.jobs:
+        return None
+    resume = plan_resume(plan, run.jobs, requested_plays(plan, run.jobs), played=played)
+    log.info("run.resumed", run_id=run.run_id, play=sorted(resume.play), rerun=resume.rerun)
+    return resume
 
 
 def _fail(store: RunStore, run: RunRecord, started_at: datetime, reason: str) -> RunRecord:

@@ -8,6 +8,15 @@ final record, then removes the worktree. Listeners (`RunListener`, e.g. the
 commit status and Slack notifiers) are told when a run starts and ends, each call in its own
 task with a deadline, so they never hold up a worker.
 
+Playing a manual job (`play`) happens in the same run, as in GitLab. While a worker executes
+the run, the job starts inside that execution (`engine.scheduler.LiveRun`). When the run has
+ended, it is resumed: it goes back to `pending` (finished time and reason cleared where the
+store can), the played job's record is stored `pending` — the play request, which survives a
+restart — and the run is queued again; the worker then runs the played job and the jobs it
+held back (`engine.resume`), and listeners hear of the run's start and new final status as
+for any run. Plays are serialized by one lock, which workers also take to pick up a run, so
+of two plays of one job exactly one wins.
+
 Start: runs whose owner process died are recovered (`engine.recovery`), then stored `pending`
 runs are queued again, oldest first. Stop: take no new runs, let running ones finish for up to
 `grace_s`, then cancel them (the engine kills their process groups) and wait for their final
@@ -18,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -27,6 +36,8 @@ import structlog
 
 from conveyor.engine.checkout import Checkouts, GitAuth
 from conveyor.engine.recovery import recover_orphans
+from conveyor.engine.resume import check_playable
+from conveyor.engine.scheduler import LiveRun
 from conveyor.errors import StoreError, UsageError
 from conveyor.model import Event, EventKind, RunRecord, Status
 from conveyor.server.execute import RunSpec, execute_server_run
@@ -41,6 +52,11 @@ log = structlog.get_logger(__name__)
 
 LISTENER_DEADLINE_S = 10.0
 _CANCEL_WAIT_S = 30.0
+_PLAY_WAIT_S = 30.0  # a play that arrives as a run ends waits this long for its final record
+
+
+class _Reopening(Protocol):
+    def reopen_run(self, run_id: str, *, status: Status) -> None: ...
 
 
 class RunListener(Protocol):
@@ -62,6 +78,8 @@ class Queued:
 @dataclass(slots=True)
 class _Active:
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    live: LiveRun = field(default_factory=LiveRun)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class RunQueue:
@@ -86,6 +104,7 @@ class RunQueue:
         self._workers: list[asyncio.Task[None]] = []
         self._listener_tasks: set[asyncio.Task[None]] = set()
         self._accepting = False
+        self._plays = asyncio.Lock()
 
     @property
     def is_running(self) -> bool:
@@ -254,24 +273,61 @@ class RunQueue:
         return await asyncio.to_thread(self.store.request_cancel, run_id)
 
     async def play(self, run_id: str, job: str) -> RunRecord | None:
-        """Play manual job `job` of run `run_id`: a new run of the same commit and trigger in
-        which `job` is played (the engine fixes the played jobs when a run starts). None when
-        the run is unknown; UsageError when `job` is not a manual job of that run."""
-        run = await asyncio.to_thread(self.store.get_run, run_id)
-        if run is None:
+        """Play manual job `job` of run `run_id` in that same run (module docstring) and
+        return the run's record. None when the run is unknown; UsageError when the run was
+        canceled, runs in another process, or `job` is not a manual job waiting to be
+        played."""
+        while True:
+            async with self._plays:
+                run = await asyncio.to_thread(self.store.get_run, run_id)
+                if run is None:
+                    return None
+                active = self._active.get(run_id)
+                ending = await self._play_locked(run, job, active)
+                if ending is None:
+                    return await asyncio.to_thread(self.store.get_run, run_id)
+            # The run is being recorded (its last job ended): resume it once it is final.
+            async with asyncio.timeout(_PLAY_WAIT_S):
+                await ending.wait()
+
+    async def _play_locked(
+        self, run: RunRecord, job: str, active: _Active | None
+    ) -> asyncio.Event | None:
+        """One attempt of `play`, under the lock: None when played, else the event that
+        tells the executing run has ended."""
+        run_id = run.run_id
+        if active is not None and active.live.is_started:
+            check_playable(run, job, is_cancel_requested=active.cancel.is_set())
+            if not active.live.play(job):
+                return active.finished
+            log.info("run.played", run_id=run_id, job=job, live=True)
             return None
-        record = next((j for j in run.jobs if j.name == job), None)
-        if record is None or record.status is not Status.MANUAL:
+        canceled = await asyncio.to_thread(self.store.is_cancel_requested, run_id)
+        record = check_playable(run, job, is_cancel_requested=canceled)
+        if run.status is Status.RUNNING and active is None:
             raise UsageError(
-                f"run {run_id}: {job!r} is not a manual job waiting to be played "
-                "(see the run's jobs and their statuses)"
+                f"run {run_id}: the run executes in another conveyor process "
+                "(play its manual jobs once it has ended)"
             )
-        played = sorted({*_played(run.trigger), job})
-        event = event_from_trigger(run.trigger)
-        queued = await self.enqueue(event, play=played)
-        new = await asyncio.to_thread(self.store.get_run, queued.run_id)
-        log.info("run.played", run_id=run_id, job=job, new_run_id=queued.run_id)
-        return new
+        is_final = run.status.is_final
+        if is_final:
+            self._reopen(run_id)
+        # Stored `pending` with no attempt: the play request. A run whose worker is still
+        # checking out reads it when its engine starts; a reopened run when it is resumed.
+        self.store.save_job(run_id, replace(record, status=Status.PENDING, reason=None))
+        if is_final:
+            self._queue_new(run)
+        log.info("run.played", run_id=run_id, job=job, live=False)
+        return None
+
+    def _reopen(self, run_id: str) -> None:
+        """Back to `pending` for a worker to resume; finished time and reason cleared when
+        the store offers `reopen_run`."""
+        if hasattr(self.store, "reopen_run"):
+            reopening: _Reopening = self.store  # type: ignore[assignment]  # checked just above
+            reopening.reopen_run(run_id, status=Status.PENDING)
+        else:
+            self.store.update_run(run_id, status=Status.PENDING)
 
     # ------------------------------------------------------------ workers
 
@@ -286,10 +342,11 @@ class RunQueue:
                 log.error("run.crashed", run_id=run_id, exc_info=True)
 
     async def _run(self, run_id: str) -> None:
-        run = await asyncio.to_thread(self.store.get_run, run_id)
-        if run is None or run.status is not Status.PENDING:
-            return  # canceled while waiting, or taken by someone else
-        active = self._active[run_id] = _Active()
+        async with self._plays:  # a play in progress finishes its writes first
+            run = await asyncio.to_thread(self.store.get_run, run_id)
+            if run is None or run.status is not Status.PENDING or run_id in self._active:
+                return  # canceled while waiting, taken by someone else, or queued twice
+            active = self._active[run_id] = _Active()
         try:
             repo = self.settings.repo(run.repo)
             event = event_from_trigger(run.trigger)
@@ -303,6 +360,7 @@ class RunQueue:
                 env=self.env,
                 cancel=active.cancel,
                 play=frozenset(_played(run.trigger)),
+                live=active.live,
                 reserved_env=self.settings.secret_variables(),
             )
             final = await execute_server_run(
@@ -310,6 +368,7 @@ class RunQueue:
             )
         finally:
             del self._active[run_id]
+            active.finished.set()
         self._tell("run_finished", final)
         log.info("run.finished", run_id=run_id, status=str(final.status), reason=final.reason)
 

@@ -7,15 +7,18 @@ ApiError for every refusal, which the app renders as the one error envelope. Ser
 lives in `server.serialize`; the SSE wire format in `server.sse`. Must not run jobs or talk
 to the network.
 
-Playing a manual job answers a new run (the engine fixes the played jobs when a run starts;
-see `server.queue.RunQueue.play`). A log can be followed before the run is planned: while a
-run is queued any job name is accepted, and the stream waits.
+Playing a manual job runs it in the same run, as in GitLab (`server.queue.RunQueue.play`):
+202 with the run's record and `Location: /api/v1/runs/{run_id}`. A log can be followed
+before the run is planned: while a run is queued any job name is accepted, and the stream
+waits.
 
 `GET /runs/{run_id}`, the API's hottest read, checks the read token in the handler (no
 dependency to solve), reads the store on the event loop when its reads are local
 (`RunStore.local_reads`: SQLite, never blocked by a writer in WAL mode) and keeps the bytes of
-runs that ended (`FinishedRuns`): a final run never changes (cancel refuses it, playing a
-manual job starts a new run, recovery only touches runs that are still running). Those
+runs that ended (`FinishedRuns`): a final run changes only when one of its manual jobs is
+played (cancel refuses it, recovery only touches runs that are still running), and the play
+route forgets its bytes — including bytes of the old record that a read in flight would
+offer afterwards. Those
 caches live in `RunReads`, shared with the app's fast path: for a store with local reads,
 `create_app` answers this GET in front of the routing with `RunReads.read_local` (same
 checks, same bytes).
@@ -83,9 +86,18 @@ class FinishedRuns:
         self._size = size
         self._settle = settle
         self._bodies: dict[str, bytes] = {}
+        self._reopened: dict[str, datetime] = {}  # run id -> when a play reopened it
 
     def get(self, run_id: str) -> bytes | None:
         return self._bodies.get(run_id)
+
+    def forget(self, run_id: str, now: datetime) -> None:
+        """Drop the run's bytes: it is running again (a manual job was played). A record
+        that ended before `now` is not kept again; the resumed run's final one will be."""
+        self._bodies.pop(run_id, None)
+        if len(self._reopened) >= self._size:
+            del self._reopened[next(iter(self._reopened))]
+        self._reopened[run_id] = now
 
     def offer(self, run: RunRecord, body: bytes, now: datetime) -> None:
         """Keep `body` if `run` ended long enough ago (a MANUAL run waits to be played)."""
@@ -93,6 +105,9 @@ class FinishedRuns:
         if not run.status.is_final or run.status is Status.MANUAL or ended is None:
             return
         if now - ended < self._settle:
+            return
+        reopened = self._reopened.get(run.run_id)
+        if reopened is not None and ended <= reopened:
             return
         if len(self._bodies) >= self._size:
             del self._bodies[next(iter(self._bodies))]
@@ -114,7 +129,7 @@ class RunQueue(Protocol):
     async def cancel(self, run_id: str) -> bool: ...
 
     async def play(self, run_id: str, job: str) -> RunRecord | None:
-        """A new run of the same commit with `job` played; None for an unknown run;
+        """Play `job` in run `run_id` and return the run's record; None for an unknown run;
         UsageError when `job` is not a manual job waiting in that run."""
         ...
 
@@ -284,25 +299,38 @@ async def cancel_run(request: Request, run_id: str) -> Response:
     )
 
 
-async def play_job(request: Request, run_id: str, job: str) -> Response:
-    run = await _get_run(request, run_id)
-    _check_job(run, job, _run_dir(request, run_id))
-    record = next((j for j in run.jobs if j.name == job), None)
-    if record is None or record.status is not Status.MANUAL:
-        state = record.status if record is not None else "not planned yet"
-        raise ApiError(
-            409,
-            "job_not_manual",
-            f"Job {job!r} of run {run_id!r} is not a manual job waiting to be played ({state}).",
-        )
-    try:
-        played = await _queue(request).play(run_id, job)
-    except UsageError as error:
-        raise ApiError(409, "job_not_manual", str(error)) from None
-    if played is None:
-        raise _run_not_found(run_id)
-    location = {"Location": f"/api/v1/runs/{played.run_id}"}
-    return json_response(played, status_code=202, headers=location)
+def _play_job_route(reads: RunReads) -> Callable[[Request, str, str], Any]:
+    async def play_job(request: Request, run_id: str, job: str) -> Response:
+        """Play manual job `job` in run `run_id` (same run): 202 with the run's record."""
+        run = await _get_run(request, run_id)
+        _check_job(run, job, _run_dir(request, run_id))
+        if run.status is Status.CANCELED:
+            raise ApiError(
+                409,
+                "run_canceled",
+                f"Run {run_id!r} was canceled: its manual jobs can no longer be played "
+                "(trigger a new run).",
+            )
+        record = next((j for j in run.jobs if j.name == job), None)
+        if record is None or record.status is not Status.MANUAL:
+            state = record.status if record is not None else "not planned yet"
+            raise ApiError(
+                409,
+                "job_not_manual",
+                f"Job {job!r} of run {run_id!r} is not a manual job waiting to be played "
+                f"({state}).",
+            )
+        try:
+            played = await _queue(request).play(run_id, job)
+        except UsageError as error:
+            raise ApiError(409, "job_not_manual", str(error)) from None
+        if played is None:
+            raise _run_not_found(run_id)
+        reads.finished.forget(run_id, datetime.now(UTC))
+        location = {"Location": f"/api/v1/runs/{played.run_id}"}
+        return json_response(played, status_code=202, headers=location)
+
+    return play_job
 
 
 async def job_log(
@@ -366,10 +394,14 @@ def build_router(reads: RunReads | None = None) -> APIRouter:
     router.add_api_route("/runs", list_runs, methods=["GET"], dependencies=read)
     router.add_api_route("/runs", trigger_run, methods=["POST"], dependencies=write)
     # No dependency: the handler checks the read token itself (one less thing to solve).
-    router.add_api_route("/runs/{run_id}", _get_run_route(reads or RunReads()), methods=["GET"])
+    reads = reads or RunReads()
+    router.add_api_route("/runs/{run_id}", _get_run_route(reads), methods=["GET"])
     router.add_api_route("/runs/{run_id}/cancel", cancel_run, methods=["POST"], dependencies=write)
     router.add_api_route(
-        "/runs/{run_id}/jobs/{job:path}/play", play_job, methods=["POST"], dependencies=write
+        "/runs/{run_id}/jobs/{job:path}/play",
+        _play_job_route(reads),
+        methods=["POST"],
+        dependencies=write,
     )
     router.add_api_route(
         "/runs/{run_id}/jobs/{job:path}/log", job_log, methods=["GET"], dependencies=read

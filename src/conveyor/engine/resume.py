@@ -1,0 +1,158 @@
+"""Playing a manual job of a run that already has job records, as GitLab does: inside the
+same run. Which jobs run now, which records stay as they are, and when a play is refused.
+
+    check_playable(run, "deploy", is_cancel_requested=False)   # UsageError when refused
+    resume = plan_resume(plan, run.jobs, play={"deploy"})
+    resume.rerun    # ("deploy", "smoke"): the played job, then the jobs it held back
+    resume.kept     # every other job's record, unchanged (success, failed, skipped, …)
+    resume.results  # what each kept job hands on to its dependants (status.DepResult)
+
+The run's past decisions are replayed with `status.decide_start` over the stored records, in
+plan order: a job that ran hands on its recorded outcome, a job that never ran the decision
+it got. A job is held back by a played job when it was skipped because of it — the replayed
+decision is "blocked by" that manual job (transitively: the holder's name travels down the
+DAG). Jobs skipped for any other reason (a failed or canceled need, `when: never`, another
+unplayed manual job) keep their records. The played job itself may be stored `manual`, or
+`pending` with no attempt (a play recorded by the server before the run was picked up
+again). Pure: no clock, store, file or process; the scheduler executes the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+
+from conveyor.errors import UsageError
+from conveyor.model import JobRecord, Plan, PlannedJob, RunRecord, Status, When
+from conveyor.status import DepResult, Outcome, decide_start, outcome_of
+
+__all__ = ["Resume", "check_playable", "plan_resume", "requested_plays"]
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """What resuming a run executes (`rerun`, in plan order) and what it keeps. `attempts`
+    counts the executions already recorded for each rerun job (its next one is +1)."""
+
+    play: frozenset[str]
+    rerun: tuple[str, ...]
+    kept: Mapping[str, JobRecord]
+    results: Mapping[str, DepResult]
+    attempts: Mapping[str, int]
+
+
+def check_playable(run: RunRecord, job: str, *, is_cancel_requested: bool) -> JobRecord:
+    """The record of manual job `job` of `run`, waiting to be played; UsageError (the API
+    answers 409) when the run was canceled or the job is not waiting to be played."""
+    if run.status is Status.CANCELED or is_cancel_requested:
+        raise UsageError(
+            f"run {run.run_id}: the run was canceled, its manual jobs can no longer be played "
+            "(trigger a new run)"
+        )
+    record = next((j for j in run.jobs if j.name == job), None)
+    if record is None:
+        raise UsageError(
+            f"run {run.run_id}: no job {job!r} in this run (see the run's jobs and their statuses)"
+        )
+    if record.status is not Status.MANUAL or record.attempt:
+        raise UsageError(
+            f"run {run.run_id}: job {job!r} is not a manual job waiting to be played (it is "
+            f"{record.status}; it was already played, or it is not manual)"
+        )
+    return record
+
+
+def requested_plays(plan: Plan, records: Iterable[JobRecord]) -> frozenset[str]:
+    """Manual jobs whose play was recorded but not executed yet: stored `pending` with no
+    attempt in a run that already has records (a fresh run stores no job before it starts)."""
+    manual = {p.name for p in plan.jobs if p.when is When.MANUAL}
+    return frozenset(
+        r.name for r in records if r.status is Status.PENDING and not r.attempt and r.name in manual
+    )
+
+
+def plan_resume(
+    plan: Plan,
+    records: Iterable[JobRecord],
+    play: Collection[str],
+    *,
+    played: Collection[str] = (),
+) -> Resume:
+    """Resume the run whose jobs are `records` by playing the manual jobs `play`; `played`
+    are the manual jobs played before (when the run started). UsageError when the plan and
+    the records disagree (a job without a record, or a played job that is not manual)."""
+    by_name = {r.name: r for r in records}
+    for planned in plan.jobs:
+        if planned.name not in by_name:
+            raise UsageError(
+                f"run resume: job {planned.name!r} of the plan has no record in the run "
+                "(the pipeline of this commit no longer plans the same jobs; trigger a new run)"
+            )
+    for name in play:
+        if name not in by_name or _planned(plan, name).when is not When.MANUAL:
+            raise UsageError(f"run resume: job {name!r} is not a manual job of this run")
+    results = _replay(plan, by_name, frozenset(play), frozenset(played))
+    held = set(play)
+    for planned in plan.jobs:
+        record = by_name[planned.name]
+        result = results.get(planned.name)
+        if (
+            record.status is Status.SKIPPED
+            and not record.attempt
+            and result is not None
+            and result.outcome is Outcome.BLOCKED
+            and result.blocked_by in play
+        ):
+            held.add(planned.name)
+    rerun = tuple(p.name for p in plan.jobs if p.name in held)
+    return Resume(
+        play=frozenset(play),
+        rerun=rerun,
+        kept={name: r for name, r in by_name.items() if name not in held},
+        results={name: r for name, r in results.items() if name not in held},
+        attempts={name: by_name[name].attempt for name in rerun},
+    )
+
+
+def _planned(plan: Plan, name: str) -> PlannedJob:
+    try:
+        return plan.job(name)
+    except KeyError:
+        raise UsageError(f"run resume: job {name!r} is not in the plan") from None
+
+
+def _replay(
+    plan: Plan,
+    records: Mapping[str, JobRecord],
+    play: frozenset[str],
+    played: frozenset[str],
+) -> dict[str, DepResult]:
+    """What each final job handed on when the run executed (before `play`). Jobs that are
+    still pending or running, and jobs waiting behind them, have no result."""
+    results: dict[str, DepResult] = {}
+    for planned in plan.jobs:
+        name = planned.name
+        record = records[name]
+        never_ran = record.status in (Status.SKIPPED, Status.MANUAL) or name in play
+        if not never_ran:
+            if record.status.is_final:
+                results[name] = outcome_of(
+                    name, record.status, allowed_failure=record.allow_failure
+                )
+            continue
+        if any(dep not in results for dep in planned.depends_on):
+            continue
+        decision = decide_start(
+            name,
+            planned.when,
+            [results[dep] for dep in planned.depends_on],
+            is_played=name in played,
+            allow_failure=planned.allow_failure,
+            explicit_needs=planned.job.needs is not None,
+        )
+        # A skipped job the replay would start (a record that no longer matches its plan)
+        # hands on what a harmless skip does.
+        results[name] = (
+            DepResult(name, Outcome.SUCCEEDED) if decision.should_run else decision.result(name)
+        )
+    return results

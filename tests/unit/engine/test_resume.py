@@ -1,0 +1,194 @@
+"""Unit tests of conveyor.engine.resume: which jobs a play runs again, which records stay."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from conveyor.engine.resume import check_playable, plan_resume, requested_plays
+from conveyor.errors import UsageError
+from conveyor.model import (
+    Event,
+    EventKind,
+    Job,
+    JobRecord,
+    Mark,
+    Need,
+    Pipeline,
+    Plan,
+    PlannedJob,
+    RunRecord,
+    Status,
+    Step,
+    When,
+)
+from conveyor.status import DepResult, Outcome
+
+MARK = Mark(".conveyor.yml", 1, 1)
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+WAIT_DEPLOY = "waiting for manual job deploy"
+
+
+def _planned(
+    name: str,
+    needs: tuple[str, ...] | None = (),
+    *,
+    when: When = When.ON_SUCCESS,
+    allow_failure: bool = False,
+    after: tuple[str, ...] = (),
+) -> PlannedJob:
+    """A planned job; `needs` None means stage order, with `after` as its edges."""
+    explicit = None if needs is None else tuple(Need(n) for n in needs)
+    job = Job(name=name, stage="s", steps=(Step("x", "true"),), mark=MARK, needs=explicit)
+    return PlannedJob(job, needs if needs is not None else after, (), when, allow_failure)
+
+
+def _plan(*jobs: PlannedJob) -> Plan:
+    pipeline = Pipeline("p", ".conveyor.yml", tuple(p.job for p in jobs))
+    return Plan(pipeline, Event(), jobs)
+
+
+def _record(name: str, status: Status, *, attempt: int = 0, reason: str | None = None) -> JobRecord:
+    return JobRecord(name=name, stage="s", status=status, attempt=attempt, reason=reason)
+
+
+def _ran(name: str, status: Status = Status.SUCCESS) -> JobRecord:
+    return _record(name, status, attempt=1)
+
+
+def _run(*jobs: JobRecord, status: Status = Status.SUCCESS) -> RunRecord:
+    return RunRecord("r1", "acme/app", "main", "abc", EventKind.PUSH, status, T0, jobs=jobs)
+
+
+DEPLOY_PLAN = _plan(
+    _planned("build"),
+    _planned("lint"),
+    _planned("deploy", ("build",), when=When.MANUAL),
+    _planned("smoke", ("deploy",)),
+    _planned("notify", ("smoke",)),
+    _planned("report", ("lint", "deploy")),
+)
+DEPLOY_RECORDS = (
+    _ran("build"),
+    _ran("lint", Status.FAILED),
+    _record("deploy", Status.MANUAL, reason="manual job"),
+    _record("smoke", Status.SKIPPED, reason=WAIT_DEPLOY),
+    _record("notify", Status.SKIPPED, reason=WAIT_DEPLOY),
+    _record("report", Status.SKIPPED, reason="needed job lint failed"),
+)
+
+
+def test_plan_resume_reruns_the_played_job_and_what_it_held_back() -> None:
+    resume = plan_resume(DEPLOY_PLAN, DEPLOY_RECORDS, {"deploy"})
+    assert resume.rerun == ("deploy", "smoke", "notify")
+
+
+def test_plan_resume_keeps_jobs_skipped_for_another_reason() -> None:
+    resume = plan_resume(DEPLOY_PLAN, DEPLOY_RECORDS, {"deploy"})
+    assert {"build", "lint", "report"} == set(resume.kept)
+    assert DEPLOY_RECORDS[5] == resume.kept["report"]
+
+
+def test_plan_resume_hands_on_recorded_outcomes_of_kept_jobs() -> None:
+    resume = plan_resume(DEPLOY_PLAN, DEPLOY_RECORDS, {"deploy"})
+    assert {
+        "build": DepResult("build", Outcome.SUCCEEDED),
+        "lint": DepResult("lint", Outcome.FAILED),
+        "report": DepResult("report", Outcome.FAILED),
+    } == dict(resume.results)
+
+
+def test_plan_resume_counts_no_attempt_for_never_run_jobs() -> None:
+    resume = plan_resume(DEPLOY_PLAN, DEPLOY_RECORDS, {"deploy"})
+    assert dict(resume.attempts) == {"deploy": 0, "smoke": 0, "notify": 0}
+
+
+def test_plan_resume_accepts_a_play_recorded_as_pending() -> None:
+    records = (*DEPLOY_RECORDS[:2], _record("deploy", Status.PENDING), *DEPLOY_RECORDS[3:])
+    resume = plan_resume(DEPLOY_PLAN, records, {"deploy"})
+    assert resume.rerun == ("deploy", "smoke", "notify")
+
+
+def test_plan_resume_leaves_jobs_held_by_another_manual_job() -> None:
+    plan = _plan(
+        _planned("a", when=When.MANUAL),
+        _planned("b", when=When.MANUAL),
+        _planned("c", ("a", "b")),
+    )
+    records = (
+        _record("a", Status.MANUAL),
+        _record("b", Status.MANUAL),
+        _record("c", Status.SKIPPED, reason="waiting for manual job a"),
+    )
+    assert (
+        plan_resume(plan, records, {"b"}).rerun,
+        plan_resume(plan, records, {"a"}).rerun,
+    ) == (("b",), ("a", "c"))
+
+
+def test_plan_resume_keeps_a_later_stage_that_ran_past_a_non_blocking_manual_job() -> None:
+    plan = _plan(
+        _planned("review", when=When.MANUAL, allow_failure=True),
+        _planned("later", None, after=("review",)),
+    )
+    records = (_record("review", Status.MANUAL), _ran("later"))
+    resume = plan_resume(plan, records, {"review"})
+    assert (("review",), {"later": DepResult("later", Outcome.SUCCEEDED)}) == (
+        resume.rerun,
+        dict(resume.results),
+    )
+
+
+def test_plan_resume_of_a_live_run_leaves_unfinished_jobs_alone() -> None:
+    plan = _plan(
+        _planned("slow"),
+        _planned("deploy", when=When.MANUAL),
+        _planned("after", ("slow", "deploy")),
+    )
+    records = (
+        _record("slow", Status.RUNNING, attempt=1),
+        _record("deploy", Status.MANUAL),
+        _record("after", Status.PENDING),
+    )
+    resume = plan_resume(plan, records, {"deploy"})
+    assert (resume.rerun, dict(resume.results)) == (("deploy",), {})
+
+
+def test_plan_resume_refuses_a_plan_with_a_job_the_run_never_recorded() -> None:
+    with pytest.raises(UsageError, match="no record in the run"):
+        plan_resume(DEPLOY_PLAN, DEPLOY_RECORDS[:5], {"deploy"})
+
+
+def test_plan_resume_refuses_to_play_a_job_that_is_not_manual() -> None:
+    with pytest.raises(UsageError, match="'smoke' is not a manual job"):
+        plan_resume(DEPLOY_PLAN, DEPLOY_RECORDS, {"smoke"})
+
+
+def test_requested_plays_are_pending_manual_jobs_without_attempt() -> None:
+    records = (_ran("build"), _record("deploy", Status.PENDING), _record("smoke", Status.PENDING))
+    assert frozenset({"deploy"}) == requested_plays(DEPLOY_PLAN, records)
+
+
+def test_check_playable_returns_the_manual_record() -> None:
+    assert DEPLOY_RECORDS[2] == check_playable(
+        _run(*DEPLOY_RECORDS), "deploy", is_cancel_requested=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("run", "job", "cancel_requested", "message"),
+    [
+        (_run(*DEPLOY_RECORDS, status=Status.CANCELED), "deploy", False, "was canceled"),
+        (_run(*DEPLOY_RECORDS), "deploy", True, "was canceled"),
+        (_run(*DEPLOY_RECORDS), "deplyo", False, "no job 'deplyo'"),
+        (_run(_ran("deploy")), "deploy", False, "it is success; it was already played"),
+        (_run(_record("deploy", Status.PENDING)), "deploy", False, "it is pending"),
+        (_run(*DEPLOY_RECORDS), "smoke", False, "it is skipped"),
+    ],
+)
+def test_check_playable_refuses(
+    run: RunRecord, job: str, cancel_requested: bool, message: str
+) -> None:
+    with pytest.raises(UsageError, match=message):
+        check_playable(run, job, is_cancel_requested=cancel_requested)

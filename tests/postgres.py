@@ -102,6 +102,38 @@ def _account_options(base: Path) -> dict[str, Any]:
     return {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
 
 
+def _enterable_by_others(path: Path) -> bool:
+    return all(p.stat().st_mode & 0o001 for p in (path, *path.parents))
+
+
+def _mirror_install(bin_dir: Path, target: Path) -> Path:
+    """A copy of the installation inside `target`, for `nobody`: the original may sit below a
+    directory only root can enter (a CI clone in `mktemp -d`, mode 0700). pgserver's binaries
+    find their shared libraries at `$ORIGIN/../../../pgserver.libs` (the wheel's RPATH), so
+    the copy keeps that layout: target/pgserver/pginstall/{bin,lib,share} and
+    target/pgserver.libs. Hard links where the file system allows, copies elsewhere."""
+
+    def link_or_copy(source: str, destination: str) -> None:
+        try:
+            os.link(source, destination)
+        except OSError:
+            shutil.copy2(source, destination)
+
+    install = bin_dir.parent
+    copied = target / "pgserver" / "pginstall"
+    for part in ("bin", "lib", "share"):
+        if (install / part).is_dir():
+            shutil.copytree(
+                install / part, copied / part, symlinks=True, copy_function=link_or_copy
+            )
+    libs = install.parent.parent / "pgserver.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, target / "pgserver.libs", copy_function=link_or_copy)
+    for directory, _, _ in os.walk(target):
+        Path(directory).chmod(0o755)  # read-only binaries: they must be enterable
+    return copied / "bin"
+
+
 class PostgresServer:
     """A running postmaster: hands out fresh databases, stops on `stop()`."""
 
@@ -127,6 +159,18 @@ class PostgresServer:
         name = f"conveyor_test_{next(self._names)}"
         self._admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return name
+
+    def log_size(self) -> int:
+        """Where the server log ends now: pass it to `log_since` after the work to inspect."""
+        return (self.base / "postgres.log").stat().st_size
+
+    def log_since(self, offset: int) -> str:
+        """The server log written after `offset`. A backend writes an error to the log
+        before it answers the client, so the log already holds every error of a finished
+        call."""
+        with open(self.base / "postgres.log", "rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
 
     def drop_database(self, name: str) -> None:
         # FORCE: a test that failed half-way may have left a connection open.
@@ -173,11 +217,22 @@ def _wait_until_ready(base: Path, process: subprocess.Popen[bytes]) -> None:
 
 
 def start_postgres(bin_dir: Path) -> PostgresServer:
-    """initdb a cluster in a new temporary directory and start a postmaster on it."""
+    """initdb a cluster in a new temporary directory and start a postmaster on it; the
+    directory is removed again if anything fails."""
     # A unix socket path must stay under ~100 bytes: prefer a short temporary directory.
     parent = tempfile.gettempdir() if len(tempfile.gettempdir()) < 60 else "/tmp"  # noqa: S108
     base = Path(tempfile.mkdtemp(prefix="cvpg-", dir=parent))
+    try:
+        return _start_in(base, bin_dir)
+    except BaseException:
+        shutil.rmtree(base, ignore_errors=True)
+        raise
+
+
+def _start_in(base: Path, bin_dir: Path) -> PostgresServer:
     account = _account_options(base)
+    if account and not _enterable_by_others(bin_dir):
+        bin_dir = _mirror_install(bin_dir, base / "install")
     initdb = [
         *(str(bin_dir / "initdb"), "-D", str(base / "data"), "-U", "postgres"),
         *("--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"),
@@ -186,7 +241,6 @@ def start_postgres(bin_dir: Path) -> PostgresServer:
         initdb, cwd=base, capture_output=True, text=True, timeout=120, check=False, **account
     )
     if done.returncode != 0:
-        shutil.rmtree(base, ignore_errors=True)
         raise RuntimeError(f"initdb failed ({done.returncode}):\n{done.stderr[-2000:]}")
     settings = [f"-c{key}={value}" for key, value in SERVER_SETTINGS.items()]
     with open(base / "postgres.log", "wb") as log:
@@ -205,7 +259,6 @@ def start_postgres(bin_dir: Path) -> PostgresServer:
     except BaseException:
         process.kill()
         process.wait(timeout=STOP_TIMEOUT_S)
-        shutil.rmtree(base, ignore_errors=True)
         raise
 
 

@@ -3,7 +3,7 @@
 `create_app` puts settings, store, API token, queue and monitor on `app.state`, installs the
 request frame (request id, body limit, deadline, last-resort 500, access event) and the one
 error envelope for every error, includes the routers (health, webhooks, the runs API, the
-monitor's pipelines/metrics/cc.xml) and runs the lifespan: start the run queue (recovering
+monitor's pipelines/metrics/cc.xml, the dashboard page) and runs the lifespan: start the run queue (recovering
 orphans, resuming `pending` runs) and the monitor; on shutdown stop the monitor, stop the
 queue (grace, then cancel), close the notifiers. The app is a `ConveyorApp`: the monitor's
 reads and `GET /api/v1/runs/{id}` (when the store's reads are local) are answered in front of
@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from conveyor.monitor.service import Monitor
 from conveyor.notify import build_notifications
-from conveyor.server import cctray, health, metrics, pipelines, runs, webhooks
+from conveyor.server import cctray, dashboard, health, metrics, pipelines, runs, webhooks
 from conveyor.server.errors import install_error_handlers
 from conveyor.server.middleware import (
     FastReads,
@@ -106,6 +106,7 @@ def create_app(
     app.include_router(pipelines.build_router(monitor))
     app.include_router(metrics.build_router(monitor))
     app.include_router(cctray.build_router(monitor))
+    app.include_router(dashboard.build_router())
     return app
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -69,6 +70,9 @@ class ServerSettings(_Section):
     max_parallel_runs: int = Field(default=2, ge=0, le=64)
     home: Path | None = None
     git_timeout: float = Field(default=300.0, gt=0)
+    # The run store: a SQLAlchemy URL (e.g. postgresql+psycopg://user:pw@db/conveyor) read from
+    # this environment variable (it may hold a password); unset: SQLite in `home`.
+    store_url_env: str | None = None
 
 
 class RepoSettings(_Section):
@@ -125,10 +129,11 @@ class ResolvedSecrets:
     status_tokens: Mapping[str, str] = field(default_factory=dict)
     clone_tokens: Mapping[str, str] = field(default_factory=dict)
     slack_webhook_url: str | None = None
+    store_url: str | None = None
 
     def values(self) -> tuple[str, ...]:
-        """Every secret value, for the log masker."""
-        found = [self.api_token, self.slack_webhook_url]
+        """Every secret value, for the log masker (the store URL's password on its own too)."""
+        found = [self.api_token, self.slack_webhook_url, self.store_url, _password(self.store_url)]
         for mapping in (self.webhook_secrets, self.status_tokens, self.clone_tokens):
             found.extend(mapping.values())
         return tuple(sorted({v for v in found if v}, key=len, reverse=True))
@@ -160,7 +165,7 @@ class Settings(_Section):
     def secret_variables(self) -> frozenset[str]:
         """Names of every environment variable this file says holds a secret of conveyor
         itself (never handed to a pipeline, even one that declares it)."""
-        names = {self.server.api_token_env}
+        names = {self.server.api_token_env, self.server.store_url_env}
         for repo in self.repos:
             names.update((repo.secret_env, repo.status_token_env, repo.clone_token_env))
         if self.notify.slack is not None:
@@ -239,11 +244,11 @@ def _problem(file: str, error: Any) -> Problem:
 def _resolve(settings: Settings, env: Mapping[str, str], file: str) -> ResolvedSecrets:
     problems: list[Problem] = []
 
-    def read(var: str | None, key: str) -> str | None:
+    def read(var: str | None, key: str, min_length: int = MIN_TOKEN_LENGTH) -> str | None:
         if var is None:
             return None
         try:
-            return read_secret(env, var, key=key, file=file, min_length=MIN_TOKEN_LENGTH)
+            return read_secret(env, var, key=key, file=file, min_length=min_length)
         except ConfigError as exc:
             problems.extend(exc.problems)
             return None
@@ -263,6 +268,7 @@ def _resolve(settings: Settings, env: Mapping[str, str], file: str) -> ResolvedS
                 target[repo.name] = value
     slack = settings.notify.slack
     slack_url = read(slack.webhook_url_env if slack else None, "notify.slack.webhook_url_env")
+    store_url = read(settings.server.store_url_env, "server.store_url_env", min_length=1)
     if problems:
         raise ConfigError(problems)
     return ResolvedSecrets(
@@ -271,4 +277,16 @@ def _resolve(settings: Settings, env: Mapping[str, str], file: str) -> ResolvedS
         status_tokens=statuses,
         clone_tokens=clones,
         slack_webhook_url=slack_url,
+        store_url=store_url,
     )
+
+
+def _password(url: str | None) -> str | None:
+    """The password part of a database URL, if any (masked on its own: a driver error may
+    quote it without the rest of the URL)."""
+    if url is None:
+        return None
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None

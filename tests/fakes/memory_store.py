@@ -69,6 +69,11 @@ class MemoryRunStore:
             pipeline_name=record.pipeline_name if pipeline_name is None else pipeline_name,
         )
 
+    def reopen_run(self, run_id: str, *, status: Status) -> None:
+        run = self._runs.get(run_id)
+        if run is not None:
+            run.record = replace(run.record, status=status, finished_at=None, reason=None)
+
     def claim_run(self, run_id: str, *, owner_pid: int, owner_started_ticks: int) -> None:
         if run_id in self._runs:
             self._runs[run_id].owner = (owner_pid, owner_started_ticks)
@@ -76,7 +81,10 @@ class MemoryRunStore:
     def save_job(self, run_id: str, job: JobRecord) -> None:
         run = self._runs.get(run_id)
         if run is None:
-            raise StoreError(f"memory: cannot save job {job.name!r}: no run {run_id}")
+            raise StoreError(
+                f"memory: cannot save job {job.name!r} of run {run_id}: "
+                f"run {run_id} does not exist (create it first)"
+            )
         run.jobs[(job.name, job.attempt)] = job
 
     def get_run(self, run_id: str) -> RunRecord | None:

@@ -63,5 +63,9 @@ def _open_url(url: URL, busy_timeout_s: float) -> SqlRunStore:
             f"{describe_url(url)}: cannot open the run store: {exc} "
             "(install the database driver or fix the URL)"
         ) from exc
-    migrate(engine)
+    try:
+        migrate(engine)
+    except BaseException:
+        engine.dispose()  # close the pooled connections of a store that never opened
+        raise
     return SqlRunStore(EngineDatabase(engine))

@@ -63,6 +63,11 @@ class RunStore(Protocol):
         known only once the pipeline file of the commit is loaded (server runs)."""
         ...
 
+    def reopen_run(self, run_id: str, *, status: Status) -> None:
+        """Set `status` and clear `finished_at` and `reason` (a played manual job resumes a
+        finished run). An unknown run id changes nothing, as in `update_run`."""
+        ...
+
     def claim_run(self, run_id: str, *, owner_pid: int, owner_started_ticks: int) -> None:
         """Record which conveyor process executes the run (for crash detection)."""
         ...

@@ -7,8 +7,10 @@ with `BEGIN IMMEDIATE` so two conveyor processes queue on the lock instead of fa
 read-to-write upgrade. `migrate` checks the recorded revision with one plain query. A
 database without any table gets schema.py's metadata created directly and the head revision
 stamped, as `alembic upgrade head` would leave it (a test compares the two schemas); Alembic
-is imported only for a database that has tables and is behind. Must not know about runs or
-jobs (sql.py does); every driver exception leaves this package as a StoreError.
+is imported only for a database that has tables and is behind; a revision no migration
+file names (a newer conveyor migrated the database) is refused with a StoreError. Must not
+know about runs or jobs (sql.py does); every driver exception leaves this package as a
+StoreError.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from conveyor.errors import StoreError
-from conveyor.store.executor import describe_failure
+from conveyor.store.executor import describe_failure, is_missing_reference
 from conveyor.store.migrations import HEAD_REVISION, SCRIPT_LOCATION
 from conveyor.store.schema import metadata
 from conveyor.store.sqlitedb import hold_migration_lock
@@ -50,10 +52,13 @@ def describe_url(url: sa.URL) -> str:
 
 def to_store_error(exc: sa.exc.SQLAlchemyError, where: str, action: str) -> StoreError:
     """A StoreError saying where, what and how to fix, without driver noise or secrets
-    (IntegrityConflict for a broken constraint; the wording is `executor.describe_failure`)."""
-    detail = str(getattr(exc, "orig", None) or exc)
+    (IntegrityConflict for a broken key, MissingReference for a broken foreign key; the
+    wording is `executor.describe_failure`)."""
+    driver_error = getattr(exc, "orig", None)
+    detail = str(driver_error or exc)
     is_integrity = isinstance(exc, sa.exc.IntegrityError)
-    return describe_failure(detail, where, action, is_integrity=is_integrity)
+    is_missing = is_integrity and is_missing_reference(driver_error)
+    return describe_failure(detail, where, action, is_integrity=is_integrity, is_missing=is_missing)
 
 
 def create_store_engine(url: sa.URL, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
@@ -123,8 +128,8 @@ def bring_to_head(engine: Engine) -> None:
         ):
             if not sa.inspect(connection).get_table_names():
                 _create_at_head(connection)
-            elif current_revision(connection) != HEAD_REVISION:
-                _run_alembic_upgrade(connection)
+            elif (revision := current_revision(connection)) != HEAD_REVISION:
+                _run_alembic_upgrade(connection, revision, where)
     except sa.exc.SQLAlchemyError as exc:
         # PostgreSQL has no BEGIN IMMEDIATE: another node may have migrated meanwhile.
         if not isinstance(exc, sa.exc.OperationalError) and _is_at_head(engine):
@@ -169,12 +174,21 @@ def _create_at_head(connection: Connection) -> None:
     connection.execute(version.insert().values(version_num=HEAD_REVISION))
 
 
-def _run_alembic_upgrade(connection: Connection) -> None:
+def _run_alembic_upgrade(connection: Connection, revision: str | None, where: str) -> None:
+    """`alembic upgrade head` from `revision`; a revision none of our migration files
+    names (a newer conveyor's) is refused with a StoreError instead of Alembic's own."""
     # Imported here: Alembic costs tens of milliseconds and is needed once per schema change.
     from alembic import command
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     config = Config()
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
     config.attributes["connection"] = connection
+    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    if revision is not None and revision not in known:
+        raise StoreError(
+            f"{where}: the database is at schema revision {revision!r}, which this conveyor "
+            "does not know (a newer conveyor migrated it: upgrade conveyor)"
+        )
     command.upgrade(config, "head")

@@ -53,7 +53,7 @@ def create_delivered_run(db: Database, run: RunRecord, delivery_id: str) -> str 
     first job records); the earlier run's id if the delivery was seen before."""
     for _ in range(NUMBER_ATTEMPTS):
         try:
-            with db.write("record a webhook delivery") as tx:
+            with db.write("record a webhook delivery", is_numbering=True) as tx:
                 # No prior SELECT: redeliveries are rare, the insert's key catches them.
                 tx.execute(
                     "delivery_insert", {"v_delivery_id": delivery_id, "v_run_id": run.run_id}
@@ -79,7 +79,7 @@ def create_delivered_runs(db: Database, items: Sequence[tuple[RunRecord, str]]) 
     if len(items) <= 1 or any(run.jobs for run, _ in items):
         return [create_delivered_run(db, run, delivery) for run, delivery in items]
     try:
-        with db.write("record webhook deliveries") as tx:
+        with db.write("record webhook deliveries", is_numbering=True) as tx:
             known = sorted({d for _, d in items})
             rows = tx.execute("delivery_runs", {"key_delivery_ids": known})
             seen: dict[str, str] = {str(r["delivery_id"]): str(r["run_id"]) for r in rows}

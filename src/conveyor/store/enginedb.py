@@ -5,7 +5,10 @@ Runs store/statements.py's constructs by name; SQLAlchemy's types convert the va
 (`schema.UtcDateTime` and the rest), and rows come back as mappings. Writes on SQLite begin
 with `BEGIN IMMEDIATE` (the `database.IMMEDIATE` option). Driver exceptions leave as
 StoreError through `database.to_store_error` (IntegrityConflict for a broken constraint).
-Must not know about runs or jobs.
+On PostgreSQL a numbering write (`is_numbering`) first takes `pg_advisory_xact_lock` on
+`NUMBERING_LOCK_KEY`: concurrent nodes then number runs one after another, and the retry
+on a taken number (store.writes) stays only as the safety net. Must not know about runs or
+jobs.
 """
 
 from __future__ import annotations
@@ -21,7 +24,12 @@ from conveyor.store.database import IMMEDIATE, describe_url, to_store_error
 from conveyor.store.executor import Row
 from conveyor.store.statements import STATEMENTS
 
-__all__ = ["EngineDatabase"]
+__all__ = ["NUMBERING_LOCK_KEY", "EngineDatabase"]
+
+#: The advisory lock (a bigint, per database) held by each transaction that assigns run
+#: numbers; released by PostgreSQL at commit or rollback, after the new rows are visible.
+NUMBERING_LOCK_KEY = 0x636F6E7665796F72  # "conveyor" in ASCII
+_TAKE_NUMBERING_LOCK = sa.text(f"SELECT pg_advisory_xact_lock({NUMBERING_LOCK_KEY})")
 
 
 class _EngineTx:
@@ -51,6 +59,7 @@ class EngineDatabase:
         self._writer = engine.execution_options(**{IMMEDIATE: True})
         self.where = describe_url(engine.url)
         is_sqlite = engine.url.get_backend_name() == "sqlite"
+        self._has_advisory_locks = engine.url.get_backend_name() == "postgresql"
         # A SQLite read (WAL: never waits for a writer) is a short local call.
         self.local_reads = is_sqlite
         self.sqlite_path = engine.url.database if is_sqlite else None
@@ -64,9 +73,11 @@ class EngineDatabase:
             raise to_store_error(exc, self.where, action) from exc
 
     @contextmanager
-    def write(self, action: str) -> Iterator[_EngineTx]:
+    def write(self, action: str, *, is_numbering: bool = False) -> Iterator[_EngineTx]:
         try:
             with self._writer.begin() as connection:
+                if is_numbering and self._has_advisory_locks:
+                    connection.execute(_TAKE_NUMBERING_LOCK)
                 yield _EngineTx(connection)
         except sa.exc.SQLAlchemyError as exc:
             raise to_store_error(exc, self.where, action) from exc

@@ -21,10 +21,17 @@ __all__ = [
     "CompiledStatement",
     "Database",
     "IntegrityConflict",
+    "MissingReference",
     "Row",
     "Tx",
     "describe_failure",
+    "is_missing_reference",
 ]
+
+# How each driver names a broken foreign key: PostgreSQL's SQLSTATE (psycopg's `sqlstate`),
+# SQLite's extended result code (sqlite3's `sqlite_errorname`, Python 3.11+).
+_FOREIGN_KEY_SQLSTATE = "23503"
+_FOREIGN_KEY_SQLITE = "SQLITE_CONSTRAINT_FOREIGNKEY"
 
 #: A result row: column name -> value.
 Row = Mapping[str, Any]
@@ -34,6 +41,12 @@ class IntegrityConflict(StoreError):
     """A write broke a key or uniqueness constraint (a duplicate run id, a run number another
     process took first, a delivery seen before). Its message is the generic one; the store
     catches it where a conflict has a meaning (retry, de-duplication)."""
+
+
+class MissingReference(StoreError):
+    """A write referred to a record that does not exist (a foreign key: a job or a process
+    group of an unknown run). Not an IntegrityConflict: retrying cannot help. Its message is
+    the generic one; the store says which record where it knows (`run X does not exist`)."""
 
 
 class CompiledStatement(NamedTuple):
@@ -76,21 +89,40 @@ class Database(Protocol):
 
     def read(self, action: str) -> AbstractContextManager[Tx]: ...
 
-    def write(self, action: str) -> AbstractContextManager[Tx]:
+    def write(self, action: str, *, is_numbering: bool = False) -> AbstractContextManager[Tx]:
         """A write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE)
-        so concurrent processes queue instead of failing a read-to-write upgrade."""
+        so concurrent processes queue instead of failing a read-to-write upgrade.
+        `is_numbering`: the transaction assigns run numbers; on PostgreSQL it first takes a
+        transaction-level advisory lock so such transactions run one after another instead
+        of colliding on the same number (SQLite's write lock already does that)."""
         ...
 
     def close(self) -> None: ...
 
 
-def describe_failure(detail: str, where: str, action: str, *, is_integrity: bool) -> StoreError:
+def is_missing_reference(driver_error: BaseException | None) -> bool:
+    """True when a driver's integrity error is a broken foreign key (sqlite3 or psycopg)."""
+    return (
+        getattr(driver_error, "sqlstate", None) == _FOREIGN_KEY_SQLSTATE
+        or getattr(driver_error, "sqlite_errorname", None) == _FOREIGN_KEY_SQLITE
+    )
+
+
+def describe_failure(
+    detail: str, where: str, action: str, *, is_integrity: bool, is_missing: bool = False
+) -> StoreError:
     """The StoreError for a driver failure whose message is `detail`: where, what and how to
-    fix, without driver noise (only its first line) or secrets (`where` has no password)."""
+    fix, without driver noise (only its first line) or secrets (`where` has no password).
+    `is_missing`: the integrity failure is a broken foreign key (`is_missing_reference`)."""
     detail = detail.splitlines()[0] if detail else "unknown database error"
     if "locked" in detail or "busy" in detail:
         hint = "another conveyor process held it too long; retry, or look for a stuck process"
         return StoreError(f"{where}: database is locked: cannot {action} ({hint})")
+    if is_integrity and is_missing:
+        return MissingReference(
+            f"{where}: cannot {action}: a record it refers to does not exist "
+            "(create that record first)"
+        )
     if is_integrity:
         return IntegrityConflict(f"{where}: cannot {action}: {detail} (the record already exists)")
     return StoreError(

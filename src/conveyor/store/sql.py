@@ -5,23 +5,26 @@ store/statements.py: with SQLAlchemy (`store.enginedb`, any URL) or with stdlib 
 the SQL compiled from the same statements (`store.sqlitedb`, the embedded store, so a
 `conveyor run` never imports SQLAlchemy). Every method is one short transaction; writes on
 SQLite take the write lock up front so concurrent `conveyor run` processes queue rather
-than fail. Run numbers are retried if another process won the same number
-(`store.writes`). On SQLite, `get_run` serves a record it read again while no connection
-has committed since (`store.runcache`). Webhook deliveries live in `store.deliveries`.
-Must not touch log files or processes, nor import SQLAlchemy; driver errors arrive here
-already as StoreError.
+than fail. Transactions that number runs are serialised (SQLite's write lock, a
+PostgreSQL advisory lock: `Database.write(is_numbering=True)`); the retry when another
+process won the same number (`store.writes`) is only a safety net. A job or process group
+of an unknown run is reported as that run missing. On SQLite, `get_run` serves a record it
+read again while no connection has committed since (`store.runcache`). Webhook deliveries
+live in `store.deliveries`. Must not touch log files or processes, nor import SQLAlchemy;
+driver errors arrive here already as StoreError.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 
 from conveyor.model import JobRecord, RunRecord, Status
 from conveyor.store import deliveries
 from conveyor.store.base import LiveProcess, MonitorSnapshot
-from conveyor.store.executor import Database, IntegrityConflict
+from conveyor.store.executor import Database, IntegrityConflict, MissingReference, Tx
 from conveyor.store.rows import (
     job_from_row,
     process_from_row,
@@ -34,6 +37,7 @@ from conveyor.store.writes import (
     NUMBER_ATTEMPTS,
     duplicate_run,
     insert_run,
+    missing_run,
     numbering_exhausted,
     run_exists,
     write_job,
@@ -69,7 +73,7 @@ class SqlRunStore:
         for _ in range(NUMBER_ATTEMPTS):
             try:
                 # One transaction for the run and its first job records.
-                with self._db.write(f"create run {run.run_id}") as tx:
+                with self._db.write(f"create run {run.run_id}", is_numbering=True) as tx:
                     insert_run(tx, run)
                     number = tx.execute("run_number", {"key_run_id": run.run_id})[0]["number"]
             except IntegrityConflict as exc:
@@ -101,6 +105,10 @@ class SqlRunStore:
         with self._db.write(f"update run {run_id}") as tx:
             tx.execute("run_update", {**values, "key_run_id": run_id})
 
+    def reopen_run(self, run_id: str, *, status: Status) -> None:
+        with self._db.write(f"reopen run {run_id}") as tx:
+            tx.execute("run_reopen", {"v_status": str(status), "key_run_id": run_id})
+
     def claim_run(self, run_id: str, *, owner_pid: int, owner_started_ticks: int) -> None:
         params = {
             "v_owner_pid": owner_pid,
@@ -110,8 +118,18 @@ class SqlRunStore:
         with self._db.write(f"claim run {run_id}") as tx:
             tx.execute("run_claim", params)
 
+    @contextmanager
+    def _write_to_run(self, run_id: str, action: str) -> Iterator[Tx]:
+        """A write transaction of rows that belong to run `run_id`: a broken foreign key
+        is reported as that run missing."""
+        try:
+            with self._db.write(action) as tx:
+                yield tx
+        except MissingReference as exc:
+            raise missing_run(self.where, action, run_id) from exc
+
     def save_job(self, run_id: str, job: JobRecord) -> None:
-        with self._db.write(f"save job {job.name!r} of run {run_id}") as tx:
+        with self._write_to_run(run_id, f"save job {job.name!r} of run {run_id}") as tx:
             write_job(tx, run_id, job)
 
     def save_job_and_processes(
@@ -125,7 +143,7 @@ class SqlRunStore:
         """`remove_process` for each of `remove`, `save_job(job)` and `add_process(add)` in
         ONE transaction (the engine's journal batches its writes per job with it)."""
         what = f"save job {job.name!r}" if job is not None else "record process groups"
-        with self._db.write(f"{what} of run {run_id}") as tx:
+        with self._write_to_run(run_id, f"{what} of run {run_id}") as tx:
             if remove:
                 tx.execute_many(
                     "process_delete", [{"key_run_id": run_id, "key_pgid": p} for p in remove]
@@ -213,7 +231,8 @@ class SqlRunStore:
     # ------------------------------------------------------------ process groups
 
     def add_process(self, proc: LiveProcess) -> None:
-        with self._db.write(f"record process group {proc.pgid}") as tx:
+        action = f"record process group {proc.pgid} of run {proc.run_id}"
+        with self._write_to_run(proc.run_id, action) as tx:
             write_process(tx, proc)
 
     def remove_process(self, run_id: str, pgid: int) -> None:

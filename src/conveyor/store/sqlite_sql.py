@@ -195,6 +195,14 @@ STATEMENTS: dict[str, CompiledStatement] = {
             ("started_ticks", ""),
         ),
     ),
+    "run_reopen": CompiledStatement(
+        sql="UPDATE runs SET status=?, reason=NULL, finished_at=NULL WHERE runs.run_id = ?",
+        params=(
+            ("v_status", ""),
+            ("key_run_id", ""),
+        ),
+        columns=(),
+    ),
     "run_select": CompiledStatement(
         sql="SELECT runs.run_id, runs.number, runs.pipeline_name, runs.repo, runs.ref, runs.sha, runs.event, runs.status, runs.reason, runs.created_at, runs.started_at, runs.finished_at, runs.trigger_json, runs.cancel_requested \nFROM runs \nWHERE runs.run_id = ?",
         params=(("key_run_id", ""),),

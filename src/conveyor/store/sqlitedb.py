@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.errors import StoreError
-from conveyor.store.executor import Row, describe_failure
+from conveyor.store.executor import Row, describe_failure, is_missing_reference
 from conveyor.store.sqlite_sql import DDL, HEAD_REVISION, STATEMENTS
 
 __all__ = ["SqliteDatabase", "hold_migration_lock", "open_sqlite_database"]
@@ -195,8 +195,13 @@ class SqliteDatabase:
             connection.execute("COMMIT")
         except (sqlite3.Error, _ConversionError) as exc:
             _roll_back(connection)
-            is_integrity = isinstance(exc, sqlite3.IntegrityError)
-            raise describe_failure(str(exc), self.where, action, is_integrity=is_integrity) from exc
+            raise describe_failure(
+                str(exc),
+                self.where,
+                action,
+                is_integrity=isinstance(exc, sqlite3.IntegrityError),
+                is_missing=is_missing_reference(exc),
+            ) from exc
         except BaseException:
             _roll_back(connection)
             raise
@@ -207,7 +212,10 @@ class SqliteDatabase:
     def read(self, action: str) -> AbstractContextManager[_SqliteTx]:
         return self._transaction("BEGIN", action)
 
-    def write(self, action: str) -> AbstractContextManager[_SqliteTx]:
+    def write(
+        self, action: str, *, is_numbering: bool = False
+    ) -> AbstractContextManager[_SqliteTx]:
+        # BEGIN IMMEDIATE serialises every writer, numbering ones included.
         return self._transaction("BEGIN IMMEDIATE", action)
 
     def ensure_schema(self) -> bool:

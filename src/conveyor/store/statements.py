@@ -81,6 +81,10 @@ STATEMENTS: dict[str, sa.Executable] = {
     .values(
         _kept_unless_given(runs, ("status", "started_at", "finished_at", "reason", "pipeline_name"))
     ),
+    # A resumed run: finished time and reason cleared (a NULL parameter of run_update keeps).
+    "run_reopen": runs.update()
+    .where(_RUN_KEY)
+    .values({**_values(runs, ("status",)), "finished_at": sa.null(), "reason": sa.null()}),
     "run_claim": runs.update()
     .where(_RUN_KEY)
     .values(_values(runs, ("owner_pid", "owner_started_ticks"))),

@@ -2,7 +2,8 @@
 records, a job attempt's upsert, a process group's row, and the checks after a conflict.
 
 Run numbers come from one `INSERT … SELECT max(number) + 1` statement (`run_insert`); a
-caller retries it up to `NUMBER_ATTEMPTS` times when another process won the same number.
+caller opens it as a numbering write (serialised by the executor) and, as a safety net,
+retries it up to `NUMBER_ATTEMPTS` times when another process won the same number anyway.
 Each function runs inside a transaction its caller opened (or opens one short read);
 none commits on its own. Must not import SQLAlchemy (statements are run by name).
 """
@@ -19,6 +20,7 @@ __all__ = [
     "NUMBER_ATTEMPTS",
     "duplicate_run",
     "insert_run",
+    "missing_run",
     "numbering_exhausted",
     "run_exists",
     "write_job",
@@ -60,6 +62,11 @@ def run_exists(db: Database, run_id: str) -> bool:
 
 def duplicate_run(where: str, run_id: str) -> StoreError:
     return StoreError(f"{where}: run {run_id} already exists (use a new run id)")
+
+
+def missing_run(where: str, action: str, run_id: str) -> StoreError:
+    """A write of a job or process group whose run is not stored (its foreign key broke)."""
+    return StoreError(f"{where}: cannot {action}: run {run_id} does not exist (create it first)")
 
 
 def numbering_exhausted(where: str) -> StoreError:

@@ -1,5 +1,6 @@
-"""One RunStore conformance suite, run against SqlRunStore (SQLite in tmp_path) and the
-in-memory fake, so the fake other tests rely on behaves like the real store."""
+"""One RunStore conformance suite, run against SqlRunStore (stdlib sqlite3 and SQLAlchemy on
+SQLite in tmp_path, PostgreSQL) and the in-memory fake, so the fake other tests rely on
+behaves like the real store."""
 
 from __future__ import annotations
 
@@ -108,6 +109,29 @@ def test_store_update_run_stores_the_pipeline_name(store: RunStore) -> None:
     assert (run.pipeline_name, run.status) == ("build & test", Status.SUCCESS)
 
 
+def test_store_reopen_run_clears_finished_time_and_reason(store: RunStore) -> None:
+    store.create_run(make_run("r1", started_at=T0, pipeline_name="ci"))
+    store.update_run("r1", status=Status.FAILED, finished_at=T0, reason="job build failed")
+    store.reopen_run("r1", status=Status.PENDING)
+    run = store.get_run("r1")
+    assert run is not None
+    assert (run.status, run.finished_at, run.reason, run.started_at, run.pipeline_name) == (
+        Status.PENDING,
+        None,
+        None,
+        T0,
+        "ci",
+    )
+
+
+def test_store_reopen_run_of_unknown_run_changes_nothing(store: RunStore) -> None:
+    store.create_run(make_run("r1"))
+    store.update_run("missing", status=Status.RUNNING)
+    store.reopen_run("missing", status=Status.PENDING)
+    assert store.get_run("missing") is None
+    assert [r.run_id for r in store.list_runs()] == ["r1"]
+
+
 def test_store_save_job_keeps_every_attempt(store: RunStore) -> None:
     store.create_run(make_run("r1"))
     store.save_job("r1", make_job("test [PY=3.12]", 1, Status.FAILED))
@@ -142,9 +166,12 @@ def test_store_job_round_trips_steps_and_needs(store: RunStore) -> None:
     assert (job,) == run.jobs
 
 
-def test_store_save_job_of_unknown_run_raises(store: RunStore) -> None:
-    with pytest.raises(StoreError):
+def test_store_save_job_of_unknown_run_says_the_run_does_not_exist(store: RunStore) -> None:
+    with pytest.raises(StoreError) as caught:
         store.save_job("missing", make_job("build"))
+    message = str(caught.value)
+    assert "cannot save job 'build' of run missing: run missing does not exist" in message
+    assert "already exists" not in message
 
 
 def test_store_list_runs_newest_first_with_filters(store: RunStore) -> None:

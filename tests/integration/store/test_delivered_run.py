@@ -1,5 +1,5 @@
 """`create_delivered_run` (the webhook intake's one transaction) against SqlRunStore (SQLite
-in tmp_path) and the in-memory fake: de-duplication, numbering, and persistence."""
+in tmp_path, PostgreSQL) and the in-memory fake: de-duplication, numbering, persistence."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ from tests.fakes.memory_store import MemoryRunStore
 from tests.integration.store.test_conformance import T0, make_job, make_run
 
 
-@pytest.fixture(params=["sql", "memory"])
+@pytest.fixture(params=["sql", "memory", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
+    if request.param == "postgres":  # a new database; tests/postgres.py closes the store
+        yield request.getfixturevalue("postgres_store")
+        return
     opened: RunStore = open_store(tmp_path / "home") if request.param == "sql" else MemoryRunStore()
     yield opened
     opened.close()

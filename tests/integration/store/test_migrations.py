@@ -8,13 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 
-from conveyor.store import open_store
+from conveyor.errors import StoreError
+from conveyor.store import open_store, open_store_url
 from conveyor.store.migrations import HEAD_REVISION, SCRIPT_LOCATION
 from conveyor.store.schema import metadata
 
@@ -109,3 +111,22 @@ def test_database_with_other_tables_is_migrated_by_alembic(tmp_path: Path) -> No
 def test_store_at_head_is_opened_without_alembic(tmp_path: Path) -> None:
     upgrade_with_alembic(tmp_path / "conveyor.db")
     assert open_in_subprocess(tmp_path) is False
+
+
+@pytest.mark.parametrize("opener", ["stdlib", "sqlalchemy"])
+def test_database_of_a_newer_conveyor_is_refused(tmp_path: Path, opener: str) -> None:
+    database = tmp_path / "conveyor.db"
+    open_store(tmp_path).close()
+    with sqlite3.connect(database) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+    connection.close()
+    with pytest.raises(StoreError) as caught:
+        if opener == "stdlib":
+            open_store(tmp_path)
+        else:
+            open_store_url(f"sqlite:///{database}")
+    assert str(caught.value) == (
+        f"{database}: the database is at schema revision '9999', which this conveyor does not "
+        "know (a newer conveyor migrated it: upgrade conveyor)"
+    )
+    assert schema_of(database)[1] == [("9999",)]  # left as the newer conveyor wrote it

@@ -6,6 +6,7 @@ Each test gets a new database; "two nodes" are two stores (two engines, two pool
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
@@ -23,7 +24,8 @@ from alembic.migration import MigrationContext
 from conveyor.errors import StoreError
 from conveyor.model import JobRecord, Status
 from conveyor.store import open_store_url
-from conveyor.store.base import MonitorSnapshot
+from conveyor.store.base import LiveProcess, MonitorSnapshot
+from conveyor.store.enginedb import NUMBERING_LOCK_KEY
 from conveyor.store.migrations import HEAD_REVISION, SCRIPT_LOCATION
 from conveyor.store.schema import metadata
 from conveyor.store.sql import SqlRunStore
@@ -134,16 +136,95 @@ def test_postgres_two_nodes_migrate_a_new_database_at_once(postgres_url: str) ->
 
 
 def test_postgres_two_writers_get_forty_distinct_run_numbers(
-    two_nodes: tuple[SqlRunStore, SqlRunStore],
+    two_nodes: tuple[SqlRunStore, SqlRunStore], postgres_server: PostgresServer
 ) -> None:
     def create_twenty(node: int) -> list[int]:
         return [two_nodes[node].create_run(make_run(f"n{node}-{i}")).number for i in range(20)]
 
+    log_start = postgres_server.log_size()
     numbers = run_at_once(create_twenty)
+    # Serial numbering: no insert met a number the other node had taken (each such
+    # collision is a "duplicate key" ERROR in the server log and a retry in the store).
+    assert "duplicate key" not in postgres_server.log_since(log_start)
     assert sorted(numbers[0] + numbers[1]) == list(range(1, 41))
     assert all(mine == sorted(mine) for mine in numbers)  # each writer's runs in its order
     stored = {run.run_id: run.number for run in two_nodes[1].list_runs(limit=100)}
     assert stored == {f"n{node}-{i}": numbers[node][i] for node in (0, 1) for i in range(20)}
+
+
+def test_postgres_two_intakes_number_sixty_deliveries_without_a_retry(
+    two_nodes: tuple[SqlRunStore, SqlRunStore], postgres_server: PostgresServer
+) -> None:
+    def deliver_ten_twice(node: int) -> None:
+        store = two_nodes[node]
+        for i in range(10):
+            assert store.create_delivered_run(make_run(f"n{node}-{i}"), f"d{node}-{i}") is None
+            batch = [
+                (make_run(f"n{node}-b{i}"), f"d{node}-b{i}"),
+                (make_run(f"x{node}-{i}"), f"dx{node}-{i}"),
+            ]
+            assert store.create_delivered_runs(batch) == [None, None]
+
+    log_start = postgres_server.log_size()
+    run_at_once(deliver_ten_twice)
+    assert "duplicate key" not in postgres_server.log_since(log_start)
+    numbers = sorted(run.number for run in two_nodes[0].list_runs(limit=100))
+    assert numbers == list(range(1, 61))
+
+
+def test_postgres_numbering_waits_for_the_numbering_lock(
+    postgres_store: SqlRunStore, postgres_url: str
+) -> None:
+    engine = sa.create_engine(postgres_url)
+    holder = engine.connect()
+    try:
+        holder.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": NUMBERING_LOCK_KEY})
+        with ThreadPoolExecutor(1) as pool:
+            created = pool.submit(postgres_store.create_run, make_run("r1"))
+            wait_for_a_waiting_advisory_lock(holder)
+            assert not created.done()
+            holder.commit()  # releases the lock: the waiting insert goes on
+            assert created.result(timeout=10).number == 1
+    finally:
+        holder.close()
+        engine.dispose()
+
+
+def wait_for_a_waiting_advisory_lock(connection: sa.Connection, deadline_s: float = 10.0) -> None:
+    """Poll pg_locks (on another connection than `connection`'s transaction) until a session
+    waits for an advisory lock."""
+    query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    with connection.engine.connect() as watcher:
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            if watcher.exec_driver_sql(query).scalar_one():
+                return
+            watcher.rollback()  # a new snapshot of pg_locks for the next look
+            time.sleep(0.01)
+    raise AssertionError(f"no session waited for an advisory lock within {deadline_s} s")
+
+
+def test_postgres_database_of_a_newer_conveyor_is_refused(postgres_url: str) -> None:
+    open_store_url(postgres_url).close()
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    engine.dispose()
+    with pytest.raises(StoreError) as caught:
+        open_store_url(postgres_url)
+    where = sa.make_url(postgres_url).render_as_string(hide_password=True)
+    assert str(caught.value) == (
+        f"{where}: the database is at schema revision '9999', which this conveyor does not "
+        "know (a newer conveyor migrated it: upgrade conveyor)"
+    )
+
+
+def test_postgres_job_of_an_unknown_run_is_reported_as_that_run_missing(
+    postgres_store: SqlRunStore,
+) -> None:
+    with pytest.raises(StoreError, match="run r9 does not exist") as caught:
+        postgres_store.add_process(LiveProcess("r9", "build", 300, 11))
+    assert "already exists" not in str(caught.value)
 
 
 def test_postgres_concurrent_redeliveries_create_each_run_once(

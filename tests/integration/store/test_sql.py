@@ -17,6 +17,7 @@ from alembic.script import ScriptDirectory
 from conveyor.errors import StoreError
 from conveyor.model import EventKind, RunRecord, Status
 from conveyor.store import open_store, open_store_url
+from conveyor.store.base import LiveProcess
 from conveyor.store.migrations import HEAD_REVISION, SCRIPT_LOCATION
 from conveyor.store.schema import metadata
 
@@ -110,6 +111,25 @@ def test_open_store_on_garbage_file_raises_store_error(tmp_path: Path) -> None:
     (tmp_path / "conveyor.db").write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match=r"conveyor\.db: cannot migrate the run store"):
         open_store(tmp_path)
+
+
+@pytest.mark.parametrize("opener", ["stdlib", "sqlalchemy"])
+def test_process_of_an_unknown_run_is_reported_as_that_run_missing(
+    tmp_path: Path, opener: str
+) -> None:
+    if opener == "stdlib":
+        store = open_store(tmp_path)
+    else:
+        store = open_store_url(f"sqlite:///{tmp_path / 'conveyor.db'}")
+    try:
+        with pytest.raises(StoreError) as caught:
+            store.add_process(LiveProcess("r9", "build", 300, 11))
+    finally:
+        store.close()
+    assert str(caught.value) == (
+        f"{tmp_path / 'conveyor.db'}: cannot record process group 300 of run r9: "
+        "run r9 does not exist (create it first)"
+    )
 
 
 def test_store_reports_locked_database(tmp_path: Path) -> None:

@@ -3,13 +3,13 @@
 `create_app` puts settings, store, API token, queue and monitor on `app.state`, installs the
 request frame (request id, body limit, deadline, last-resort 500, access event) and the one
 error envelope for every error, includes the routers (health, webhooks, the runs API, the
-monitor's pipelines/metrics/cc.xml, the dashboard page) and runs the lifespan: start the run queue (recovering
-orphans, resuming `pending` runs) and the monitor; on shutdown stop the monitor, stop the
-queue (grace, then cancel), close the notifiers. The app is a `ConveyorApp`: the monitor's
-reads and `GET /api/v1/runs/{id}` (when the store's reads are local) are answered in front of
-the middleware stack by `middleware.answer_fast` (same request id, auth, envelope and access
-event). It does not configure logging (serve does) and does
-not open or close the store (the caller owns it).
+monitor's pipelines/metrics/cc.xml, the dashboard page) and runs the lifespan: start the run
+queue (recovering orphans, resuming `pending` runs) and the monitor; on shutdown stop the
+monitor, stop the queue (grace, then cancel), close the notifiers. The app is a
+`ConveyorApp`: the monitor's reads and `GET /api/v1/runs/{id}` (when the store's reads are
+local) are answered in front of the middleware stack by `middleware.answer_fast` (same
+request id, auth, envelope and access event). It does not configure logging (serve does)
+and does not open or close the store (the caller owns it).
 """
 
 from __future__ import annotations

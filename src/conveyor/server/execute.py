@@ -12,10 +12,16 @@ Isolated pipelines (GitLab's) fetch earlier artifacts from the run folder as usu
 pipeline sharing one workspace gets the saved artifacts of the jobs that ran copied into
 the fresh worktree first (its other leftovers are gone with the old worktree).
 
+GitLab `rules:changes:compare_to` diffs (`gitinfo.add_compare_changes`) are computed when the
+run is first planned and saved in its folder (`changes_by_ref.json`); a resumed run plans
+with the saved diffs, so a branch that moved since (e.g. `main`) cannot change its plan.
+
 Anything that goes wrong before the engine starts (unfetchable sha, no or invalid pipeline
 file) fails the *run* with that reason; the server goes on. If the worker task itself is
 cancelled (shutdown past its grace), the run is recorded `canceled` and the CancelledError
-propagates. This module owns no HTTP, no queueing and no job execution of its own.
+propagates. Either way the job records still `pending` (a play request of a resumed run) or
+`running` are closed as `canceled` with a reason (`cancel_open_jobs`). This module owns no
+HTTP, no queueing and no job execution of its own.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import structlog
 
 from conveyor.config import load_pipeline
@@ -43,11 +50,12 @@ from conveyor.store.base import RunStore
 from conveyor.store.logfiles import RunLogs
 from conveyor.store.paths import run_dir
 
-__all__ = ["DEFAULT_CONCURRENCY", "RunSpec", "execute_server_run"]
+__all__ = ["DEFAULT_CONCURRENCY", "RunSpec", "cancel_open_jobs", "execute_server_run"]
 
 log = structlog.get_logger(__name__)
 
 DEFAULT_CONCURRENCY = 4
+_CHANGES_FILE = "changes_by_ref.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +103,8 @@ async def execute_server_run(
         )
         path = find_pipeline_file(worktree, spec.pipeline_file)
         pipeline: Pipeline = await asyncio.to_thread(load_pipeline, path)
-        # rules:changes:compare_to: the mirror's branches and tags, diffed in the worktree.
-        from conveyor.gitinfo import add_compare_changes
-
-        event = await asyncio.to_thread(add_compare_changes, worktree, pipeline, event)
+        folder = run_dir(spec.home, run.run_id)
+        event = await asyncio.to_thread(_add_compare_changes, worktree, pipeline, event, folder)
         # The name is known only now: store it, or the run record shows `"pipeline": ""`.
         store.update_run(run.run_id, pipeline_name=pipeline.name)
         await on_start(
@@ -172,7 +178,46 @@ def _resume_of(plan: Plan, run: RunRecord, played: frozenset[str]) -> Resume | N
     return resume
 
 
+def _add_compare_changes(worktree: Path, pipeline: Pipeline, event: Event, folder: Path) -> Event:
+    """`event` with the `rules:changes:compare_to` diffs saved when the run was first
+    planned; computed (the mirror's branches and tags, diffed in the worktree) and saved the
+    first time. A saved file that cannot be read is computed again."""
+    from conveyor.gitinfo import add_compare_changes
+
+    saved = folder / _CHANGES_FILE
+    try:
+        data = orjson.loads(saved.read_bytes())
+    except FileNotFoundError:
+        data = None
+    except (OSError, orjson.JSONDecodeError) as exc:
+        log.warning("run.compare_changes_unreadable", path=str(saved), error=str(exc))
+        data = None
+    if isinstance(data, dict):
+        changes = {str(ref): tuple(str(p) for p in paths) for ref, paths in data.items()}
+        return replace(event, changes_by_ref=changes)
+    event = add_compare_changes(worktree, pipeline, event)
+    if event.changes_by_ref is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = saved.with_suffix(".partial")
+        partial.write_bytes(orjson.dumps({k: list(v) for k, v in event.changes_by_ref.items()}))
+        partial.replace(saved)  # whole or absent, even if the server dies mid-write
+    return event
+
+
+def cancel_open_jobs(store: RunStore, run_id: str, reason: str) -> None:
+    """Close the run's job records that are not final (`pending`: a play request, or
+    `running`) as `canceled` with `reason`: the run ends without its engine finishing them."""
+    current = store.get_run(run_id)
+    now = datetime.now(UTC)
+    for job in current.jobs if current is not None else ():
+        if not job.status.is_final:
+            store.save_job(
+                run_id, replace(job, status=Status.CANCELED, reason=reason, finished_at=now)
+            )
+
+
 def _fail(store: RunStore, run: RunRecord, started_at: datetime, reason: str) -> RunRecord:
+    cancel_open_jobs(store, run.run_id, "not run: the run failed before its jobs started")
     finished_at = datetime.now(UTC)
     store.update_run(
         run.run_id,
@@ -181,18 +226,21 @@ def _fail(store: RunStore, run: RunRecord, started_at: datetime, reason: str) ->
         finished_at=finished_at,
         reason=reason,
     )
+    jobs = (store.get_run(run.run_id) or run).jobs
     return replace(
         run,
         status=Status.FAILED,
         started_at=started_at,
         finished_at=finished_at,
         reason=reason,
+        jobs=jobs,
     )
 
 
 def _record_canceled(store: RunStore, run: RunRecord) -> None:
     current = store.get_run(run.run_id)
     if current is not None and not current.status.is_final:
+        cancel_open_jobs(store, run.run_id, "server shutdown")
         store.update_run(
             run.run_id,
             status=Status.CANCELED,

@@ -9,13 +9,18 @@ commit status and Slack notifiers) are told when a run starts and ends, each cal
 task with a deadline, so they never hold up a worker.
 
 Playing a manual job (`play`) happens in the same run, as in GitLab. While a worker executes
-the run, the job starts inside that execution (`engine.scheduler.LiveRun`). When the run has
-ended, it is resumed: it goes back to `pending` (finished time and reason cleared where the
-store can), the played job's record is stored `pending` — the play request, which survives a
+the run, the job starts inside that execution (`engine.execution.LiveRun`). When the run has
+ended, it is resumed: `reopen_run` puts it back to `pending` (finished time and reason
+cleared), the played job's record is stored `pending` — the play request, which survives a
 restart — and the run is queued again; the worker then runs the played job and the jobs it
 held back (`engine.resume`), and listeners hear of the run's start and new final status as
-for any run. Plays are serialized by one lock, which workers also take to pick up a run, so
-of two plays of one job exactly one wins.
+for any run. A play arriving as the live run's last job ends waits for the final record and
+then resumes the run (the hand-over rule is in `engine.execution`). Plays are serialized by
+one lock, which workers (to pick up a run) and cancels also take, so of two plays of one job
+exactly one wins. A run canceled before a worker picks it up, or one that fails or is shut
+down before its engine starts, closes the records still `pending` (a play request) or
+`running` as `canceled` with a reason (`server.execute.cancel_open_jobs`): GitLab shows the
+jobs of such a pipeline as canceled, and a played job never stays `pending` in a final run.
 
 Start: runs whose owner process died are recovered (`engine.recovery`), then stored `pending`
 runs are queued again, oldest first. Stop: take no new runs, let running ones finish for up to
@@ -40,7 +45,7 @@ from conveyor.engine.resume import check_playable
 from conveyor.engine.scheduler import LiveRun
 from conveyor.errors import StoreError, UsageError
 from conveyor.model import Event, EventKind, RunRecord, Status
-from conveyor.server.execute import RunSpec, execute_server_run
+from conveyor.server.execute import RunSpec, cancel_open_jobs, execute_server_run
 from conveyor.server.triggers import event_from_trigger, event_to_trigger
 from conveyor.settings import RepoSettings, Settings
 from conveyor.store.base import RunStore
@@ -53,10 +58,6 @@ log = structlog.get_logger(__name__)
 LISTENER_DEADLINE_S = 10.0
 _CANCEL_WAIT_S = 30.0
 _PLAY_WAIT_S = 30.0  # a play that arrives as a run ends waits this long for its final record
-
-
-class _Reopening(Protocol):
-    def reopen_run(self, run_id: str, *, status: Status) -> None: ...
 
 
 class RunListener(Protocol):
@@ -251,26 +252,29 @@ class RunQueue:
 
     async def cancel(self, run_id: str) -> bool:
         """Cancel a pending or running run; False when it is unknown or already final."""
-        active = self._active.get(run_id)
-        if active is not None:
-            active.cancel.set()
-            await asyncio.to_thread(self.store.request_cancel, run_id)
-            return True
-        run = await asyncio.to_thread(self.store.get_run, run_id)
-        if run is None or run.status.is_final:
-            return False
-        if run.status is Status.PENDING:
-            now = datetime.now(UTC)
-            await asyncio.to_thread(
-                self.store.update_run,
-                run_id,
-                status=Status.CANCELED,
-                finished_at=now,
-                reason="canceled before it started",
-            )
-            return True
+        # Under the lock a worker takes to pick up a run: a pending run is either canceled
+        # here or taken by the worker (then canceled through its engine), never both.
+        async with self._plays:
+            active = self._active.get(run_id)
+            if active is not None:
+                active.cancel.set()
+                await asyncio.to_thread(self.store.request_cancel, run_id)
+                return True
+            run = await asyncio.to_thread(self.store.get_run, run_id)
+            if run is None or run.status.is_final:
+                return False
+            if run.status is Status.PENDING:
+                await asyncio.to_thread(self._cancel_pending, run_id)
+                return True
         # Running in another process (e.g. `conveyor run`): ask through the store.
         return await asyncio.to_thread(self.store.request_cancel, run_id)
+
+    def _cancel_pending(self, run_id: str) -> None:
+        # A resumed run waiting for a worker holds its play requests as `pending` jobs.
+        reason = "canceled before it started"
+        cancel_open_jobs(self.store, run_id, reason)
+        now = datetime.now(UTC)
+        self.store.update_run(run_id, status=Status.CANCELED, finished_at=now, reason=reason)
 
     async def play(self, run_id: str, job: str) -> RunRecord | None:
         """Play manual job `job` of run `run_id` in that same run (module docstring) and
@@ -310,8 +314,8 @@ class RunQueue:
                 "(play its manual jobs once it has ended)"
             )
         is_final = run.status.is_final
-        if is_final:
-            self._reopen(run_id)
+        if is_final:  # back to `pending` for a worker to resume: finished time, reason cleared
+            self.store.reopen_run(run_id, status=Status.PENDING)
         # Stored `pending` with no attempt: the play request. A run whose worker is still
         # checking out reads it when its engine starts; a reopened run when it is resumed.
         self.store.save_job(run_id, replace(record, status=Status.PENDING, reason=None))
@@ -319,15 +323,6 @@ class RunQueue:
             self._queue_new(run)
         log.info("run.played", run_id=run_id, job=job, live=False)
         return None
-
-    def _reopen(self, run_id: str) -> None:
-        """Back to `pending` for a worker to resume; finished time and reason cleared when
-        the store offers `reopen_run`."""
-        if hasattr(self.store, "reopen_run"):
-            reopening: _Reopening = self.store  # type: ignore[assignment]  # checked just above
-            reopening.reopen_run(run_id, status=Status.PENDING)
-        else:
-            self.store.update_run(run_id, status=Status.PENDING)
 
     # ------------------------------------------------------------ workers
 

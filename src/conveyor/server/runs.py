@@ -13,15 +13,8 @@ before the run is planned: while a run is queued any job name is accepted, and t
 waits.
 
 `GET /runs/{run_id}`, the API's hottest read, checks the read token in the handler (no
-dependency to solve), reads the store on the event loop when its reads are local
-(`RunStore.local_reads`: SQLite, never blocked by a writer in WAL mode) and keeps the bytes of
-runs that ended (`FinishedRuns`): a final run changes only when one of its manual jobs is
-played (cancel refuses it, recovery only touches runs that are still running), and the play
-route forgets its bytes — including bytes of the old record that a read in flight would
-offer afterwards. Those
-caches live in `RunReads`, shared with the app's fast path: for a store with local reads,
-`create_app` answers this GET in front of the routing with `RunReads.read_local` (same
-checks, same bytes).
+dependency to solve); its bytes and their caches live in `server.runreads.RunReads`, shared
+with the app's fast path. The play route makes it forget a finished run's bytes.
 
 Job names travel in paths URL-encoded (`test%20%5BPY%3D3.12%5D`, `deploy%2Fprod`): the
 `{job:path}` parameter receives them decoded.
@@ -31,23 +24,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
-import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.types import Scope
 
 from conveyor.engine.checkout import CheckoutError
 from conveyor.errors import UsageError
 from conveyor.model import EventKind, RunRecord, Status
-from conveyor.records import run_to_dict
 from conveyor.server.auth import require_read, require_write
 from conveyor.server.errors import ApiError
-from conveyor.server.middleware import FastReads, require_read_scope
+from conveyor.server.runreads import RUN_PREFIX, FinishedRuns, RunReads, run_not_found
 from conveyor.server.serialize import (
     closest_name,
     json_response,
@@ -72,46 +62,6 @@ __all__ = [
 
 _VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _JSON = "application/json"
-_SERVED_RUNS = 256
-RUN_PREFIX = "/api/v1/runs/"
-
-
-class FinishedRuns:
-    """The serialized records of runs that ended, by run id (at most `size`, oldest out).
-
-    Only a run that ended at least `settle` ago is kept: its record no longer changes, and
-    the margin covers a job record written in the same instant as the run's final status."""
-
-    def __init__(self, size: int = 1024, settle: timedelta = timedelta(seconds=2)) -> None:
-        self._size = size
-        self._settle = settle
-        self._bodies: dict[str, bytes] = {}
-        self._reopened: dict[str, datetime] = {}  # run id -> when a play reopened it
-
-    def get(self, run_id: str) -> bytes | None:
-        return self._bodies.get(run_id)
-
-    def forget(self, run_id: str, now: datetime) -> None:
-        """Drop the run's bytes: it is running again (a manual job was played). A record
-        that ended before `now` is not kept again; the resumed run's final one will be."""
-        self._bodies.pop(run_id, None)
-        if len(self._reopened) >= self._size:
-            del self._reopened[next(iter(self._reopened))]
-        self._reopened[run_id] = now
-
-    def offer(self, run: RunRecord, body: bytes, now: datetime) -> None:
-        """Keep `body` if `run` ended long enough ago (a MANUAL run waits to be played)."""
-        ended = run.finished_at
-        if not run.status.is_final or run.status is Status.MANUAL or ended is None:
-            return
-        if now - ended < self._settle:
-            return
-        reopened = self._reopened.get(run.run_id)
-        if reopened is not None and ended <= reopened:
-            return
-        if len(self._bodies) >= self._size:
-            del self._bodies[next(iter(self._bodies))]
-        self._bodies[run.run_id] = body
 
 
 class RunQueue(Protocol):
@@ -165,21 +115,15 @@ def _run_dir(request: Request, run_id: str) -> Path:
 
 async def _get_run(request: Request, run_id: str) -> RunRecord:
     if not is_valid_run_id(run_id):
-        raise _run_not_found(run_id)
+        raise run_not_found(run_id)
     store = _store(request)
     if store.local_reads:
         run = store.get_run(run_id)
     else:
         run = await asyncio.to_thread(store.get_run, run_id)
     if run is None:
-        raise _run_not_found(run_id)
+        raise run_not_found(run_id)
     return run
-
-
-def _run_not_found(run_id: str) -> ApiError:
-    return ApiError(
-        404, "run_not_found", f"Run {run_id!r} does not exist (list runs with GET /api/v1/runs)."
-    )
 
 
 def _check_job(run: RunRecord, job: str, folder: Path) -> None:
@@ -211,50 +155,6 @@ async def list_runs(
         _store(request).list_runs, repo=repo, ref=ref, status=status, limit=limit + 1, offset=offset
     )
     return json_response(run_page(runs, limit=limit, offset=offset))
-
-
-class RunReads:
-    """The bytes of `GET /api/v1/runs/{run_id}`, shared by the route and, for a store whose
-    reads are local, the app's fast path (`fast_reads`): a final run's bytes come from
-    `finished`; the bytes of the last records served are kept by run id (the store hands
-    back the same immutable record object while the run has not changed, so identity is
-    the test)."""
-
-    def __init__(self) -> None:
-        self.finished = FinishedRuns()
-        self._served: dict[str, tuple[RunRecord, bytes]] = {}
-
-    def body_of(self, run: RunRecord) -> bytes:
-        last = self._served.get(run.run_id)
-        if last is not None and last[0] is run:
-            body = last[1]
-        else:
-            body = orjson.dumps(run_to_dict(run))
-            if len(self._served) >= _SERVED_RUNS:
-                self._served.clear()
-            self._served[run.run_id] = (run, body)
-        self.finished.offer(run, body, datetime.now(UTC))
-        return body
-
-    def read_local(self, scope: Scope) -> bytes:
-        """The fast read (`middleware.FastRead`) of `/api/v1/runs/{run_id}`: the route's
-        checks and bytes, the store read on the event loop (only for `local_reads`)."""
-        require_read_scope(scope)
-        run_id = str(scope["path"])[len(RUN_PREFIX) :]
-        body = self.finished.get(run_id)
-        if body is not None:
-            return body
-        if not is_valid_run_id(run_id):
-            raise _run_not_found(run_id)
-        store: RunStore = scope["app"].state.store
-        run = store.get_run(run_id)
-        if run is None:
-            raise _run_not_found(run_id)
-        return self.body_of(run)
-
-    def fast_reads(self) -> FastReads:
-        """`GET /api/v1/runs/{run_id}` for the app's fast path (a store with local reads)."""
-        return FastReads(segments=((RUN_PREFIX, self.read_local),))
 
 
 def _get_run_route(reads: RunReads) -> Callable[[Request, str], Any]:
@@ -325,7 +225,7 @@ def _play_job_route(reads: RunReads) -> Callable[[Request, str, str], Any]:
         except UsageError as error:
             raise ApiError(409, "job_not_manual", str(error)) from None
         if played is None:
-            raise _run_not_found(run_id)
+            raise run_not_found(run_id)
         reads.finished.forget(run_id, datetime.now(UTC))
         location = {"Location": f"/api/v1/runs/{played.run_id}"}
         return json_response(played, status_code=202, headers=location)

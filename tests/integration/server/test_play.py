@@ -2,11 +2,14 @@
 a real git repo in tmp_path as the remote, fake GitHub/Slack sinks. A finished run is
 resumed (same run id, the played job and the jobs it held back run, other records kept,
 the final status recomputed and reported again); a live run takes the play while another
-job is held by a release file; of two plays at once exactly one wins."""
+job is held by a release file; of two plays at once exactly one wins. A played job never
+stays `pending` in a final run: canceling the resumed run before a worker takes it (the one
+worker is held by a release file), or a checkout that fails, closes it as `canceled`."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -67,6 +70,7 @@ SETTINGS = """
 [server]
 api_token_env = "CONVEYOR_API_TOKEN"
 public_url = "http://ci.example"
+max_parallel_runs = {workers}
 
 [[repos]]
 name = "acme/app"
@@ -129,8 +133,9 @@ def attempts_of(run: dict[str, Any]) -> dict[str, int]:
 
 
 @contextmanager
-def open_server(tmp_path: Path, sinks: StatusSinks) -> Iterator[Server]:
-    """A server on the remote `tmp_path/remote`, its state in `tmp_path/home`."""
+def open_server(tmp_path: Path, sinks: StatusSinks, *, workers: int = 2) -> Iterator[Server]:
+    """A server on the remote `tmp_path/remote`, its state in `tmp_path/home`, running at
+    most `workers` runs at once."""
     env = {
         **os.environ,
         "CONVEYOR_API_TOKEN": TOKEN,
@@ -139,7 +144,9 @@ def open_server(tmp_path: Path, sinks: StatusSinks) -> Iterator[Server]:
         "SLACK_WEBHOOK_URL": sinks.slack_webhook_url,
         "CONVEYOR_NOTIFY_NO_WAIT": "1",
     }
-    text = SETTINGS.format(clone_url=tmp_path / "remote", api_url=sinks.github_api_url)
+    text = SETTINGS.format(
+        clone_url=tmp_path / "remote", api_url=sinks.github_api_url, workers=workers
+    )
     settings = parse_settings(text, env)
     store = open_store(tmp_path / "home")
     app = create_app(settings, store=store, env=env, home=tmp_path / "home")
@@ -293,4 +300,96 @@ def test_play_recorded_before_a_restart_resumes_the_run(tmp_path: Path, sinks: S
     assert (jobs_of(final), attempts_of(final)["deploy"]) == (
         {"build": "success", "rescue": "skipped", "deploy": "success", "smoke": "success"},
         1,
+    )
+
+
+@dataclass
+class Busy:
+    """A one-worker server whose worker is held by a run until `release` exists; `run_id`
+    is a finished run of GITLAB_PIPELINE with `deploy` waiting to be played."""
+
+    server: Server
+    run_id: str
+    release: Path
+
+
+@pytest.fixture
+def busy(tmp_path: Path, sinks: StatusSinks) -> Iterator[Busy]:
+    remote = GitRepo.create(tmp_path / "remote", {".gitlab-ci.yml": GITLAB_PIPELINE})
+    release = tmp_path / "release"
+    with open_server(tmp_path, sinks, workers=1) as server:
+        run_id = server.trigger()
+        assert jobs_of(server.wait_final(run_id))["deploy"] == "manual"
+        remote.commit({".conveyor.yml": LIVE_PIPELINE})
+        holder = server.trigger(variables={"RELEASE": str(release)})
+        server.wait(holder, lambda r: jobs_of(r).get("slow") == "running")
+        try:
+            yield Busy(server, run_id, release)
+        finally:
+            release.touch()
+
+
+def test_play_of_finished_run_reopens_it_pending_with_no_finished_time(busy: Busy) -> None:
+    assert busy.server.play(busy.run_id, "deploy").status_code == 202
+    reopened = busy.server.run(busy.run_id)  # the one worker is busy: nothing picks it up
+    assert (reopened["status"], reopened["finished_at"], reopened["reason"]) == (
+        "pending",
+        None,
+        None,
+    )
+    assert jobs_of(reopened)["deploy"] == "pending"
+
+
+def test_cancel_of_resumed_run_before_a_worker_takes_it_cancels_the_played_job(
+    busy: Busy,
+) -> None:
+    server = busy.server
+    assert server.play(busy.run_id, "deploy").status_code == 202
+    canceled = server.client.post(f"/api/v1/runs/{busy.run_id}/cancel", headers=AUTH)
+    final = server.run(busy.run_id)
+    deploy = next(job for job in final["jobs"] if job["name"] == "deploy")
+    assert (canceled.status_code, final["status"], deploy["status"], deploy["reason"]) == (
+        202,
+        "canceled",
+        "canceled",
+        "canceled before it started",
+    )
+
+
+def test_canceled_resumed_run_stays_canceled_once_the_worker_is_free(busy: Busy) -> None:
+    server = busy.server
+    assert server.play(busy.run_id, "deploy").status_code == 202
+    assert server.client.post(f"/api/v1/runs/{busy.run_id}/cancel", headers=AUTH).is_success
+    busy.release.touch()
+    # The one worker takes the canceled run's queued id once it is free and must leave the
+    # run alone; a run triggered now is queued after that id, so once it ended the worker
+    # has been past the canceled run.
+    later = server.wait_final(server.trigger(variables={"RELEASE": str(busy.release)}))
+    final = server.run(busy.run_id)
+    assert (later["status"], final["status"], jobs_of(final)["deploy"]) == (
+        "success",
+        "canceled",
+        "canceled",
+    )
+
+
+def test_resumed_run_whose_checkout_fails_cancels_the_played_job(
+    tmp_path: Path, sinks: StatusSinks
+) -> None:
+    GitRepo.create(tmp_path / "remote", {".gitlab-ci.yml": GITLAB_PIPELINE})
+    with open_server(tmp_path, sinks) as first:
+        run_id = first.trigger()
+        first.wait_final(run_id)
+    # Stopped, so its worker has removed the worktree. The commit can no longer be
+    # fetched: the mirror and the remote are gone.
+    shutil.rmtree(tmp_path / "home" / "mirrors")
+    shutil.rmtree(tmp_path / "remote")
+    with open_server(tmp_path, sinks) as second:
+        assert second.play(run_id, "deploy").status_code == 202
+        final = second.wait(run_id, lambda r: r["status"] == "failed")
+    deploy = next(job for job in final["jobs"] if job["name"] == "deploy")
+    assert (deploy["status"], deploy["reason"], jobs_of(final)["build"]) == (
+        "canceled",
+        "not run: the run failed before its jobs started",
+        "success",
     )

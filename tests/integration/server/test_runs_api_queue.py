@@ -162,13 +162,16 @@ def test_cancel_stops_a_running_run(live: Live) -> None:
     assert final["status"] == "canceled"
 
 
-def test_play_manual_job_starts_a_run_that_plays_it(live: Live) -> None:
+def test_play_manual_job_runs_it_in_the_same_run(live: Live) -> None:
     run_id = live.trigger()["run_id"]
     live.wait(run_id)
     response = live.client.post(f"/api/v1/runs/{run_id}/jobs/deploy/play", headers=AUTH)
     assert response.status_code == 202, response.text
-    played = live.wait(response.json()["run_id"])
-    log = live.client.get(f"/api/v1/runs/{played['run_id']}/jobs/deploy/log", headers=AUTH)
+    # The play reopened the run before answering: waiting for a final status waits for
+    # the resumed execution.
+    played = live.wait(run_id)
+    log = live.client.get(f"/api/v1/runs/{run_id}/jobs/deploy/log", headers=AUTH)
+    assert (response.json()["run_id"], played["run_id"]) == (run_id, run_id)
     assert [j["status"] for j in played["jobs"] if j["name"] == "deploy"] == ["success"]
     assert '"text":"deployed"' in log.text
 

@@ -1,0 +1,321 @@
+"""One run while it executes: its jobs from waiting to final, and plays that join it.
+
+`Execution` holds the state of one run inside `engine.scheduler.execute_run`: which jobs are
+done and what they handed on, the running attempts, the stop (cancel, fail_fast) and the
+TaskGroup the job tasks live in. `LiveRun` is the handle another task (the server's play
+route) uses to play a manual job into that execution.
+
+The hand-over between a live play and a resume: `Execution.open_jobs` counts the job tasks
+not finished yet. While it is above 0 the TaskGroup is still open, so a play starts the job
+and the jobs it held back as new tasks of the same execution (their records go back to
+`pending` first, so the final record shows them). Once it reaches 0 no task can join any
+more: `play` answers False, and the caller waits for the run's final record, where the job
+is still `manual`, and resumes the run (`engine.resume`). Both happen on the event loop
+without an await in between, so a play is either live or resumed: never lost, never run
+twice. Must not: plan, create or finish the run record (execute_run does), or touch the
+network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import replace
+from typing import Any
+
+from conveyor.engine.attempt import AttemptState, JobLog, RunContext, now_utc, run_attempt
+from conveyor.engine.journal import JobJournal
+from conveyor.engine.resume import check_playable, plan_resume
+from conveyor.engine.runner import StepResult
+from conveyor.errors import StoreError, UsageError
+from conveyor.model import JobRecord, Plan, PlannedJob, RunRecord, Status, When
+from conveyor.status import DepResult, decide_start, outcome_of, should_retry
+from conveyor.store.base import RunStore
+
+__all__ = ["CANCEL_POLL_S", "Execution", "LiveRun", "pending_record"]
+
+
+def _log() -> Any:  # structlog's BoundLogger proxy: untyped
+    """The module's structlog logger, imported on first use: structlog pulls in rich when
+    it is installed (about 45 ms), and `conveyor run` only logs when something goes wrong."""
+    import structlog
+
+    return structlog.get_logger(__name__)
+
+
+CANCEL_POLL_S = 0.5
+
+
+class Execution:
+    """The state of one run while it executes."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        run: RunRecord,
+        store: RunStore,
+        ctx: RunContext,
+        concurrency: int,
+        play: frozenset[str],
+        journal: JobJournal,
+    ) -> None:
+        self.plan = plan
+        self.run = run
+        self.store = store
+        self.journal = journal
+        self.ctx = ctx
+        self.play = set(play)
+        self.numbers = {p.name: n for n, p in enumerate(plan.jobs, start=1)}
+        self.attempts: dict[str, int] = {}  # executions recorded before this one (resume)
+        self.tasks: asyncio.TaskGroup | None = None
+        self.open_jobs = 0  # job tasks not finished: at 0 the run ends, no play can join it
+        self.slots = asyncio.Semaphore(max(1, concurrency))
+        self.groups: dict[str, asyncio.Lock] = {}
+        self.done = {p.name: asyncio.Event() for p in plan.jobs}
+        self.results: dict[str, DepResult] = {}
+        self.records: dict[str, JobRecord] = {}
+        self.running: dict[str, asyncio.Task[tuple[JobRecord, StepResult | None]]] = {}
+        self.stop = asyncio.Event()
+        self.stop_reason = ""
+        self.is_canceled = False
+
+    # -- recording
+    def save(self, record: JobRecord) -> None:
+        self.journal.save_job(self.run.run_id, record)
+        self.remember(record)
+
+    def remember(self, record: JobRecord) -> None:
+        self.records[record.name] = record
+        if self.ctx.observer is not None:
+            self.ctx.observer.job_updated(record)
+
+    def finish(self, record: JobRecord, result: DepResult) -> None:
+        self.save(record)
+        self.results[record.name] = result
+        self.done[record.name].set()
+
+    def request_stop(self, reason: str, *, is_cancel: bool) -> None:
+        if self.stop.is_set():
+            return
+        self.stop_reason = reason
+        self.is_canceled = is_cancel
+        self.stop.set()
+        for task in self.running.values():
+            task.cancel()
+
+    # -- starting jobs, and playing manual jobs while the run executes
+    def start_jobs(self, names: tuple[str, ...]) -> None:
+        """Start a task for each job in `names` (in the run's TaskGroup)."""
+        tasks = self.tasks
+        if tasks is None:
+            raise RuntimeError("start_jobs: the run is not executing")
+        for name in names:
+            self.open_jobs += 1
+            tasks.create_task(self.run_job(self.plan.job(name), self.numbers[name]))
+
+    def play_job(self, name: str) -> bool:
+        """Play manual job `name` now: it and the jobs it held back start again. False when
+        the run is ending (no job task is left to join); UsageError when the job is not
+        waiting to be played or the run is stopping."""
+        if self.stop.is_set():
+            raise UsageError(
+                f"run {self.run.run_id}: the run is stopping ({self.stop_reason}); "
+                "its manual jobs can no longer be played"
+            )
+        if self.tasks is None or self.open_jobs == 0:
+            return False
+        run = replace(self.run, jobs=tuple(self.records.values()))
+        check_playable(run, name, is_cancel_requested=False)
+        resume = plan_resume(self.plan, self.records.values(), {name}, played=self.play)
+        self.play.add(name)
+        for job in resume.rerun:
+            # New events: a job still waiting re-reads `done` and so waits for the new run.
+            self.done[job] = asyncio.Event()
+            self.results.pop(job, None)
+            self.attempts[job] = resume.attempts[job]
+            self.save(pending_record(self.plan.job(job)))
+        self.start_jobs(resume.rerun)
+        return True
+
+    # -- one job, from waiting to final
+    async def run_job(self, planned: PlannedJob, job_number: int) -> None:
+        name = planned.name
+        try:
+            await self._run_job(planned, job_number)
+        except Exception as exc:  # per-job guard: conveyor failed, not the job's command
+            log = _log()
+            log.error("engine.job_crashed", run_id=self.run.run_id, job=name, exc_info=True)
+            record = self.records[name]
+            reason = self.ctx.masker.mask(f"conveyor error: {type(exc).__name__}: {exc}")
+            self.finish(
+                replace(record, status=Status.FAILED, reason=reason, finished_at=now_utc()),
+                outcome_of(name, Status.FAILED),
+            )
+        finally:
+            self.open_jobs -= 1
+
+    async def wait_for_dependencies(self, planned: PlannedJob) -> None:
+        """Until every dependency is final. `done` is read again after each wait: a play
+        replaces the events of the jobs it starts again."""
+        while True:
+            waiting = [
+                self.done[dep]
+                for dep in planned.depends_on
+                if dep in self.done and not self.done[dep].is_set()
+            ]
+            if not waiting:
+                return
+            for event in waiting:
+                await event.wait()
+
+    async def _run_job(self, planned: PlannedJob, job_number: int) -> None:
+        name = planned.name
+        await self.wait_for_dependencies(planned)
+        if self.stop.is_set():
+            self.cancel_waiting(name)
+            return
+        deps = [self.results[d] for d in planned.depends_on if d in self.results]
+        decision = decide_start(
+            name,
+            planned.when,
+            deps,
+            is_played=name in self.play,
+            allow_failure=planned.allow_failure,
+            explicit_needs=planned.job.needs is not None,
+        )
+        if not decision.should_run:
+            record = replace(self.records[name], status=decision.status, reason=decision.reason)
+            JobLog(self.ctx, name).system(f"not run: {decision.reason}")
+            self.finish(record, decision.result(name))
+            return
+        start_in = planned.start_in_s or planned.job.start_in_s
+        if planned.when is When.DELAYED and start_in:
+            JobLog(self.ctx, name).system(f"delayed: starting in {start_in:g}s")
+            if await self.sleep_unless_stopped(start_in):
+                self.cancel_waiting(name)
+                return
+        group = planned.job.resource_group
+        lock = self.groups.setdefault(group, asyncio.Lock()) if group else None
+        async with lock if lock is not None else contextlib.nullcontext(), self.slots:
+            if self.stop.is_set():
+                self.cancel_waiting(name)
+                return
+            await self.run_attempts(planned, job_number)
+
+    async def run_attempts(self, planned: PlannedJob, job_number: int) -> None:
+        name = planned.name
+        job = planned.job
+        job_log = JobLog(self.ctx, name)
+        pending = pending_record(planned)
+        attempt = self.attempts.get(name, 0) + 1
+        while True:
+            base = replace(
+                pending,
+                status=Status.RUNNING,
+                attempt=attempt,
+                started_at=now_utc(),
+                finished_at=None,
+            )
+            state = AttemptState(base)
+            self.save(base)
+            if attempt > 1:
+                job_log.system(f"attempt {attempt} of {job.retry.max + 1}")
+            task = asyncio.create_task(run_attempt(self.ctx, planned, state, job_number=job_number))
+            self.running[name] = task
+            try:
+                record, failure = await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # the whole execution is being cancelled: propagate
+                job_log.system(f"canceled: {self.stop_reason}")
+                canceled = state.snapshot(
+                    status=Status.CANCELED, finished_at=now_utc(), reason=self.stop_reason
+                )
+                self.finish(canceled, outcome_of(name, Status.CANCELED))
+                return
+            finally:
+                self.running.pop(name, None)
+            if failure is None or not should_retry(
+                job.retry, attempt, exit_code=failure.exit_code, timed_out=failure.timed_out
+            ):
+                break
+            self.save(record)
+            delay = job.retry.delay_s
+            job_log.system(f"retrying{f' in {delay:g}s' if delay else ''}: {record.reason}")
+            if (delay and await self.sleep_unless_stopped(delay)) or self.stop.is_set():
+                self.finish(record, outcome_of(name, Status.FAILED))
+                return
+            attempt += 1
+        result = outcome_of(name, record.status, allowed_failure=record.allow_failure)
+        self.finish(record, result)
+        is_hard_failure = record.status is Status.FAILED and not record.allow_failure
+        if is_hard_failure and self.plan.pipeline.fail_fast:
+            self.request_stop(f"fail_fast: job {name} failed", is_cancel=False)
+
+    def cancel_waiting(self, name: str) -> None:
+        record = replace(self.records[name], status=Status.CANCELED, reason=self.stop_reason)
+        self.finish(record, outcome_of(name, Status.CANCELED))
+
+    async def sleep_unless_stopped(self, seconds: float) -> bool:
+        """Sleep; True when the run was stopped meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), seconds)
+        return self.stop.is_set()
+
+    async def watch_cancel(self, cancel: asyncio.Event | None) -> None:
+        event = cancel or asyncio.Event()
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), CANCEL_POLL_S)
+            if event.is_set() or self._is_cancel_requested():
+                self.request_stop("run canceled", is_cancel=True)
+
+    def _is_cancel_requested(self) -> bool:
+        try:
+            return self.store.is_cancel_requested(self.run.run_id)
+        except StoreError as exc:  # a busy or broken store must not stop the run: retry later
+            _log().warning("engine.cancel_poll_failed", run_id=self.run.run_id, error=str(exc))
+            return False
+
+
+class LiveRun:
+    """A handle on one run for the task that plays its manual jobs while `execute_run`
+    executes it. `play` answers False before the execution starts (`is_started` false:
+    the caller records the play in the store, and the run reads it when its engine starts)
+    and from the moment its last job task ended (`is_started` true: the caller waits for
+    the run's final record and resumes it; see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._execution: Execution | None = None
+        self.is_ended = False
+
+    @property
+    def is_started(self) -> bool:
+        return self._execution is not None or self.is_ended
+
+    def play(self, job: str) -> bool:
+        """Play manual job `job` inside the executing run: True once it is started; False
+        when the run is not executing (see the class docstring); UsageError when the job is
+        not waiting to be played or the run is stopping."""
+        execution = self._execution
+        return execution is not None and execution.play_job(job)
+
+    def attach(self, execution: Execution) -> None:
+        self._execution = execution
+
+    def detach(self) -> None:
+        self._execution = None
+        self.is_ended = True
+
+
+def pending_record(planned: PlannedJob) -> JobRecord:
+    """The record of a planned job before it runs (execute_run stores it unless the run
+    was created with the very same record)."""
+    return JobRecord(
+        name=planned.name,
+        stage=planned.job.stage,
+        status=Status.PENDING,
+        allow_failure=planned.allow_failure or bool(planned.job.allow_failure_exit_codes),
+        needs=planned.depends_on,
+    )

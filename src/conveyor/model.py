@@ -22,6 +22,7 @@ __all__ = [
     "EMPTY",
     "ArtifactWhen",
     "Artifacts",
+    "Cache",
     "Event",
     "EventKind",
     "Excluded",
@@ -151,6 +152,23 @@ class Artifacts:
     paths: tuple[str, ...]
     exclude: tuple[str, ...] = ()
     when: ArtifactWhen = ArtifactWhen.ON_SUCCESS
+    dotenv: tuple[str, ...] = ()  # GitLab artifacts:reports:dotenv files (engine/dotenv.py)
+
+
+@dataclass(frozen=True, slots=True)
+class Cache:
+    """One GitLab `cache:` entry (engine/cache.py keeps it between runs). `key` may hold
+    `$VARS` (expanded per job); with `key_files` the key is `key_prefix` + a hash of those
+    files. `policy` is pull, push or pull-push; `when` says after which outcome to save."""
+
+    key: str = "default"
+    paths: tuple[str, ...] = ()
+    key_files: tuple[str, ...] = ()
+    key_prefix: str = ""
+    policy: str = "pull-push"
+    when: ArtifactWhen = ArtifactWhen.ON_SUCCESS
+    untracked: bool = False
+    fallback_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +241,7 @@ class Job:
     node_total: int | None = None
     unsupported: Mapping[str, object] = field(default_factory=dict)
     inherit_variables: bool | frozenset[str] = True
+    caches: tuple[Cache, ...] = ()  # GitLab `cache` (engine/cache.py)
 
     def inherits_variable(self, name: str) -> bool:
         """Whether the pipeline-level variable `name` reaches this job."""

@@ -1,4 +1,5 @@
-"""One execution of one job: workspace, artifacts in, steps, after_steps, artifacts out.
+"""One execution of one job: workspace, cache and artifacts in, steps, after_steps, cache,
+artifacts and dotenv report out (GitLab's cache.py and dotenv.py do the file work).
 
 The scheduler decides *whether* and *when* a job runs (with status.py); this module runs one
 attempt and returns its record. Every output line is masked, numbered per job and written
@@ -26,6 +27,8 @@ from conveyor.engine.artifacts import (
     safe_segment,
     should_collect,
 )
+from conveyor.engine.cache import cache_root, restore_caches, save_caches
+from conveyor.engine.dotenv import collect_dotenv, dotenv_path, received_dotenv
 from conveyor.engine.env import job_environment, step_environment
 from conveyor.engine.masking import Masker
 from conveyor.engine.runner import LineSink, StepResult, StepRunner, StepSpec
@@ -79,6 +82,11 @@ class RunContext:
     observer: RunObserver | None
     workspaces: JobWorkspaces
     line_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def cache_root(self) -> Path:
+        """Where GitLab `cache:` folders live between runs (engine/cache.py)."""
+        return cache_root(self.home, self.run_dir)
 
 
 class JobLog:
@@ -211,11 +219,6 @@ async def run_attempt(
     isolate = ctx.workspaces.isolate
     scratch = ctx.run_dir / "work" / safe_segment(f"{job.name}-{attempt}")
     async with ctx.workspaces.open(scratch) as where:
-        if isolate and planned.artifacts_from:
-            sources = [artifacts_dir(ctx.run_dir, name) for name in planned.artifacts_from]
-            sources = [source for source in sources if source.is_dir()]  # saved any?
-            if sources:
-                await asyncio.to_thread(restore_artifacts, sources, where)
         job_env = job_environment(
             ctx.plan,
             planned,
@@ -226,6 +229,18 @@ async def run_attempt(
             attempt=attempt,
             project_dir=str(where),
         )
+        cache_keys: list[str | None] = []  # GitLab cache: restored before artifacts (cache.py)
+        if job.caches:
+            cache_keys = await restore_caches(
+                job.caches, root=ctx.cache_root, workspace=where, env=job_env, say=log.system
+            )
+        if isolate and planned.artifacts_from:
+            sources = [artifacts_dir(ctx.run_dir, name) for name in planned.artifacts_from]
+            sources = [source for source in sources if source.is_dir()]  # saved any?
+            if sources:
+                await asyncio.to_thread(restore_artifacts, sources, where)
+        if planned.artifacts_from:  # dotenv variables rank above job variables (dotenv.py)
+            job_env.update(received_dotenv(ctx.run_dir, planned.artifacts_from))
         failure, reason = await _run_steps(
             ctx,
             job.steps,
@@ -253,12 +268,26 @@ async def run_attempt(
             )
             if after_failure is not None:
                 log.system(f"after_steps failed ({after_reason}); the job status is unchanged")
+        if job.caches:
+            await save_caches(
+                job.caches,
+                cache_keys,
+                root=ctx.cache_root,
+                workspace=where,
+                succeeded=failure is None,
+                say=log.system,
+            )
         if job.artifacts is not None and should_collect(
             job.artifacts.when, succeeded=failure is None
         ):
             dest = artifacts_dir(ctx.run_dir, job.name)
             saved = await asyncio.to_thread(collect_artifacts, where, job.artifacts, dest)
             log.system(f"saved {len(saved)} artifact file(s)")
+        if job.artifacts is not None and job.artifacts.dotenv:
+            dest = dotenv_path(ctx.run_dir, job.name)
+            refused = await collect_dotenv(job.artifacts.dotenv, where, dest, log.system)
+            if refused is not None and failure is None:  # GitLab rejects the upload: job fails
+                failure, reason = StepResult(None, error=refused), refused
     finished_at = now_utc()
     if failure is None:
         return state.snapshot(status=Status.SUCCESS, exit_code=0, finished_at=finished_at), None

@@ -4,7 +4,7 @@ Owns: `load_gitlab(path)`, the I/O edge that reads the main file and the files t
 `include: local` names (patterns are matched against the files under the file's
 directory, the repository root for a `.gitlab-ci.yml`). Everything else is pure and lives
 in this package: parse (order of the steps), includes, extends (deep merge, !reference),
-inherit, jobs, needs (job and rules:needs), parallel, rules (rules/only/except/workflow),
+inherit, jobs, cache, needs (job and rules:needs), parallel, rules (rules/only/except/workflow),
 durations, keywords, findings.
 Must not: plan or run anything — the shared planner and engine do that.
 """

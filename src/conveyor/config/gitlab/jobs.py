@@ -3,8 +3,9 @@
 Owns: the per-job keywords — stage, scripts (before_script + script in one shell, as a
 runner does; after_script in its own shell with GitLab's 5 minute limit), variables,
 when/start_in, allow_failure (bool or exit_codes), retry (int or max/when/exit_codes),
-timeout, artifacts, interruptible, environment, resource_group, needs and dependencies as
-written, and the keywords recorded as unsupported (reported once each).
+timeout, artifacts (with `reports:dotenv`), cache (cache.py), interruptible, environment,
+resource_group, needs and dependencies as written, and the keywords recorded as
+unsupported (reported once each).
 Must not: expand `parallel` or resolve needs across jobs (parallel.py does), read files.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from conveyor.config.gitlab.cache import translate_cache
 from conveyor.config.gitlab.durations import parse_duration
 from conveyor.config.gitlab.findings import Findings, suggest
 from conveyor.config.gitlab.keywords import (
@@ -160,12 +162,15 @@ def _artifacts(raw: object, mark: Mark, where: str, findings: Findings) -> Artif
     if not isinstance(raw, MarkedDict):
         findings.error(mark, f"{where}: artifacts must be a mapping, got {type_name(raw)}")
         return None
+    dotenv: tuple[str, ...] = ()
     for key in raw:
         if key not in ARTIFACT_KEYS:
             findings.error(
                 raw.key_mark(key),
                 f"{where}: unknown artifacts key {key}{suggest(key, ARTIFACT_KEYS)}",
             )
+        elif key == "reports":
+            dotenv = _reports_dotenv(raw["reports"], raw.value_mark("reports"), where, findings)
         elif key in UNSUPPORTED_ARTIFACT_KEYS:
             findings.warn_once(
                 f"artifacts:{key}",
@@ -187,9 +192,36 @@ def _artifacts(raw: object, mark: Mark, where: str, findings: Findings) -> Artif
             f"{where}: artifacts:when must be on_success, on_failure or always",
         )
         when = "on_success"
-    if not lists["paths"]:
+    if not lists["paths"] and not dotenv:
         return None
-    return Artifacts(paths=lists["paths"], exclude=lists["exclude"], when=ArtifactWhen(when))
+    return Artifacts(
+        paths=lists["paths"], exclude=lists["exclude"], when=ArtifactWhen(when), dotenv=dotenv
+    )
+
+
+def _reports_dotenv(raw: object, mark: Mark, where: str, findings: Findings) -> tuple[str, ...]:
+    """The files of `artifacts:reports:dotenv`; other report kinds are warned about once."""
+    if not isinstance(raw, MarkedDict):
+        findings.error(mark, f"{where}: artifacts:reports must be a mapping of report kinds")
+        return ()
+    for kind in raw:
+        if kind != "dotenv":
+            findings.warn_once(
+                f"artifacts:reports:{kind}",
+                raw.key_mark(kind),
+                f"artifacts:reports:{kind} is not collected by conveyor (ignored)",
+            )
+    value = raw.get("dotenv")
+    if value is None:
+        return ()
+    files = [value] if isinstance(value, str) else value
+    if isinstance(files, list) and files and all(isinstance(f, str) and f for f in files):
+        return tuple(files)
+    findings.error(
+        raw.value_mark("dotenv"),
+        f"{where}: artifacts:reports:dotenv must be a file path or a list of file paths",
+    )
+    return ()
 
 
 def _names(raw: object, mark: Mark, where: str, findings: Findings) -> tuple[str, ...] | None:
@@ -344,5 +376,6 @@ def translate_job(
         environment=_text(body, "environment", where, findings),
         base_name=name,
         unsupported=_record_unsupported(body, findings),
+        caches=translate_cache(body.get("cache"), body.value_mark("cache"), where, findings),
     )
     return JobDraft(job, body.get("parallel"), body.value_mark("parallel"))

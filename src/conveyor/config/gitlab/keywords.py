@@ -53,6 +53,7 @@ SUPPORTED_JOB_KEYS = frozenset(
         "allow_failure",
         "artifacts",
         "before_script",
+        "cache",
         "dependencies",
         "environment",
         "except",
@@ -79,7 +80,6 @@ SUPPORTED_JOB_KEYS = frozenset(
 # need a container runtime, a GitLab server or a vault that a local run does not have.
 UNSUPPORTED_JOB_KEYS = frozenset(
     {
-        "cache",
         "coverage",
         "dast_configuration",
         "hooks",
@@ -136,9 +136,12 @@ NEED_KEYS = frozenset({"job", "optional", "artifacts", "parallel", "pipeline", "
 
 # Accepted without a warning: they only matter to a GitLab server's artifact storage.
 ACCEPTED_ARTIFACT_KEYS = frozenset({"name", "expire_in", "expose_as", "public", "access"})
-UNSUPPORTED_ARTIFACT_KEYS = frozenset({"reports", "untracked"})
+UNSUPPORTED_ARTIFACT_KEYS = frozenset({"untracked"})
+# `reports`: its `dotenv` kind is collected (engine/dotenv.py), other kinds are warned about.
 ARTIFACT_KEYS = (
-    frozenset({"paths", "exclude", "when"}) | ACCEPTED_ARTIFACT_KEYS | UNSUPPORTED_ARTIFACT_KEYS
+    frozenset({"paths", "exclude", "when", "reports"})
+    | ACCEPTED_ARTIFACT_KEYS
+    | UNSUPPORTED_ARTIFACT_KEYS
 )
 
 INCLUDE_KINDS = frozenset({"local", "remote", "template", "project", "component"})

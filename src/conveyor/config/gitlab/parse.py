@@ -36,7 +36,7 @@ __all__ = ["parse_gitlab"]
 
 # Deprecated top-level spellings of `default:` keywords.
 _GLOBAL_DEFAULTS = ("image", "services", "cache", "before_script", "after_script")
-_UNSUPPORTED_GLOBALS = ("image", "services", "cache")
+_UNSUPPORTED_GLOBALS = ("image", "services")
 
 
 def _stages(config: MarkedDict, findings: Findings) -> tuple[str, ...]:

@@ -1,0 +1,229 @@
+"""GitLab `cache:` kept between runs on this host, under `<home>/cache/<key>/`.
+
+Before a job's scripts (after its checkout, before the artifacts of its needs, as a runner
+orders them) each cache whose `policy` pulls is restored into the job's folder: the first of
+its key, its `fallback_keys` and the `CACHE_FALLBACK_KEY` variable that has a saved cache.
+After the job (after_script included) each cache whose `policy` pushes and whose `when`
+agrees with the outcome saves its `paths` (and with `untracked` every file git does not
+track; outside git every file) under its key; nothing is saved when nothing matches, so an
+older cache is kept.
+
+Keys: `$VARS` are expanded with the job's variables; `key: {files, prefix}` is `prefix-`
+followed by the first 40 hex digits of a SHA-256 over each matching file, in path order,
+of `path NUL sha256(content)` — the files' contents, as GitLab computes it since
+`files_commits` took over the commit-based key — or `prefix-default` (`default`) when no
+file exists. A key with `/` or that is `.`/`..` is refused (GitLab's rule), reported on a
+system line, and that cache is skipped. The folder name is the key percent-encoded.
+
+Concurrent jobs with one key: a save copies into `<home>/cache/.tmp/` and publishes with a
+rename under an exclusive `flock` of `<home>/cache/.locks/<key>`; a restore copies under a
+shared lock, so it sees one whole snapshot, never a mix. Synchronous file work runs in a
+worker thread. This module never deletes anything in a workspace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from urllib.parse import quote
+
+from conveyor.config.expr import expand
+from conveyor.config.gitlab.cache import key_problem
+from conveyor.engine.artifacts import collect_artifacts, restore_artifacts, should_collect
+from conveyor.globs import filter_paths
+from conveyor.model import Artifacts, Cache
+
+__all__ = [
+    "cache_folder",
+    "cache_keys",
+    "cache_root",
+    "files_digest",
+    "restore_caches",
+    "save_caches",
+]
+
+_GIT_TIMEOUT_S = 60.0
+_SKIPPED_DIRS = frozenset({".git", ".conveyor"})
+
+
+def cache_root(home: Path | None, run_dir: Path) -> Path:
+    """`<home>/cache`; a run without a home (tests, embedded use) keeps it in its run folder."""
+    return (home if home is not None else run_dir) / "cache"
+
+
+def cache_folder(key: str) -> str:
+    """The key as one folder name: percent-encoded, a leading dot too (never hidden)."""
+    name = quote(key, safe="")
+    return "%2E" + name[1:] if name.startswith(".") else name
+
+
+def _list_files(root: Path) -> list[str]:
+    found: list[str] = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS)
+        rel = os.path.relpath(folder, root)
+        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        found.extend(prefix + name for name in sorted(files))
+    return found
+
+
+def files_digest(workspace: Path, patterns: Sequence[str]) -> str | None:
+    """The content hash of `cache:key:files` (see the module docstring); None: no file."""
+    files = sorted(filter_paths(patterns, _list_files(workspace)))
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for rel in files:
+        digest.update(
+            rel.encode() + b"\0" + hashlib.sha256((workspace / rel).read_bytes()).digest()
+        )
+    return digest.hexdigest()[:40]
+
+
+def cache_keys(cache: Cache, env: Mapping[str, str], digest: str | None) -> list[str]:
+    """The keys to try for `cache`, in order: its key, its fallback keys, then
+    `CACHE_FALLBACK_KEY` (expanded, duplicates dropped). The first is where it saves."""
+    if cache.key_files:
+        prefix = expand(cache.key_prefix, env)
+        tail = digest or "default"
+        first = f"{prefix}-{tail}" if prefix else tail
+    else:
+        first = expand(cache.key, env) or "default"
+    keys = [first, *(expand(k, env) for k in cache.fallback_keys)]
+    if env.get("CACHE_FALLBACK_KEY"):
+        keys.append(env["CACHE_FALLBACK_KEY"])
+    return list(dict.fromkeys(k for k in keys if k))
+
+
+@contextlib.contextmanager
+def _locked(root: Path, key: str, *, exclusive: bool) -> Iterator[None]:
+    locks = root / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{cache_folder(key)}.lock", "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _restore(root: Path, keys: Sequence[str], workspace: Path) -> tuple[str, int] | None:
+    for key in keys:
+        folder = root / cache_folder(key)
+        with _locked(root, key, exclusive=False):
+            if folder.is_dir():
+                return key, restore_artifacts([folder], workspace)
+    return None
+
+
+def _untracked(workspace: Path) -> list[str]:
+    """Files git does not track (ignored ones included, as GitLab's `untracked`)."""
+    if not (workspace / ".git").exists():
+        return _list_files(workspace)
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(workspace), "ls-files", "-z", "--others"],
+            capture_output=True,
+            timeout=_GIT_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):  # no git, or a hung one: cache paths only
+        return []
+    return [name for name in done.stdout.decode(errors="replace").split("\0") if name]
+
+
+def _save(root: Path, key: str, workspace: Path, cache: Cache) -> int:
+    paths = list(cache.paths)
+    if cache.untracked:
+        paths.extend(_untracked(workspace))
+    staging_root = root / ".tmp"
+    staging_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=staging_root))
+    try:
+        data = staging / "data"
+        data.mkdir()
+        saved = collect_artifacts(workspace, Artifacts(paths=tuple(paths)), data)
+        if not saved:
+            return 0
+        folder = root / cache_folder(key)
+        old = staging / "old"
+        with _locked(root, key, exclusive=True):
+            if folder.exists():
+                folder.rename(old)
+            data.rename(folder)
+        return len(saved)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _usable(keys: list[str], say: Callable[[str], None]) -> list[str]:
+    usable = []
+    for key in keys:
+        problem = key_problem(key)
+        if problem is None:
+            usable.append(key)
+        else:
+            say(f"cache key {key!r} {problem}: skipped")
+    return usable
+
+
+async def restore_caches(
+    caches: Sequence[Cache],
+    *,
+    root: Path,
+    workspace: Path,
+    env: Mapping[str, str],
+    say: Callable[[str], None],
+) -> list[str | None]:
+    """Restore every pulling cache; returns each cache's key to save under (None: its key
+    was refused). `say` writes one system line of the job's log."""
+    save_keys: list[str | None] = []
+    for cache in caches:
+        digest = None
+        if cache.key_files:
+            digest = await asyncio.to_thread(files_digest, workspace, cache.key_files)
+        keys = cache_keys(cache, env, digest)
+        if key_problem(keys[0]) is not None:
+            _usable(keys[:1], say)
+            save_keys.append(None)
+            continue
+        save_keys.append(keys[0])
+        if cache.policy == "push":
+            continue
+        found = await asyncio.to_thread(_restore, root, _usable(keys, say), workspace)
+        if found is None:
+            say(f"cache {keys[0]!r}: no saved cache")
+        else:
+            say(f"cache {keys[0]!r}: restored {found[1]} file(s) from key {found[0]!r}")
+    return save_keys
+
+
+async def save_caches(
+    caches: Sequence[Cache],
+    keys: Sequence[str | None],
+    *,
+    root: Path,
+    workspace: Path,
+    succeeded: bool,
+    say: Callable[[str], None],
+) -> None:
+    """Save every pushing cache whose `when` agrees with the outcome (under `keys`, as
+    `restore_caches` returned them)."""
+    for cache, key in zip(caches, keys, strict=True):
+        if key is None or cache.policy == "pull":
+            continue
+        if not should_collect(cache.when, succeeded=succeeded):
+            continue
+        count = await asyncio.to_thread(_save, root, key, workspace, cache)
+        if count:
+            say(f"cache {key!r}: saved {count} file(s)")
+        else:
+            say(f"cache {key!r}: no file matched, nothing saved")

@@ -4,18 +4,22 @@ Pipelines (every job is `echo`, so the figures measure the tools, not the work):
   * six jobs in three stages (two per stage);
   * 50 independent jobs in one stage;
   * 50 jobs chained by `needs` (job i needs job i-1).
-Each tool runs each pipeline from its command line in a fresh git repository, REPEATS times;
-the median wall time and the median peak RSS of the tool's process tree root (os.wait4's
-ru_maxrss) are reported with the ratio gitlab-ci-local / conveyor. Each tool then runs the
-same pipeline a second time in the same repository (conveyor's store already exists and
-needs no migration; gitlab-ci-local's state folder exists): the second table. Both tools run jobs
-with the same concurrency (4) and gitlab-ci-local with --shell-isolation (GitLab's
-clean folder per job, which conveyor always does for GitLab pipelines).
+Each tool runs each pipeline from its command line in a fresh git repository, `--repeats`
+times (default 5), the two tools one after the other in each round; then each runs it a
+second time in the same repository (conveyor's store exists and needs no migration;
+gitlab-ci-local's state folder exists): the second table. Reported: the median wall time,
+the median peak RSS of the tool's process tree root (os.wait4's ru_maxrss), and the
+speed-up as the median over the rounds of gitlab-ci-local / conveyor within one round, with
+the lowest round (on a shared machine whose load moves, times taken seconds apart compare
+better than medians taken a minute apart; the ratio of the medians is printed too). Both
+tools run jobs with the same concurrency (4), gitlab-ci-local with --shell-isolation
+(GitLab's clean folder per job, which conveyor always does for GitLab pipelines).
 Needs `bench/gitlab_tools.py` to have installed gitlab-ci-local (make bench-gitlab does).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import statistics
@@ -29,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.gitlab_corpus.gcl import find_gcl, gcl_version
 
-REPEATS = 3
+REPEATS = 5
 CONCURRENCY = "4"
 CONVEYOR = Path(sys.executable).parent / "conveyor"
 
@@ -85,6 +89,9 @@ def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, flo
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=REPEATS)
+    repeats = parser.parse_args().repeats
     found = find_gcl()
     if found is None:
         print("gitlab-ci-local is not installed: run `make bench-gitlab`")
@@ -94,11 +101,12 @@ def main() -> int:
     conveyor_argv = [str(CONVEYOR), "run", "--concurrency", CONCURRENCY]
     gcl_argv = [str(gcl), "--shell-isolation", "--concurrency", CONCURRENCY, "--quiet"]
     rows, second_rows = [], []
+    load_at_start = _load()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         for title, build in PIPELINES.items():
             conveyor_runs, gcl_runs, conveyor_again, gcl_again = [], [], [], []
-            for n in range(REPEATS):
+            for n in range(repeats):
                 repo = make_repo(tmp / f"{len(rows)}-{n}", build())
                 env = {**os.environ, "CONVEYOR_HOME": str(tmp / f"home-{len(rows)}-{n}")}
                 conveyor_runs.append(measure(conveyor_argv, repo, env))
@@ -108,34 +116,45 @@ def main() -> int:
                 gcl_again.append(measure(gcl_argv, repo, gcl_env))
             rows.append(_row(title, conveyor_runs, gcl_runs))
             second_rows.append(_row(title, conveyor_again, gcl_again))
-    print(f"gitlab-ci-local {gcl_version()}, conveyor {CONVEYOR}, median of {REPEATS} runs")
+    print(f"gitlab-ci-local {gcl_version()}, conveyor {CONVEYOR}, median of {repeats} runs")
+    print(f"load average: {load_at_start} at the start, {_load()} at the end")
     _print_table(rows)
     print("\nsecond run in the same repository:")
     _print_table(second_rows)
     return 0
 
 
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+Row = tuple[str, float, float, float, float, float, float]
+
+
 def _row(
     title: str, conveyor_runs: list[tuple[float, float]], gcl_runs: list[tuple[float, float]]
-) -> tuple[str, float, float, float, float]:
+) -> Row:
     return (
         title,
         statistics.median(w for w, _ in conveyor_runs),
         statistics.median(w for w, _ in gcl_runs),
+        statistics.median(g / c for (c, _), (g, _) in zip(conveyor_runs, gcl_runs, strict=True)),
+        min(g / c for (c, _), (g, _) in zip(conveyor_runs, gcl_runs, strict=True)),
         statistics.median(m for _, m in conveyor_runs),
         statistics.median(m for _, m in gcl_runs),
     )
 
 
-def _print_table(rows: list[tuple[str, float, float, float, float]]) -> None:
+def _print_table(rows: list[Row]) -> None:
     print(
-        "| pipeline | conveyor | gitlab-ci-local | speed-up | conveyor RSS | gcl RSS | RSS ratio |"
+        "| pipeline | conveyor | gitlab-ci-local | speed-up (median of rounds) | lowest round "
+        "| ratio of medians | conveyor RSS | gcl RSS | RSS ratio |"
     )
-    print("|---|---|---|---|---|---|---|")
-    for title, c_wall, g_wall, c_rss, g_rss in rows:
+    print("|---|---|---|---|---|---|---|---|---|")
+    for title, c_wall, g_wall, speed_up, lowest, c_rss, g_rss in rows:
         print(
-            f"| {title} | {c_wall:.2f} s | {g_wall:.2f} s | {g_wall / c_wall:.1f}x "
-            f"| {c_rss:.0f} MiB | {g_rss:.0f} MiB | {g_rss / c_rss:.1f}x |"
+            f"| {title} | {c_wall:.2f} s | {g_wall:.2f} s | {speed_up:.1f}x | {lowest:.1f}x "
+            f"| {g_wall / c_wall:.1f}x | {c_rss:.0f} MiB | {g_rss:.0f} MiB | {g_rss / c_rss:.1f}x |"
         )
 
 

@@ -11,7 +11,9 @@ outside git: ref "", sha "0"*40, no changed files, no file list. For GitLab
 `rules:changes:compare_to` it also lists the paths changed between each named ref and the
 commit (`git diff ref...sha`: from their merge base, as GitLab compares), one git process
 per ref, all at once; `conveyor run`/`plan` and the server call `add_compare_changes` once
-the pipeline is loaded.
+the pipeline is loaded. `conveyor run` starts the describing commands first
+(`start_checkout_query`) and reads them (`CheckoutQuery.event`) after its imports, so git
+works on the other core meanwhile; `event_from_checkout` is both at once.
 Must not: change the repository, reach the network, or let credentials from a remote URL
 into the Event (only the remote's path `group/app` is kept).
 """
@@ -27,14 +29,15 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 from conveyor.model import EMPTY, Event, EventKind, Pipeline
-from conveyor.plan import compare_to_refs
 
 __all__ = [
     "NULL_SHA",
+    "CheckoutQuery",
     "add_compare_changes",
     "changes_since_refs",
     "event_from_checkout",
     "repo_path_from_url",
+    "start_checkout_query",
 ]
 
 NULL_SHA = "0" * 40
@@ -47,38 +50,57 @@ _NAMES = ("--name-only", "--no-renames", "-m", "--first-parent", "--root")
 _CONFIG_KEYS = r"^(remote\.origin\.url|init\.defaultbranch)$"
 
 
-def _git_all(directory: Path, commands: Mapping[str, Sequence[str]]) -> dict[str, str | None]:
-    """Stdout of `git -C directory ARGS` for each named command, all started at once;
-    None for a command that failed, timed out or could not start."""
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
-    results: dict[str, str | None] = dict.fromkeys(commands)
-    started: dict[str, subprocess.Popen[bytes]] = {}
-    try:
-        for key, args in commands.items():
-            try:
-                started[key] = subprocess.Popen(
-                    ["git", "-C", str(directory), *args],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                    env=env,
-                )
-            except OSError:
-                continue
-        deadline = time.monotonic() + GIT_TIMEOUT_S
-        for key, process in started.items():
-            try:
-                out, _ = process.communicate(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                continue
-            if process.returncode == 0:
-                results[key] = out.decode("utf-8", "replace")
-    finally:
-        for process in started.values():
+class _GitCommands:
+    """`git -C directory ARGS` for each named command, all started at once by the
+    constructor; `collect()` waits for them (one deadline for all), `stop()` kills any still
+    running. None for a command that failed, timed out or could not start."""
+
+    def __init__(self, directory: Path, commands: Mapping[str, Sequence[str]]) -> None:
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+        self._results: dict[str, str | None] = dict.fromkeys(commands)
+        self._started: dict[str, subprocess.Popen[bytes]] = {}
+        try:
+            for key, args in commands.items():
+                try:
+                    self._started[key] = subprocess.Popen(
+                        ["git", "-C", str(directory), *args],
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.DEVNULL,
+                        env=env,
+                    )
+                except OSError:
+                    continue
+        except BaseException:
+            self.stop()
+            raise
+        self._deadline = time.monotonic() + GIT_TIMEOUT_S
+
+    def collect(self) -> dict[str, str | None]:
+        try:
+            for key, process in self._started.items():
+                try:
+                    timeout_s = max(0.0, self._deadline - time.monotonic())
+                    out, _ = process.communicate(timeout=timeout_s)
+                except subprocess.TimeoutExpired:
+                    continue
+                if process.returncode == 0:
+                    self._results[key] = out.decode("utf-8", "replace")
+        finally:
+            self.stop()
+        return self._results
+
+    def stop(self) -> None:
+        for process in self._started.values():
             if process.returncode is None:
                 process.kill()
                 process.communicate()
-    return results
+
+
+def _git_all(directory: Path, commands: Mapping[str, Sequence[str]]) -> dict[str, str | None]:
+    """Stdout of `git -C directory ARGS` for each named command, all started at once;
+    None for a command that failed, timed out or could not start."""
+    return _GitCommands(directory, commands).collect()
 
 
 def _line(output: str | None) -> str | None:
@@ -156,6 +178,40 @@ def _config_values(output: str | None) -> dict[str, str]:
     return values
 
 
+class CheckoutQuery:
+    """The git commands that describe a checkout, started by `start_checkout_query` and not
+    yet read. `event()` waits for them and builds the Event (once); `close()` stops any
+    still running, for a caller that gives up before reading them."""
+
+    def __init__(
+        self, directory: Path, *, kind: EventKind, ref: str | None, sha: str | None
+    ) -> None:
+        self.directory = directory
+        self.kind = kind
+        self.ref = ref
+        self.sha = sha
+        self.candidates = _commit_candidates(ref, sha)
+        self._commands = _GitCommands(directory, _describe_commands(kind, ref, self.candidates))
+        self._found: dict[str, str | None] | None = None
+
+    def close(self) -> None:
+        self._commands.stop()
+
+    def event(self, variables: Mapping[str, str] = EMPTY) -> Event:
+        """The Event (see `event_from_checkout`), carrying `variables`."""
+        if self._found is None:
+            self._found = self._commands.collect()
+        return _describe_event(self, self._found, variables)
+
+
+def start_checkout_query(
+    directory: Path, *, kind: EventKind, ref: str | None = None, sha: str | None = None
+) -> CheckoutQuery:
+    """Start the git commands that describe `directory` for `kind` (see
+    `event_from_checkout`); read them with `.event(variables)`."""
+    return CheckoutQuery(directory, kind=kind, ref=ref, sha=sha)
+
+
 def event_from_checkout(
     directory: Path,
     *,
@@ -170,9 +226,14 @@ def event_from_checkout(
     the commit of the given ref, else HEAD.  changed_files: against the parent commit for
     push and tag events, None otherwise (GitLab: `changes` holds for other events).
     """
+    return start_checkout_query(directory, kind=kind, ref=ref, sha=sha).event(variables)
+
+
+def _describe_event(
+    query: CheckoutQuery, found: Mapping[str, str | None], variables: Mapping[str, str]
+) -> Event:
+    directory, kind, ref, sha = query.directory, query.kind, query.ref, query.sha
     with_names = kind in (EventKind.PUSH, EventKind.TAG)
-    candidates = _commit_candidates(ref, sha)
-    found = _git_all(directory, _describe_commands(kind, ref, candidates))
     top_lines = (found["top"] or "").splitlines()
     if not top_lines or top_lines[0] != "true":
         return Event(
@@ -183,7 +244,8 @@ def event_from_checkout(
             default_branch="main",
             variables=dict(variables),
         )
-    described = next((out for i in range(len(candidates)) if (out := found[f"commit{i}"])), None)
+    outputs = (found[f"commit{i}"] for i in range(len(query.candidates)))
+    described = next((out for out in outputs if out), None)
     commit, parent, message, changed = _parse_commit(described) if described else ("", None, "", ())
     config = _config_values(found["config"])
     origin = config.get("remote.origin.url")
@@ -230,6 +292,8 @@ def changes_since_refs(
 def add_compare_changes(directory: Path, pipeline: Pipeline, event: Event) -> Event:
     """`event` with `changes_by_ref` for the refs the pipeline's `compare_to` names. No git
     process when it names none; left unknown (so such rules hold) outside git."""
+    from conveyor.plan import compare_to_refs  # not needed to start describing a checkout
+
     refs = compare_to_refs(pipeline, event)
     if not refs or not event.sha or event.sha == NULL_SHA:
         return event

@@ -15,6 +15,7 @@ from conveyor.gitinfo import (
     changes_since_refs,
     event_from_checkout,
     repo_path_from_url,
+    start_checkout_query,
 )
 from conveyor.model import EventKind, Pipeline
 
@@ -259,3 +260,12 @@ def test_add_compare_changes_leaves_the_event_alone_without_compare_to(repo: Pat
 def test_add_compare_changes_outside_git_leaves_changes_unknown(tmp_path: Path) -> None:
     event = event_from_checkout(tmp_path, kind=EventKind.PUSH)
     assert add_compare_changes(tmp_path, _gitlab_pipeline("main"), event).changes_by_ref is None
+
+
+def test_start_checkout_query_event_is_event_from_checkout(repo: Path) -> None:
+    commit(repo, {"a.txt": "a"}, "first")
+    git(repo, "tag", "v1")
+    query = start_checkout_query(repo, kind=EventKind.TAG)
+    expected = event_from_checkout(repo, kind=EventKind.TAG, variables={"K": "V"})
+    assert expected == query.event({"K": "V"})
+    assert (expected.ref, expected.files) == ("v1", ("a.txt",))

@@ -1,12 +1,16 @@
 """`conveyor run`: run the pipeline of the current directory, as one readable chain.
 
-    find file → load → event (git) → plan → select --job → start the pristine checkout
-    → open store → recover orphans → create run → claim it → execute (live view)
-    → summary → exit code
+    start describing the checkout (git) → find file → event → start the pristine checkout
+    → load → plan → select --job → open store → recover orphans → create run → claim it
+    → execute (live view) → summary → exit code
 
-Start-up is most of a short run's time, so the store's libraries are imported in a thread
-while git describes the checkout, the pristine checkout of an isolated pipeline runs while
-the store opens, and the cycle collector waits until start-up is over.
+Start-up is most of a short run's time, and imports keep Python's one thread busy, so git
+works meanwhile on another core: the commands that describe the checkout start before
+asyncio and the engine are imported, and the pristine checkout of a GitLab file (whose jobs
+are isolated) starts before the rest is imported, the file parsed and the store opened. If
+the run is not created after all (invalid file, unknown --job, workflow rules), that
+checkout and the folders made for it are removed. The cycle collector waits until start-up
+is over.
 
 Exit codes (DESIGN.md): 0 success (also when workflow rules exclude the pipeline), 1 the
 pipeline failed or was canceled from elsewhere, 2 invalid config or usage (ConfigError /
@@ -18,26 +22,26 @@ the library together; it decides no status and runs no process itself.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import os
 import signal
 import sys
-import warnings
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-import orjson
 
 from conveyor.commands.options import event_options, parse_vars
-from conveyor.model import EventKind, Plan, RunRecord, Status
+from conveyor.model import Event, EventKind, Plan, RunRecord, Status
 
 if TYPE_CHECKING:
+    import asyncio
+
     from conveyor.engine.workspace import JobWorkspaces
+    from conveyor.gitinfo import CheckoutQuery
 
 __all__ = ["run", "run_pipeline"]
 
@@ -49,15 +53,14 @@ def _declared_secrets(plan: Plan) -> list[str]:
     return list(names)
 
 
-def _new_run(plan: Plan) -> RunRecord:
+def _new_run(plan: Plan, run_id: str) -> RunRecord:
     """The run record to create: pending, with its jobs pending (stored at once)."""
     from conveyor.engine.scheduler import pending_record
     from conveyor.server.triggers import event_to_trigger
-    from conveyor.store.paths import new_run_id
 
     event = plan.event
     return RunRecord(
-        run_id=new_run_id(),
+        run_id=run_id,
         repo=event.repo,
         ref=event.ref,
         sha=event.sha,
@@ -70,38 +73,14 @@ def _new_run(plan: Plan) -> RunRecord:
     )
 
 
-@contextlib.contextmanager
-def _pidfd_child_watcher() -> Iterator[None]:
-    """On Python 3.11, asyncio's default child watcher starts a thread per process (one per
-    step), and each start waits for that thread to get the GIL: milliseconds per job on a
-    busy machine. A pidfd watcher (Linux ≥ 5.3; Python ≥ 3.12's default) polls a file
-    descriptor on the loop instead. The previous watcher is restored afterwards."""
-    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
-        yield
-        return
-    try:
-        os.close(os.pidfd_open(os.getpid()))
-    except OSError:  # the kernel or a seccomp filter refuses pidfds: keep the default
-        yield
-        return
-    previous = asyncio.get_child_watcher()
-    watcher = asyncio.PidfdChildWatcher()
-    watcher.attach_loop(asyncio.get_running_loop())
-    asyncio.set_child_watcher(watcher)
-    try:
-        yield
-    finally:
-        asyncio.set_child_watcher(previous)
-        with warnings.catch_warnings():  # processes still running get no handler: exiting
-            warnings.simplefilter("ignore", RuntimeWarning)
-            watcher.close()
-
-
 @contextlib.asynccontextmanager
 async def _checkout_early(workspaces: JobWorkspaces) -> AsyncIterator[None]:
     """Start the run's pristine checkout (a git process, isolated pipelines only) before the
-    store is opened, which blocks the loop for a while: both proceed at once. On the way
-    out, wait for it and clean up (execute_run closes the workspaces too; twice is fine)."""
+    engine is imported, the file parsed and the store opened, which block the loop for a
+    while: git works meanwhile. On the way out, wait for it and clean up (execute_run
+    closes the workspaces too; twice is fine)."""
+    import asyncio
+
     checkout = asyncio.ensure_future(workspaces.prepare())
     await asyncio.sleep(0)  # runs prepare() up to the start of its git process
     try:
@@ -145,6 +124,13 @@ class _Interrupts:
             loop.remove_signal_handler(sig)
 
 
+def _remove_empty_folders(folders: Sequence[Path]) -> None:
+    """Remove `folders` (deepest first) where empty: those made for a run never created."""
+    for folder in reversed(folders):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
 def relative_path(path: Path) -> Path:
     """`path` relative to the working directory when it lies below it."""
     try:
@@ -165,36 +151,97 @@ async def run_pipeline(
     concurrency: int | None,
     as_json: bool,
     env: Mapping[str, str],
+    checkout: CheckoutQuery | None = None,
 ) -> int:
-    """The whole `conveyor run`; returns the exit code."""
+    """The whole `conveyor run`; returns the exit code. `checkout`: the git commands that
+    describe `directory` for this event, when the caller has started them already."""
+    from conveyor.config import find_pipeline_file, is_gitlab_file
+    from conveyor.engine.workspace import JobWorkspaces
+    from conveyor.gitinfo import start_checkout_query
+    from conveyor.store.paths import home_dir, new_run_id, run_dir
+
+    query = checkout or start_checkout_query(directory, kind=event_kind, ref=ref, sha=sha)
+    try:
+        home = home_dir(directory, env)
+        # Relative to the working directory, so messages say `.conveyor.yml:3:5` as validate does.
+        pipeline_file = file if file is not None else relative_path(find_pipeline_file(directory))
+        event = query.event(variables)
+    finally:
+        query.close()
+    run_id = new_run_id()
+    folder = run_dir(home, run_id)
+    made_folders = [path for path in (*reversed(folder.parents), folder) if not path.exists()]
+    workspaces = JobWorkspaces(
+        directory,
+        isolate=is_gitlab_file(pipeline_file),  # the files load_pipeline reads as GitLab's
+        sha=event.sha,
+        root=folder / "work",
+        home=home,
+    )
+    is_created = False
+
+    def created() -> None:
+        nonlocal is_created
+        is_created = True
+
+    try:
+        async with _checkout_early(workspaces):
+            return await _run_described(
+                directory,
+                pipeline_file,
+                event,
+                run_id=run_id,
+                home=home,
+                workspaces=workspaces,
+                on_created=created,
+                jobs=jobs,
+                concurrency=concurrency,
+                as_json=as_json,
+                env=env,
+            )
+    finally:
+        if not is_created:
+            _remove_empty_folders(made_folders)
+
+
+async def _run_described(
+    directory: Path,
+    pipeline_file: Path,
+    event: Event,
+    *,
+    run_id: str,
+    home: Path,
+    workspaces: JobWorkspaces,
+    on_created: Callable[[], None],
+    jobs: Sequence[str],
+    concurrency: int | None,
+    as_json: bool,
+    env: Mapping[str, str],
+) -> int:
+    """load → plan → select → store → execute → summary, once the checkout is described
+    and its pristine copy started (`workspaces`, closed by the caller)."""
+    import asyncio
+
     from conveyor.commands.validate import render_warning
-    from conveyor.config import find_pipeline_file, load_pipeline
+    from conveyor.config import load_pipeline
     from conveyor.engine.masking import secret_values
     from conveyor.engine.recovery import process_start_ticks, recover_orphans
     from conveyor.engine.runner import LIVE_GROUPS
     from conveyor.engine.scheduler import execute_run
     from conveyor.engine.selection import select_jobs
     from conveyor.engine.workspace import JobWorkspaces
-    from conveyor.gitinfo import event_from_checkout
+    from conveyor.gitinfo import add_compare_changes  # rules:changes:compare_to diffs
     from conveyor.plan import plan as plan_pipeline
     from conveyor.records import run_to_dict
     from conveyor.store import open_store
     from conveyor.store.logfiles import RunLogs
-    from conveyor.store.paths import home_dir, run_dir
+    from conveyor.store.paths import run_dir
     from conveyor.terminal import open_view, render_summary
 
     out = sys.stderr if as_json else sys.stdout
-    home = home_dir(directory, env)
-    # Relative to the working directory, so messages say `.conveyor.yml:3:5` as validate does.
-    pipeline_file = file if file is not None else relative_path(find_pipeline_file(directory))
     pipeline = load_pipeline(pipeline_file)
     for warning in pipeline.warnings:
         click.echo(render_warning(warning), err=True)
-    event = event_from_checkout(
-        directory, kind=event_kind, ref=ref, sha=sha, variables=dict(variables)
-    )
-    from conveyor.gitinfo import add_compare_changes  # rules:changes:compare_to diffs
-
     event = add_compare_changes(directory, pipeline, event)
     plan = plan_pipeline(pipeline, event)
     if plan.workflow_excluded is not None:
@@ -207,64 +254,67 @@ async def run_pipeline(
         if name not in secrets:
             click.echo(f"warning: secret {name} is not set in conveyor's environment", err=True)
 
-    new_run = _new_run(plan)
-    folder = run_dir(home, new_run.run_id)
-    workspaces = JobWorkspaces(
-        directory,
-        isolate=pipeline.isolate_jobs,
-        sha=plan.event.sha,
-        root=folder / "work",
-        home=home,
-    )
-    async with _checkout_early(workspaces):
-        store = open_store(home)
-        _settle_start_up_memory()
+    new_run = _new_run(plan, run_id)
+    folder = run_dir(home, run_id)
+    if (workspaces.isolate, workspaces.sha) != (pipeline.isolate_jobs, plan.event.sha):
+        await workspaces.prepare()  # started on another guess: finish, drop, start again
+        await workspaces.close()
+        workspaces = JobWorkspaces(
+            directory,
+            isolate=pipeline.isolate_jobs,
+            sha=plan.event.sha,
+            root=folder / "work",
+            home=home,
+        )
+    store = open_store(home)
+    _settle_start_up_memory()
+    try:
+        for orphan_id in recover_orphans(store, now=datetime.now(UTC)):
+            click.echo(f"recovered run {orphan_id}: its conveyor process had died", err=True)
+        run = store.create_run(new_run)
+        on_created()
+        pid = os.getpid()
+        store.claim_run(
+            run.run_id, owner_pid=pid, owner_started_ticks=process_start_ticks(pid) or 0
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        logs = RunLogs(folder)
+        cancel = asyncio.Event()
+        interrupts = _Interrupts(cancel)
+        loop = asyncio.get_running_loop()
+        interrupts.install(loop)
+        is_live = out.isatty() and not as_json
         try:
-            for run_id in recover_orphans(store, now=datetime.now(UTC)):
-                click.echo(f"recovered run {run_id}: its conveyor process had died", err=True)
-            run = store.create_run(new_run)
-            pid = os.getpid()
-            store.claim_run(
-                run.run_id, owner_pid=pid, owner_started_ticks=process_start_ticks(pid) or 0
-            )
-            folder.mkdir(parents=True, exist_ok=True)
-            logs = RunLogs(folder)
-            cancel = asyncio.Event()
-            interrupts = _Interrupts(cancel)
-            loop = asyncio.get_running_loop()
-            interrupts.install(loop)
-            is_live = out.isatty() and not as_json
-            try:
-                with open_view(out, [p.name for p in plan.jobs], is_live=is_live) as view:
-                    record = await execute_run(
-                        plan,
-                        run=run,
-                        store=store,
-                        logs=logs,
-                        workspace=directory,
-                        run_dir=folder,
-                        concurrency=concurrency or pipeline.concurrency or (os.cpu_count() or 2),
-                        secrets=secrets,
-                        base_env=env,
-                        play=played,
-                        cancel=cancel,
-                        observer=view,
-                        home=home,
-                        workspaces=workspaces,
-                    )
-            finally:
-                interrupts.remove(loop)
-                LIVE_GROUPS.kill_all()  # nothing outlives conveyor, whatever happened above
-                logs.close()
-            render_summary(record, out, is_tty=is_live)
-            if as_json:
-                sys.stdout.buffer.write(
-                    orjson.dumps(run_to_dict(record), option=orjson.OPT_INDENT_2)
+            with open_view(out, [p.name for p in plan.jobs], is_live=is_live) as view:
+                record = await execute_run(
+                    plan,
+                    run=run,
+                    store=store,
+                    logs=logs,
+                    workspace=directory,
+                    run_dir=folder,
+                    concurrency=concurrency or pipeline.concurrency or (os.cpu_count() or 2),
+                    secrets=secrets,
+                    base_env=env,
+                    play=played,
+                    cancel=cancel,
+                    observer=view,
+                    home=home,
+                    workspaces=workspaces,
                 )
-                sys.stdout.buffer.write(b"\n")
-                sys.stdout.flush()
         finally:
-            store.close()
+            interrupts.remove(loop)
+            LIVE_GROUPS.kill_all()  # nothing outlives conveyor, whatever happened above
+            logs.close()
+        render_summary(record, out, is_tty=is_live)
+        if as_json:
+            import orjson
+
+            sys.stdout.buffer.write(orjson.dumps(run_to_dict(record), option=orjson.OPT_INDENT_2))
+            sys.stdout.buffer.write(b"\n")
+            sys.stdout.flush()
+    finally:
+        store.close()
     if interrupts.count:
         return 130
     return 0 if record.status is Status.SUCCESS else 1
@@ -297,25 +347,36 @@ def run(
     as_json: bool,
 ) -> None:
     """Run the pipeline in the current directory."""
+    values = parse_vars(variables)
+    directory, kind = Path.cwd(), EventKind(event)
     gc.disable()  # until start-up is over (`_settle_start_up_memory`): imports make no cycles
+    from conveyor.gitinfo import start_checkout_query
 
-    async def run_with_pidfds() -> int:
-        with _pidfd_child_watcher():
-            return await run_pipeline(
-                Path.cwd(),
-                file=file,
-                event_kind=EventKind(event),
-                ref=ref,
-                sha=sha,
-                jobs=jobs,
-                variables=parse_vars(variables),
-                concurrency=concurrency,
-                as_json=as_json,
-                env=os.environ,
-            )
-
+    # git describes the checkout on another core while asyncio and the engine are imported.
+    checkout = start_checkout_query(directory, kind=kind, ref=ref, sha=sha)
     try:
+        import asyncio
+
+        from conveyor.engine.runner import pidfd_child_watcher
+
+        async def run_with_pidfds() -> int:
+            with pidfd_child_watcher():
+                return await run_pipeline(
+                    directory,
+                    file=file,
+                    event_kind=kind,
+                    ref=ref,
+                    sha=sha,
+                    jobs=jobs,
+                    variables=values,
+                    concurrency=concurrency,
+                    as_json=as_json,
+                    env=os.environ,
+                    checkout=checkout,
+                )
+
         code = asyncio.run(run_with_pidfds())
     finally:
+        checkout.close()
         gc.enable()
     sys.exit(code)  # SystemExit passes through click's non-standalone main unchanged

@@ -118,7 +118,7 @@ class JobWorkspaces:
     ) -> None:
         self.workspace = workspace
         self.isolate = isolate
-        self._sha = sha
+        self.sha = sha
         self._root = root
         self._home = home
         self._lock = asyncio.Lock()
@@ -170,10 +170,10 @@ class JobWorkspaces:
         return self._source
 
     async def _checkout(self) -> Path:
-        if self._sha and (self.workspace / ".git").exists():
+        if self.sha and (self.workspace / ".git").exists():
             target = self._root / _PRISTINE
             self._root.mkdir(parents=True, exist_ok=True)
-            args = ("worktree", "add", "--detach", "--force", str(target), self._sha)
+            args = ("worktree", "add", "--detach", "--force", str(target), self.sha)
             if await _git(self.workspace, *args):
                 self._worktree = target
                 return target

@@ -27,8 +27,6 @@ from conveyor.engine.artifacts import (
     safe_segment,
     should_collect,
 )
-from conveyor.engine.cache import cache_root, restore_caches, save_caches
-from conveyor.engine.dotenv import collect_dotenv, dotenv_path, received_dotenv
 from conveyor.engine.env import job_environment, step_environment
 from conveyor.engine.masking import Masker
 from conveyor.engine.runner import LineSink, StepResult, StepRunner, StepSpec
@@ -86,6 +84,8 @@ class RunContext:
     @property
     def cache_root(self) -> Path:
         """Where GitLab `cache:` folders live between runs (engine/cache.py)."""
+        from conveyor.engine.cache import cache_root
+
         return cache_root(self.home, self.run_dir)
 
 
@@ -229,8 +229,12 @@ async def run_attempt(
             attempt=attempt,
             project_dir=str(where),
         )
+        # GitLab's cache and dotenv modules are imported only by jobs that use them: most
+        # runs never do, and a short run's time is mostly imports.
         cache_keys: list[str | None] = []  # GitLab cache: restored before artifacts (cache.py)
         if job.caches:
+            from conveyor.engine.cache import restore_caches
+
             cache_keys = await restore_caches(
                 job.caches, root=ctx.cache_root, workspace=where, env=job_env, say=log.system
             )
@@ -240,6 +244,8 @@ async def run_attempt(
             if sources:
                 await asyncio.to_thread(restore_artifacts, sources, where)
         if planned.artifacts_from:  # dotenv variables rank above job variables (dotenv.py)
+            from conveyor.engine.dotenv import received_dotenv
+
             job_env.update(received_dotenv(ctx.run_dir, planned.artifacts_from))
         failure, reason = await _run_steps(
             ctx,
@@ -269,6 +275,8 @@ async def run_attempt(
             if after_failure is not None:
                 log.system(f"after_steps failed ({after_reason}); the job status is unchanged")
         if job.caches:
+            from conveyor.engine.cache import save_caches
+
             await save_caches(
                 job.caches,
                 cache_keys,
@@ -284,6 +292,8 @@ async def run_attempt(
             saved = await asyncio.to_thread(collect_artifacts, where, job.artifacts, dest)
             log.system(f"saved {len(saved)} artifact file(s)")
         if job.artifacts is not None and job.artifacts.dotenv:
+            from conveyor.engine.dotenv import collect_dotenv, dotenv_path
+
             dest = dotenv_path(ctx.run_dir, job.name)
             refused = await collect_dotenv(job.artifacts.dotenv, where, dest, log.system)
             if refused is not None and failure is None:  # GitLab rejects the upload: job fails

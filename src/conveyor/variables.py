@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from conveyor.model import Event, EventKind, Pipeline, PlannedJob
 
-__all__ = ["job_variables", "pipeline_variables", "ref_slug"]
+__all__ = ["include_variables", "job_variables", "pipeline_variables", "ref_slug"]
 
 _SLUG_INVALID = re.compile(r"[^a-z0-9]+")
 
@@ -45,6 +45,20 @@ def pipeline_variables(pipeline: Pipeline, event: Event) -> dict[str, str]:
     if pipeline.flavor == "gitlab":
         values.update(_gitlab_pipeline_variables(event))
     return values
+
+
+def include_variables(event: Event) -> dict[str, str]:
+    """What GitLab's `include` (and `include:rules`) see, known before the file is read: the
+    predefined variables of a GitLab pipeline for `event`, then the event's own (`--var`, API),
+    as GitLab's `config_variables`. Never the file's `variables:` (read after the includes)."""
+    return {
+        "CI": "true",
+        "CONVEYOR_EVENT": str(event.kind),
+        "CONVEYOR_REF": event.ref,
+        "CONVEYOR_SHA": event.sha,
+        **_gitlab_pipeline_variables(event),
+        **event.variables,
+    }
 
 
 def _gitlab_pipeline_variables(event: Event) -> dict[str, str]:

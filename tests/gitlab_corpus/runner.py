@@ -1,5 +1,6 @@
-"""Run one corpus case through conveyor (load_gitlab → plan → execute_run) and compare the
-result with its expectation file. Shared by the pytest corpus test and `make compat`.
+"""Run one corpus case through conveyor (load_gitlab for its event → plan → execute_run)
+and compare the result with its expectation file. Shared by the pytest corpus test and
+`make compat`.
 
 A case is a folder holding `.gitlab-ci.yml` (plus any files it includes or tests for) and
 `expect.yml`:
@@ -119,9 +120,10 @@ async def run_case(case: Path, tmp: Path) -> Outcome:
     expect = load_expect(case)
     workspace = tmp / case.name
     shutil.copytree(case, workspace, ignore=shutil.ignore_patterns("expect.yml"))
+    event = event_for(expect, workspace)
     try:
-        pipeline = load_gitlab(workspace / ".gitlab-ci.yml")
-        the_plan = plan(pipeline, event_for(expect, workspace))
+        pipeline = load_gitlab(workspace / ".gitlab-ci.yml", event=event)  # include:rules
+        the_plan = plan(pipeline, event)
     except ConfigError as exc:
         return Outcome(None, (), problems=tuple(str(p) for p in exc.problems))
     outcome = Outcome(the_plan, pipeline.warnings)

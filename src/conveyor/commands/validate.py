@@ -1,7 +1,11 @@
 """`conveyor validate` and `conveyor plan`: check a pipeline file, show what would run.
 
     validate: find file -> load (all problems at once) -> warnings -> one-line summary
-    plan:     find file -> load -> event (git checkout + flags) -> plan -> render
+    plan:     find file -> event (git checkout + flags) -> load -> plan -> render
+
+GitLab's `include:rules` are decided while loading, for an event: `plan` uses its own;
+`validate` does what GitLab's CI Lint does (it lints for a pipeline on the default branch):
+a push of the checked-out commit to the default branch.
 
 Problems end in cli.py as a ConfigError (exit 2, one `FILE:LINE:COL: message` per line on
 stderr). Warnings go to stderr as `FILE:LINE:COL: warning: message` and do not fail.
@@ -12,14 +16,15 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
 from conveyor.commands.options import event_options, parse_vars
-from conveyor.config import find_pipeline_file, load_pipeline
-from conveyor.model import EventKind, Pipeline, Plan
+from conveyor.config import find_pipeline_file, is_gitlab_file, load_pipeline
+from conveyor.model import Event, EventKind, Pipeline, Plan
 
 __all__ = ["plan", "plan_as_json", "render_plan", "render_warning", "validate"]
 
@@ -28,6 +33,17 @@ _LOCATION = re.compile(r"^(.*?:\d+:\d+): (.*)$", re.DOTALL)
 
 def _pipeline_path(file: str | Path | None) -> Path:
     return Path(file) if file else find_pipeline_file(Path())
+
+
+def _lint_event(path: Path) -> Event | None:
+    """The event `validate` decides GitLab's `include:rules` for (see the module's doc);
+    None for the native format, which has none (and then git is not asked)."""
+    if not is_gitlab_file(path):
+        return None
+    from conveyor.gitinfo import event_from_checkout
+
+    event = event_from_checkout(path.parent, kind=EventKind.PUSH)
+    return replace(event, ref=event.default_branch or event.ref)
 
 
 def render_warning(rendered: str) -> str:
@@ -51,7 +67,7 @@ def _echo_warnings(pipeline: Pipeline) -> None:
 def validate(file: str | None) -> None:  # fmt: skip
     """Check a pipeline file and report every problem."""
     path = _pipeline_path(file)
-    pipeline = load_pipeline(path)
+    pipeline = load_pipeline(path, event=_lint_event(path))
     _echo_warnings(pipeline)
     stages = len(pipeline.stages)
     click.echo(
@@ -133,12 +149,12 @@ def plan(
     from conveyor.plan import plan as plan_pipeline
 
     path = _pipeline_path(file)
-    pipeline = load_pipeline(path)
-    _echo_warnings(pipeline)
     directory = path.parent
     trigger = event_from_checkout(
         directory, kind=EventKind(event), ref=ref, sha=sha, variables=parse_vars(variables)
     )
+    pipeline = load_pipeline(path, event=trigger)  # the event decides include:rules
+    _echo_warnings(pipeline)
     from conveyor.gitinfo import add_compare_changes  # rules:changes:compare_to diffs
 
     trigger = add_compare_changes(directory, pipeline, trigger)

@@ -12,7 +12,7 @@ import importlib
 from pathlib import Path
 
 from conveyor.errors import ConfigError, Problem, UsageError
-from conveyor.model import Pipeline
+from conveyor.model import Event, Pipeline
 
 __all__ = ["PIPELINE_FILES", "find_pipeline_file", "is_gitlab_file", "load_pipeline"]
 
@@ -52,10 +52,13 @@ def _read_text(path: Path) -> str:
         raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
 
 
-def load_pipeline(path: Path) -> Pipeline:
+def load_pipeline(path: Path, *, event: Event | None = None) -> Pipeline:
     """Read and validate the pipeline at `path`; ConfigError lists every problem.
 
-    Files named `.gitlab-ci.yml` (or `*.gitlab-ci.yml`) are read as GitLab CI/CD.
+    Files named `.gitlab-ci.yml` (or `*.gitlab-ci.yml`) are read as GitLab CI/CD; `event` is
+    the event the pipeline will be planned for, which decides GitLab's `include:rules`
+    (None: every conditional include is loaded). The native format has no conditional
+    includes and ignores it.
     """
     if is_gitlab_file(path):
         try:
@@ -69,7 +72,7 @@ def load_pipeline(path: Path) -> Pipeline:
             raise ConfigError(
                 [Problem(str(path), 0, 0, "the GitLab CI/CD flavor is not available")]
             )
-        pipeline: Pipeline = loader(path)
+        pipeline: Pipeline = loader(path, event=event)
         return pipeline
     from conveyor.config.native import parse_native
 

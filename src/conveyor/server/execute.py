@@ -102,7 +102,8 @@ async def execute_server_run(
             files=await checkouts.list_files(run.repo, mirror, run.sha),
         )
         path = find_pipeline_file(worktree, spec.pipeline_file)
-        pipeline: Pipeline = await asyncio.to_thread(load_pipeline, path)
+        # The event decides GitLab's include:rules (its predefined variables, changed files).
+        pipeline: Pipeline = await asyncio.to_thread(load_pipeline, path, event=event)
         folder = run_dir(spec.home, run.run_id)
         event = await asyncio.to_thread(_add_compare_changes, worktree, pipeline, event, folder)
         # The name is known only now: store it, or the run record shows `"pipeline": ""`.

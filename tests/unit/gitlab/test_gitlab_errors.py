@@ -183,7 +183,7 @@ def test_errors_name_place_and_problem(text: str, where: str, message: str) -> N
 
 WARNINGS = {
     "include-rules": ("include:\n  - local: a.yml\n    rules: [{if: $A}]\n", "include:rules"),
-    "include-url": ("include: https://example.invalid/ci.yml\n", "include: remote"),
+    "include-url": ("include: https://example.invalid/ci.yml\n", "include:remote"),
     "auto-cancel": ("workflow: {auto_cancel: {on_new_commit: none}}\n", "workflow:auto_cancel"),
     "kubernetes": ("x:\n  script: x\n  only: {kubernetes: active}\n", "only:kubernetes"),
     "reports": ("x:\n  script: x\n  artifacts: {reports: {junit: r.xml}}\n", "artifacts:reports"),

@@ -1,23 +1,28 @@
 """GitLab CI/CD compatibility: `.gitlab-ci.yml` → the shared Pipeline model.
 
-Owns: `load_gitlab(path)`, the I/O edge that reads the main file and the files that
-`include: local` names (patterns are matched against the files under the file's
-directory, the repository root for a `.gitlab-ci.yml`). Everything else is pure and lives
-in this package: parse (order of the steps), includes, extends (deep merge, !reference),
-inherit, jobs, cache, needs (job and rules:needs), parallel, rules (rules/only/except/workflow),
-durations, keywords, findings.
+Owns: `load_gitlab(path, event=...)`, the I/O edge that reads the main file and the files
+that `include: local` names (patterns are matched against the files under the file's
+directory, the repository root for a `.gitlab-ci.yml`), hands `include: remote` URLs to
+remote.py (the network edge, imported only when one is met) and asks git for
+`include:rules:changes:compare_to`. Everything else is pure and lives in this package:
+parse (order of the steps), includes (include_entries, include_rules), extends (deep merge,
+!reference), inherit, jobs, cache, needs (job and rules:needs), parallel, rules
+(rules/only/except/workflow), durations, keywords, findings.
 Must not: plan or run anything — the shared planner and engine do that.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
-from conveyor.config.gitlab.includes import Reader, match_include
+from conveyor.config.gitlab.include_rules import include_conditions
+from conveyor.config.gitlab.includes import match_include
 from conveyor.config.gitlab.parse import parse_gitlab
 from conveyor.errors import ConfigError, Problem
-from conveyor.model import Pipeline
+from conveyor.model import Event, Pipeline
 
 __all__ = ["load_gitlab", "parse_gitlab"]
 
@@ -33,30 +38,53 @@ def _repository_files(root: Path) -> list[str]:
     return files
 
 
-def _reader(root: Path, label_base: Path) -> Reader:
-    listing: list[str] = []
+class _Repository:
+    """The files under the pipeline's directory, listed once and only when needed."""
 
-    def read(pattern: str) -> list[tuple[str, str]]:
+    def __init__(self, root: Path, label_base: Path) -> None:
+        self.root = root
+        self.label_base = label_base
+        self._listing: list[str] | None = None
+
+    def list_files(self) -> list[str]:
+        if self._listing is None:
+            self._listing = _repository_files(self.root)
+        return self._listing
+
+    def read(self, pattern: str) -> list[tuple[str, str]]:
         if any(ch in pattern for ch in "*?"):
-            if not listing:
-                listing.extend(_repository_files(root))
-            paths = match_include(pattern, listing)
+            paths = match_include(pattern, self.list_files())
         else:
-            paths = [pattern] if (root / pattern).is_file() else []
+            paths = [pattern] if (self.root / pattern).is_file() else []
         found: list[tuple[str, str]] = []
         for relative in paths:
             try:
-                text = (root / relative).read_text(encoding="utf-8")
+                text = (self.root / relative).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
-            found.append(((label_base / relative).as_posix(), text))
+            found.append(((self.label_base / relative).as_posix(), text))
         return found
 
-    return read
+    def changes_since(self, sha: str, refs: Sequence[str]) -> Mapping[str, tuple[str, ...]] | None:
+        from conveyor.gitinfo import NULL_SHA, changes_since_refs  # git only for compare_to
+
+        if not sha or sha == NULL_SHA:
+            return None  # no commit known (outside git): such rules hold, as for jobs
+        return changes_since_refs(self.root, sha, refs)
 
 
-def load_gitlab(path: Path) -> Pipeline:
-    """Read and translate a `.gitlab-ci.yml`. Raises ConfigError with every problem."""
+def _fetch(url: str) -> bytes:
+    from conveyor.config.gitlab.remote import fetch_remote  # httpx only for remote includes
+
+    return fetch_remote(url)
+
+
+def load_gitlab(path: Path, *, event: Event | None = None) -> Pipeline:
+    """Read and translate a `.gitlab-ci.yml`. Raises ConfigError with every problem.
+
+    `event`: the event the pipeline will be planned for; `include:rules` are decided with
+    its predefined and `--var` variables, changed files and file list. None: no event is
+    known, so every conditional include is loaded (and a warning says so)."""
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -64,5 +92,12 @@ def load_gitlab(path: Path) -> Pipeline:
         raise ConfigError([Problem(file, 0, 0, "file not found (check the path)")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(file, 0, 0, f"cannot read the file: {exc}")]) from None
-    root = path.resolve().parent
-    return parse_gitlab(text, file, _reader(root, path.parent))
+    repository = _Repository(path.resolve().parent, path.parent)
+    conditions = None
+    if event is not None:
+        conditions = include_conditions(
+            event,
+            list_files=repository.list_files,
+            changes_since=partial(repository.changes_since, event.sha),
+        )
+    return parse_gitlab(text, file, repository.read, fetch=_fetch, conditions=conditions)

@@ -1,32 +1,63 @@
-"""`include:` — merging local files into the main `.gitlab-ci.yml`.
+"""`include:` — merging local and remote files into the main `.gitlab-ci.yml`.
 
-Owns: reading the `include` entries (a string, a list, `{local: ...}`), matching local glob
-patterns against the repository's file list, merging included files (nested includes
-first, the including file wins, GitLab's deep merge), and reporting cycles with the chain.
-Non-local includes (remote, template, project, component) are accepted and reported once as
-a warning: a local run has no GitLab server to fetch them from.
-Must not: touch the file system. Files come from a `Reader` given by the I/O edge.
+Owns: walking the includes (include_entries.py parses each entry): deciding
+`include:rules` (include_rules.py; without conditions every file is included, with one
+warning), matching local glob patterns against the repository's file list, taking remote
+files from a `Fetcher` (checked against `integrity`, decoded as UTF-8, parsed by the same
+marked loader with the URL, without its query, as the file name), merging included files
+(nested includes first, the including file wins, GitLab's deep merge), refusing
+`include:local` inside a remote file (as GitLab does: a remote file has no project to
+resolve it against), and reporting cycles with the chain.
+Must not: touch the file system or the network. Files come from a `Reader` and a `Fetcher`
+given by the I/O edge.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 
 from conveyor.config.gitlab.extends import deep_merge
-from conveyor.config.gitlab.findings import Findings, suggest
-from conveyor.config.gitlab.keywords import INCLUDE_KINDS
-from conveyor.config.yamlload import MarkedDict, MarkedList, load_yaml, type_name
+from conveyor.config.gitlab.findings import Findings
+from conveyor.config.gitlab.include_entries import IncludeEntry, parse_include, shown_url
+from conveyor.config.gitlab.include_rules import IncludeConditions, include_exclusion
+from conveyor.config.yamlload import MarkedDict, load_yaml, type_name
 from conveyor.errors import ConfigError
 from conveyor.model import Mark
 
-__all__ = ["Reader", "expand_includes", "match_include"]
+__all__ = [
+    "FetchError",
+    "Fetcher",
+    "IncludeSources",
+    "Reader",
+    "expand_includes",
+    "match_include",
+]
 
 # pattern (repository-relative, no leading "/") -> [(file label, text)], [] when none match.
 Reader = Callable[[str], list[tuple[str, str]]]
+# URL -> the body; raises FetchError with the reason (`HTTP 404`, `timeout after 10s`).
+Fetcher = Callable[[str], bytes]
 
 MAX_INCLUDES = 150  # GitLab's default limit on included files per pipeline
+
+
+class FetchError(Exception):
+    """A remote include could not be fetched; the message is the reason, never the URL."""
+
+
+@dataclass(frozen=True, slots=True)
+class IncludeSources:
+    """Where included files come from, and what `include:rules` are decided with
+    (`conditions` None: no event is known, so every conditional include is loaded)."""
+
+    read: Reader | None = None
+    fetch: Fetcher | None = None
+    conditions: IncludeConditions | None = None
 
 
 @lru_cache(maxsize=256)
@@ -59,125 +90,168 @@ def match_include(pattern: str, paths: Iterable[str]) -> list[str]:
     return sorted(path for path in paths if regex.match(path))
 
 
-def _entries(raw: object, mark: Mark, findings: Findings) -> list[tuple[str, Mark]]:
-    """The local include patterns of one `include:` value, with their marks."""
-    items: list[tuple[object, Mark]]
-    if isinstance(raw, MarkedList):
-        items = [(item, raw.item_mark(i)) for i, item in enumerate(raw)]
-    else:
-        items = [(raw, mark)]
-    patterns: list[tuple[str, Mark]] = []
-    for item, item_mark in items:
-        if isinstance(item, str):
-            if item.startswith(("http://", "https://")):
-                findings.warn_once(
-                    "include:remote",
-                    item_mark,
-                    "include: remote files are not fetched by a local run (ignored)",
-                )
-            else:
-                patterns.append((item, item_mark))
-        elif isinstance(item, MarkedDict):
-            patterns.extend(_entry_from_mapping(item, findings))
-        else:
-            findings.error(
-                item_mark,
-                f"include: expected a file path or a mapping such as {{local: ci/build.yml}}, "
-                f"got {type_name(item)}",
-            )
-    return patterns
-
-
-def _entry_from_mapping(item: MarkedDict, findings: Findings) -> list[tuple[str, Mark]]:
-    kinds = [key for key in item if key in INCLUDE_KINDS]
-    if len(kinds) != 1:
-        unknown = [key for key in item if key not in INCLUDE_KINDS | {"rules", "inputs"}]
-        hint = suggest(unknown[0], INCLUDE_KINDS) if unknown else ""
-        findings.error(
-            item.mark,
-            "include: each entry needs exactly one of local, remote, template, project, "
-            f"component{hint}",
-        )
-        return []
-    kind = kinds[0]
-    if "rules" in item:
-        findings.warn_once(
-            "include:rules",
-            item.key_mark("rules"),
-            "include:rules is not evaluated by conveyor (the file is always included)",
-        )
-    if kind != "local":
-        findings.warn_once(
-            f"include:{kind}",
-            item.key_mark(kind),
-            f"include:{kind} needs a GitLab server; a local run ignores it",
-        )
-        return []
-    value = item["local"]
-    if not isinstance(value, str):
-        findings.error(
-            item.value_mark("local"),
-            f"include:local must be a file path, got {type_name(value)}",
-        )
-        return []
-    return [(value, item.value_mark("local"))]
-
-
-def expand_includes(
-    text: str, file: str, read: Reader | None, findings: Findings
-) -> MarkedDict | None:
-    """The main document with every local include merged in, or None when it is not a
-    mapping (reported). YAML errors of included files are reported with their file."""
-    count = [0]
-    return _expand(text, file, read, findings, (file,), count)
-
-
-def _expand(
-    text: str,
-    file: str,
-    read: Reader | None,
-    findings: Findings,
-    chain: tuple[str, ...],
-    count: list[int],
-) -> MarkedDict | None:
+def _document(text: str, file: str, findings: Findings) -> MarkedDict | None:
     try:
         doc = load_yaml(text, file)
     except ConfigError as exc:
         findings.problems.extend(exc.problems)
         return None
     if doc is None:
-        doc = MarkedDict(Mark(file, 1, 1))
+        return MarkedDict(Mark(file, 1, 1))
     if not isinstance(doc, MarkedDict):
         findings.error(
             Mark(file, 1, 1),
             f"the file must be a mapping of keywords and jobs, got {type_name(doc)}",
         )
         return None
-    if "include" not in doc:
-        return doc
-    merged: object = MarkedDict(doc.mark)
-    for pattern, mark in _entries(doc["include"], doc.value_mark("include"), findings):
-        files = read(pattern.lstrip("/")) if read is not None else []
-        if not files:
-            findings.error(mark, f'include "{pattern}" matches no file (check the path)')
-            continue
-        for label, sub_text in files:
-            if label in chain:
-                cycle = " -> ".join((*chain, label))
-                findings.error(mark, f"include cycle: {cycle} (remove one of these includes)")
+    return doc
+
+
+def expand_includes(
+    text: str, file: str, sources: IncludeSources, findings: Findings
+) -> MarkedDict | None:
+    """The main document with every included file merged in, or None when it is not a
+    mapping (reported). YAML errors of included files are reported with their file."""
+    doc = _document(text, file, findings)
+    if doc is None:
+        return None
+    return _Walk(sources, findings).expand(doc, (file,), is_remote=False)
+
+
+class _Walk:
+    """One expansion: the included-file count and the remote bodies fetched so far."""
+
+    def __init__(self, sources: IncludeSources, findings: Findings) -> None:
+        self.sources = sources
+        self.findings = findings
+        self.count = 0
+        self.fetched: dict[str, bytes | FetchError] = {}
+
+    def expand(
+        self, doc: MarkedDict, chain: tuple[str, ...], *, is_remote: bool
+    ) -> MarkedDict | None:
+        if "include" not in doc:
+            return doc
+        merged: object = MarkedDict(doc.mark)
+        for entry in parse_include(doc["include"], doc.value_mark("include"), self.findings):
+            if not self._is_included(entry):
                 continue
-            count[0] += 1
-            if count[0] > MAX_INCLUDES:
-                findings.error(mark, f"more than {MAX_INCLUDES} included files (include fewer)")
-                return None
-            sub = _expand(sub_text, label, read, findings, (*chain, label), count)
-            if sub is not None:
-                merged = deep_merge(merged, sub)
-    body = MarkedDict(doc.mark)
-    for key, value in doc.items():
-        if key != "include":
-            body[key] = value
-            body.key_marks[key] = doc.key_mark(key)
-            body.value_marks[key] = doc.value_mark(key)
-    result = deep_merge(merged, body)
-    return result if isinstance(result, MarkedDict) else body
+            for label, sub, sub_is_remote in self._documents(entry, is_remote):
+                if label in chain:
+                    cycle = " -> ".join((*chain, label))
+                    self.findings.error(
+                        entry.mark, f"include cycle: {cycle} (remove one of these includes)"
+                    )
+                    continue
+                self.count += 1
+                if self.count > MAX_INCLUDES:
+                    self.findings.error(
+                        entry.mark, f"more than {MAX_INCLUDES} included files (include fewer)"
+                    )
+                    return None
+                expanded = self.expand(sub, (*chain, label), is_remote=sub_is_remote)
+                if expanded is not None:
+                    merged = deep_merge(merged, expanded)
+        body = MarkedDict(doc.mark)
+        for key, value in doc.items():
+            if key != "include":
+                body[key] = value
+                body.key_marks[key] = doc.key_mark(key)
+                body.value_marks[key] = doc.value_mark(key)
+        result = deep_merge(merged, body)
+        return result if isinstance(result, MarkedDict) else body
+
+    def _is_included(self, entry: IncludeEntry) -> bool:
+        if entry.rules is None:
+            return True
+        conditions = self.sources.conditions
+        if conditions is None:
+            self.findings.warn_once(
+                "include:rules",
+                entry.mark,
+                "include:rules are not evaluated without an event: every conditional include "
+                "is loaded (conveyor plan and run decide them for their event)",
+            )
+            return True
+        try:
+            return include_exclusion(entry.rules, conditions) is None
+        except ConfigError as exc:
+            self.findings.problems.extend(exc.problems)
+            return False
+
+    def _documents(
+        self, entry: IncludeEntry, in_remote: bool
+    ) -> list[tuple[str, MarkedDict, bool]]:
+        """(label, document, is_remote) for each file `entry` names, [] when reported."""
+        if entry.kind == "remote":
+            found = self._remote(entry)
+            return [] if found is None else [(*found, True)]
+        if in_remote:
+            self.findings.error(
+                entry.mark,
+                f'include "{entry.location}": include:local in a remote file has no project '
+                "to be read from (GitLab refuses it too); include it with its full URL",
+            )
+            return []
+        read = self.sources.read
+        files = read(entry.location.lstrip("/")) if read is not None else []
+        if not files:
+            self.findings.error(
+                entry.mark, f'include "{entry.location}" matches no file (check the path)'
+            )
+        documents: list[tuple[str, MarkedDict, bool]] = []
+        for label, text in files:
+            doc = _document(text, label, self.findings)
+            if doc is not None:
+                documents.append((label, doc, False))
+        return documents
+
+    def _remote(self, entry: IncludeEntry) -> tuple[str, MarkedDict] | None:
+        label = shown_url(entry.location)
+        where = f"include:remote {label}"
+        fetch = self.sources.fetch
+        if fetch is None:
+            self.findings.warn_once(
+                "include:remote", entry.mark, f"{where} is not fetched here (ignored)"
+            )
+            return None
+        if entry.location not in self.fetched:
+            try:
+                self.fetched[entry.location] = fetch(entry.location)
+            except FetchError as exc:
+                self.fetched[entry.location] = exc
+        body = self.fetched[entry.location]
+        reason = str(body) if isinstance(body, FetchError) else _body_problem(body, entry)
+        if reason is not None or isinstance(body, FetchError):
+            self.findings.error(entry.mark, f"{where}: {reason}")
+            return None
+        text = body.decode("utf-8")
+        try:
+            doc = load_yaml(text, label)
+        except ConfigError as exc:
+            first = exc.problems[0]
+            what = first.message.removeprefix("YAML syntax error: ").removesuffix(" (fix the YAML)")
+            at = f" (line {first.line}, column {first.col})" if first.line > 0 else ""
+            self.findings.error(entry.mark, f"{where}: not YAML: {what}{at}")
+            return None
+        if doc is None:
+            return label, MarkedDict(Mark(label, 1, 1))
+        if not isinstance(doc, MarkedDict):
+            self.findings.error(
+                entry.mark, f"{where}: not a mapping of keywords and jobs, got {type_name(doc)}"
+            )
+            return None
+        return label, doc
+
+
+def _body_problem(body: bytes, entry: IncludeEntry) -> str | None:
+    """Why a fetched body cannot be used, or None."""
+    if entry.integrity is not None:
+        digest = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
+        if f"sha256-{digest}" != entry.integrity:
+            return f"integrity check failed: the file's hash is sha256-{digest}"
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+    return None

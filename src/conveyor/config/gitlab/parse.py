@@ -1,12 +1,13 @@
-"""`.gitlab-ci.yml` text (and its local includes) → model.Pipeline (flavor "gitlab").
+"""`.gitlab-ci.yml` text (and its includes) → model.Pipeline (flavor "gitlab").
 
-Owns: the order GitLab applies its steps in — includes, extends, `!reference`, defaults
-(as `inherit:` allows, inherit.py), then jobs — the top-level keywords (`stages` with
-`.pre`/`.post`, `variables`, `default`, `workflow`, deprecated globals), and telling jobs
-from keywords (hidden `.jobs` skipped, a misspelt keyword reported with did-you-mean).
-Every problem is collected and raised as one ConfigError; unsupported keywords become
-`Pipeline.warnings` lines.
-Must not: read files (a Reader is passed in by the I/O edge) or evaluate rules.
+Owns: the order GitLab applies its steps in — includes (with their rules), extends,
+`!reference`, defaults (as `inherit:` allows, inherit.py), then jobs — the top-level
+keywords (`stages` with `.pre`/`.post`, `variables`, `default`, `workflow`, deprecated
+globals), and telling jobs from keywords (hidden `.jobs` skipped, a misspelt keyword
+reported with did-you-mean). Every problem is collected and raised as one ConfigError;
+unsupported keywords become `Pipeline.warnings` lines.
+Must not: read files or URLs (a Reader and a Fetcher come from the I/O edge) or evaluate
+job rules.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import PurePath
 
 from conveyor.config.gitlab.extends import resolve_extends, resolve_references
 from conveyor.config.gitlab.findings import Findings, suggest
-from conveyor.config.gitlab.includes import Reader, expand_includes
+from conveyor.config.gitlab.include_rules import IncludeConditions
+from conveyor.config.gitlab.includes import Fetcher, IncludeSources, Reader, expand_includes
 from conveyor.config.gitlab.inherit import apply_inherit
 from conveyor.config.gitlab.jobs import JobDraft, translate_job
 from conveyor.config.gitlab.keywords import (
@@ -120,11 +122,21 @@ def _needs_matrix(name: str, body: MarkedDict) -> dict[tuple[str, int], object]:
     return selections
 
 
-def parse_gitlab(text: str, file: str, read: Reader | None = None) -> Pipeline:
+def parse_gitlab(
+    text: str,
+    file: str,
+    read: Reader | None = None,
+    *,
+    fetch: Fetcher | None = None,
+    conditions: IncludeConditions | None = None,
+) -> Pipeline:
     """Translate a `.gitlab-ci.yml`; `read` resolves `include: local` patterns (None: a
-    file with includes reports them as missing). Raises ConfigError with every problem."""
+    file with includes reports them as missing), `fetch` reads `include: remote` URLs (None:
+    ignored with a warning), `conditions` decide `include:rules` (None: every conditional
+    include is loaded, with a warning). Raises ConfigError with every problem."""
     findings = Findings()
-    document = expand_includes(text, file, read, findings)
+    sources = IncludeSources(read, fetch, conditions)
+    document = expand_includes(text, file, sources, findings)
     if document is None:  # expand_includes recorded why
         raise ConfigError(findings.problems)
     config = resolve_references(resolve_extends(document, findings), findings)

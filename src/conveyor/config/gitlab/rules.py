@@ -36,6 +36,7 @@ __all__ = [
     "parse_when",
     "string_map",
     "translate_only_except",
+    "translate_rule",
     "translate_rules",
     "translate_workflow",
 ]
@@ -177,7 +178,7 @@ def translate_rules(
         return ()
     rules: list[Rule] = []
     for item, item_mark in _flatten(raw):
-        rule = _translate_rule(
+        rule = translate_rule(
             item, item_mark, where, (job_when, job_start_in_s), RULE_KEYS, findings
         )
         if rule is not None:
@@ -185,7 +186,7 @@ def translate_rules(
     return tuple(rules)
 
 
-def _translate_rule(
+def translate_rule(
     item: object,
     mark: Mark,
     where: str,
@@ -291,7 +292,7 @@ def translate_workflow(raw: object, mark: Mark, findings: Findings) -> tuple[Rul
         if isinstance(item, MarkedDict) and item.get("when", "always") not in ("always", "never"):
             findings.error(item.value_mark("when"), "workflow:rules: when must be always or never")
             continue
-        rule = _translate_rule(
+        rule = translate_rule(
             item, item_mark, "workflow:rules", (When.ALWAYS, None), WORKFLOW_RULE_KEYS, findings
         )
         if rule is not None:

@@ -163,6 +163,21 @@ def github_push_body(
     return orjson.dumps(payload)
 
 
+def gitlab_push_payload(
+    sha: str, *, project: str = "group/sub/app", ref: str = "refs/heads/main"
+) -> dict[str, Any]:
+    """A GitLab `Push Hook` body for a new branch (before = zeros), as GitLab sends it."""
+    return {
+        "object_kind": "push",
+        "before": "0" * 40,
+        "after": sha,
+        "ref": ref,
+        "checkout_sha": sha,
+        "project": {"path_with_namespace": project, "default_branch": "main"},
+        "commits": [{"id": sha, "message": "a commit"}],
+    }
+
+
 @pytest.fixture
 def remote(tmp_path: Path) -> GitRepo:
     return GitRepo.create(tmp_path / "remote", {".conveyor.yml": PIPELINE, "README": "hi\n"})

@@ -19,8 +19,9 @@ from conveyor.server.app import create_app
 from conveyor.settings import parse_settings
 from conveyor.store import open_store
 from conveyor.store.sql import SqlRunStore
-from tests.fakes.git_repos import ZERO_SHA, GitRepo
+from tests.fakes.git_repos import GitRepo
 from tests.fakes.status_sinks import open_status_sinks
+from tests.integration.server.conftest import gitlab_push_payload
 from tests.integration.server.test_runs_api import AUTH, TOKEN, serve
 
 HOOK_TOKEN = "gl-hook-token-0123456789abcdef"
@@ -66,15 +67,7 @@ class Live:
     repo: GitRepo
 
     def push(self, branch: str, sha: str) -> str:
-        payload: dict[str, Any] = {
-            "object_kind": "push",
-            "before": ZERO_SHA,  # a new branch, as GitLab sends it
-            "after": sha,
-            "ref": f"refs/heads/{branch}",
-            "checkout_sha": sha,
-            "project": {"path_with_namespace": PROJECT, "default_branch": "main"},
-            "commits": [{"id": sha, "message": "a commit"}],
-        }
+        payload = gitlab_push_payload(sha, project=PROJECT, ref=f"refs/heads/{branch}")
         headers = {"x-gitlab-token": HOOK_TOKEN, "x-gitlab-event": "Push Hook"}
         answer = self.client.post("/webhooks/gitlab", json=payload, headers=headers)
         assert answer.status_code == 202, answer.text

@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -23,6 +22,7 @@ from conveyor.store import open_store
 from conveyor.store.base import RunStore
 from tests.fakes.git_repos import GitRepo
 from tests.fakes.status_sinks import Answer, Recorded, StatusSinks, open_status_sinks
+from tests.integration.server.conftest import gitlab_push_payload
 from tests.integration.server.test_runs_api import serve
 
 HOOK_TOKEN = "gl-hook-token-0123456789abcdef"
@@ -53,15 +53,7 @@ class GitLabLive:
     sinks: StatusSinks
 
     def push(self, sha: str) -> str:
-        payload: dict[str, Any] = {
-            "object_kind": "push",
-            "before": "0" * 40,
-            "after": sha,
-            "ref": "refs/heads/main",
-            "checkout_sha": sha,
-            "project": {"path_with_namespace": PROJECT, "default_branch": "main"},
-            "commits": [{"id": sha, "message": "a commit"}],
-        }
+        payload = gitlab_push_payload(sha, project=PROJECT)
         headers = {"x-gitlab-token": HOOK_TOKEN, "x-gitlab-event": "Push Hook"}
         answer = self.client.post("/webhooks/gitlab", json=payload, headers=headers)
         assert answer.status_code == 202, answer.text

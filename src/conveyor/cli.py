@@ -22,6 +22,7 @@ __all__ = ["main"]
 # command name -> "module:attribute" of a click.Command, imported on first use.
 COMMANDS: dict[str, str] = {
     "run": "conveyor.commands.run:run",
+    "play": "conveyor.commands.play:play",
     "validate": "conveyor.commands.validate:validate",
     "plan": "conveyor.commands.validate:plan",
     "runs": "conveyor.commands.inspect:runs",
@@ -34,6 +35,7 @@ COMMANDS: dict[str, str] = {
 
 _HELP = {
     "run": "Run the pipeline in the current directory.",
+    "play": "Play a manual job of a local run, inside that run.",
     "validate": "Check a pipeline file and report every problem.",
     "plan": "Show the jobs that would run, and why the others would not.",
     "runs": "List past runs.",

@@ -148,7 +148,7 @@ def decide_start(
         return Decision(
             False,
             Status.MANUAL,
-            f"manual job: play it with `conveyor run --job '{name}'`",
+            f"manual job: waiting to be played (`conveyor play <run> '{name}'`, or the API)",
             Outcome.BLOCKED,
             blocked_by=name,
             blocking=not allow_failure,

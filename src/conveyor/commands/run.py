@@ -16,8 +16,11 @@ Exit codes (DESIGN.md): 0 success (also when workflow rules exclude the pipeline
 pipeline failed or was canceled from elsewhere, 2 invalid config or usage (ConfigError /
 UsageError, rendered by cli.py), 130 interrupted: SIGINT or SIGTERM stops every job's
 process group (a second signal kills them at once), marks the run canceled, then exits.
-`--json` prints the run record on stdout and the job lines on stderr. This module wires
-the library together; it decides no status and runs no process itself.
+`--json` prints the run record on stdout and the job lines on stderr. The run's trigger
+keeps its event, pipeline file and `--job` names, from which `conveyor play` plans it again.
+The execution in the terminal (view, signals, summary, `--json`) is `commands.execution`,
+shared with `conveyor play`. This module wires the library together; it decides no status
+and runs no process itself.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -34,27 +36,28 @@ from typing import TYPE_CHECKING
 
 import click
 
+from conveyor.commands.execution import (
+    claim_run,
+    collect_secrets,
+    execute_in_terminal,
+    recover_dead_runs,
+    relative_path,
+    settle_start_up_memory,
+)
 from conveyor.commands.options import event_options, parse_vars
 from conveyor.model import Event, EventKind, Plan, RunRecord, Status
 
 if TYPE_CHECKING:
-    import asyncio
-
     from conveyor.engine.workspace import JobWorkspaces
     from conveyor.gitinfo import CheckoutQuery
 
 __all__ = ["run", "run_pipeline"]
 
 
-def _declared_secrets(plan: Plan) -> list[str]:
-    names = dict.fromkeys(plan.pipeline.secrets)
-    for planned in plan.jobs:
-        names.update(dict.fromkeys(planned.job.secrets))
-    return list(names)
-
-
-def _new_run(plan: Plan, run_id: str) -> RunRecord:
-    """The run record to create: pending, with its jobs pending (stored at once)."""
+def _new_run(plan: Plan, run_id: str, *, pipeline_file: Path, jobs: Sequence[str]) -> RunRecord:
+    """The run record to create: pending, with its jobs pending (stored at once). Its
+    trigger keeps the event, the pipeline file and the `--job` names: `conveyor play`
+    plans the run again from them."""
     from conveyor.engine.scheduler import pending_record
     from conveyor.server.triggers import event_to_trigger
 
@@ -68,7 +71,11 @@ def _new_run(plan: Plan, run_id: str) -> RunRecord:
         status=Status.PENDING,
         created_at=datetime.now(UTC),
         pipeline_name=plan.pipeline.name,
-        trigger=event_to_trigger(event),
+        trigger={
+            **event_to_trigger(event),
+            "pipeline_file": str(pipeline_file),
+            "selected_jobs": list(jobs),
+        },
         jobs=tuple(pending_record(planned) for planned in plan.jobs),
     )
 
@@ -91,52 +98,11 @@ async def _checkout_early(workspaces: JobWorkspaces) -> AsyncIterator[None]:
         await workspaces.close()
 
 
-def _settle_start_up_memory() -> None:
-    """After the imports and the store are set up: move what exists to the permanent
-    generation and turn the cycle collector back on. Collecting during the imports costs
-    about a fifth of start-up and frees nothing."""
-    gc.freeze()
-    gc.enable()
-
-
-class _Interrupts:
-    """SIGINT/SIGTERM while a run executes: the first sets `cancel` (an orderly stop of
-    every group), the second kills every group at once."""
-
-    def __init__(self, cancel: asyncio.Event) -> None:
-        self.cancel = cancel
-        self.count = 0
-
-    def __call__(self) -> None:
-        from conveyor.engine.runner import LIVE_GROUPS
-
-        self.count += 1
-        if self.count > 1:
-            LIVE_GROUPS.kill_all()
-        self.cancel.set()
-
-    def install(self, loop: asyncio.AbstractEventLoop) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self)
-
-    def remove(self, loop: asyncio.AbstractEventLoop) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-
-
 def _remove_empty_folders(folders: Sequence[Path]) -> None:
     """Remove `folders` (deepest first) where empty: those made for a run never created."""
     for folder in reversed(folders):
         with contextlib.suppress(OSError):
             folder.rmdir()
-
-
-def relative_path(path: Path) -> Path:
-    """`path` relative to the working directory when it lies below it."""
-    try:
-        return path.relative_to(Path.cwd())
-    except ValueError:
-        return path
 
 
 async def run_pipeline(
@@ -220,26 +186,16 @@ async def _run_described(
 ) -> int:
     """load → plan → select → store → execute → summary, once the checkout is described
     and its pristine copy started (`workspaces`, closed by the caller)."""
-    import asyncio
-
     from conveyor.commands.validate import render_warning
     from conveyor.config import load_pipeline
-    from conveyor.engine.masking import secret_values
-    from conveyor.engine.recovery import process_start_ticks, recover_orphans
-    from conveyor.engine.runner import LIVE_GROUPS
-    from conveyor.engine.scheduler import execute_run
     from conveyor.engine.selection import select_jobs
     from conveyor.engine.workspace import JobWorkspaces
     from conveyor.gitinfo import add_compare_changes  # rules:changes:compare_to diffs
     from conveyor.plan import plan as plan_pipeline
-    from conveyor.records import run_to_dict
     from conveyor.store import open_store
-    from conveyor.store.logfiles import RunLogs
     from conveyor.store.paths import run_dir
-    from conveyor.terminal import open_view, render_summary
 
-    out = sys.stderr if as_json else sys.stdout
-    pipeline = load_pipeline(pipeline_file)
+    pipeline = load_pipeline(pipeline_file, event=event)  # the event decides include:rules
     for warning in pipeline.warnings:
         click.echo(render_warning(warning), err=True)
     event = add_compare_changes(directory, pipeline, event)
@@ -249,13 +205,8 @@ async def _run_described(
         click.echo(f"no pipeline: the workflow rules excluded it ({reason})", err=as_json)
         return 0
     plan, played = select_jobs(plan, jobs)
-    secrets = secret_values(_declared_secrets(plan), env)
-    for name in _declared_secrets(plan):
-        if name not in secrets:
-            click.echo(f"warning: secret {name} is not set in conveyor's environment", err=True)
-
-    new_run = _new_run(plan, run_id)
-    folder = run_dir(home, run_id)
+    secrets = collect_secrets(plan, env)
+    new_run = _new_run(plan, run_id, pipeline_file=pipeline_file, jobs=jobs)
     if (workspaces.isolate, workspaces.sha) != (pipeline.isolate_jobs, plan.event.sha):
         await workspaces.prepare()  # started on another guess: finish, drop, start again
         await workspaces.close()
@@ -263,61 +214,31 @@ async def _run_described(
             directory,
             isolate=pipeline.isolate_jobs,
             sha=plan.event.sha,
-            root=folder / "work",
+            root=run_dir(home, run_id) / "work",
             home=home,
         )
     store = open_store(home)
-    _settle_start_up_memory()
+    settle_start_up_memory()
     try:
-        for orphan_id in recover_orphans(store, now=datetime.now(UTC)):
-            click.echo(f"recovered run {orphan_id}: its conveyor process had died", err=True)
+        recover_dead_runs(store)
         run = store.create_run(new_run)
         on_created()
-        pid = os.getpid()
-        store.claim_run(
-            run.run_id, owner_pid=pid, owner_started_ticks=process_start_ticks(pid) or 0
+        claim_run(store, run.run_id)
+        return await execute_in_terminal(
+            plan,
+            run=run,
+            store=store,
+            home=home,
+            directory=directory,
+            workspaces=workspaces,
+            concurrency=concurrency or pipeline.concurrency or (os.cpu_count() or 2),
+            secrets=secrets,
+            env=env,
+            as_json=as_json,
+            play=played,
         )
-        folder.mkdir(parents=True, exist_ok=True)
-        logs = RunLogs(folder)
-        cancel = asyncio.Event()
-        interrupts = _Interrupts(cancel)
-        loop = asyncio.get_running_loop()
-        interrupts.install(loop)
-        is_live = out.isatty() and not as_json
-        try:
-            with open_view(out, [p.name for p in plan.jobs], is_live=is_live) as view:
-                record = await execute_run(
-                    plan,
-                    run=run,
-                    store=store,
-                    logs=logs,
-                    workspace=directory,
-                    run_dir=folder,
-                    concurrency=concurrency or pipeline.concurrency or (os.cpu_count() or 2),
-                    secrets=secrets,
-                    base_env=env,
-                    play=played,
-                    cancel=cancel,
-                    observer=view,
-                    home=home,
-                    workspaces=workspaces,
-                )
-        finally:
-            interrupts.remove(loop)
-            LIVE_GROUPS.kill_all()  # nothing outlives conveyor, whatever happened above
-            logs.close()
-        render_summary(record, out, is_tty=is_live)
-        if as_json:
-            import orjson
-
-            sys.stdout.buffer.write(orjson.dumps(run_to_dict(record), option=orjson.OPT_INDENT_2))
-            sys.stdout.buffer.write(b"\n")
-            sys.stdout.flush()
     finally:
         store.close()
-    if interrupts.count:
-        return 130
-    return 0 if record.status is Status.SUCCESS else 1
 
 
 @click.command()
@@ -349,7 +270,7 @@ def run(
     """Run the pipeline in the current directory."""
     values = parse_vars(variables)
     directory, kind = Path.cwd(), EventKind(event)
-    gc.disable()  # until start-up is over (`_settle_start_up_memory`): imports make no cycles
+    gc.disable()  # until start-up is over (`settle_start_up_memory`): imports make no cycles
     from conveyor.gitinfo import start_checkout_query
 
     # git describes the checkout on another core while asyncio and the engine are imported.

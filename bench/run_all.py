@@ -17,6 +17,7 @@ SCRIPTS = [
     "plan_chain.py",
     "engine_jobs.py",
     "engine_output.py",
+    "store_open.py",
     "server_webhooks.py",
     "server_api.py",
     "monitor_sync.py",

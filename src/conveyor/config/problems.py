@@ -8,7 +8,6 @@ Must not: know any pipeline keyword or read files.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection, Iterable
 from typing import Any
 
@@ -21,6 +20,8 @@ __all__ = ["Problems", "Section", "did_you_mean"]
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """' (did you mean "x"?)' for the closest candidate, or "" when none is close."""
+    import difflib  # only when a name is wrong: a valid file's run never needs it
+
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f' (did you mean "{close[0]}"?)' if close else ""
 

@@ -24,6 +24,7 @@ from conveyor.model import Artifacts, ArtifactWhen
 __all__ = [
     "artifacts_dir",
     "collect_artifacts",
+    "dotenv_dir",
     "restore_artifacts",
     "safe_segment",
     "should_collect",
@@ -41,6 +42,12 @@ def safe_segment(name: str) -> str:
 def artifacts_dir(run_dir: Path, job: str) -> Path:
     """`<run_dir>/artifacts/<job>` with the job name made one safe path segment."""
     return run_dir / "artifacts" / safe_segment(job)
+
+
+def dotenv_dir(run_dir: Path) -> Path:
+    """`<run_dir>/dotenv`, where dotenv.py saves each job's dotenv variables; it exists only
+    once a job has saved some, so a job can skip importing dotenv.py when it does not."""
+    return run_dir / "dotenv"
 
 
 def should_collect(when: ArtifactWhen, *, succeeded: bool) -> bool:

@@ -23,6 +23,7 @@ from typing import Protocol
 from conveyor.engine.artifacts import (
     artifacts_dir,
     collect_artifacts,
+    dotenv_dir,
     restore_artifacts,
     safe_segment,
     should_collect,
@@ -243,7 +244,8 @@ async def run_attempt(
             sources = [source for source in sources if source.is_dir()]  # saved any?
             if sources:
                 await asyncio.to_thread(restore_artifacts, sources, where)
-        if planned.artifacts_from:  # dotenv variables rank above job variables (dotenv.py)
+        # dotenv variables rank above job variables (dotenv.py); none saved: no folder.
+        if planned.artifacts_from and dotenv_dir(ctx.run_dir).is_dir():
             from conveyor.engine.dotenv import received_dotenv
 
             job_env.update(received_dotenv(ctx.run_dir, planned.artifacts_from))

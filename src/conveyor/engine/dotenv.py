@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from conveyor.engine.artifacts import safe_segment
+from conveyor.engine.artifacts import dotenv_dir, safe_segment
 
 __all__ = [
     "DOTENV_MAX_BYTES",
@@ -80,7 +80,7 @@ def parse_dotenv(text: str, file: str) -> dict[str, str]:
 
 def dotenv_path(run_dir: Path, job: str) -> Path:
     """`<run_dir>/dotenv/<job>.json` with the job name made one safe path segment."""
-    return run_dir / "dotenv" / f"{safe_segment(job)}.json"
+    return dotenv_dir(run_dir) / f"{safe_segment(job)}.json"
 
 
 def _check_inside(workspace: Path, name: str) -> Path:
@@ -157,7 +157,7 @@ def received_dotenv(run_dir: Path, jobs: Iterable[str]) -> dict[str, str]:
     """The saved dotenv variables of `jobs`, merged in order (a later job wins). Jobs that
     saved none, or whose file is unreadable, give nothing."""
     merged: dict[str, str] = {}
-    if not (run_dir / "dotenv").is_dir():  # the common case: nobody saved any
+    if not dotenv_dir(run_dir).is_dir():  # the common case: nobody saved any
         return merged
     for job in jobs:
         try:

@@ -7,7 +7,6 @@ a Plan out; unknown names raise UsageError with a did-you-mean.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -46,6 +45,8 @@ def _unknown(plan: Plan, name: str) -> str:
     excluded = {e.name: e.reason for e in plan.excluded}
     if name in excluded:
         return f"--job {name}: the job is not in this run ({excluded[name]})"
+    import difflib  # only for an unknown --job
+
     close = difflib.get_close_matches(name, planned, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else " (see `conveyor plan`)"
     return f"--job {name}: no such job in the plan{hint}"

@@ -17,12 +17,14 @@ import os
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from conveyor.config.gitlab.include_rules import include_conditions
-from conveyor.config.gitlab.includes import match_include
 from conveyor.config.gitlab.parse import parse_gitlab
 from conveyor.errors import ConfigError, Problem
 from conveyor.model import Event, Pipeline
+
+if TYPE_CHECKING:
+    from conveyor.config.gitlab.include_rules import IncludeConditions
 
 __all__ = ["load_gitlab", "parse_gitlab"]
 
@@ -53,6 +55,8 @@ class _Repository:
 
     def read(self, pattern: str) -> list[tuple[str, str]]:
         if any(ch in pattern for ch in "*?"):
+            from conveyor.config.gitlab.includes import match_include  # only with include:
+
             paths = match_include(pattern, self.list_files())
         else:
             paths = [pattern] if (self.root / pattern).is_file() else []
@@ -93,11 +97,15 @@ def load_gitlab(path: Path, *, event: Event | None = None) -> Pipeline:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(file, 0, 0, f"cannot read the file: {exc}")]) from None
     repository = _Repository(path.resolve().parent, path.parent)
-    conditions = None
-    if event is not None:
-        conditions = include_conditions(
+
+    def make_conditions(event: Event) -> IncludeConditions:  # only for a file with include:
+        from conveyor.config.gitlab.include_rules import include_conditions
+
+        return include_conditions(
             event,
             list_files=repository.list_files,
             changes_since=partial(repository.changes_since, event.sha),
         )
+
+    conditions = None if event is None else partial(make_conditions, event)
     return parse_gitlab(text, file, repository.read, fetch=_fetch, conditions=conditions)

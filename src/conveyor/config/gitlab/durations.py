@@ -9,6 +9,7 @@ h, hr(s), hour(s), d, day(s), w, week(s)), several parts separated by spaces, co
 from __future__ import annotations
 
 import re
+from functools import cache
 
 __all__ = ["parse_duration"]
 
@@ -36,8 +37,12 @@ _UNITS = {
     "week": 604800,
     "weeks": 604800,
 }
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
-_SEPARATOR = re.compile(r"(?:\s|,|\band\b)*")
+
+
+@cache
+def _regexes() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(part, separator), compiled on the first duration: most files have none."""
+    return re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)"), re.compile(r"(?:\s|,|\band\b)*")
 
 
 def parse_duration(value: object) -> float | None:
@@ -57,11 +62,12 @@ def parse_duration(value: object) -> float | None:
         return None
     total = 0.0
     pos = 0
+    part_regex, separator = _regexes()
     while pos < len(text):
-        pos = _SEPARATOR.match(text, pos).end()  # type: ignore[union-attr]  # always matches
+        pos = separator.match(text, pos).end()  # type: ignore[union-attr]  # always matches
         if pos >= len(text):
             break
-        part = _PART.match(text, pos)
+        part = part_regex.match(text, pos)
         if part is None:
             return None
         number, unit = part.groups()

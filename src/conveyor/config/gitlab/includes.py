@@ -25,6 +25,7 @@ from conveyor.config.gitlab.extends import deep_merge
 from conveyor.config.gitlab.findings import Findings
 from conveyor.config.gitlab.include_entries import IncludeEntry, parse_include, shown_url
 from conveyor.config.gitlab.include_rules import IncludeConditions, include_exclusion
+from conveyor.config.gitlab.parse import load_document
 from conveyor.config.yamlload import MarkedDict, load_yaml, type_name
 from conveyor.errors import ConfigError
 from conveyor.model import Mark
@@ -90,31 +91,12 @@ def match_include(pattern: str, paths: Iterable[str]) -> list[str]:
     return sorted(path for path in paths if regex.match(path))
 
 
-def _document(text: str, file: str, findings: Findings) -> MarkedDict | None:
-    try:
-        doc = load_yaml(text, file)
-    except ConfigError as exc:
-        findings.problems.extend(exc.problems)
-        return None
-    if doc is None:
-        return MarkedDict(Mark(file, 1, 1))
-    if not isinstance(doc, MarkedDict):
-        findings.error(
-            Mark(file, 1, 1),
-            f"the file must be a mapping of keywords and jobs, got {type_name(doc)}",
-        )
-        return None
-    return doc
-
-
 def expand_includes(
-    text: str, file: str, sources: IncludeSources, findings: Findings
+    doc: MarkedDict, file: str, sources: IncludeSources, findings: Findings
 ) -> MarkedDict | None:
-    """The main document with every included file merged in, or None when it is not a
-    mapping (reported). YAML errors of included files are reported with their file."""
-    doc = _document(text, file, findings)
-    if doc is None:
-        return None
+    """The main document `doc` (read from `file`) with every included file merged in, or
+    None when too many files are included (reported). YAML errors of included files are
+    reported with their file."""
     return _Walk(sources, findings).expand(doc, (file,), is_remote=False)
 
 
@@ -201,7 +183,7 @@ class _Walk:
             )
         documents: list[tuple[str, MarkedDict, bool]] = []
         for label, text in files:
-            doc = _document(text, label, self.findings)
+            doc = load_document(text, label, self.findings)
             if doc is not None:
                 documents.append((label, doc, False))
         return documents

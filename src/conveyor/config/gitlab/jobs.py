@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from conveyor.config.gitlab.cache import translate_cache
 from conveyor.config.gitlab.durations import parse_duration
 from conveyor.config.gitlab.findings import Findings, suggest
 from conveyor.config.gitlab.keywords import (
@@ -33,7 +32,7 @@ from conveyor.config.gitlab.rules import (
     translate_rules,
 )
 from conveyor.config.yamlload import MarkedDict, type_name
-from conveyor.model import Artifacts, ArtifactWhen, Job, Mark, Retry, Rule, Step, When
+from conveyor.model import Artifacts, ArtifactWhen, Cache, Job, Mark, Retry, Rule, Step, When
 
 __all__ = ["AFTER_SCRIPT_TIMEOUT_S", "JobDraft", "translate_job"]
 
@@ -260,6 +259,15 @@ def _record_unsupported(body: MarkedDict, findings: Findings) -> dict[str, objec
     return recorded
 
 
+def _caches(body: MarkedDict, where: str, findings: Findings) -> tuple[Cache, ...]:
+    if body.get("cache") is None:
+        return ()
+    # cache.py only for a job with a cache: most have none, and a short run is mostly imports.
+    from conveyor.config.gitlab.cache import translate_cache
+
+    return translate_cache(body["cache"], body.value_mark("cache"), where, findings)
+
+
 def _check_keys(name: str, body: MarkedDict, findings: Findings) -> None:
     for key in body:
         if key not in JOB_KEYS:
@@ -376,6 +384,6 @@ def translate_job(
         environment=_text(body, "environment", where, findings),
         base_name=name,
         unsupported=_record_unsupported(body, findings),
-        caches=translate_cache(body.get("cache"), body.value_mark("cache"), where, findings),
+        caches=_caches(body, where, findings),
     )
     return JobDraft(job, body.get("parallel"), body.value_mark("parallel"))

@@ -12,14 +12,13 @@ job rules.
 
 from __future__ import annotations
 
-import difflib
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import PurePath
+from typing import TYPE_CHECKING
 
 from conveyor.config.gitlab.extends import resolve_extends, resolve_references
 from conveyor.config.gitlab.findings import Findings, suggest
-from conveyor.config.gitlab.include_rules import IncludeConditions
-from conveyor.config.gitlab.includes import Fetcher, IncludeSources, Reader, expand_includes
 from conveyor.config.gitlab.inherit import apply_inherit
 from conveyor.config.gitlab.jobs import JobDraft, translate_job
 from conveyor.config.gitlab.keywords import (
@@ -30,15 +29,59 @@ from conveyor.config.gitlab.keywords import (
 )
 from conveyor.config.gitlab.parallel import expand_parallel, resolve_job_links
 from conveyor.config.gitlab.rules import string_map, translate_workflow
-from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
+from conveyor.config.yamlload import MarkedDict, MarkedList, load_yaml, type_name
 from conveyor.errors import ConfigError
 from conveyor.model import Mark, Pipeline
 
-__all__ = ["parse_gitlab"]
+if TYPE_CHECKING:
+    from conveyor.config.gitlab.include_rules import IncludeConditions
+    from conveyor.config.gitlab.includes import Fetcher, Reader
+
+__all__ = ["load_document", "parse_gitlab"]
 
 # Deprecated top-level spellings of `default:` keywords.
 _GLOBAL_DEFAULTS = ("image", "services", "cache", "before_script", "after_script")
 _UNSUPPORTED_GLOBALS = ("image", "services")
+
+
+def load_document(text: str, file: str, findings: Findings) -> MarkedDict | None:
+    """One file's YAML as a mapping (an empty file is an empty one), or None when it is
+    not valid YAML or not a mapping (reported)."""
+    try:
+        doc = load_yaml(text, file)
+    except ConfigError as exc:
+        findings.problems.extend(exc.problems)
+        return None
+    if doc is None:
+        return MarkedDict(Mark(file, 1, 1))
+    if not isinstance(doc, MarkedDict):
+        findings.error(
+            Mark(file, 1, 1),
+            f"the file must be a mapping of keywords and jobs, got {type_name(doc)}",
+        )
+        return None
+    return doc
+
+
+def _expand_includes(
+    doc: MarkedDict,
+    file: str,
+    read: Reader | None,
+    fetch: Fetcher | None,
+    conditions: IncludeConditions | Callable[[], IncludeConditions] | None,
+    findings: Findings,
+) -> MarkedDict | None:
+    """`doc` with its `include:` files merged in. The include machinery (includes.py,
+    include_entries.py, include_rules.py, hashlib) is imported only for a file that has an
+    `include:`, and `conditions` made only then: most files have none, and a short run's
+    time is mostly imports."""
+    if "include" not in doc:
+        return doc
+    from conveyor.config.gitlab.includes import IncludeSources, expand_includes
+
+    if callable(conditions):
+        conditions = conditions()
+    return expand_includes(doc, file, IncludeSources(read, fetch, conditions), findings)
 
 
 def _stages(config: MarkedDict, findings: Findings) -> tuple[str, ...]:
@@ -89,6 +132,8 @@ def _job_entries(config: MarkedDict, findings: Findings) -> list[tuple[str, Mark
         if isinstance(value, MarkedDict):
             entries.append((key, value))
             continue
+        import difflib  # only on this error path: a valid file's run never needs it
+
         close = suggest(key, TOP_LEVEL_KEYS)
         # `stage:` at the top is a typo of `stages`; `script:` a job keyword out of place.
         if key in JOB_KEYS and not difflib.get_close_matches(key, TOP_LEVEL_KEYS, 1, 0.8):
@@ -128,16 +173,18 @@ def parse_gitlab(
     read: Reader | None = None,
     *,
     fetch: Fetcher | None = None,
-    conditions: IncludeConditions | None = None,
+    conditions: IncludeConditions | Callable[[], IncludeConditions] | None = None,
 ) -> Pipeline:
     """Translate a `.gitlab-ci.yml`; `read` resolves `include: local` patterns (None: a
     file with includes reports them as missing), `fetch` reads `include: remote` URLs (None:
-    ignored with a warning), `conditions` decide `include:rules` (None: every conditional
-    include is loaded, with a warning). Raises ConfigError with every problem."""
+    ignored with a warning), `conditions` (or a function making them, called only for a
+    file with `include:`) decide `include:rules` (None: every conditional include is
+    loaded, with a warning). Raises ConfigError with every problem."""
     findings = Findings()
-    sources = IncludeSources(read, fetch, conditions)
-    document = expand_includes(text, file, sources, findings)
-    if document is None:  # expand_includes recorded why
+    document = load_document(text, file, findings)
+    if document is not None:
+        document = _expand_includes(document, file, read, fetch, conditions, findings)
+    if document is None:  # load_document or the includes recorded why
         raise ConfigError(findings.problems)
     config = resolve_references(resolve_extends(document, findings), findings)
     stages = _stages(config, findings)

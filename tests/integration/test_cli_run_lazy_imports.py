@@ -1,0 +1,109 @@
+"""`conveyor run` of a `.gitlab-ci.yml` imports a keyword's machinery only when the file uses
+the keyword: a short run's time is mostly imports (docs/benchmarks.md, "GitLab pipelines").
+
+A real `conveyor run` in a git repository, from a child Python that writes `sys.modules` to a
+file when it exits; the second test is the control: the same modules are imported as soon
+as the file uses `include`, `rules:if`, `cache` and a dotenv report.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_SYSTEM": os.devnull,
+}
+
+# The child: record every module imported by the run, then run the CLI as the script does.
+CHILD = """
+import atexit, os, sys
+
+def dump():
+    with open(os.environ["MODULES_OUT"], "w", encoding="utf-8") as out:
+        out.write("\\n".join(sorted(sys.modules)))
+
+atexit.register(dump)
+from conveyor.cli import main
+sys.exit(main())
+"""
+
+LAZY = (
+    "conveyor.config.expr_grammar",  # rules:if / when.if expressions
+    "conveyor.config.gitlab.includes",  # include:
+    "conveyor.config.gitlab.include_entries",
+    "conveyor.config.gitlab.include_rules",
+    "conveyor.config.gitlab.cache",  # cache:
+    "conveyor.engine.cache",
+    "conveyor.engine.dotenv",  # artifacts:reports:dotenv
+)
+
+PLAIN = """\
+stages: [build, test]
+build-1:
+  stage: build
+  script: echo build
+test-1:
+  stage: test
+  script: echo test
+"""
+
+USING_ALL = """\
+include: extra.yml
+stages: [build, test]
+build-1:
+  stage: build
+  script: echo A=1 > build.env
+  rules:
+    - if: '$CI_COMMIT_BRANCH == "main"'
+  cache:
+    key: k
+    paths: [build.env]
+  artifacts:
+    reports:
+      dotenv: build.env
+test-1:
+  stage: test
+  script: test "$A" = 1
+"""
+
+
+def _run_and_list_modules(tmp_path: Path, files: dict[str, str]) -> set[str]:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name, text in files.items():
+        (repo / name).write_text(text)
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "c"]):
+        subprocess.run(["git", "-C", str(repo), *args], env=GIT_ENV, timeout=30, check=True)
+    out = tmp_path / "modules.txt"
+    env = {k: v for k, v in GIT_ENV.items() if not k.startswith("CONVEYOR")}
+    env |= {"CONVEYOR_HOME": str(tmp_path / "home"), "MODULES_OUT": str(out)}
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, "run"],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return set(out.read_text(encoding="utf-8").splitlines())
+
+
+def test_run_of_plain_gitlab_file_leaves_keyword_modules_unimported(tmp_path: Path) -> None:
+    modules = _run_and_list_modules(tmp_path, {".gitlab-ci.yml": PLAIN})
+
+    assert "conveyor.config.gitlab.parse" in modules  # the run did load the file
+    assert [name for name in LAZY if name in modules] == []
+
+
+def test_run_of_gitlab_file_using_the_keywords_imports_their_modules(tmp_path: Path) -> None:
+    files = {".gitlab-ci.yml": USING_ALL, "extra.yml": "variables:\n  FROM_INCLUDE: 'yes'\n"}
+
+    modules = _run_and_list_modules(tmp_path, files)
+
+    assert [name for name in LAZY if name not in modules] == []

@@ -48,6 +48,8 @@ DEFAULT_API_URLS = {"github": "https://api.github.com", "gitlab": "https://gitla
 _SECRET_KEY = re.compile(r"(_env$|token|secret|password)", re.IGNORECASE)
 _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 _CREDENTIALS_IN_URL = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@", re.IGNORECASE)
+# A user name alone can be the token (`https://ghp_...@github.com/`, `https://oauth2:...@`).
+_USER_IN_URL = re.compile(r"^[a-z][a-z0-9+.-]*://([^/@:]+)@", re.IGNORECASE)
 _REPO_NAME = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$"
 
 
@@ -92,7 +94,10 @@ class RepoSettings(_Section):
     @field_validator("clone_url", "api_url")
     @classmethod
     def _no_credentials(cls, value: str | None) -> str | None:
-        if value is not None and _CREDENTIALS_IN_URL.match(value):
+        user = _USER_IN_URL.match(value or "")
+        if value is not None and (
+            _CREDENTIALS_IN_URL.match(value) or (user and looks_like_secret(user[1]))
+        ):
             raise ValueError(
                 "must not carry credentials (put a token in an environment variable and name "
                 "it in clone_token_env / status_token_env)"

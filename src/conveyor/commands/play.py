@@ -118,13 +118,14 @@ def _play_lock(home: Path) -> Iterator[None]:
         yield
 
 
-def _run_event(directory: Path, run: RunRecord) -> Event:
-    """The run's event from its trigger, with the changed and listed files of the checkout
-    described again at the run's sha (they are not stored)."""
+def _run_event(directory: Path, run: RunRecord, env: Mapping[str, str]) -> Event:
+    """The run's event from its trigger (variables that were a secret read from `env`
+    again), with the changed and listed files of the checkout described again at the run's
+    sha (they are not stored)."""
     from conveyor.gitinfo import event_from_checkout
     from conveyor.server.triggers import event_from_trigger
 
-    stored = event_from_trigger(run.trigger)
+    stored = event_from_trigger(run.trigger, env)
     stored = replace(stored, kind=run.event, ref=run.ref, sha=run.sha, repo=run.repo)
     described = event_from_checkout(
         directory, kind=stored.kind, ref=stored.ref or None, sha=stored.sha or None
@@ -255,7 +256,7 @@ async def _play_checked(
     stored_file = run.trigger.get("pipeline_file")
     pipeline_file = Path(stored_file) if isinstance(stored_file, str) else None
     pipeline_file = pipeline_file or find_pipeline_file(directory)
-    event = _run_event(directory, run)
+    event = _run_event(directory, run, env)
     folder = run_dir(home, run.run_id)
     workspaces = JobWorkspaces(
         directory,

@@ -54,12 +54,19 @@ if TYPE_CHECKING:
 __all__ = ["run", "run_pipeline"]
 
 
-def _new_run(plan: Plan, run_id: str, *, pipeline_file: Path, jobs: Sequence[str]) -> RunRecord:
+def _new_run(
+    plan: Plan,
+    run_id: str,
+    *,
+    pipeline_file: Path,
+    jobs: Sequence[str],
+    secrets: Mapping[str, str],
+) -> RunRecord:
     """The run record to create: pending, with its jobs pending (stored at once). Its
-    trigger keeps the event, the pipeline file and the `--job` names: `conveyor play`
-    plans the run again from them."""
+    trigger keeps the event (secret values masked), the pipeline file and the `--job`
+    names: `conveyor play` plans the run again from them."""
     from conveyor.engine.scheduler import pending_record
-    from conveyor.server.triggers import event_to_trigger
+    from conveyor.server.triggers import event_to_trigger, hide_secret_variables
 
     event = plan.event
     return RunRecord(
@@ -72,7 +79,7 @@ def _new_run(plan: Plan, run_id: str, *, pipeline_file: Path, jobs: Sequence[str
         created_at=datetime.now(UTC),
         pipeline_name=plan.pipeline.name,
         trigger={
-            **event_to_trigger(event),
+            **hide_secret_variables(event_to_trigger(event), secrets),
             "pipeline_file": str(pipeline_file),
             "selected_jobs": list(jobs),
         },
@@ -206,7 +213,7 @@ async def _run_described(
         return 0
     plan, played = select_jobs(plan, jobs)
     secrets = collect_secrets(plan, env)
-    new_run = _new_run(plan, run_id, pipeline_file=pipeline_file, jobs=jobs)
+    new_run = _new_run(plan, run_id, pipeline_file=pipeline_file, jobs=jobs, secrets=secrets)
     if (workspaces.isolate, workspaces.sha) != (pipeline.isolate_jobs, plan.event.sha):
         await workspaces.prepare()  # started on another guess: finish, drop, start again
         await workspaces.close()

@@ -217,13 +217,58 @@ def _problem_from(exc: yaml.YAMLError, text: str, file: str) -> Problem:
     return Problem(file, 0, 0, f"YAML error: {exc} (fix the YAML)")
 
 
+# GitLab's default limits for one CI file (max_yaml_size_bytes 2 MB, max_yaml_depth 150),
+# and the values a document may hold once its aliases are expanded: the later passes copy
+# them, so a "billion laughs" file (aliases of aliases, 9**9 strings from 1 KiB) stops here.
+MAX_YAML_CHARS = 2 * 1024 * 1024
+MAX_YAML_DEPTH = 150
+MAX_EXPANDED_VALUES = 200_000
+
+
+def _expanded_size(data: object, sizes: dict[int, int], depth: int = 1) -> int:
+    """How many values `data` holds with every alias expanded; each shared node is counted
+    once in `sizes` (by id), so this costs the size of the document as written. Past
+    MAX_YAML_DEPTH levels the answer is -1."""
+    if not isinstance(data, dict | list):
+        return 1
+    if depth > MAX_YAML_DEPTH:
+        return -1
+    known = sizes.get(id(data))
+    if known is None:
+        known = 1
+        for item in data.values() if isinstance(data, dict) else data:
+            size = _expanded_size(item, sizes, depth + 1)
+            if size < 0:
+                return -1
+            known += size
+        sizes[id(data)] = known
+    return known
+
+
+def _refuse(file: str, what: str) -> ConfigError:
+    return ConfigError([Problem(file, 1, 1, f"{what}; refused (split or simplify the file)")])
+
+
 def load_yaml(text: str, file: str) -> Any:
-    """Load one YAML document; marks name `file`. Raises ConfigError on any YAML error."""
+    """Load one YAML document; marks name `file`. Raises ConfigError on any YAML error, and
+    on a document past the limits above (checked before it is expanded or walked)."""
+    if len(text) > MAX_YAML_CHARS:
+        raise _refuse(file, f"the file is larger than {MAX_YAML_CHARS // (1024 * 1024)} MiB")
     loader = _MarkedLoader(text)
     loader.file_name = file
     try:
-        return loader.get_single_data()
+        data = loader.get_single_data()
     except yaml.YAMLError as exc:
         raise ConfigError([_problem_from(exc, text, file)]) from None
     finally:
         loader.dispose()
+    size = _expanded_size(data, {})
+    if size < 0:
+        raise _refuse(file, f"the document nests deeper than {MAX_YAML_DEPTH} levels")
+    if size > MAX_EXPANDED_VALUES:
+        raise _refuse(
+            file,
+            f"the document holds more than {MAX_EXPANDED_VALUES} values once its aliases "
+            "are expanded (an alias bomb?)",
+        )
+    return data

@@ -1,6 +1,11 @@
 """An Event as the JSON-able `RunRecord.trigger` mapping, and back, so a queued run can be
 checked out and planned after a restart. Pure: no I/O. Only fields known at trigger time are
-kept (changed files and the file list are computed again from the checkout)."""
+kept (changed files and the file list are computed again from the checkout).
+
+A variable whose value holds a secret (`conveyor run --var X=$TOKEN`) is stored masked: the
+stored trigger is in the database file. When the value is exactly one secret, the trigger
+names that secret (`secret_variables`), so a later play reads the value from the
+environment again; a value that only contains a secret stays masked."""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from collections.abc import Mapping
 
 from conveyor.model import Event, EventKind
 
-__all__ = ["event_from_trigger", "event_to_trigger"]
+__all__ = ["event_from_trigger", "event_to_trigger", "hide_secret_variables"]
+
+MASK = "[MASKED]"
 
 
 def event_to_trigger(event: Event) -> dict[str, object]:
@@ -24,9 +31,35 @@ def event_to_trigger(event: Event) -> dict[str, object]:
     }
 
 
-def event_from_trigger(data: Mapping[str, object]) -> Event:
-    """The Event stored by `event_to_trigger`; unknown or missing fields take defaults."""
+def hide_secret_variables(
+    trigger: Mapping[str, object], secrets: Mapping[str, str]
+) -> dict[str, object]:
+    """`trigger` with every secret value in its variables masked; a variable equal to a
+    secret is listed under `secret_variables` (variable -> secret name) to be read again."""
+    variables = trigger.get("variables")
+    if not secrets or not isinstance(variables, dict):
+        return dict(trigger)
+    by_value = {value: name for name, value in secrets.items()}
+    hidden: dict[str, str] = {}
+    masked: dict[str, object] = {}
+    for key, value in variables.items():
+        text = str(value)
+        if text in by_value:
+            hidden[key] = by_value[text]
+        for secret in sorted(by_value, key=len, reverse=True):
+            text = text.replace(secret, MASK)
+        masked[key] = text
+    return {**trigger, "variables": masked, "secret_variables": hidden}
+
+
+def event_from_trigger(data: Mapping[str, object], env: Mapping[str, str] | None = None) -> Event:
+    """The Event stored by `event_to_trigger`; unknown or missing fields take defaults.
+    With `env`, variables stored as a secret's name take that secret's value again."""
     variables = data.get("variables")
+    hidden = data.get("secret_variables")
+    if env is not None and isinstance(variables, dict) and isinstance(hidden, dict):
+        found = {key: env[name] for key, name in hidden.items() if env.get(str(name))}
+        variables = {**variables, **found}
     before = data.get("before_sha")
     default_branch = data.get("default_branch")
     return Event(

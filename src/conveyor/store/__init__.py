@@ -42,7 +42,7 @@ def open_store_url(url: str, *, busy_timeout_s: float = 30.0) -> SqlRunStore:
 
     try:
         parsed = sa.make_url(url)
-    except sa.exc.ArgumentError as exc:
+    except (sa.exc.ArgumentError, ValueError) as exc:  # ValueError: a port that is no number
         raise StoreError(
             "store url: not a database URL (expected e.g. postgresql+psycopg://host/db)"
         ) from exc

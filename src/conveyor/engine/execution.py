@@ -25,7 +25,6 @@ from typing import Any
 
 from conveyor.engine.attempt import AttemptState, JobLog, RunContext, now_utc, run_attempt
 from conveyor.engine.journal import JobJournal
-from conveyor.engine.resume import check_playable, plan_resume
 from conveyor.engine.runner import StepResult
 from conveyor.errors import StoreError, UsageError
 from conveyor.model import JobRecord, Plan, PlannedJob, RunRecord, Status, When
@@ -125,6 +124,8 @@ class Execution:
         if self.tasks is None or self.open_jobs == 0:
             return False
         run = replace(self.run, jobs=tuple(self.records.values()))
+        from conveyor.engine.resume import check_playable, plan_resume  # plays only
+
         check_playable(run, name, is_cancel_requested=False)
         resume = plan_resume(self.plan, self.records.values(), {name}, played=self.play)
         self.play.add(name)

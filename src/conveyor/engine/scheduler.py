@@ -56,18 +56,21 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conveyor.engine.attempt import RunContext, RunObserver, now_utc
 from conveyor.engine.execution import CANCEL_POLL_S, Execution, LiveRun, pending_record
 from conveyor.engine.journal import JobJournal
 from conveyor.engine.masking import Masker
-from conveyor.engine.resume import Resume
 from conveyor.engine.runner import LocalRunner, StepRunner
 from conveyor.engine.workspace import JobWorkspaces
 from conveyor.model import Plan, RunRecord, Status
 from conveyor.status import run_status
 from conveyor.store.base import LogSink, RunStore
 from conveyor.store.logfiles import read_job_log
+
+if TYPE_CHECKING:  # a fresh run never needs the resume module
+    from conveyor.engine.resume import Resume
 
 __all__ = ["CANCEL_POLL_S", "LiveRun", "RunObserver", "execute_run", "pending_record"]
 

@@ -11,7 +11,6 @@ corrupt lines (a crash mid-write). Must not mask (records arrive masked) or touc
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import heapq
 import inspect
 import threading
@@ -60,6 +59,8 @@ def encode_job_name(job: str) -> str:
     if not stem:
         return "%"
     if len(stem) > _MAX_STEM:
+        import hashlib  # only for job names too long for a file name
+
         stem = f"{stem[:150]}~{hashlib.sha256(raw).hexdigest()[:16]}"
     return stem
 

@@ -25,6 +25,7 @@ __all__ = [
     "artifacts_dir",
     "collect_artifacts",
     "dotenv_dir",
+    "list_files",
     "restore_artifacts",
     "safe_segment",
     "should_collect",
@@ -56,7 +57,8 @@ def should_collect(when: ArtifactWhen, *, succeeded: bool) -> bool:
     return succeeded == (when is ArtifactWhen.ON_SUCCESS)
 
 
-def _list_files(root: Path) -> list[str]:
+def list_files(root: Path) -> list[str]:
+    """Every file below `root` as sorted `/` paths, without `.git` and `.conveyor`."""
     found: list[str] = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS)
@@ -78,7 +80,7 @@ def _with_folders(patterns: Iterable[str]) -> list[str]:
 
 def collect_artifacts(workspace: Path, artifacts: Artifacts, dest: Path) -> list[str]:
     """Copy the matching files of `workspace` into `dest`; returns their relative paths."""
-    files = filter_paths(_with_folders(artifacts.paths), _list_files(workspace))
+    files = filter_paths(_with_folders(artifacts.paths), list_files(workspace))
     if artifacts.exclude:
         excluded = set(filter_paths(_with_folders(artifacts.exclude), files))
         files = [f for f in files if f not in excluded]
@@ -99,7 +101,7 @@ def restore_artifacts(sources: Iterable[Path], workspace: Path) -> int:
     for source in sources:
         if not source.is_dir():
             continue
-        for rel in _list_files(source):
+        for rel in list_files(source):
             target = workspace / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source / rel, target)

@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import fcntl
 import hashlib
-import os
 import shutil
 import subprocess
 import tempfile
@@ -37,7 +36,12 @@ from urllib.parse import quote
 
 from conveyor.config.expr import expand
 from conveyor.config.gitlab.cache import key_problem
-from conveyor.engine.artifacts import collect_artifacts, restore_artifacts, should_collect
+from conveyor.engine.artifacts import (
+    collect_artifacts,
+    list_files,
+    restore_artifacts,
+    should_collect,
+)
 from conveyor.globs import filter_paths
 from conveyor.model import Artifacts, Cache
 
@@ -51,7 +55,6 @@ __all__ = [
 ]
 
 _GIT_TIMEOUT_S = 60.0
-_SKIPPED_DIRS = frozenset({".git", ".conveyor"})
 
 
 def cache_root(home: Path | None, run_dir: Path) -> Path:
@@ -65,19 +68,9 @@ def cache_folder(key: str) -> str:
     return "%2E" + name[1:] if name.startswith(".") else name
 
 
-def _list_files(root: Path) -> list[str]:
-    found: list[str] = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS)
-        rel = os.path.relpath(folder, root)
-        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
-        found.extend(prefix + name for name in sorted(files))
-    return found
-
-
 def files_digest(workspace: Path, patterns: Sequence[str]) -> str | None:
     """The content hash of `cache:key:files` (see the module docstring); None: no file."""
-    files = sorted(filter_paths(patterns, _list_files(workspace)))
+    files = sorted(filter_paths(patterns, list_files(workspace)))
     if not files:
         return None
     digest = hashlib.sha256()
@@ -127,7 +120,7 @@ def _restore(root: Path, keys: Sequence[str], workspace: Path) -> tuple[str, int
 def _untracked(workspace: Path) -> list[str]:
     """Files git does not track (ignored ones included, as GitLab's `untracked`)."""
     if not (workspace / ".git").exists():
-        return _list_files(workspace)
+        return list_files(workspace)
     try:
         done = subprocess.run(
             ["git", "-C", str(workspace), "ls-files", "-z", "--others"],

@@ -8,7 +8,8 @@ line that leaves the process can carry a secret value. It does not decide what i
 The JSON set-up is built for the server's access log (one event per request): the time stamp
 is formatted once per second, the masker is folded into the renderer (the rendered line is
 searched for every secret, raw and JSON-escaped — `in` for a few, one compiled alternation
-for many; only a hit re-renders the masked event), and lines written on an event loop are
+for many; only a hit re-renders the masked event; the access line, whose values are known,
+looks for the raw secrets in its string values instead), and lines written on an event loop are
 buffered and written to stderr every few milliseconds (`flush_logs`, also run at exit,
 writes whatever is left).
 """
@@ -53,13 +54,32 @@ class SecretMasker:
             else None
         )
         self._forms = tuple(forms)
+        # The raw secrets alone, for `holds_secret`: the alternation only past _FEW_FORMS.
+        self._raw_pattern: re.Pattern[str] | None = (
+            re.compile("|".join(re.escape(s) for s in self._secrets))
+            if len(self._secrets) > _FEW_FORMS
+            else None
+        )
 
     def found_in(self, line: str) -> bool:
         """Whether `line` holds a secret, raw or as JSON escapes it. A few forms are
         looked for with `in` (cheaper than the alternation's scan); many with the pattern."""
         if len(self._forms) <= _FEW_FORMS:
-            return any(form in line for form in self._forms)
+            # A plain loop: any() over a generator costs about 0.3 µs more per line.
+            for form in self._forms:  # noqa: SIM110
+                if form in line:
+                    return True
+            return False
         return self.pattern is not None and self.pattern.search(line) is not None
+
+    def holds_secret(self, text: str) -> bool:
+        """Whether `text` (raw values, not rendered JSON) holds a secret as it is."""
+        if self._raw_pattern is not None:
+            return self._raw_pattern.search(text) is not None
+        for secret in self._secrets:  # noqa: SIM110 - a loop, as in found_in
+            if secret in text:
+                return True
+        return False
 
     def mask(self, text: str) -> str:
         for secret in self._secrets:
@@ -212,7 +232,10 @@ class _AccessLine:
         self.processors = processors  # structlog's configured list, edited in place by tools
         self._now = stamp.now
         self._renderer = renderer
-        self._found_in = renderer.masker.found_in
+        self._holds_secret = renderer.masker.holds_secret
+        # The masker replaces secrets inside string values only, so the line needs masking
+        # exactly when a raw secret is inside one: the constant values are looked at once.
+        self._always_mask = renderer.masker.holds_secret("http.request\0info")
         self._write = writer.write_line
 
     def __call__(
@@ -221,6 +244,7 @@ class _AccessLine:
         renderer = self._renderer
         if self.processors[-1] is not renderer:  # captured or edited: structlog's turn
             return False
+        stamp = self._now()
         event: EventDict = {
             "request_id": request_id,
             "method": method,
@@ -229,10 +253,14 @@ class _AccessLine:
             "duration_ms": duration_ms,
             "event": "http.request",
             "level": "info",
-            "timestamp": self._now(),
+            "timestamp": stamp,
         }
-        line = orjson.dumps(event).decode()  # every value is a str, int or float
-        self._write(renderer(None, "info", event) if self._found_in(line) else line)
+        # The variable string values, NUL-separated (no environment value holds a NUL): a
+        # shorter haystack than the rendered line, and no JSON-escaped forms to look for.
+        if self._always_mask or self._holds_secret(f"{request_id}\0{method}\0{path}\0{stamp}"):
+            self._write(renderer(None, "info", event))
+        else:
+            self._write(orjson.dumps(event).decode())  # every value is a str, int or float
         return True
 
 

@@ -126,3 +126,47 @@ def test_no_access_line_above_info_or_for_the_console() -> None:
     finally:
         structlog.reset_defaults()
         root.handlers[:], root.level = saved
+
+
+_MANY = [f"many-secret-{n:02d}-abcdefgh" for n in range(12)]  # past the `in` loop's limit
+
+
+@pytest.mark.parametrize(
+    ("secrets", "request_id", "method", "path"),
+    [
+        ([SECRET], "rid-3", "GET", "/api/v1/pipelines/a@main"),  # nothing to mask
+        ([SECRET], "rid-4", "GET", f"/p/{SECRET}/{SECRET}"),  # escaped twice in the line
+        (["GET"], "rid-5", "GET", "/healthz"),  # in the method
+        (["request"], "rid-6", "GET", "/healthz"),  # in a constant value and in keys
+        (["info"], "rid-7", "GET", "/healthz"),  # the level's value
+        (["id-8"], "rid-8", "GET", "/healthz"),  # the id
+        (['main","status'], "rid-9", "GET", "/a@main"),  # only across values: kept
+        (_MANY, "rid-10", "GET", f"/p/{_MANY[7]}?x={_MANY[11]}"),  # the alternation
+        (_MANY, "rid-11", "GET", "/p/many-secret-"),  # a prefix of them: kept
+    ],
+)
+def test_access_line_masks_exactly_as_structlog_does(
+    secrets: list[str], request_id: str, method: str, path: str
+) -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    configure_logging(json=True, secrets=secrets, stream=stream)
+    try:
+        line = access_line()
+        assert line is not None
+        assert line(request_id, method, path, 200, 0.5)
+        structlog.get_logger("t").info(
+            "http.request",
+            request_id=request_id,
+            method=method,
+            path=path,
+            status=200,
+            duration_ms=0.5,
+        )
+        flush_logs()
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:], root.level = saved
+    direct, chained = _lines(stream)
+    assert {**direct, "timestamp": ""} == {**chained, "timestamp": ""}

@@ -14,6 +14,7 @@ from typing import Any
 
 from conveyor.store import open_store
 from conveyor.store.logfiles import read_job_log
+from tests.fakes.processes import live_with_marker
 
 NATIVE = """\
 jobs:
@@ -116,21 +117,6 @@ def _run(project: Path, *args: str) -> dict[str, Any]:
 
 def _statuses(record: dict[str, Any]) -> dict[str, tuple[str, int]]:
     return {job["name"]: (job["status"], job["attempt"]) for job in record["jobs"]}
-
-
-def _live(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker.encode() in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
 
 
 def _wait_for(condition: Any, what: str, timeout_s: float = 30.0) -> None:
@@ -271,7 +257,7 @@ def test_cli_play_refused_while_the_run_executes_elsewhere(tmp_path: Path) -> No
     project = _waiting_project(tmp_path, release, marker)
     proc = _start(project, "run", "--json")
     try:
-        _wait_for(lambda: _live(marker), "the slow job to start")
+        _wait_for(lambda: live_with_marker(marker), "the slow job to start")
         _wait_for(lambda: _run_status(project) == "running", "the run to be running")
         run_id = json.loads(_conveyor(project, "runs", "--json").stdout)[0]["run_id"]
         done = _conveyor(project, "play", run_id, "deploy")
@@ -288,7 +274,7 @@ def test_cli_play_canceled_run_is_refused(tmp_path: Path) -> None:
     marker = f"conveyor-play-cancel-{os.getpid()}-{time.time_ns()}"
     project = _waiting_project(tmp_path, tmp_path / "never", marker)
     proc = _start(project, "run", "--json")
-    _wait_for(lambda: _live(marker), "the slow job to start")
+    _wait_for(lambda: live_with_marker(marker), "the slow job to start")
     _wait_for(lambda: _run_status(project) == "running", "the run to be running")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
@@ -305,11 +291,11 @@ def test_cli_play_interrupted_exits_130_and_cancels_the_run(tmp_path: Path) -> N
     project = _project(tmp_path, {".conveyor.yml": pipeline})
     run_id = _run(project)["run_id"]
     proc = _start(project, "play", run_id, "deploy", "--json")
-    _wait_for(lambda: _live(marker), "the played job to start")
+    _wait_for(lambda: live_with_marker(marker), "the played job to start")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     record = json.loads(out)
-    assert (proc.returncode, _live(marker)) == (130, []), err
+    assert (proc.returncode, live_with_marker(marker)) == (130, []), err
     assert (record["run_id"], record["status"], _statuses(record)["deploy"][0]) == (
         run_id,
         "canceled",
@@ -324,7 +310,7 @@ def test_cli_play_killed_conveyor_is_recovered(tmp_path: Path) -> None:
     project = _project(tmp_path, {".conveyor.yml": pipeline})
     run_id = _run(project)["run_id"]
     proc = _start(project, "play", run_id, "deploy")
-    _wait_for(lambda: _live(marker), "the played job to start")
+    _wait_for(lambda: live_with_marker(marker), "the played job to start")
 
     def group_recorded() -> bool:
         store = open_store(project / ".home")
@@ -338,7 +324,11 @@ def test_cli_play_killed_conveyor_is_recovered(tmp_path: Path) -> None:
     proc.communicate(timeout=30)
     shown = _conveyor(project, "show", run_id, "--json")
     record = json.loads(shown.stdout)
-    assert (record["status"], record["reason"], _live(marker)) == ("failed", "interrupted", [])
+    assert (record["status"], record["reason"], live_with_marker(marker)) == (
+        "failed",
+        "interrupted",
+        [],
+    )
 
 
 def test_cli_play_help_names_the_arguments(tmp_path: Path) -> None:

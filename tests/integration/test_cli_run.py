@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conveyor.store.logfiles import read_job_log
+from tests.fakes.processes import live_with_marker
 
 PIPELINE = """\
 name: cli
@@ -112,21 +113,6 @@ def test_cli_run_two_at_once_both_recorded(tmp_path: Path) -> None:
     assert len({r["run_id"] for r in records}) == 2
 
 
-def _live(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker.encode() in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_cli_run_signal_cancels_and_exits_130(tmp_path: Path, sig: signal.Signals) -> None:
     marker = f"conveyor-sig-{os.getpid()}-{time.time_ns()}"
@@ -141,11 +127,11 @@ def test_cli_run_signal_cancels_and_exits_130(tmp_path: Path, sig: signal.Signal
         stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 30
-    while not _live(marker) and time.monotonic() < deadline:
+    while not live_with_marker(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
-    assert (proc.returncode, _live(marker)) == (130, []), err
+    assert (proc.returncode, live_with_marker(marker)) == (130, []), err
     record = json.loads(out)
     assert (record["status"], record["jobs"][0]["status"]) == ("canceled", "canceled")
 
@@ -183,12 +169,12 @@ def test_cli_run_recovers_run_of_killed_conveyor(tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
-    while not _live(marker) and time.monotonic() < deadline:
+    while not live_with_marker(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
     _wait_for_recorded_group(project / ".home")  # a crash before that cannot be recovered
     proc.kill()
     proc.wait(timeout=10)
-    assert _live(marker), "the job's group outlives a SIGKILLed conveyor until recovery"
+    assert live_with_marker(marker), "the job's group outlives a SIGKILLed conveyor until recovery"
     (project / ".conveyor.yml").write_text("jobs:\n  quick:\n    run: echo ok\n")
     done = _conveyor(project)
     store = open_store(project / ".home")
@@ -197,7 +183,7 @@ def test_cli_run_recovers_run_of_killed_conveyor(tmp_path: Path) -> None:
     finally:
         store.close()
     old = runs[-1]
-    alive = {pid: Path(f"/proc/{pid}/stat").read_text() for pid in _live(marker)}
+    alive = {pid: Path(f"/proc/{pid}/stat").read_text() for pid in live_with_marker(marker)}
     assert (done.returncode, alive) == (0, {}), done.stderr
     assert (str(old.status), old.reason, "recovered run" in done.stderr) == (
         "failed",

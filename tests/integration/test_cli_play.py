@@ -14,6 +14,7 @@ from typing import Any
 
 from conveyor.store import open_store
 from conveyor.store.logfiles import read_job_log
+from tests.fakes.git_repos import GitRepo
 from tests.fakes.processes import live_with_marker
 
 NATIVE = """\
@@ -80,28 +81,11 @@ def _start(project: Path, *args: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args],
-        capture_output=True, text=True, env={**os.environ, **GIT_ENV}, timeout=30, check=True,
-    )  # fmt: skip
-    return done.stdout.strip()
-
-
-def _commit(repo: Path, files: dict[str, str]) -> str:
-    for name, text in files.items():
-        (repo / name).write_text(text)
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "change")
-    return _git(repo, "rev-parse", "HEAD")
-
-
 def _project(tmp_path: Path, files: dict[str, str], *, git: bool = False) -> Path:
     project = tmp_path / "app"
     project.mkdir()
     if git:
-        _git(project, "init", "-q", "-b", "main")
-        _commit(project, files)
+        GitRepo.create(project, files)
     else:
         for name, text in files.items():
             (project / name).write_text(text)
@@ -173,7 +157,7 @@ def test_cli_play_gitlab_blocking_manual_job_runs_the_later_stage(tmp_path: Path
     first = _run(project)
     sha = first["sha"]
     # HEAD moves on and changes the job: the play runs the run's commit, file included.
-    _commit(project, {".gitlab-ci.yml": GITLAB.replace("deploying", "changed later")})
+    GitRepo(project).commit({".gitlab-ci.yml": GITLAB.replace("deploying", "changed later")})
     played = _conveyor(project, "play", first["run_id"], "deploy", "--json")
     assert played.returncode == 0, played.stderr
     record = json.loads(played.stdout)
@@ -184,7 +168,7 @@ def test_cli_play_gitlab_blocking_manual_job_runs_the_later_stage(tmp_path: Path
     texts = [r.text for r in read_job_log(project / ".home" / "runs" / first["run_id"], "deploy")]
     assert ("built" in texts, f"deploying {sha}" in texts) == (True, True), texts
     assert not [text for text in texts if "changed later" in text]
-    assert _git(project, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert GitRepo(project).git("worktree", "list", "--porcelain").count("worktree ") == 1
 
 
 def test_cli_play_unknown_run_exits_2(tmp_path: Path) -> None:
@@ -226,7 +210,7 @@ def test_cli_play_second_play_is_refused(tmp_path: Path) -> None:
 def test_cli_play_native_refused_when_head_moved(tmp_path: Path) -> None:
     project = _project(tmp_path, {".conveyor.yml": NATIVE}, git=True)
     first = _run(project)
-    _commit(project, {"later.txt": "another commit"})
+    GitRepo(project).commit({"later.txt": "another commit"})
     done = _conveyor(project, "play", first["run_id"], "deploy")
     shown = json.loads(_conveyor(project, "show", first["run_id"], "--json").stdout)
     assert (done.returncode, f"not the run's {first['sha'][:12]}" in done.stderr) == (2, True)

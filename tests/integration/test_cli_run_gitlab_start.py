@@ -12,37 +12,13 @@ from pathlib import Path
 
 import pytest
 
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.com",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.com",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_SYSTEM": os.devnull,
-}
+from tests.fakes.git_repos import GitRepo
 
 PIPELINE = "show:\n  script:\n    - cat note.txt\n    - git rev-parse HEAD\n"
 
 
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, env=GIT_ENV,
-        timeout=30, check=True,
-    )  # fmt: skip
-    return done.stdout.strip()
-
-
-def _commit(repo: Path, files: dict[str, str]) -> str:
-    for name, text in files.items():
-        (repo / name).write_text(text)
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "change")
-    return _git(repo, "rev-parse", "HEAD")
-
-
 def _conveyor(repo: Path, *args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in GIT_ENV.items() if not k.startswith("CONVEYOR")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR")}
     if home is not None:
         env["CONVEYOR_HOME"] = str(home)
     return subprocess.run(
@@ -52,21 +28,18 @@ def _conveyor(repo: Path, *args: str, home: Path | None = None) -> subprocess.Co
 
 
 def _worktrees(repo: Path) -> list[str]:
-    listing = _git(repo, "worktree", "list", "--porcelain")
+    listing = GitRepo(repo).git("worktree", "list", "--porcelain")
     return [line for line in listing.splitlines() if line.startswith("worktree ")]
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "app"
-    path.mkdir()
-    _git(path, "init", "-q", "-b", "main")
-    return path
+    return GitRepo.create(tmp_path / "app").path
 
 
 def test_cli_run_gitlab_job_runs_in_a_checkout_of_the_given_sha(repo: Path) -> None:
-    first = _commit(repo, {".gitlab-ci.yml": PIPELINE, "note.txt": "first\n"})
-    _commit(repo, {"note.txt": "second\n"})
+    first = GitRepo(repo).commit({".gitlab-ci.yml": PIPELINE, "note.txt": "first\n"})
+    GitRepo(repo).commit({"note.txt": "second\n"})
     done = _conveyor(repo, "--json", "--sha", first)
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)
@@ -77,7 +50,7 @@ def test_cli_run_gitlab_job_runs_in_a_checkout_of_the_given_sha(repo: Path) -> N
 
 
 def test_cli_run_gitlab_invalid_file_leaves_no_state(repo: Path) -> None:
-    _commit(repo, {".gitlab-ci.yml": "show:\n  scriptt: echo\n"})
+    GitRepo(repo).commit({".gitlab-ci.yml": "show:\n  scriptt: echo\n"})
     done = _conveyor(repo)
     assert (done.returncode, ".gitlab-ci.yml:2:3" in done.stderr) == (2, True)
     assert (False, [f"worktree {repo}"]) == ((repo / ".conveyor").exists(), _worktrees(repo))
@@ -85,7 +58,7 @@ def test_cli_run_gitlab_invalid_file_leaves_no_state(repo: Path) -> None:
 
 def test_cli_run_gitlab_workflow_excluded_leaves_no_state(repo: Path, tmp_path: Path) -> None:
     text = "workflow:\n  rules:\n    - when: never\n" + PIPELINE
-    _commit(repo, {".gitlab-ci.yml": text, "note.txt": "n\n"})
+    GitRepo(repo).commit({".gitlab-ci.yml": text, "note.txt": "n\n"})
     home = tmp_path / "state" / "home"
     done = _conveyor(repo, home=home)
     assert (done.returncode, "workflow rules excluded it" in done.stdout) == (0, True)
@@ -93,7 +66,7 @@ def test_cli_run_gitlab_workflow_excluded_leaves_no_state(repo: Path, tmp_path: 
 
 
 def test_cli_run_gitlab_unknown_job_keeps_only_earlier_runs(repo: Path) -> None:
-    _commit(repo, {".gitlab-ci.yml": PIPELINE, "note.txt": "n\n"})
+    GitRepo(repo).commit({".gitlab-ci.yml": PIPELINE, "note.txt": "n\n"})
     first = _conveyor(repo, "--json")
     assert first.returncode == 0, first.stderr
     done = _conveyor(repo, "--job", "shw")

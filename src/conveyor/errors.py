@@ -22,6 +22,7 @@ from datetime import datetime
 
 __all__ = [
     "ConfigError",
+    "ConflictError",
     "ConveyorError",
     "Problem",
     "StoreError",
@@ -71,6 +72,13 @@ class ConfigError(ConveyorError):
 
 class UsageError(ConveyorError):
     """A command line asks for something impossible (unknown job, bad --var)."""
+
+    exit_code = 2
+
+
+class ConflictError(ConveyorError):
+    """What is asked for conflicts with the current state (a run still executing, a job
+    already played): the API answers 409."""
 
     exit_code = 2
 

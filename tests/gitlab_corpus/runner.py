@@ -41,10 +41,11 @@ import yaml
 
 from conveyor.config.gitlab import load_gitlab
 from conveyor.engine.runner import LocalRunner, ProcessGroups
-from conveyor.engine.scheduler import execute_run
+from conveyor.engine.scheduler import RunSetup, execute_run
 from conveyor.errors import ConfigError
-from conveyor.model import Event, EventKind, LogRecord, Plan, RunRecord, Status
+from conveyor.model import Event, EventKind, Plan, RunRecord, Status
 from conveyor.plan import plan
+from tests.fakes.log_sink import ListLogs
 from tests.fakes.memory_store import MemoryRunStore
 
 __all__ = ["CORPUS", "Outcome", "case_dirs", "check", "load_expect", "run_case"]
@@ -62,26 +63,12 @@ def load_expect(case: Path) -> dict[str, Any]:
     return data
 
 
-class _Logs:
-    def __init__(self) -> None:
-        self.records: list[LogRecord] = []
-
-    def write(self, record: LogRecord) -> None:
-        self.records.append(record)
-
-    def close(self) -> None:
-        pass
-
-    def text(self, job: str) -> str:
-        return "\n".join(r.text for r in self.records if r.job == job)
-
-
 @dataclass
 class Outcome:
     plan: Plan | None
     warnings: tuple[str, ...]
     record: RunRecord | None = None
-    logs: _Logs = field(default_factory=_Logs)
+    logs: ListLogs = field(default_factory=ListLogs)
     problems: tuple[str, ...] = ()
 
 
@@ -144,17 +131,19 @@ async def run_case(case: Path, tmp: Path) -> Outcome:
     )
     outcome.record = await execute_run(
         the_plan,
-        run=run,
-        store=store,
-        logs=outcome.logs,
-        workspace=workspace,
-        run_dir=tmp / f"{case.name}-run",
-        concurrency=4,
-        secrets={},
-        base_env=os.environ,
-        play=frozenset(expect.get("play", ())),
-        runner=LocalRunner(store=store, grace_s=0.5, groups=ProcessGroups()),
-        grace_s=0.5,
+        run,
+        RunSetup(
+            store=store,
+            logs=outcome.logs,
+            workspace=workspace,
+            run_dir=tmp / f"{case.name}-run",
+            concurrency=4,
+            secrets={},
+            base_env=os.environ,
+            play=frozenset(expect.get("play", ())),
+            runner=LocalRunner(store=store, grace_s=0.5, groups=ProcessGroups()),
+            grace_s=0.5,
+        ),
     )
     return outcome
 

@@ -189,7 +189,7 @@ def test_cli_play_unknown_job_says_did_you_mean(tmp_path: Path) -> None:
     project = _project(tmp_path, {".conveyor.yml": NATIVE})
     run_id = _run(project)["run_id"]
     done = _conveyor(project, "play", run_id, "deplyo")
-    assert (done.returncode, "did you mean 'deploy'?" in done.stderr) == (2, True), done.stderr
+    assert (done.returncode, 'did you mean "deploy"?' in done.stderr) == (2, True), done.stderr
 
 
 def test_cli_play_job_that_is_not_manual_exits_2(tmp_path: Path) -> None:

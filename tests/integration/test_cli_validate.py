@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.commands.validate import render_warning
 from conveyor.config import find_pipeline_file, is_gitlab_file, load_pipeline
+from conveyor.config.problems import render_warning
 from conveyor.errors import ConfigError, UsageError
 
 GIT_ENV = {

@@ -15,7 +15,6 @@ Must not: import asyncio, SQLAlchemy, FastAPI or rich (validate must start fast)
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,11 +23,10 @@ import click
 
 from conveyor.commands.options import event_options, parse_vars
 from conveyor.config import find_pipeline_file, is_gitlab_file, load_pipeline
+from conveyor.config.problems import render_warning
 from conveyor.model import Event, EventKind, Pipeline, Plan
 
-__all__ = ["plan", "plan_as_json", "render_plan", "render_warning", "validate"]
-
-_LOCATION = re.compile(r"^(.*?:\d+:\d+): (.*)$", re.DOTALL)
+__all__ = ["plan", "plan_as_json", "render_plan", "validate"]
 
 
 def _pipeline_path(file: str | Path | None) -> Path:
@@ -44,15 +42,6 @@ def _lint_event(path: Path) -> Event | None:
 
     event = event_from_checkout(path.parent, kind=EventKind.PUSH)
     return replace(event, ref=event.default_branch or event.ref)
-
-
-def render_warning(rendered: str) -> str:
-    """`FILE:LINE:COL: message` -> `FILE:LINE:COL: warning: message`."""
-    match = _LOCATION.match(rendered)
-    where, message = match.groups() if match else rendered.partition(": ")[::2]
-    if message.startswith("warning: "):
-        message = message.removeprefix("warning: ")
-    return f"{where}: warning: {message}" if where else f"warning: {rendered}"
 
 
 def _echo_warnings(pipeline: Pipeline) -> None:

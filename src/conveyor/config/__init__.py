@@ -28,14 +28,19 @@ def is_gitlab_file(path: Path) -> bool:
     )
 
 
-def find_pipeline_file(directory: Path) -> Path:
-    """`.conveyor.yml` in `directory`, else `.gitlab-ci.yml`; UsageError when neither."""
-    for name in PIPELINE_FILES:
+def find_pipeline_file(directory: Path, configured: str | None = None) -> Path:
+    """The pipeline file of `directory` (a project folder, or a commit's worktree): the
+    `configured` one (a repo's `pipeline_file`), else `.conveyor.yml`, else
+    `.gitlab-ci.yml`. The one place that looks; UsageError when there is none."""
+    names = (configured,) if configured else PIPELINE_FILES
+    for name in names:
         candidate = directory / name
         if candidate.is_file():
             return candidate
+    wanted = " or ".join(names)
     raise UsageError(
-        f"{directory}: no pipeline file found (create .conveyor.yml, or pass one with -f FILE)"
+        f"{directory}: no pipeline file found: no {wanted} (create one, or name the file "
+        "with -f FILE, or pipeline_file in conveyor.toml)"
     )
 
 

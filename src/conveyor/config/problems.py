@@ -15,7 +15,7 @@ from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
 from conveyor.errors import ConfigError, Problem
 from conveyor.model import Mark
 
-__all__ = ["Problems", "Section", "did_you_mean"]
+__all__ = ["Problems", "Section", "did_you_mean", "render_warning"]
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
@@ -179,3 +179,15 @@ class Section:
             if value is not None:
                 result[name] = value
         return result
+
+
+def render_warning(rendered: str) -> str:
+    """A pipeline warning as shown to a user: `FILE:LINE:COL: message` ->
+    `FILE:LINE:COL: warning: message` (`warning: message` when it has no place)."""
+    import re
+
+    match = re.match(r"^(.*?:\d+:\d+): (.*)$", rendered, re.DOTALL)
+    where, message = match.groups() if match else rendered.partition(": ")[::2]
+    if message.startswith("warning: "):
+        message = message.removeprefix("warning: ")
+    return f"{where}: warning: {message}" if where else f"warning: {rendered}"

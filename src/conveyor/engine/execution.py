@@ -23,9 +23,15 @@ import contextlib
 from dataclasses import replace
 from typing import Any
 
-from conveyor.engine.attempt import AttemptState, JobLog, RunContext, now_utc, run_attempt
+from conveyor.engine.attempt import (
+    AttemptState,
+    JobLog,
+    RunContext,
+    attempt_record,
+    attempt_spec,
+    now_utc,
+)
 from conveyor.engine.journal import JobJournal
-from conveyor.engine.runner import StepResult
 from conveyor.errors import StoreError, UsageError
 from conveyor.model import JobRecord, Plan, PlannedJob, RunRecord, Status, When
 from conveyor.status import DepResult, decide_start, outcome_of, should_retry
@@ -73,7 +79,7 @@ class Execution:
         self.done = {p.name: asyncio.Event() for p in plan.jobs}
         self.results: dict[str, DepResult] = {}
         self.records: dict[str, JobRecord] = {}
-        self.running: dict[str, asyncio.Task[tuple[JobRecord, StepResult | None]]] = {}
+        self.running: set[str] = set()  # jobs with an attempt at the executor
         self.stop = asyncio.Event()
         self.stop_reason = ""
         self.is_canceled = False
@@ -99,8 +105,8 @@ class Execution:
         self.stop_reason = reason
         self.is_canceled = is_cancel
         self.stop.set()
-        for task in self.running.values():
-            task.cancel()
+        for name in sorted(self.running):  # a message each: the attempts answer `canceled`
+            self.ctx.executor.cancel(self.run.run_id, name)
 
     # -- starting jobs, and playing manual jobs while the run executes
     def start_jobs(self, names: tuple[str, ...]) -> None:
@@ -221,24 +227,31 @@ class Execution:
             self.save(base)
             if attempt > 1:
                 job_log.system(f"attempt {attempt} of {job.retry.max + 1}")
-            task = asyncio.create_task(run_attempt(self.ctx, planned, state, job_number=job_number))
-            self.running[name] = task
-            try:
-                record, failure = await task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise  # the whole execution is being cancelled: propagate
+            spec = attempt_spec(
+                self.ctx,
+                planned,
+                attempt=attempt,
+                job_number=job_number,
+                first_line=job_log.last_line + 1,
+            )
+            self.running.add(name)
+            try:  # cancelled from outside: the executor stopped the attempt; propagate
+                result = await self.ctx.executor.run(spec, job_log.write_records)
+            finally:
+                self.running.discard(name)
+            if result.status is Status.CANCELED:
                 job_log.system(f"canceled: {self.stop_reason}")
                 canceled = state.snapshot(
-                    status=Status.CANCELED, finished_at=now_utc(), reason=self.stop_reason
+                    status=Status.CANCELED,
+                    finished_at=now_utc(),
+                    reason=self.stop_reason,
+                    steps=result.steps,
                 )
                 self.finish(canceled, outcome_of(name, Status.CANCELED))
                 return
-            finally:
-                self.running.pop(name, None)
-            if failure is None or not should_retry(
-                job.retry, attempt, exit_code=failure.exit_code, timed_out=failure.timed_out
+            record = attempt_record(planned, state, result)
+            if result.status is Status.SUCCESS or not should_retry(
+                job.retry, attempt, exit_code=result.exit_code, timed_out=result.timed_out
             ):
                 break
             self.save(record)
@@ -248,8 +261,8 @@ class Execution:
                 self.finish(record, outcome_of(name, Status.FAILED))
                 return
             attempt += 1
-        result = outcome_of(name, record.status, allowed_failure=record.allow_failure)
-        self.finish(record, result)
+        result_of = outcome_of(name, record.status, allowed_failure=record.allow_failure)
+        self.finish(record, result_of)
         is_hard_failure = record.status is Status.FAILED and not record.allow_failure
         if is_hard_failure and self.plan.pipeline.fail_fast:
             self.request_stop(f"fail_fast: job {name} failed", is_cancel=False)

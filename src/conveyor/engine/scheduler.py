@@ -1,26 +1,27 @@
-"""The scheduler: executes a Plan as a DAG of jobs. The one engine of conveyor — the CLI
-(`conveyor run`) and the server both call `execute_run`.
+"""The scheduler: executes a Plan as a DAG of jobs — the one engine of conveyor, behind the
+run chain (`conveyor.runs.chain`) that `conveyor run`, `conveyor play` and the server share.
 
     record = await execute_run(
         plan,                      # conveyor.plan.plan(pipeline, event)
-        run=run,                   # RunRecord already created in the store (status pending)
-        store=store,               # RunStore: update_run, save_job, is_cancel_requested, …
-        logs=RunLogs(run_dir),     # LogSink: one masked LogRecord per output line
-        workspace=project_dir,     # where jobs run (isolated pipelines: checked out from it)
-        run_dir=run_dir,           # <home>/runs/<run_id>: artifacts/ and work/ go here
-        concurrency=4,             # jobs at once
-        secrets={"TOKEN": "…"},    # values of declared secrets, read from conveyor's env
-        base_env=os.environ,       # only its safe part (PATH, HOME, …) reaches jobs
-        play=frozenset({"deploy"}),# manual jobs to run
+        run,                       # RunRecord already created in the store (status pending)
+        RunSetup(                  # what the execution needs besides the two
+            store=store,           # RunStore: update_run, save_job, is_cancel_requested, …
+            logs=RunLogs(run_dir), # LogSink: one masked LogRecord per output line
+            workspace=project_dir, # where jobs run (isolated pipelines: checked out from it)
+            run_dir=run_dir,       # <home>/runs/<run_id>: artifacts/ and work/ go here
+            concurrency=4,         # jobs at once
+            secrets={"TOKEN": "…"},# values of declared secrets, read from conveyor's env
+            base_env=os.environ,   # only its safe part (PATH, HOME, …) reaches jobs
+            play=frozenset({"deploy"}),  # manual jobs to run
+        ),                         # (+ home, workspaces, executor or runner, grace_s, clock)
         resume=None,               # engine.resume.Resume: run only its jobs, keep the rest
-        live=None,                 # LiveRun: lets another task play manual jobs meanwhile
-        cancel=asyncio.Event(),    # set it to cancel the run (signal handler, API)
-        observer=view,             # optional RunObserver (terminal view, SSE)
-        runner=None,               # StepRunner; default LocalRunner reporting to the journal
-        grace_s=5.0,               # SIGTERM → SIGKILL grace when stopping a job
-        home=home,                 # conveyor's state folder (never copied into a workspace)
-        workspaces=None,           # a JobWorkspaces already preparing (else one is made);
-    )                              # closed by execute_run in both cases
+        controls=RunControls(cancel=event, live=live, observer=view),
+    )
+
+Each attempt goes to the run's `Executor` (engine.executor) as a serialisable spec; the
+default is `engine.local.LocalExecutor` over `setup.runner` (a StepRunner, default
+LocalRunner reporting process groups to the journal) and the run's job workspaces
+(`setup.workspaces`, a JobWorkspaces already preparing, else one is made; closed here).
 
 It marks the run running, starts every job whose dependencies are final and whose
 `when` allows it (status.decide_start), at most `concurrency` at once and never two of one
@@ -54,12 +55,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conveyor.engine.attempt import RunContext, RunObserver, now_utc
 from conveyor.engine.execution import CANCEL_POLL_S, Execution, LiveRun, pending_record
+from conveyor.engine.executor import Executor
 from conveyor.engine.journal import JobJournal
 from conveyor.engine.masking import Masker
 from conveyor.engine.runner import LocalRunner, StepRunner
@@ -72,63 +74,99 @@ from conveyor.store.logfiles import read_job_log
 if TYPE_CHECKING:  # a fresh run never needs the resume module
     from conveyor.engine.resume import Resume
 
-__all__ = ["CANCEL_POLL_S", "LiveRun", "RunObserver", "execute_run", "pending_record"]
+__all__ = [
+    "CANCEL_POLL_S",
+    "LiveRun",
+    "RunControls",
+    "RunObserver",
+    "RunSetup",
+    "execute_run",
+    "pending_record",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RunSetup:
+    """What an execution needs besides its plan and run record (module docstring)."""
+
+    store: RunStore
+    logs: LogSink
+    workspace: Path
+    run_dir: Path
+    concurrency: int
+    secrets: Mapping[str, str]
+    base_env: Mapping[str, str]
+    play: frozenset[str] = frozenset()
+    home: Path | None = None
+    workspaces: JobWorkspaces | None = None
+    executor: Executor | None = None
+    runner: StepRunner | None = None
+    grace_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunControls:
+    """Where a run is steered from while it executes: `cancel` set cancels it (signal
+    handler, API), `live` lets another task play manual jobs, `observer` sees every change."""
+
+    cancel: asyncio.Event | None = None
+    live: LiveRun | None = None
+    observer: RunObserver | None = None
+
+
+def _executor(plan: Plan, setup: RunSetup, journal: JobJournal) -> tuple[Executor, JobWorkspaces]:
+    from conveyor.engine.local import LocalExecutor
+
+    workspaces = setup.workspaces or JobWorkspaces(
+        setup.workspace,
+        isolate=plan.pipeline.isolate_jobs,
+        sha=plan.event.sha,
+        root=setup.run_dir / "work",
+        home=setup.home,
+    )
+    if setup.executor is not None:
+        return setup.executor, workspaces
+    runner = setup.runner or LocalRunner(store=journal, grace_s=setup.grace_s)
+    return LocalExecutor(runner, workspaces, setup.run_dir, setup.home), workspaces
 
 
 async def execute_run(
     plan: Plan,
-    *,
     run: RunRecord,
-    store: RunStore,
-    logs: LogSink,
-    workspace: Path,
-    run_dir: Path,
-    concurrency: int,
-    secrets: Mapping[str, str],
-    base_env: Mapping[str, str],
-    play: frozenset[str] = frozenset(),
+    setup: RunSetup,
+    *,
     resume: Resume | None = None,
-    live: LiveRun | None = None,
-    cancel: asyncio.Event | None = None,
-    observer: RunObserver | None = None,
-    runner: StepRunner | None = None,
-    grace_s: float = 5.0,
-    home: Path | None = None,
-    workspaces: JobWorkspaces | None = None,
+    controls: RunControls | None = None,
 ) -> RunRecord:
     """Execute `plan` as run `run` and return the final run record (see module docstring)."""
+    controls = controls or RunControls()
+    store = setup.store
     # With its own runner the engine batches job records and process groups (journal.py).
-    journal = JobJournal(store, hold_running=runner is None)
+    is_default = setup.executor is None and setup.runner is None
+    journal = JobJournal(store, hold_running=is_default)
+    executor, workspaces = _executor(plan, setup, journal)
     ctx = RunContext(
         plan=plan,
         run_id=run.run_id,
         run_number=run.number,
-        logs=logs,
-        workspace=workspace,
-        run_dir=run_dir,
-        home=home,
-        secrets=secrets,
-        base_env=base_env,
-        runner=runner or LocalRunner(store=journal, grace_s=grace_s),
-        masker=Masker(secrets.values()),
-        observer=observer,
-        workspaces=workspaces
-        or JobWorkspaces(
-            workspace,
-            isolate=plan.pipeline.isolate_jobs,
-            sha=plan.event.sha,
-            root=run_dir / "work",
-            home=home,
-        ),
+        logs=setup.logs,
+        workspace=setup.workspace,
+        run_dir=setup.run_dir,
+        secrets=setup.secrets,
+        base_env=setup.base_env,
+        executor=executor,
+        masker=Masker(setup.secrets.values()),
+        observer=controls.observer,
     )
-    execution = Execution(plan, run, store, ctx, concurrency, play, journal)
+    execution = Execution(plan, run, store, ctx, setup.concurrency, setup.play, journal)
     if resume is not None:
         execution.play.update(resume.play)
         started_at = run.started_at or now_utc()
     else:
         started_at = now_utc()
     store.update_run(run.run_id, status=Status.RUNNING, started_at=started_at)
-    to_run = _prepare_jobs(execution, resume, run_dir)
+    to_run = _prepare_jobs(execution, resume, setup.run_dir)
+    cancel, live = controls.cancel, controls.live
     if cancel is not None and cancel.is_set():  # canceled before the engine started (checkout)
         execution.request_stop("run canceled", is_cancel=True)
     watcher = asyncio.create_task(execution.watch_cancel(cancel))
@@ -145,7 +183,7 @@ async def execute_run(
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
-        await ctx.workspaces.close()
+        await workspaces.close()
         journal.flush()
     records = tuple(execution.records[p.name] for p in plan.jobs)
     status = run_status(records, is_canceled=execution.is_canceled)

@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from conveyor.monitor.service import Monitor
 from conveyor.notify import build_notifications
+from conveyor.runs.queue import RunListener, RunQueue
 from conveyor.server import cctray, dashboard, health, metrics, pipelines, runs, webhooks
 from conveyor.server.errors import install_error_handlers
 from conveyor.server.middleware import (
@@ -33,7 +34,6 @@ from conveyor.server.middleware import (
     answer_fast,
     bind_access_log,
 )
-from conveyor.server.queue import RunListener, RunQueue
 from conveyor.settings import Settings
 from conveyor.store.base import RunStore
 

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from conveyor.errors import WebhookRejected
 from conveyor.model import Event
-from conveyor.server.queue import RunQueue
+from conveyor.runs.queue import RunQueue
 from conveyor.server.webhook_parse import (
     Ignored,
     decode_payload,

@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.engine.runner import LocalRunner, ProcessGroups
-from conveyor.engine.scheduler import execute_run
+from conveyor.engine.scheduler import RunControls, RunSetup, execute_run
 from conveyor.model import (
     Event,
     EventKind,
     Job,
-    LogRecord,
     Mark,
     Pipeline,
     Plan,
@@ -25,24 +24,10 @@ from conveyor.model import (
     Step,
     When,
 )
+from tests.fakes.log_sink import ListLogs
 from tests.fakes.memory_store import MemoryRunStore
 
 MARK = Mark(".conveyor.yml", 1, 1)
-
-
-class ListLogs:
-    def __init__(self) -> None:
-        self.records: list[LogRecord] = []
-        self.closed = False
-
-    def write(self, record: LogRecord) -> None:
-        self.records.append(record)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def texts(self, job: str) -> list[str]:
-        return [r.text for r in self.records if r.job == job]
 
 
 def job(name: str, *runs: str, stage: str = "test", **fields: Any) -> Job:
@@ -103,18 +88,22 @@ async def run_plan(
     ws.mkdir(parents=True, exist_ok=True)
     record = await execute_run(
         plan,
-        run=run,
-        store=store,
-        logs=logs,
-        workspace=ws,
-        run_dir=tmp_path / "run",
-        concurrency=concurrency,
-        secrets=secrets or {},
-        base_env=os.environ,
-        play=play,
-        cancel=cancel,
-        runner=LocalRunner(store=store, grace_s=0.3, groups=ProcessGroups()),
-        grace_s=0.3,
+        run,
+        RunSetup(
+            store=store,
+            logs=logs,
+            workspace=ws,
+            run_dir=tmp_path / "run",
+            concurrency=concurrency,
+            secrets=secrets or {},
+            base_env=os.environ,
+            play=play,
+            runner=LocalRunner(store=store, grace_s=0.3, groups=ProcessGroups()),
+            grace_s=0.3,
+        ),
+        controls=RunControls(
+            cancel=cancel,
+        ),
     )
     return record, store, logs
 

@@ -8,7 +8,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conveyor.engine.scheduler import execute_run
+from conveyor.engine.scheduler import RunSetup, execute_run
 from conveyor.model import RunRecord, Status
 from conveyor.store import open_store
 from tests.integration.engine.helpers import ListLogs, job, make_plan, planned
@@ -39,15 +39,17 @@ async def test_store_shows_live_groups_and_final_records(tmp_path: Path) -> None
         execution = asyncio.create_task(
             execute_run(
                 plan,
-                run=run,
-                store=store,
-                logs=ListLogs(),
-                workspace=tmp_path / "ws",
-                run_dir=tmp_path / "run",
-                concurrency=3,
-                secrets={},
-                base_env=os.environ,
-                grace_s=0.3,
+                run,
+                RunSetup(
+                    store=store,
+                    logs=ListLogs(),
+                    workspace=tmp_path / "ws",
+                    run_dir=tmp_path / "run",
+                    concurrency=3,
+                    secrets={},
+                    base_env=os.environ,
+                    grace_s=0.3,
+                ),
             )
         )
         for _ in range(500):  # at most 5 s

@@ -18,7 +18,7 @@ from pathlib import Path
 from conveyor.engine.execution import LiveRun
 from conveyor.engine.resume import check_playable, plan_resume
 from conveyor.engine.runner import LineSink, StepResult, StepSpec
-from conveyor.engine.scheduler import execute_run
+from conveyor.engine.scheduler import RunControls, RunSetup, execute_run
 from conveyor.errors import UsageError
 from conveyor.model import Plan, RunRecord, Status, Stream, When
 from tests.fakes.memory_store import MemoryRunStore
@@ -69,17 +69,21 @@ async def _execute(
     (tmp_path / "ws").mkdir(parents=True, exist_ok=True)
     return await execute_run(
         plan,
-        run=run,
-        store=store,
-        logs=ListLogs(),
-        workspace=tmp_path / "ws",
-        run_dir=tmp_path / "run",
-        concurrency=2,
-        secrets={},
-        base_env=os.environ,
-        live=live,
-        cancel=cancel,
-        runner=runner,
+        run,
+        RunSetup(
+            store=store,
+            logs=ListLogs(),
+            workspace=tmp_path / "ws",
+            run_dir=tmp_path / "run",
+            concurrency=2,
+            secrets={},
+            base_env=os.environ,
+            runner=runner,
+        ),
+        controls=RunControls(
+            cancel=cancel,
+            live=live,
+        ),
     )
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from conveyor.engine.runner import LineSink, StepResult, StepSpec
-from conveyor.engine.scheduler import execute_run
+from conveyor.engine.scheduler import RunControls, RunSetup, execute_run
 from conveyor.model import JobRecord, LogRecord, RunRecord, Status, Stream, When
 from tests.fakes.memory_store import MemoryRunStore
 from tests.integration.engine.helpers import ListLogs, job, make_plan, planned, statuses
@@ -52,17 +52,21 @@ async def _execute(
     recorder, runner = Recorder(), ScriptedRunner()
     record = await execute_run(
         plan,
-        run=run,
-        store=store,
-        logs=ListLogs(),
-        workspace=tmp_path,
-        run_dir=tmp_path / "run",
-        concurrency=2,
-        secrets={},
-        base_env=os.environ,
-        cancel=cancel,
-        observer=recorder,
-        runner=runner,
+        run,
+        RunSetup(
+            store=store,
+            logs=ListLogs(),
+            workspace=tmp_path,
+            run_dir=tmp_path / "run",
+            concurrency=2,
+            secrets={},
+            base_env=os.environ,
+            runner=runner,
+        ),
+        controls=RunControls(
+            cancel=cancel,
+            observer=recorder,
+        ),
     )
     return record, recorder, runner
 

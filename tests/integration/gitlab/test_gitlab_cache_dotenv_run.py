@@ -14,21 +14,11 @@ from conveyor.config.gitlab import load_gitlab
 from conveyor.engine.cache import cache_folder, restore_caches, save_caches
 from conveyor.engine.dotenv import dotenv_path, received_dotenv
 from conveyor.engine.runner import LocalRunner, ProcessGroups
-from conveyor.engine.scheduler import execute_run
-from conveyor.model import Cache, Event, EventKind, LogRecord, RunRecord, Status
+from conveyor.engine.scheduler import RunSetup, execute_run
+from conveyor.model import Cache, Event, EventKind, RunRecord, Status
 from conveyor.plan import plan
+from tests.fakes.log_sink import ListLogs
 from tests.fakes.memory_store import MemoryRunStore
-
-
-class MemoryLogs:
-    def __init__(self) -> None:
-        self.records: list[LogRecord] = []
-
-    def write(self, record: LogRecord) -> None:
-        self.records.append(record)
-
-    def close(self) -> None:
-        pass
 
 
 def git_repo(root: Path, files: dict[str, str]) -> Path:
@@ -152,19 +142,21 @@ async def test_dotenv_value_equal_to_a_secret_is_masked(tmp_path: Path) -> None:
     run_record = store.create_run(
         RunRecord("r1", "repo", "main", "", EventKind.PUSH, Status.PENDING, datetime.now(UTC))
     )
-    sink = MemoryLogs()
+    sink = ListLogs()
     record = await execute_run(
         the_plan,
-        run=run_record,
-        store=store,
-        logs=sink,
-        workspace=repo,
-        run_dir=tmp_path / "run",
-        concurrency=2,
-        secrets={"HIDDEN": "s3cret-value"},
-        base_env={"PATH": "/usr/bin:/bin"},
-        runner=LocalRunner(store=store, grace_s=0.5, groups=ProcessGroups()),
-        grace_s=0.5,
+        run_record,
+        RunSetup(
+            store=store,
+            logs=sink,
+            workspace=repo,
+            run_dir=tmp_path / "run",
+            concurrency=2,
+            secrets={"HIDDEN": "s3cret-value"},
+            base_env={"PATH": "/usr/bin:/bin"},
+            runner=LocalRunner(store=store, grace_s=0.5, groups=ProcessGroups()),
+            grace_s=0.5,
+        ),
     )
     assert record.status is Status.SUCCESS
     deploy = [r.text for r in sink.records if r.job == "deploy"]

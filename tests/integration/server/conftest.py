@@ -24,8 +24,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from conveyor.model import RunRecord
+from conveyor.runs.queue import RunListener
 from conveyor.server.app import create_app
-from conveyor.server.queue import RunListener
 from conveyor.server.webhook_parse import github_signature
 from conveyor.settings import Settings, parse_settings
 from conveyor.store import open_store

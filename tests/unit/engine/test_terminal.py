@@ -1,4 +1,4 @@
-"""Unit tests of conveyor.terminal: plain lines, the live table, the summary."""
+"""Unit tests of conveyor.commands.terminal: plain lines, the live table, the summary."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 
+from conveyor.commands.terminal import LiveView, PlainView, open_view, render_summary
 from conveyor.model import EventKind, JobRecord, LogRecord, RunRecord, Status, Stream
-from conveyor.terminal import LiveView, PlainView, open_view, render_summary
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

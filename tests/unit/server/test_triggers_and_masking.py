@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from conveyor.logconfig import MASK, SecretMasker, configure_logging
 from conveyor.model import Event, EventKind
 from conveyor.server.middleware import new_request_id
-from conveyor.server.triggers import event_from_trigger, event_to_trigger
+from conveyor.triggers import event_from_trigger, event_to_trigger
 
 
 def test_trigger_round_trip_keeps_the_event() -> None:

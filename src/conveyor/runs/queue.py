@@ -2,11 +2,14 @@
 
 A trigger (webhook or API) stores a RunRecord with status `pending` and the Event in
 `trigger` (so it survives a restart) and puts its id on an in-memory queue; that is all the
-request path does. Each worker takes a run: checkout at the exact sha -> load the pipeline
-file of that commit -> plan -> H2's scheduler, the only engine (all in `server.execute`) ->
-final record, then removes the worktree. Listeners (`RunListener`, e.g. the
-commit status and Slack notifiers) are told when a run starts and ends, each call in its own
-task with a deadline, so they never hold up a worker.
+request path does. Each worker claims a run and hands it to the run chain (runs.chain) with
+a `MirrorSource` (a worktree of the exact sha from the repo's mirror, removed afterwards), a
+`QueuedRun` start (runs.starts) and the queue's own surface (cancel and live plays; warnings
+logged). Anything wrong before the engine starts (unfetchable sha, no or invalid pipeline
+file, an unconfigured repo) fails the *run* with that reason, and the server goes on; a
+worker cancelled at shutdown past its grace records the run `canceled`. Listeners
+(`RunListener`, e.g. the commit status and Slack notifiers) are told when a run starts and
+ends, each call in its own task with a deadline, so they never hold up a worker.
 
 Playing a manual job (`play`) happens in the same run, as in GitLab. While a worker executes
 the run, the job starts inside that execution (`engine.execution.LiveRun`). When the run has
@@ -19,7 +22,7 @@ then resumes the run (the hand-over rule is in `engine.execution`). Plays are se
 one lock, which workers (to pick up a run) and cancels also take, so of two plays of one job
 exactly one wins. A run canceled before a worker picks it up, or one that fails or is shut
 down before its engine starts, closes the records still `pending` (a play request) or
-`running` as `canceled` with a reason (`server.execute.cancel_open_jobs`): GitLab shows the
+`running` as `canceled` with a reason (`runs.records.cancel_open_jobs`): GitLab shows the
 jobs of such a pipeline as canceled, and a played job never stays `pending` in a final run.
 
 Start: runs whose owner process died are recovered (`engine.recovery`), then stored `pending`
@@ -31,25 +34,34 @@ records. This module does not parse webhooks nor serve HTTP.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 import structlog
 
+from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.engine.checkout import Checkouts, GitAuth
-from conveyor.engine.recovery import recover_orphans
 from conveyor.engine.resume import check_playable
-from conveyor.engine.scheduler import LiveRun
-from conveyor.errors import StoreError, UsageError
-from conveyor.model import Event, EventKind, RunRecord, Status
-from conveyor.server.execute import RunSpec, cancel_open_jobs, execute_server_run
-from conveyor.server.triggers import event_from_trigger, event_to_trigger
+from conveyor.engine.scheduler import LiveRun, RunControls
+from conveyor.errors import ConflictError, ConveyorError, StoreError
+from conveyor.model import Event, EventKind, Plan, RunRecord, Status
+from conveyor.runs.chain import RunRequest, Started, execute_request
+from conveyor.runs.records import (
+    cancel_open_jobs,
+    claim_run,
+    close_run,
+    new_run_record,
+    recover_dead_runs,
+)
+from conveyor.runs.sources import MirrorSource
+from conveyor.runs.starts import QueuedRun
 from conveyor.settings import RepoSettings, Settings
 from conveyor.store.base import RunStore
-from conveyor.store.paths import new_run_id
+from conveyor.store.paths import new_run_id, run_dir
+from conveyor.triggers import event_from_trigger
 
 __all__ = ["Queued", "RunListener", "RunQueue"]
 
@@ -92,11 +104,13 @@ class RunQueue:
         home: Path,
         env: Mapping[str, str],
         listeners: Sequence[RunListener] = (),
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
         self.store = store
         self.home = home
         self.env = env
+        self.clock = clock
         self.listeners: list[RunListener] = list(listeners)
         self.checkouts = Checkouts(home / "mirrors", timeout_s=settings.server.git_timeout, env=env)
         self._waiting: asyncio.Queue[str] = asyncio.Queue()
@@ -122,7 +136,7 @@ class RunQueue:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        recovered = await asyncio.to_thread(recover_orphans, self.store, now=datetime.now(UTC))
+        recovered = await asyncio.to_thread(recover_dead_runs, self.store, self.clock)
         await self.checkouts.discard_worktrees(self.home / "worktrees")
         pending = await asyncio.to_thread(self.store.runs_with_status, [Status.PENDING])
         for run in pending:
@@ -168,16 +182,7 @@ class RunQueue:
     ) -> Queued:
         """Store a `pending` run for `event` and queue it; a delivery seen before queues
         nothing and answers its first run id. `play`: manual jobs to run."""
-        run = RunRecord(
-            run_id=new_run_id(),
-            repo=event.repo,
-            ref=event.ref,
-            sha=event.sha,
-            event=event.kind,
-            status=Status.PENDING,
-            created_at=datetime.now(UTC),
-            trigger={**event_to_trigger(event), "play": list(play)},
-        )
+        run = new_run_record(event, new_run_id(), clock=self.clock, trigger={"play": list(play)})
         # Written on the event loop, like every store call of the engine: SQLite writes are
         # short, and handing them to a thread cost more (GIL hand-offs with a busy loop, and
         # writer threads waiting on each other's lock) than they take. Deliveries arriving
@@ -272,13 +277,13 @@ class RunQueue:
     def _cancel_pending(self, run_id: str) -> None:
         # A resumed run waiting for a worker holds its play requests as `pending` jobs.
         reason = "canceled before it started"
-        cancel_open_jobs(self.store, run_id, reason)
-        now = datetime.now(UTC)
+        cancel_open_jobs(self.store, run_id, reason, self.clock)
+        now = self.clock.now()
         self.store.update_run(run_id, status=Status.CANCELED, finished_at=now, reason=reason)
 
     async def play(self, run_id: str, job: str) -> RunRecord | None:
         """Play manual job `job` of run `run_id` in that same run (module docstring) and
-        return the run's record. None when the run is unknown; UsageError when the run was
+        return the run's record. None when the run is unknown; ConflictError when the run was
         canceled, runs in another process, or `job` is not a manual job waiting to be
         played."""
         while True:
@@ -309,7 +314,7 @@ class RunQueue:
         canceled = await asyncio.to_thread(self.store.is_cancel_requested, run_id)
         record = check_playable(run, job, is_cancel_requested=canceled)
         if run.status is Status.RUNNING and active is None:
-            raise UsageError(
+            raise ConflictError(
                 f"run {run_id}: the run executes in another conveyor process "
                 "(play its manual jobs once it has ended)"
             )
@@ -343,29 +348,57 @@ class RunQueue:
                 return  # canceled while waiting, taken by someone else, or queued twice
             active = self._active[run_id] = _Active()
         try:
-            repo = self.settings.repo(run.repo)
-            event = event_from_trigger(run.trigger)
-            spec = RunSpec(
-                run=run,
-                event=event,
-                clone_url=repo.clone_url if repo else "",
-                pipeline_file=repo.pipeline_file if repo else None,
-                auth=self._auth(repo) if repo else None,
-                home=self.home,
-                env=self.env,
-                cancel=active.cancel,
-                play=frozenset(_played(run.trigger)),
-                live=active.live,
-                reserved_env=self.settings.secret_variables(),
-            )
-            final = await execute_server_run(
-                spec, store=self.store, checkouts=self.checkouts, on_start=self._started
-            )
+            final = await self._execute(run, active)
         finally:
             del self._active[run_id]
             active.finished.set()
         self._tell("run_finished", final)
         log.info("run.finished", run_id=run_id, status=str(final.status), reason=final.reason)
+
+    async def _execute(self, run: RunRecord, active: _Active) -> RunRecord:
+        """Run `run` (stored `pending`) through the chain and return its final record."""
+        claim_run(self.store, run.run_id)
+        started_at = self.clock.now()
+        repo = self.settings.repo(run.repo)
+        worktree = self.home / "worktrees" / run.run_id
+        request = RunRequest(
+            event_from_trigger(run.trigger),
+            repo.pipeline_file if repo else None,
+            play=frozenset(_played(run.trigger)),
+            reserved_env=self.settings.secret_variables(),
+            env=self.env,
+        )
+        source = MirrorSource(
+            self.checkouts,
+            run.repo,
+            repo.clone_url if repo else "",
+            self._auth(repo) if repo else None,
+            worktree,
+            run_dir(self.home, run.run_id),
+        )
+        start = QueuedRun(self.store, self.home, run, self.clock, self._started)
+        try:
+            final = await execute_request(request, source, start, _QueueSurface(active, run))
+        except ConveyorError as exc:
+            # Problems name files inside the worktree: show them relative to the repository.
+            reason = str(exc).replace(f"{worktree}/", "")
+            log.warning("run.not_started", run_id=run.run_id, reason=reason.splitlines()[0])
+            job_reason = "not run: the run failed before its jobs started"
+            return close_run(
+                self.store, run, Status.FAILED, reason, self.clock,
+                job_reason=job_reason, started_at=started_at,
+            )  # fmt: skip
+        except asyncio.CancelledError:
+            current = self.store.get_run(run.run_id)
+            if current is not None and not current.status.is_final:
+                reason = "server shutdown"
+                close_run(
+                    self.store, current, Status.CANCELED, reason, self.clock, job_reason=reason
+                )
+            raise
+        if final is None:  # pragma: no cover - a queued run is never excluded (QueuedRun)
+            raise RuntimeError(f"run {run.run_id}: no record")
+        return final
 
     async def _started(self, run: RunRecord) -> None:
         self._tell("run_started", run)
@@ -399,3 +432,19 @@ class RunQueue:
 def _played(trigger: Mapping[str, object]) -> list[str]:
     play = trigger.get("play")
     return [str(job) for job in play] if isinstance(play, list) else []
+
+
+class _QueueSurface:
+    """The run chain's Surface for a queued run: its cancel and live-play handles; what a
+    terminal would show is logged."""
+
+    def __init__(self, active: _Active, run: RunRecord) -> None:
+        self._active = active
+        self._run_id = run.run_id
+
+    def say(self, text: str) -> None:
+        log.warning("run.notice", run_id=self._run_id, text=text)
+
+    @contextlib.asynccontextmanager
+    async def open(self, plan: Plan, started: Started) -> AsyncIterator[RunControls]:
+        yield RunControls(cancel=self._active.cancel, live=self._active.live)

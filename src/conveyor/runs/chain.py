@@ -1,0 +1,255 @@
+"""The run chain: one request from its files to its final record, written once for
+`conveyor run`, `conveyor play` and the server's queue.
+
+    async with source.open() as checkout:                 # the files: folder or worktree
+        pipeline = load(checkout)                         # load + validate (problems relative)
+        plan = plan(pipeline, checkout.compare(event))    # workflow rules, rules, DAG
+        plan, played = select_jobs(plan, request.jobs)    # `--job`
+        secrets = collect_secrets(plan, env, reserved)    # declared, set, not conveyor's own
+        started = await start.begin(plan, secrets)        # recover, record: new, resumed, queued
+        async with surface.open(plan, started) as controls:   # view, cancel, live plays
+            record = await execute_run(plan, run, setup, resume=…, controls=…)
+    start.finished(record)                                # notify
+
+What differs between the callers is supplied, not branched on: a `Source` (the project
+folder as it is, the folder at a run's commit, or a mirror's worktree), a `RunStart` (how
+the record begins: `starts.NewRun`, `starts.ResumedRun`, `starts.QueuedRun`) and a `Surface`
+(where warnings go, the live view, where cancel comes from). A problem in the user's input
+raises a ConveyorError before any job runs; the caller decides what it means (exit 2, or a
+failed run record). Must not: render, parse arguments or HTTP, or run a process itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from conveyor.errors import ConfigError, UsageError
+from conveyor.model import Event, Pipeline, Plan, RunRecord
+
+if TYPE_CHECKING:
+    from conveyor.engine.resume import Resume
+    from conveyor.engine.scheduler import RunControls
+    from conveyor.engine.workspace import JobWorkspaces
+    from conveyor.store.base import RunStore
+
+__all__ = [
+    "Checkout",
+    "RunRequest",
+    "RunStart",
+    "Source",
+    "Started",
+    "Surface",
+    "collect_secrets",
+    "default_concurrency",
+    "execute_request",
+]
+
+
+def default_concurrency(requested: int | None, pipeline: Pipeline) -> int:
+    """Jobs at once: asked for (`--concurrency`), else the pipeline's `concurrency`, else
+    the host's cores but at least 4 (jobs mostly wait on I/O and child processes)."""
+    return requested or pipeline.concurrency or max(4, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """What to run. `event` as far as the caller knows it (the source completes it with
+    the checkout's changed and listed files); `pipeline_file` as given (`-f`, the repo's
+    setting, the run's trigger), None to find it; `jobs` the `--job` selection; `play`
+    the manual jobs to run; `reserved_env` conveyor's own secret names, never handed to a
+    pipeline that declares them."""
+
+    event: Event
+    pipeline_file: str | None = None
+    jobs: tuple[str, ...] = ()
+    play: frozenset[str] = frozenset()
+    concurrency: int | None = None
+    reserved_env: frozenset[str] = frozenset()
+    env: Mapping[str, str] = field(default_factory=dict)  # conveyor's environment
+
+
+class Checkout(Protocol):
+    """The files of one run, while its source is open."""
+
+    @property
+    def directory(self) -> Path:
+        """Where jobs run (shared workspace) or are copied from (isolated)."""
+        ...
+
+    @property
+    def event(self) -> Event:
+        """The request's event with the checkout's changed and listed files."""
+        ...
+
+    def open_pipeline_file(self) -> AbstractAsyncContextManager[tuple[Path, str]]:
+        """The pipeline file to read, and the prefix to cut from the paths in its problems."""
+        ...
+
+    async def compare_changes(self, pipeline: Pipeline, event: Event) -> Event:
+        """`event` with GitLab `rules:changes:compare_to` diffs."""
+        ...
+
+    async def workspaces_for(self, pipeline: Pipeline, sha: str) -> JobWorkspaces | None:
+        """The run's job folders when the source prepared them (else the engine makes
+        them); may refuse (UsageError) a pipeline whose jobs cannot run here."""
+        ...
+
+
+class Source(Protocol):
+    def open(self, request: RunRequest) -> AbstractAsyncContextManager[Checkout]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A run record ready to execute: the run, the store it lives in, its folder, and the
+    resume when it already has job records (a played manual job)."""
+
+    run: RunRecord
+    store: RunStore
+    home: Path
+    run_dir: Path
+    resume: Resume | None = None
+
+
+class RunStart(Protocol):
+    """How a caller's run record begins and ends."""
+
+    def is_excluded(self, plan: Plan, reason: str) -> bool:
+        """True to stop when the workflow rules exclude the pipeline (no run)."""
+        ...
+
+    async def begin(
+        self, plan: Plan, secrets: Mapping[str, str], checkout: Checkout, played: frozenset[str]
+    ) -> Started:
+        """Record the run as started (recover dead runs, create, resume or claim it);
+        `played`: the manual jobs the request plays. No await may follow the read of the
+        run's current jobs: the engine must attach the live play handle right after."""
+        ...
+
+    def finished(self, record: RunRecord) -> None:
+        """The run's final record is stored (notify)."""
+        ...
+
+
+class Surface(Protocol):
+    """Where the run shows: warnings, the live view and its controls."""
+
+    def say(self, text: str) -> None: ...
+
+    def open(self, plan: Plan, started: Started) -> AbstractAsyncContextManager[RunControls]: ...
+
+
+def collect_secrets(
+    plan: Plan, env: Mapping[str, str], reserved: frozenset[str], surface: Surface
+) -> dict[str, str]:
+    """The values of the secrets the plan's pipeline and jobs declare, read from `env`.
+    Names in `reserved` (conveyor's own tokens) are refused: a pushed commit must not read
+    them by declaring them. A declared secret that is not set is said once."""
+    from conveyor.engine.masking import secret_values
+
+    names = dict.fromkeys(plan.pipeline.secrets)
+    for planned in plan.jobs:
+        names.update(dict.fromkeys(planned.job.secrets))
+    refused = sorted(name for name in names if name in reserved)
+    if refused:
+        surface.say(
+            f"warning: secrets {', '.join(refused)} are conveyor's own and are not given to "
+            "pipelines (use other variables for the pipeline's secrets)"
+        )
+    allowed = [name for name in names if name not in reserved]
+    secrets = secret_values(allowed, env)
+    for name in allowed:
+        if name not in secrets:
+            surface.say(f"warning: secret {name} is not set in conveyor's environment")
+    return secrets
+
+
+async def _load(checkout: Checkout, event: Event) -> Pipeline:
+    """Load and validate the pipeline; problems and warnings name files as the user
+    knows them (the checkout's own folder cut off)."""
+    import asyncio
+
+    from conveyor.config import load_pipeline
+
+    async with checkout.open_pipeline_file() as (path, prefix):
+        try:
+            # The event decides GitLab's include:rules (predefined variables, changed files).
+            pipeline = await asyncio.to_thread(load_pipeline, path, event=event)
+        except ConfigError as exc:
+            if not prefix:
+                raise
+            problems = [replace(p, file=p.file.replace(prefix, "")) for p in exc.problems]
+            raise ConfigError(problems) from None
+        except UsageError as exc:
+            if not prefix:
+                raise
+            raise UsageError(str(exc).replace(prefix, "")) from None
+    if prefix:
+        warnings = tuple(w.replace(prefix, "") for w in pipeline.warnings)
+        pipeline = replace(pipeline, warnings=warnings)
+    return pipeline
+
+
+async def execute_request(
+    request: RunRequest, source: Source, start: RunStart, surface: Surface
+) -> RunRecord | None:
+    """The chain (module docstring); None when the workflow rules exclude the pipeline and
+    `start` stops there."""
+    from conveyor.config.problems import render_warning
+    from conveyor.engine.scheduler import RunSetup, execute_run
+    from conveyor.engine.selection import select_jobs
+    from conveyor.plan import plan as plan_pipeline
+
+    async with source.open(request) as checkout:
+        pipeline = await _load(checkout, checkout.event)
+        for warning in pipeline.warnings:
+            surface.say(render_warning(warning))
+        event = await checkout.compare_changes(pipeline, checkout.event)
+        plan = plan_pipeline(pipeline, event)
+        if plan.workflow_excluded is not None and start.is_excluded(plan, plan.workflow_excluded):
+            return None
+        plan, selected = select_jobs(plan, request.jobs)
+        secrets = collect_secrets(plan, request.env, request.reserved_env, surface)
+        workspaces = await checkout.workspaces_for(pipeline, plan.event.sha)
+        played = request.play | selected
+        started = await start.begin(plan, secrets, checkout, played)
+        async with _open_logs(started) as logs, surface.open(plan, started) as controls:
+            setup = RunSetup(
+                store=started.store,
+                logs=logs,
+                workspace=checkout.directory,
+                run_dir=started.run_dir,
+                concurrency=default_concurrency(request.concurrency, pipeline),
+                secrets=secrets,
+                base_env=request.env,
+                play=played,
+                home=started.home,
+                workspaces=workspaces,
+            )
+            record = await execute_run(
+                plan, started.run, setup, resume=started.resume, controls=controls
+            )
+    start.finished(record)
+    return record
+
+
+@contextlib.asynccontextmanager
+async def _open_logs(started: Started) -> AsyncIterator[RunLogs]:
+    from conveyor.store.logfiles import RunLogs
+
+    started.run_dir.mkdir(parents=True, exist_ok=True)
+    logs = RunLogs(started.run_dir)
+    try:
+        yield logs
+    finally:
+        logs.close()
+
+
+if TYPE_CHECKING:
+    from conveyor.store.logfiles import RunLogs

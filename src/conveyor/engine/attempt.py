@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.engine.artifacts import safe_segment
 from conveyor.engine.env import job_environment
 from conveyor.engine.executor import AttemptResult, AttemptSpec, Executor, WorkspaceSource
@@ -35,7 +36,6 @@ __all__ = [
     "RunObserver",
     "attempt_record",
     "attempt_spec",
-    "now_utc",
 ]
 
 DEFAULT_JOB_TIMEOUT_S = 3600.0  # GitLab's default job timeout, when a job sets none
@@ -48,10 +48,6 @@ class RunObserver(Protocol):
     def job_updated(self, record: JobRecord) -> None: ...
 
     def lines_written(self, job: str, records: Sequence[LogRecord]) -> None: ...
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(slots=True)
@@ -69,6 +65,7 @@ class RunContext:
     executor: Executor
     masker: Masker
     observer: RunObserver | None
+    clock: Clock = SYSTEM_CLOCK
     line_counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -102,7 +99,7 @@ class JobLog:
         n = self.last_line + 1
         line = ctx.masker.mask(text)
         self.write_records(
-            [LogRecord(now_utc(), ctx.run_id, self._job, step, Stream.SYSTEM, n, line)]
+            [LogRecord(ctx.clock.now(), ctx.run_id, self._job, step, Stream.SYSTEM, n, line)]
         )
 
 
@@ -158,10 +155,11 @@ def attempt_spec(
     )
 
 
-def attempt_record(planned: PlannedJob, state: AttemptState, result: AttemptResult) -> JobRecord:
+def attempt_record(
+    planned: PlannedJob, state: AttemptState, result: AttemptResult, finished_at: datetime
+) -> JobRecord:
     """The job record of a finished attempt: its outcome, and for a failure whether it is
     allowed (status.is_allowed_failure)."""
-    finished_at = now_utc()
     if result.status is Status.SUCCESS:
         return state.snapshot(
             status=Status.SUCCESS, exit_code=0, finished_at=finished_at, steps=result.steps

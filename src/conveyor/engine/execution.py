@@ -29,7 +29,6 @@ from conveyor.engine.attempt import (
     RunContext,
     attempt_record,
     attempt_spec,
-    now_utc,
 )
 from conveyor.engine.journal import JobJournal
 from conveyor.errors import StoreError, UsageError
@@ -155,7 +154,9 @@ class Execution:
             record = self.records[name]
             reason = self.ctx.masker.mask(f"conveyor error: {type(exc).__name__}: {exc}")
             self.finish(
-                replace(record, status=Status.FAILED, reason=reason, finished_at=now_utc()),
+                replace(
+                    record, status=Status.FAILED, reason=reason, finished_at=self.ctx.clock.now()
+                ),
                 outcome_of(name, Status.FAILED),
             )
         finally:
@@ -220,7 +221,7 @@ class Execution:
                 pending,
                 status=Status.RUNNING,
                 attempt=attempt,
-                started_at=now_utc(),
+                started_at=self.ctx.clock.now(),
                 finished_at=None,
             )
             state = AttemptState(base)
@@ -243,13 +244,13 @@ class Execution:
                 job_log.system(f"canceled: {self.stop_reason}")
                 canceled = state.snapshot(
                     status=Status.CANCELED,
-                    finished_at=now_utc(),
+                    finished_at=self.ctx.clock.now(),
                     reason=self.stop_reason,
                     steps=result.steps,
                 )
                 self.finish(canceled, outcome_of(name, Status.CANCELED))
                 return
-            record = attempt_record(planned, state, result)
+            record = attempt_record(planned, state, result, self.ctx.clock.now())
             if result.status is Status.SUCCESS or not should_retry(
                 job.retry, attempt, exit_code=result.exit_code, timed_out=result.timed_out
             ):

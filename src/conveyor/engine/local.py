@@ -21,9 +21,9 @@ import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
+from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.engine.artifacts import (
     artifacts_dir,
     collect_artifacts,
@@ -43,10 +43,6 @@ __all__ = ["AFTER_STEPS_TIMEOUT_S", "LocalExecutor"]
 AFTER_STEPS_TIMEOUT_S = 300.0  # GitLab's after_script limit
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(slots=True)
 class _Attempt:
     """One attempt while it runs: its output numbering and its steps as far as they got."""
@@ -55,10 +51,11 @@ class _Attempt:
     on_output: OutputSink
     masker: Masker
     line: int
+    clock: Clock
     steps: list[StepRecord] = field(default_factory=list)
 
     def write(self, step: str, stream: Stream, texts: Sequence[str]) -> None:
-        spec, ts, n = self.spec, _now(), self.line
+        spec, ts, n = self.spec, self.clock.now(), self.line
         mask = self.masker.mask if self.masker.is_active else None
         records = [
             LogRecord(ts, spec.run_id, spec.job, step, stream, number, mask(t) if mask else t)
@@ -99,12 +96,13 @@ class LocalExecutor:
     workspaces: JobWorkspaces
     run_dir: Path
     home: Path | None
+    clock: Clock = SYSTEM_CLOCK
     _running: dict[tuple[str, str], asyncio.Task[AttemptResult]] = field(default_factory=dict)
     _attempts: dict[tuple[str, str], _Attempt] = field(default_factory=dict)
 
     async def run(self, spec: AttemptSpec, on_output: OutputSink) -> AttemptResult:
         key = (spec.run_id, spec.job)
-        attempt = _Attempt(spec, on_output, Masker(spec.mask), spec.first_line - 1)
+        attempt = _Attempt(spec, on_output, Masker(spec.mask), spec.first_line - 1, self.clock)
         task = asyncio.ensure_future(self._run(attempt))
         self._running[key], self._attempts[key] = task, attempt
         try:
@@ -214,7 +212,7 @@ class LocalExecutor:
         """Run `steps` until one fails; (the failing result or None, the reason)."""
         spec = attempt.spec
         for step in steps:
-            started_at = _now()
+            started_at = self.clock.now()
             step_deadline = deadline
             if step.timeout_s is not None:
                 step_deadline = min(deadline, time.monotonic() + step.timeout_s)
@@ -222,7 +220,7 @@ class LocalExecutor:
             if record:
                 status = Status.SUCCESS if result.is_success else Status.FAILED
                 attempt.steps.append(
-                    StepRecord(step.name, status, result.exit_code, started_at, _now())
+                    StepRecord(step.name, status, result.exit_code, started_at, self.clock.now())
                 )
             if result.is_success:
                 continue

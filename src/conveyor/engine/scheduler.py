@@ -59,7 +59,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from conveyor.engine.attempt import RunContext, RunObserver, now_utc
+from conveyor.clock import SYSTEM_CLOCK, Clock
+from conveyor.engine.attempt import RunContext, RunObserver
 from conveyor.engine.execution import CANCEL_POLL_S, Execution, LiveRun, pending_record
 from conveyor.engine.executor import Executor
 from conveyor.engine.journal import JobJournal
@@ -102,6 +103,7 @@ class RunSetup:
     executor: Executor | None = None
     runner: StepRunner | None = None
     grace_s: float = 5.0
+    clock: Clock = SYSTEM_CLOCK
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +129,8 @@ def _executor(plan: Plan, setup: RunSetup, journal: JobJournal) -> tuple[Executo
     if setup.executor is not None:
         return setup.executor, workspaces
     runner = setup.runner or LocalRunner(store=journal, grace_s=setup.grace_s)
-    return LocalExecutor(runner, workspaces, setup.run_dir, setup.home), workspaces
+    executor = LocalExecutor(runner, workspaces, setup.run_dir, setup.home, clock=setup.clock)
+    return executor, workspaces
 
 
 async def execute_run(
@@ -157,13 +160,14 @@ async def execute_run(
         executor=executor,
         masker=Masker(setup.secrets.values()),
         observer=controls.observer,
+        clock=setup.clock,
     )
     execution = Execution(plan, run, store, ctx, setup.concurrency, setup.play, journal)
     if resume is not None:
         execution.play.update(resume.play)
-        started_at = run.started_at or now_utc()
+        started_at = run.started_at or setup.clock.now()
     else:
-        started_at = now_utc()
+        started_at = setup.clock.now()
     store.update_run(run.run_id, status=Status.RUNNING, started_at=started_at)
     to_run = _prepare_jobs(execution, resume, setup.run_dir)
     cancel, live = controls.cancel, controls.live
@@ -188,7 +192,7 @@ async def execute_run(
     records = tuple(execution.records[p.name] for p in plan.jobs)
     status = run_status(records, is_canceled=execution.is_canceled)
     reason = (execution.stop_reason or None) if status is not Status.SUCCESS else None
-    finished_at = now_utc()
+    finished_at = setup.clock.now()
     store.update_run(run.run_id, status=status, finished_at=finished_at, reason=reason)
     return replace(
         run,

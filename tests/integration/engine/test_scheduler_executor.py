@@ -1,0 +1,91 @@
+"""The scheduler across the Executor boundary, with the scripted executor and a fake clock:
+what it hands over, how a stop reaches the attempts (a cancel message each), and whose
+time the records carry."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from conveyor.engine.scheduler import RunControls, RunSetup, execute_run
+from conveyor.model import RunRecord, Status
+from tests.fakes.clock import FakeClock
+from tests.fakes.executor import ScriptedExecutor
+from tests.fakes.log_sink import ListLogs
+from tests.fakes.memory_store import MemoryRunStore
+from tests.integration.engine.helpers import job, make_plan, planned, statuses
+
+
+async def _execute(
+    tmp_path: Path,
+    *jobs: object,
+    executor: ScriptedExecutor,
+    clock: FakeClock | None = None,
+    cancel: asyncio.Event | None = None,
+) -> RunRecord:
+    store = MemoryRunStore()
+    plan = make_plan(*jobs)  # type: ignore[arg-type]
+    run = store.create_run(
+        RunRecord("r1", "t", "main", "", plan.event.kind, Status.PENDING, datetime.now(UTC))
+    )
+    setup = RunSetup(
+        store=store,
+        logs=ListLogs(),
+        workspace=tmp_path,
+        run_dir=tmp_path / "run",
+        concurrency=2,
+        secrets={"TOKEN": "s3cr3t-value"},
+        base_env=os.environ,
+        executor=executor,
+        clock=clock or FakeClock(),
+    )
+    return await execute_run(plan, run, setup, controls=RunControls(cancel=cancel))
+
+
+async def test_scheduler_hands_each_attempt_over_as_a_spec(tmp_path: Path) -> None:
+    executor = ScriptedExecutor()
+    build = job("build", "echo hi", secrets=("TOKEN",), timeout_s=42.0)
+    record = await _execute(tmp_path, planned(build), executor=executor)
+    (spec,) = executor.specs
+    assert statuses(record) == {"build": "success"}
+    assert (spec.job, spec.attempt, spec.first_line, spec.timeout_s) == ("build", 1, 1, 42.0)
+    assert (spec.env["CONVEYOR_ATTEMPT"], spec.workspace.job_dir) == ("1", str(tmp_path))
+    assert (spec.secrets, spec.mask) == ({"TOKEN": "s3cr3t-value"}, ("s3cr3t-value",))
+
+
+async def test_scheduler_retry_numbers_lines_after_the_previous_attempt(tmp_path: Path) -> None:
+    from conveyor.model import Retry
+
+    executor = ScriptedExecutor()
+    flaky = job("flaky", "echo try\nexit 1", retry=Retry(max=1))
+    await _execute(tmp_path, planned(flaky), executor=executor)
+    first, second = executor.specs
+    # attempt 1 wrote "try" and its failure line, the scheduler "retrying" and "attempt 2"
+    assert (first.first_line, second.first_line, second.attempt) == (1, 5, 2)
+
+
+async def test_scheduler_stop_sends_a_cancel_message_per_running_attempt(tmp_path: Path) -> None:
+    executor, cancel = ScriptedExecutor(), asyncio.Event()
+    slow = (planned(job("a", "sleep 30")), planned(job("b", "sleep 30")))
+    running = asyncio.ensure_future(_execute(tmp_path, *slow, executor=executor, cancel=cancel))
+    while len(executor.specs) < 2:
+        await asyncio.sleep(0.01)
+    cancel.set()
+    async with asyncio.timeout(10):
+        record = await running
+    assert sorted(executor.cancels) == [("r1", "a"), ("r1", "b")]
+    assert (record.status, statuses(record)) == (
+        Status.CANCELED,
+        {"a": "canceled", "b": "canceled"},
+    )
+
+
+async def test_scheduler_records_carry_the_clock_time(tmp_path: Path) -> None:
+    clock = FakeClock()
+    record = await _execute(
+        tmp_path, planned(job("a", "exit 0")), executor=ScriptedExecutor(), clock=clock
+    )
+    assert record.started_at == record.finished_at == clock.now()
+    assert record.jobs[0].started_at == clock.now()

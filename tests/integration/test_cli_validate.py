@@ -227,6 +227,15 @@ def test_find_pipeline_file_none(tmp_path: Path) -> None:
         find_pipeline_file(tmp_path)
 
 
+def test_find_pipeline_file_configured_name_only(tmp_path: Path) -> None:
+    (tmp_path / ".conveyor.yml").write_text("jobs: {a: {run: x}}\n")
+    with pytest.raises(UsageError, match=r"no ci/other.yml \(create one"):
+        find_pipeline_file(tmp_path, "ci/other.yml")
+    (tmp_path / "ci").mkdir()
+    (tmp_path / "ci" / "other.yml").write_text("jobs: {a: {run: x}}\n")
+    assert find_pipeline_file(tmp_path, "ci/other.yml") == tmp_path / "ci" / "other.yml"
+
+
 def test_load_pipeline_native_reports_problems(tmp_path: Path) -> None:
     path = tmp_path / "p.yml"
     path.write_text("jobs: {a: {}}\n")

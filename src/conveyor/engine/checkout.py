@@ -27,11 +27,10 @@ import structlog
 
 from conveyor.errors import ConveyorError
 
-__all__ = ["PIPELINE_FILES", "CheckoutError", "Checkouts", "GitAuth", "find_pipeline_file"]
+__all__ = ["CheckoutError", "Checkouts", "GitAuth"]
 
 log = structlog.get_logger(__name__)
 
-PIPELINE_FILES = (".conveyor.yml", ".gitlab-ci.yml")
 _SHA = re.compile(r"^[0-9a-f]{7,64}$")
 _SAFE_ENV = ("PATH", "HOME", "LANG", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR")
 _BASIC_USER = {"github": "x-access-token", "gitlab": "oauth2"}
@@ -59,19 +58,6 @@ class GitAuth:
 
     def __repr__(self) -> str:
         return f"GitAuth({self.provider}, <token hidden>)"
-
-
-def find_pipeline_file(worktree: Path, configured: str | None) -> Path:
-    """The pipeline file of the checked-out commit: the configured one, else `.conveyor.yml`
-    then `.gitlab-ci.yml`. Raises CheckoutError when there is none."""
-    names = (configured,) if configured else PIPELINE_FILES
-    for name in names:
-        candidate = worktree / name
-        if candidate.is_file():
-            return candidate
-    raise CheckoutError(
-        f"checkout: the commit has no {' or '.join(names)} (add one, or set pipeline_file)"
-    )
 
 
 class Checkouts:

@@ -68,23 +68,24 @@ def _request(event: Event, **fields: object) -> RunRequest:
     return RunRequest(event, ".conveyor.yml", reserved_env=RESERVED, env=ENV, **fields)  # type: ignore[arg-type]
 
 
-async def _cli_run(repo: GitRepo, home: Path, said: Said) -> RunRecord | None:
+async def _cli_run(
+    repo: GitRepo, home: Path, said: Said, play: frozenset[str] = frozenset({"deploy"})
+) -> RunRecord | None:
     run_id = new_run_id()
     query = start_checkout_query(repo.path, kind=EventKind.PUSH)
     file = repo.path / ".conveyor.yml"
     start = NewRun(home, run_id, file, (), SYSTEM_CLOCK, said.say, said.say)
     source = FolderSource(repo.path, query, file, run_dir(home, run_id))
     try:
-        return await execute_request(
-            _request(Event(), play=frozenset({"deploy"})), source, start, said
-        )
+        return await execute_request(_request(Event(), play=play), source, start, said)
     finally:
         assert start.store is not None
         start.store.close()
 
 
 async def _cli_play(repo: GitRepo, home: Path, said: Said) -> RunRecord | None:
-    first = await _cli_run_manual(repo, home, said)
+    first = await _cli_run(repo, home, said, play=frozenset())
+    assert first is not None
     store = open_store(home)
     try:
         run = store.get_run(first.run_id)
@@ -95,21 +96,6 @@ async def _cli_play(repo: GitRepo, home: Path, said: Said) -> RunRecord | None:
         return await execute_request(_request(event), source, start, said)
     finally:
         store.close()
-
-
-async def _cli_run_manual(repo: GitRepo, home: Path, said: Said) -> RunRecord:
-    run_id = new_run_id()
-    query = start_checkout_query(repo.path, kind=EventKind.PUSH)
-    file = repo.path / ".conveyor.yml"
-    start = NewRun(home, run_id, file, (), SYSTEM_CLOCK, said.say, said.say)
-    source = FolderSource(repo.path, query, file, run_dir(home, run_id))
-    try:
-        record = await execute_request(_request(Event()), source, start, said)
-    finally:
-        assert start.store is not None
-        start.store.close()
-    assert record is not None
-    return record
 
 
 async def _server(repo: GitRepo, home: Path, said: Said) -> RunRecord | None:

@@ -13,7 +13,6 @@ from conveyor.engine.checkout import (
     CheckoutError,
     Checkouts,
     GitAuth,
-    find_pipeline_file,
 )
 from tests.fakes.git_repos import GitRepo
 
@@ -102,10 +101,3 @@ def test_git_auth_travels_in_the_environment_only() -> None:
     assert TOKEN not in repr(auth)
 
 
-def test_pipeline_file_prefers_native_then_gitlab(tmp_path: Path) -> None:
-    (tmp_path / ".gitlab-ci.yml").write_text("x: 1\n")
-    assert find_pipeline_file(tmp_path, None).name == ".gitlab-ci.yml"
-    (tmp_path / ".conveyor.yml").write_text("x: 1\n")
-    assert find_pipeline_file(tmp_path, None).name == ".conveyor.yml"
-    with pytest.raises(CheckoutError, match=r"the commit has no ci/other.yml"):
-        find_pipeline_file(tmp_path, "ci/other.yml")

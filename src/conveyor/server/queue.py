@@ -43,7 +43,7 @@ from conveyor.engine.checkout import Checkouts, GitAuth
 from conveyor.engine.recovery import recover_orphans
 from conveyor.engine.resume import check_playable
 from conveyor.engine.scheduler import LiveRun
-from conveyor.errors import StoreError, UsageError
+from conveyor.errors import ConflictError, StoreError
 from conveyor.model import Event, EventKind, RunRecord, Status
 from conveyor.server.execute import RunSpec, cancel_open_jobs, execute_server_run
 from conveyor.server.triggers import event_from_trigger, event_to_trigger
@@ -278,7 +278,7 @@ class RunQueue:
 
     async def play(self, run_id: str, job: str) -> RunRecord | None:
         """Play manual job `job` of run `run_id` in that same run (module docstring) and
-        return the run's record. None when the run is unknown; UsageError when the run was
+        return the run's record. None when the run is unknown; ConflictError when the run was
         canceled, runs in another process, or `job` is not a manual job waiting to be
         played."""
         while True:
@@ -309,7 +309,7 @@ class RunQueue:
         canceled = await asyncio.to_thread(self.store.is_cancel_requested, run_id)
         record = check_playable(run, job, is_cancel_requested=canceled)
         if run.status is Status.RUNNING and active is None:
-            raise UsageError(
+            raise ConflictError(
                 f"run {run_id}: the run executes in another conveyor process "
                 "(play its manual jobs once it has ended)"
             )

@@ -33,7 +33,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.engine.checkout import CheckoutError
-from conveyor.errors import UsageError
+from conveyor.errors import ConflictError
 from conveyor.model import EventKind, RunRecord, Status
 from conveyor.server.auth import require_read, require_write
 from conveyor.server.errors import ApiError
@@ -80,7 +80,7 @@ class RunQueue(Protocol):
 
     async def play(self, run_id: str, job: str) -> RunRecord | None:
         """Play `job` in run `run_id` and return the run's record; None for an unknown run;
-        UsageError when `job` is not a manual job waiting in that run."""
+        ConflictError when `job` is not a manual job waiting in that run."""
         ...
 
 
@@ -222,7 +222,7 @@ def _play_job_route(reads: RunReads) -> Callable[[Request, str, str], Any]:
             )
         try:
             played = await _queue(request).play(run_id, job)
-        except UsageError as error:
+        except ConflictError as error:
             raise ApiError(409, "job_not_manual", str(error)) from None
         if played is None:
             raise run_not_found(run_id)

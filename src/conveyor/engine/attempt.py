@@ -116,12 +116,7 @@ class JobLog:
                 for number, text in enumerate(texts, start=n + 1)
             ]
         ctx.line_counts[job] = n + len(records)
-        write_many = getattr(ctx.logs, "write_many", None)  # RunLogs: one file write per chunk
-        if write_many is not None:
-            write_many(records)
-        else:
-            for record in records:
-                ctx.logs.write(record)
+        ctx.logs.write_many(records)
         if ctx.observer is not None:
             ctx.observer.lines_written(self._job, records)
 

@@ -67,7 +67,7 @@ from conveyor.engine.workspace import JobWorkspaces
 from conveyor.model import Plan, RunRecord, Status
 from conveyor.status import run_status
 from conveyor.store.base import LogSink, RunStore
-from conveyor.store.logfiles import read_job_log
+from conveyor.store.logreader import LogFileReader
 
 if TYPE_CHECKING:  # a fresh run never needs the resume module
     from conveyor.engine.resume import Resume
@@ -186,7 +186,7 @@ def _prepare_jobs(execution: Execution, resume: Resume | None, run_dir: Path) ->
         else:
             execution.attempts[name] = resume.attempts.get(name, 0)
             execution.ctx.line_counts[name] = max(
-                (record.n for record in read_job_log(run_dir, name)), default=0
+                (record.n for record in LogFileReader(run_dir).read_job(name)), default=0
             )
             execution.save(pending_record(planned))
     return resume.rerun

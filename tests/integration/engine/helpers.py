@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,8 @@ class ListLogs:
         self.records: list[LogRecord] = []
         self.closed = False
 
-    def write(self, record: LogRecord) -> None:
-        self.records.append(record)
+    def write_many(self, records: Sequence[LogRecord]) -> None:
+        self.records.extend(records)
 
     def close(self) -> None:
         self.closed = True

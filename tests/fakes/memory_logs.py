@@ -22,28 +22,31 @@ __all__ = ["MemoryLogs"]
 
 class MemoryLogs:
     def __init__(self) -> None:
-        self.records: dict[str, list[LogRecord]] = {}
+        self.records: list[LogRecord] = []  # every record, in the order written
         self.closed = False
+
+    def texts(self, job: str) -> list[str]:
+        """The texts of `job`'s lines (for assertions)."""
+        return [r.text for r in self.read_job(job)]
 
     # -- LogSink
     def write_many(self, records: Sequence[LogRecord]) -> None:
         if self.closed:
             raise StoreError("memory: log written after close")
-        for record in records:
-            self.records.setdefault(record.job, []).append(record)
+        self.records.extend(records)
 
     def close(self) -> None:
         self.closed = True
 
     # -- LogReader
     def job_names(self) -> list[str]:
-        return sorted(self.records)
+        return sorted({r.job for r in self.records})
 
     def has_log(self, job: str) -> bool:
-        return job in self.records
+        return any(r.job == job for r in self.records)
 
     def read_job(self, job: str) -> Iterator[LogRecord]:
-        return iter(list(self.records.get(job, ())))
+        return iter([r for r in self.records if r.job == job])
 
     def read_run(self) -> Iterator[LogRecord]:
         streams = [self.read_job(job) for job in self.job_names()]
@@ -56,7 +59,7 @@ class MemoryLogs:
         while True:
             result = is_done()  # read before draining, as the file reader does
             finished = bool(await result) if inspect.isawaitable(result) else bool(result)
-            lines = self.records.get(job, [])
+            lines = list(self.read_job(job))
             for record in lines[seen:]:
                 if record.n > after_n:
                     yield record

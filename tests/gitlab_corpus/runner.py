@@ -43,8 +43,9 @@ from conveyor.config.gitlab import load_gitlab
 from conveyor.engine.runner import LocalRunner, ProcessGroups
 from conveyor.engine.scheduler import execute_run
 from conveyor.errors import ConfigError
-from conveyor.model import Event, EventKind, LogRecord, Plan, RunRecord, Status
+from conveyor.model import Event, EventKind, Plan, RunRecord, Status
 from conveyor.plan import plan
+from tests.fakes.memory_logs import MemoryLogs
 from tests.fakes.memory_store import MemoryRunStore
 
 __all__ = ["CORPUS", "Outcome", "case_dirs", "check", "load_expect", "run_case"]
@@ -62,26 +63,12 @@ def load_expect(case: Path) -> dict[str, Any]:
     return data
 
 
-class _Logs:
-    def __init__(self) -> None:
-        self.records: list[LogRecord] = []
-
-    def write(self, record: LogRecord) -> None:
-        self.records.append(record)
-
-    def close(self) -> None:
-        pass
-
-    def text(self, job: str) -> str:
-        return "\n".join(r.text for r in self.records if r.job == job)
-
-
 @dataclass
 class Outcome:
     plan: Plan | None
     warnings: tuple[str, ...]
     record: RunRecord | None = None
-    logs: _Logs = field(default_factory=_Logs)
+    logs: MemoryLogs = field(default_factory=MemoryLogs)
     problems: tuple[str, ...] = ()
 
 
@@ -208,10 +195,10 @@ def check(expect: dict[str, Any], outcome: Outcome) -> list[str]:
         if not jobs[name].allow_failure:
             diffs.append(f"{name}: expected its failure to be allowed")
     for name, texts in expect.get("logs", {}).items():
-        output = outcome.logs.text(name)
+        output = "\n".join(outcome.logs.texts(name))
         diffs.extend(f"{name}: output lacks {t!r}" for t in texts if t not in output)
     for name, texts in expect.get("absent_logs", {}).items():
-        output = outcome.logs.text(name)
+        output = "\n".join(outcome.logs.texts(name))
         diffs.extend(f"{name}: output has {t!r}" for t in texts if t in output)
     for keyword in expect.get("warnings", ()):
         if not any(f"warning: {keyword} " in w for w in outcome.warnings):

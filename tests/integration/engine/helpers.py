@@ -1,10 +1,11 @@
-"""Small Plans built straight from model classes, and a list LogSink, for engine tests."""
+"""Small Plans built straight from model classes, and runs on the in-memory fakes, for engine
+tests."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,6 @@ from conveyor.model import (
     Event,
     EventKind,
     Job,
-    LogRecord,
     Mark,
     Pipeline,
     Plan,
@@ -25,24 +25,10 @@ from conveyor.model import (
     Step,
     When,
 )
+from tests.fakes.memory_logs import MemoryLogs
 from tests.fakes.memory_store import MemoryRunStore
 
 MARK = Mark(".conveyor.yml", 1, 1)
-
-
-class ListLogs:
-    def __init__(self) -> None:
-        self.records: list[LogRecord] = []
-        self.closed = False
-
-    def write_many(self, records: Sequence[LogRecord]) -> None:
-        self.records.extend(records)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def texts(self, job: str) -> list[str]:
-        return [r.text for r in self.records if r.job == job]
 
 
 def job(name: str, *runs: str, stage: str = "test", **fields: Any) -> Job:
@@ -79,15 +65,15 @@ async def run_plan(
     tmp_path: Path,
     *,
     store: MemoryRunStore | None = None,
-    logs: ListLogs | None = None,
+    logs: MemoryLogs | None = None,
     concurrency: int = 4,
     secrets: Mapping[str, str] | None = None,
     play: frozenset[str] = frozenset(),
     cancel: asyncio.Event | None = None,
     workspace: Path | None = None,
-) -> tuple[RunRecord, MemoryRunStore, ListLogs]:
+) -> tuple[RunRecord, MemoryRunStore, MemoryLogs]:
     store = store or MemoryRunStore()
-    logs = logs or ListLogs()
+    logs = logs or MemoryLogs()
     run = store.create_run(
         RunRecord(
             run_id="r1",

@@ -21,8 +21,9 @@ from conveyor.engine.runner import LineSink, StepResult, StepSpec
 from conveyor.engine.scheduler import execute_run
 from conveyor.errors import ConflictError
 from conveyor.model import Plan, RunRecord, Status, Stream, When
+from tests.fakes.memory_logs import MemoryLogs
 from tests.fakes.memory_store import MemoryRunStore
-from tests.integration.engine.helpers import ListLogs, job, make_plan, planned
+from tests.integration.engine.helpers import job, make_plan, planned
 
 SLOW_TURNS = 30
 TURNS = 150  # more loop turns than the whole run takes
@@ -71,7 +72,7 @@ async def _execute(
         plan,
         run=run,
         store=store,
-        logs=ListLogs(),
+        logs=MemoryLogs(),
         workspace=tmp_path / "ws",
         run_dir=tmp_path / "run",
         concurrency=2,

@@ -15,20 +15,10 @@ from conveyor.engine.cache import cache_folder, restore_caches, save_caches
 from conveyor.engine.dotenv import dotenv_path, received_dotenv
 from conveyor.engine.runner import LocalRunner, ProcessGroups
 from conveyor.engine.scheduler import execute_run
-from conveyor.model import Cache, Event, EventKind, LogRecord, RunRecord, Status
+from conveyor.model import Cache, Event, EventKind, RunRecord, Status
 from conveyor.plan import plan
+from tests.fakes.memory_logs import MemoryLogs
 from tests.fakes.memory_store import MemoryRunStore
-
-
-class MemoryLogs:
-    def __init__(self) -> None:
-        self.records: list[LogRecord] = []
-
-    def write(self, record: LogRecord) -> None:
-        self.records.append(record)
-
-    def close(self) -> None:
-        pass
 
 
 def git_repo(root: Path, files: dict[str, str]) -> Path:

@@ -23,6 +23,8 @@ CORE = [
     "conveyor.globs",
     "conveyor.status",
     "conveyor.secrets",
+    "conveyor.masking",
+    "conveyor.triggers",
 ]
 FORBIDDEN = ["asyncio", "subprocess", "socket", "httpx", "sqlalchemy", "fastapi"]
 

@@ -68,7 +68,7 @@ def settle_start_up_memory() -> None:
 def collect_secrets(plan: Plan, env: Mapping[str, str]) -> dict[str, str]:
     """The values of the secrets the plan's pipeline and jobs declare, read from `env`; a
     warning on stderr for each one that is not set."""
-    from conveyor.engine.masking import secret_values
+    from conveyor.secrets import secret_values
 
     names = dict.fromkeys(plan.pipeline.secrets)
     for planned in plan.jobs:

@@ -123,7 +123,7 @@ def _run_event(directory: Path, run: RunRecord, env: Mapping[str, str]) -> Event
     again), with the changed and listed files of the checkout described again at the run's
     sha (they are not stored)."""
     from conveyor.gitinfo import event_from_checkout
-    from conveyor.server.triggers import event_from_trigger
+    from conveyor.triggers import event_from_trigger
 
     stored = event_from_trigger(run.trigger, env)
     stored = replace(stored, kind=run.event, ref=run.ref, sha=run.sha, repo=run.repo)

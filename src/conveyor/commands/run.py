@@ -66,7 +66,7 @@ def _new_run(
     trigger keeps the event (secret values masked), the pipeline file and the `--job`
     names: `conveyor play` plans the run again from them."""
     from conveyor.engine.scheduler import pending_record
-    from conveyor.server.triggers import event_to_trigger, hide_secret_variables
+    from conveyor.triggers import event_to_trigger, hide_secret_variables
 
     event = plan.event
     return RunRecord(

@@ -29,9 +29,9 @@ from conveyor.engine.artifacts import (
     should_collect,
 )
 from conveyor.engine.env import job_environment, step_environment
-from conveyor.engine.masking import Masker
 from conveyor.engine.runner import LineSink, StepResult, StepRunner, StepSpec
 from conveyor.engine.workspace import JobWorkspaces
+from conveyor.masking import Masker
 from conveyor.model import JobRecord, LogRecord, Plan, PlannedJob, Status, Step, StepRecord, Stream
 from conveyor.status import is_allowed_failure
 from conveyor.store.base import LogSink

@@ -61,9 +61,9 @@ from typing import TYPE_CHECKING
 from conveyor.engine.attempt import RunContext, RunObserver, now_utc
 from conveyor.engine.execution import CANCEL_POLL_S, Execution, LiveRun, pending_record
 from conveyor.engine.journal import JobJournal
-from conveyor.engine.masking import Masker
 from conveyor.engine.runner import LocalRunner, StepRunner
 from conveyor.engine.workspace import JobWorkspaces
+from conveyor.masking import Masker
 from conveyor.model import Plan, RunRecord, Status
 from conveyor.status import run_status
 from conveyor.store.base import LogSink, RunStore

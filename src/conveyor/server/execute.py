@@ -39,13 +39,13 @@ import structlog
 from conveyor.config import load_pipeline
 from conveyor.engine.artifacts import artifacts_dir, restore_artifacts
 from conveyor.engine.checkout import Checkouts, GitAuth, find_pipeline_file
-from conveyor.engine.masking import secret_values
 from conveyor.engine.recovery import process_start_ticks
 from conveyor.engine.resume import Resume, plan_resume, requested_plays
 from conveyor.engine.scheduler import LiveRun, execute_run
 from conveyor.errors import ConveyorError
 from conveyor.model import Event, Pipeline, Plan, RunRecord, Status
 from conveyor.plan import plan as plan_run
+from conveyor.secrets import secret_values
 from conveyor.store.base import RunStore
 from conveyor.store.logfiles import RunLogs
 from conveyor.store.paths import run_dir

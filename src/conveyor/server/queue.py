@@ -46,10 +46,10 @@ from conveyor.engine.scheduler import LiveRun
 from conveyor.errors import ConflictError, StoreError
 from conveyor.model import Event, EventKind, RunRecord, Status
 from conveyor.server.execute import RunSpec, cancel_open_jobs, execute_server_run
-from conveyor.server.triggers import event_from_trigger, event_to_trigger
 from conveyor.settings import RepoSettings, Settings
 from conveyor.store.base import RunStore
 from conveyor.store.paths import new_run_id
+from conveyor.triggers import event_from_trigger, event_to_trigger
 
 __all__ = ["Queued", "RunListener", "RunQueue"]
 

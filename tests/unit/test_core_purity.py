@@ -25,6 +25,7 @@ CORE = [
     "conveyor.secrets",
     "conveyor.masking",
     "conveyor.triggers",
+    "conveyor.suggest",
 ]
 FORBIDDEN = ["asyncio", "subprocess", "socket", "httpx", "sqlalchemy", "fastapi"]
 

@@ -9,7 +9,6 @@ Must not run jobs; `cancel` only raises the run's cancel flag, which the owning 
 from __future__ import annotations
 
 import asyncio
-import difflib
 import os
 import sys
 import time
@@ -25,6 +24,7 @@ from conveyor.errors import UsageError
 from conveyor.model import LogRecord, RunRecord
 from conveyor.records import log_to_dict, run_to_dict
 from conveyor.store.paths import DB_NAME, home_dir, is_valid_run_id, run_dir
+from conveyor.suggest import closest_name
 
 if TYPE_CHECKING:
     from conveyor.store.base import LogReader, RunStore
@@ -199,10 +199,9 @@ def _check_job(job: str, choices: list[str], run_id: str) -> None:
         return
     # Matrix jobs are named `test [PY=3.12]`: compare with the base names too.
     bases = {name.split(" [", 1)[0]: name for name in choices}
-    close = difflib.get_close_matches(job, choices, n=1) or [
-        bases[base] for base in difflib.get_close_matches(job, list(bases), n=1)
-    ]
-    hint = f'did you mean "{close[0]}"?' if close else f"see its jobs: conveyor show {run_id}"
+    base = closest_name(job, bases)
+    close = closest_name(job, choices) or (bases[base] if base is not None else None)
+    hint = f'did you mean "{close}"?' if close else f"see its jobs: conveyor show {run_id}"
     raise UsageError(f"run {run_id}: no job {job!r} ({hint})")
 
 

@@ -33,7 +33,6 @@ through the claim) is `commands.execution`, shared with `conveyor run`.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import os
 import subprocess
 import sys
@@ -52,6 +51,7 @@ from conveyor.commands.execution import (
 )
 from conveyor.errors import ConfigError, UsageError
 from conveyor.model import Event, Pipeline, RunRecord, Status
+from conveyor.suggest import closest_name
 
 if TYPE_CHECKING:
     from conveyor.engine.workspace import JobWorkspaces
@@ -81,10 +81,10 @@ def _check_job(run: RunRecord, job: str) -> None:
     names = [record.name for record in run.jobs]
     if job in names:
         return
-    close = difflib.get_close_matches(job, names, n=1)
+    close = closest_name(job, names)
     waiting = [r.name for r in run.jobs if r.status is Status.MANUAL and not r.attempt]
     if close:
-        hint = f"did you mean {close[0]!r}?"
+        hint = f"did you mean {close!r}?"
     elif waiting:
         hint = "manual jobs waiting to be played: " + ", ".join(repr(name) for name in waiting)
     else:

@@ -40,7 +40,6 @@ from conveyor.server.auth import require_read, require_write
 from conveyor.server.errors import ApiError
 from conveyor.server.runreads import RUN_PREFIX, FinishedRuns, RunReads, run_not_found
 from conveyor.server.serialize import (
-    closest_name,
     json_response,
     ndjson_chunks,
     run_page,
@@ -50,6 +49,7 @@ from conveyor.settings import Settings
 from conveyor.store.base import LogReader, RunRecords
 from conveyor.store.logreader import LogFileReader
 from conveyor.store.paths import is_valid_run_id, run_dir
+from conveyor.suggest import closest_name
 
 __all__ = [
     "RUN_PREFIX",

@@ -1,29 +1,44 @@
 """The exception tree. Every error a user can cause or must act on is a ConveyorError.
 
-    ConveyorError                      exit 1
-    ├── ConfigError(problems)          exit 2   a pipeline or settings file is wrong
-    ├── UsageError                     exit 2   a command line is wrong
-    ├── StoreError                     exit 1   the run store cannot be read or written
-    ├── WebhookRejected(status_code)            a delivery is refused (401, 400, 404, 413)
-    └── UpstreamError                           GitLab / GitHub / Jenkins / Slack misbehaved
-        ├── UpstreamTimeout
-        ├── UpstreamRateLimited(reset_at)
-        ├── UpstreamAuthError
-        └── UpstreamBadPayload
+    ConveyorError                     exit 1  500 internal_error
+    ├── ConfigError(problems)         exit 2  422 invalid_config     a pipeline/settings file
+    ├── IncludeFetchError             exit 2  422 include_unavailable  `include: remote` failed
+    │   └── config.gitlab.includes.FetchError
+    ├── UsageError                    exit 2  400 bad_request        a command line is wrong
+    ├── ConflictError                 exit 2  409 conflict           not possible in this state
+    ├── StoreError                    exit 1  503 store_unavailable  the run store failed
+    ├── GitError                      exit 1  502 git_failed         git could not do its part
+    ├── WebhookRejected(http_status, code)    400/401/404/413/415    a delivery is refused
+    ├── UpstreamError                 exit 1  502 upstream_error     GitLab/GitHub/Jenkins/Slack
+    │   ├── UpstreamTimeout                   504 upstream_timeout
+    │   ├── UpstreamRateLimited(reset_at)     429 upstream_rate_limited
+    │   ├── UpstreamAuthError
+    │   └── UpstreamBadPayload
+    └── server.errors.ApiError(http_status, code)   any other refusal of the HTTP API
+
+How an error leaves conveyor is said by class attributes: `exit_code` (the CLI's, as in
+click), `http_status` and `code` (the API's one error envelope, `server.errors`). The two
+errors whose status depends on the case (WebhookRejected, ApiError) set them per instance.
+`http_message`, when set, is what the envelope says instead of the message (a store error
+may name files the API's callers need not see).
 
 Messages are complete sentences of the form "where: what (how to fix)". They never hold a
-secret, a raw upstream body, or a URL carrying a token. This module does no I/O.
+secret, a raw upstream body, raw exception text, or a URL carrying a token. This module does
+no I/O.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 __all__ = [
     "ConfigError",
     "ConflictError",
     "ConveyorError",
+    "GitError",
+    "IncludeFetchError",
     "Problem",
     "StoreError",
     "UpstreamAuthError",
@@ -37,9 +52,13 @@ __all__ = [
 
 
 class ConveyorError(Exception):
-    """Root of conveyor's errors; `exit_code` is what the CLI exits with."""
+    """Root of conveyor's errors: `exit_code` for the CLI, `http_status` and `code` for the
+    API's error envelope, `http_message` (when not None) replaces the message there."""
 
     exit_code: int = 1
+    http_status: int = 500
+    code: str = "internal_error"
+    http_message: ClassVar[str | None] = None
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -64,43 +83,77 @@ class ConfigError(ConveyorError):
     """A pipeline or settings file has one or more problems; all of them are kept."""
 
     exit_code = 2
+    http_status = 422
+    code = "invalid_config"
 
     def __init__(self, problems: list[Problem] | tuple[Problem, ...]) -> None:
         self.problems: tuple[Problem, ...] = tuple(sorted(problems))
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class IncludeFetchError(ConveyorError):
+    """An `include: remote` file could not be fetched. The message is the short reason
+    (`HTTP 404`, `timeout after 10s`); the include loader turns it into a Problem of the
+    including file, so users see it inside a ConfigError."""
+
+    exit_code = 2
+    http_status = 422
+    code = "include_unavailable"
+
+
 class UsageError(ConveyorError):
     """A command line asks for something impossible (unknown job, bad --var)."""
 
     exit_code = 2
+    http_status = 400
+    code = "bad_request"
 
 
 class ConflictError(ConveyorError):
-    """What is asked for conflicts with the current state (a run still executing, a job
-    already played): the API answers 409."""
+    """The request is well formed but the thing it names is not in a state that allows it
+    (the job is not a manual job waiting to be played, the run is still running).
+
+    The CLI exits 2 as for a usage error (the command line asked for something impossible
+    now); the API answers 409."""
 
     exit_code = 2
+    http_status = 409
+    code = "conflict"
 
 
 class StoreError(ConveyorError):
     """The run store or the log files cannot be read or written."""
 
+    http_status = 503
+    code = "store_unavailable"
+    http_message = "The run store cannot be used right now; try again."
+
+
+class GitError(ConveyorError):
+    """git could not fetch, check out or answer about a repository (the message names the
+    repository and what failed, never a token)."""
+
+    http_status = 502
+    code = "git_failed"
+
 
 class WebhookRejected(ConveyorError):
-    """A webhook delivery is refused; `status_code` and `code` go into the error envelope."""
+    """A webhook delivery is refused; `http_status` and `code` go into the error envelope."""
 
-    def __init__(self, message: str, *, status_code: int, code: str) -> None:
+    def __init__(self, message: str, *, http_status: int, code: str) -> None:
         super().__init__(message)
-        self.status_code = status_code
+        self.http_status = http_status
         self.code = code
 
 
 class UpstreamError(ConveyorError):
     """An upstream (GitLab, GitHub, Jenkins, Slack) failed. `reason` is short and sanitized,
-    e.g. "upstream 502", "invalid JSON"; it is what the API shows as an entry's `error`."""
+    e.g. "upstream 502", "invalid JSON"; it is what the API shows as an entry's `error`.
+    `status_code` is the upstream's HTTP status, when it answered."""
 
     kind: str = "upstream_error"
+    http_status = 502
+    code = "upstream_error"
 
     def __init__(self, reason: str, *, status_code: int | None = None) -> None:
         super().__init__(reason)
@@ -110,10 +163,14 @@ class UpstreamError(ConveyorError):
 
 class UpstreamTimeout(UpstreamError):
     kind = "timeout"
+    http_status = 504
+    code = "upstream_timeout"
 
 
 class UpstreamRateLimited(UpstreamError):
     kind = "rate_limited"
+    http_status = 429
+    code = "upstream_rate_limited"
 
     def __init__(self, reason: str, *, reset_at: datetime | None, status_code: int | None = None):
         super().__init__(reason, status_code=status_code)

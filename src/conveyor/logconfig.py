@@ -30,9 +30,10 @@ import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-__all__ = ["MASK", "AccessLine", "SecretMasker", "access_line", "configure_logging", "flush_logs"]
+from conveyor.masking import Masker
 
-MASK = "[MASKED]"
+__all__ = ["AccessLine", "SecretMasker", "access_line", "configure_logging", "flush_logs"]
+
 _QUIET = ("alembic", "httpx", "httpcore")
 _FLUSH_AFTER_S = 0.005  # a line logged on an event loop is written within about this
 _MAX_BUFFERED = 1024  # lines buffered before they are written at once, whatever the time
@@ -40,11 +41,13 @@ _FEW_FORMS = 8  # up to this many secret forms, `in` beats one compiled alternat
 
 
 class SecretMasker:
-    """A structlog processor replacing every secret value in every string of an event."""
+    """A structlog processor replacing every secret value in every string of an event, by
+    the one rule of `conveyor.masking` (its Masker masks; this class adds the quick tests
+    of a rendered line and the walk through an event's values)."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        # Longest first, so a secret containing another is masked whole.
-        self._secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+        self._masker = Masker(secrets)
+        self._secrets = self._masker.values  # the maskable values, longest first
         # One alternation of every secret, raw and as JSON escapes it (a renderer's quick
         # "is there anything to mask in this line" test); None without secrets.
         forms = {form for s in self._secrets for form in (s, orjson.dumps(s).decode()[1:-1])}
@@ -82,10 +85,7 @@ class SecretMasker:
         return False
 
     def mask(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
-        return text
+        return self._masker.mask(text)
 
     def _mask_value(self, value: object) -> object:
         if isinstance(value, str):

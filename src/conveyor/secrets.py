@@ -1,24 +1,30 @@
 """Secrets come only from environment variables named in configuration.
 
 `read_secret` turns (environment, variable name, the config key that named it) into the value
-or a ConfigError that names the key and the variable, never the value. `looks_like_secret`
-flags literal secrets written into a config file. Pure: the environment is an argument.
+or a ConfigError that names the key and the variable, never the value. `secret_values` picks
+the declared secrets a run receives. `looks_like_secret` flags literal secrets written into a
+config file. Pure: the environment is an argument.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from conveyor.errors import ConfigError, Problem
 
-__all__ = ["MIN_TOKEN_LENGTH", "looks_like_secret", "read_secret"]
+__all__ = ["MIN_TOKEN_LENGTH", "looks_like_secret", "read_secret", "secret_values"]
 
 MIN_TOKEN_LENGTH = 20
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CONVENTIONAL_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 # Well-known token shapes: GitHub (ghp_, github_pat_), GitLab (glpat-), Slack (xox?-, hook URLs).
 _TOKEN_PREFIX = re.compile(r"^(gh[pousr]_|github_pat_|glpat-|gldt-|xox[abprs]-|https://hooks\.)")
+
+
+def secret_values(names: Iterable[str], env: Mapping[str, str]) -> dict[str, str]:
+    """The values of the secrets `names` that are set in `env` (conveyor's environment)."""
+    return {name: env[name] for name in names if env.get(name)}
 
 
 def looks_like_secret(value: str) -> bool:

@@ -1,21 +1,22 @@
 """An Event as the JSON-able `RunRecord.trigger` mapping, and back, so a queued run can be
 checked out and planned after a restart. Pure: no I/O. Only fields known at trigger time are
-kept (changed files and the file list are computed again from the checkout).
+kept (changed files and the file list are computed again from the checkout). Core: the
+CLI and the server both store and read triggers through it.
 
-A variable whose value holds a secret (`conveyor run --var X=$TOKEN`) is stored masked: the
-stored trigger is in the database file. When the value is exactly one secret, the trigger
-names that secret (`secret_variables`), so a later play reads the value from the
-environment again; a value that only contains a secret stays masked."""
+A variable whose value holds a secret (`conveyor run --var X=$TOKEN`) is stored masked (the
+one rule of `conveyor.masking`): the stored trigger is in the database file. When the value
+is exactly one secret, the trigger names that secret (`secret_variables`), so a later play
+reads the value from the environment again; a value that only contains a secret stays
+masked."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from conveyor.masking import Masker
 from conveyor.model import Event, EventKind
 
 __all__ = ["event_from_trigger", "event_to_trigger", "hide_secret_variables"]
-
-MASK = "[MASKED]"
 
 
 def event_to_trigger(event: Event) -> dict[str, object]:
@@ -40,15 +41,14 @@ def hide_secret_variables(
     if not secrets or not isinstance(variables, dict):
         return dict(trigger)
     by_value = {value: name for name, value in secrets.items()}
+    masker = Masker(by_value)
     hidden: dict[str, str] = {}
     masked: dict[str, object] = {}
     for key, value in variables.items():
         text = str(value)
         if text in by_value:
             hidden[key] = by_value[text]
-        for secret in sorted(by_value, key=len, reverse=True):
-            text = text.replace(secret, MASK)
-        masked[key] = text
+        masked[key] = masker.mask(text)
     return {**trigger, "variables": masked, "secret_variables": hidden}
 
 

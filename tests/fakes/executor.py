@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from conveyor.engine.env import step_environment
 from conveyor.engine.executor import AttemptResult, AttemptSpec, OutputSink
-from conveyor.engine.masking import Masker
+from conveyor.masking import Masker
 from conveyor.model import LogRecord, Status, Step, StepRecord, Stream
 
 __all__ = ["ScriptedExecutor"]

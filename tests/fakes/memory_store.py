@@ -1,7 +1,9 @@
-"""MemoryRunStore: an in-memory RunStore for tests of the engine, server and monitor.
+"""MemoryRunStore: an in-memory RunStore (every concern protocol of store.base) for tests
+of the engine, server and monitor.
 
 Behaves like SqlRunStore (the conformance suite runs both): numbers from 1, every job
-attempt kept, the latest attempt shown in first-insertion order, newest runs first.
+attempt kept, the latest attempt shown in first-insertion order, newest runs first, a job
+or process group of an unknown run refused, a batch write all or nothing.
 Not thread-safe beyond what the GIL gives; never used outside tests.
 """
 
@@ -79,13 +81,14 @@ class MemoryRunStore:
             self._runs[run_id].owner = (owner_pid, owner_started_ticks)
 
     def save_job(self, run_id: str, job: JobRecord) -> None:
-        run = self._runs.get(run_id)
-        if run is None:
+        self._require_run(run_id, f"save job {job.name!r} of run {run_id}")
+        self._runs[run_id].jobs[(job.name, job.attempt)] = job
+
+    def _require_run(self, run_id: str, action: str) -> None:
+        if run_id not in self._runs:
             raise StoreError(
-                f"memory: cannot save job {job.name!r} of run {run_id}: "
-                f"run {run_id} does not exist (create it first)"
+                f"memory: cannot {action}: run {run_id} does not exist (create it first)"
             )
-        run.jobs[(job.name, job.attempt)] = job
 
     def get_run(self, run_id: str) -> RunRecord | None:
         run = self._runs.get(run_id)
@@ -146,10 +149,29 @@ class MemoryRunStore:
         return run is not None and run.cancel_requested
 
     def add_process(self, proc: LiveProcess) -> None:
+        self._require_run(proc.run_id, f"record process group {proc.pgid} of run {proc.run_id}")
         self._processes[(proc.run_id, proc.pgid)] = proc
 
     def remove_process(self, run_id: str, pgid: int) -> None:
         self._processes.pop((run_id, pgid), None)
+
+    def save_job_and_processes(
+        self,
+        run_id: str,
+        job: JobRecord | None,
+        *,
+        add: LiveProcess | None = None,
+        remove: Sequence[int] = (),
+    ) -> None:
+        if job is not None or add is not None:  # checked first: all or nothing
+            what = f"save job {job.name!r}" if job is not None else "record process groups"
+            self._require_run(run_id, f"{what} of run {run_id}")
+        for pgid in remove:
+            self.remove_process(run_id, pgid)
+        if job is not None:
+            self.save_job(run_id, job)
+        if add is not None:
+            self.add_process(add)
 
     def processes(self, run_id: str) -> list[LiveProcess]:
         return sorted(

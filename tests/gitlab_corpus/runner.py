@@ -45,7 +45,7 @@ from conveyor.engine.scheduler import RunSetup, execute_run
 from conveyor.errors import ConfigError
 from conveyor.model import Event, EventKind, Plan, RunRecord, Status
 from conveyor.plan import plan
-from tests.fakes.log_sink import ListLogs
+from tests.fakes.memory_logs import MemoryLogs
 from tests.fakes.memory_store import MemoryRunStore
 
 __all__ = ["CORPUS", "Outcome", "case_dirs", "check", "load_expect", "run_case"]
@@ -68,7 +68,7 @@ class Outcome:
     plan: Plan | None
     warnings: tuple[str, ...]
     record: RunRecord | None = None
-    logs: ListLogs = field(default_factory=ListLogs)
+    logs: MemoryLogs = field(default_factory=MemoryLogs)
     problems: tuple[str, ...] = ()
 
 
@@ -197,10 +197,10 @@ def check(expect: dict[str, Any], outcome: Outcome) -> list[str]:
         if not jobs[name].allow_failure:
             diffs.append(f"{name}: expected its failure to be allowed")
     for name, texts in expect.get("logs", {}).items():
-        output = outcome.logs.text(name)
+        output = "\n".join(outcome.logs.texts(name))
         diffs.extend(f"{name}: output lacks {t!r}" for t in texts if t not in output)
     for name, texts in expect.get("absent_logs", {}).items():
-        output = outcome.logs.text(name)
+        output = "\n".join(outcome.logs.texts(name))
         diffs.extend(f"{name}: output has {t!r}" for t in texts if t in output)
     for keyword in expect.get("warnings", ()):
         if not any(f"warning: {keyword} " in w for w in outcome.warnings):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.store import open_store
-from conveyor.store.logfiles import read_job_log
+from conveyor.store.logreader import LogFileReader
 from tests.fakes.git_repos import GitRepo
 from tests.fakes.processes import live_with_marker
 
@@ -145,9 +145,9 @@ def test_cli_play_continues_the_job_log_numbering(tmp_path: Path) -> None:
     project = _project(tmp_path, {".conveyor.yml": NATIVE})
     run_id = _run(project)["run_id"]
     folder = project / ".home" / "runs" / run_id
-    before = [r.n for r in read_job_log(folder, "deploy")]
+    before = [r.n for r in LogFileReader(folder).read_job("deploy")]
     assert _conveyor(project, "play", run_id, "deploy").returncode == 0
-    numbers = [r.n for r in read_job_log(folder, "deploy")]
+    numbers = [r.n for r in LogFileReader(folder).read_job("deploy")]
     assert (numbers[: len(before)], numbers) == (before, list(range(1, len(numbers) + 1)))
     assert len(numbers) > len(before) > 0
 
@@ -165,7 +165,8 @@ def test_cli_play_gitlab_blocking_manual_job_runs_the_later_stage(tmp_path: Path
         ("skipped", 0),
         {"build": ("success", 1), "deploy": ("success", 1), "verify": ("success", 1)},
     )
-    texts = [r.text for r in read_job_log(project / ".home" / "runs" / first["run_id"], "deploy")]
+    reader = LogFileReader(project / ".home" / "runs" / first["run_id"])
+    texts = [r.text for r in reader.read_job("deploy")]
     assert ("built" in texts, f"deploying {sha}" in texts) == (True, True), texts
     assert not [text for text in texts if "changed later" in text]
     assert GitRepo(project).git("worktree", "list", "--porcelain").count("worktree ") == 1
@@ -189,7 +190,7 @@ def test_cli_play_unknown_job_says_did_you_mean(tmp_path: Path) -> None:
     project = _project(tmp_path, {".conveyor.yml": NATIVE})
     run_id = _run(project)["run_id"]
     done = _conveyor(project, "play", run_id, "deplyo")
-    assert (done.returncode, 'did you mean "deploy"?' in done.stderr) == (2, True), done.stderr
+    assert (done.returncode, "did you mean 'deploy'?" in done.stderr) == (2, True), done.stderr
 
 
 def test_cli_play_job_that_is_not_manual_exits_2(tmp_path: Path) -> None:
@@ -356,7 +357,7 @@ def test_cli_play_two_plays_at_once_run_the_job_once(tmp_path: Path) -> None:
         finally:
             fcntl.flock(held.fileno(), fcntl.LOCK_UN)
     outputs = [proc.communicate(timeout=60) for proc in procs]
-    log = read_job_log(project / ".home" / "runs" / run_id, "deploy")
+    log = LogFileReader(project / ".home" / "runs" / run_id).read_job("deploy")
     deployed = [r.text for r in log if r.text.startswith("deploying")]
     assert (sorted(p.returncode for p in procs), len(deployed)) == ([0, 2], 1), outputs
     refusals = ("still running in conveyor process", "already played")  # the loser's timing

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.store.logfiles import read_job_log
+from conveyor.store.logreader import LogFileReader
 from tests.fakes.processes import live_with_marker
 
 PIPELINE = """\
@@ -69,7 +69,7 @@ def test_cli_run_json_success_and_masking(tmp_path: Path) -> None:
     assert "[hello] hello world from hello" in done.stderr
     assert "s3cr3t-token-value" not in done.stderr
     run_dir = project / ".home" / "runs" / record["run_id"]
-    texts = [r.text for r in read_job_log(run_dir, "after")]
+    texts = [r.text for r in LogFileReader(run_dir).read_job("after")]
     assert "token is [MASKED] and var is 42" in texts
 
 

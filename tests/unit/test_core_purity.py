@@ -13,10 +13,19 @@ CORE = [
     "conveyor.config",
     "conveyor.config.native",
     "conveyor.config.expr",
+    "conveyor.config.expr_grammar",
+    "conveyor.config.gitlab",
+    "conveyor.config.gitlab.parse",
+    "conveyor.config.gitlab.includes",
+    "conveyor.config.gitlab.include_rules",
     "conveyor.config.yamlload",
     "conveyor.plan",
     "conveyor.globs",
     "conveyor.status",
+    "conveyor.secrets",
+    "conveyor.masking",
+    "conveyor.triggers",
+    "conveyor.suggest",
 ]
 FORBIDDEN = ["asyncio", "subprocess", "socket", "httpx", "sqlalchemy", "fastapi"]
 

@@ -9,7 +9,6 @@ Must not run jobs; `cancel` only raises the run's cancel flag, which the owning 
 from __future__ import annotations
 
 import asyncio
-import difflib
 import os
 import sys
 import time
@@ -25,9 +24,10 @@ from conveyor.errors import UsageError
 from conveyor.model import LogRecord, RunRecord
 from conveyor.records import log_to_dict, run_to_dict
 from conveyor.store.paths import DB_NAME, home_dir, is_valid_run_id, run_dir
+from conveyor.suggest import closest_name
 
 if TYPE_CHECKING:
-    from conveyor.store.base import RunStore
+    from conveyor.store.base import LogReader, RunStore
 
 __all__ = ["cancel", "logs", "runs", "show"]
 
@@ -189,11 +189,9 @@ def show(run_id: str, as_json: bool) -> None:
 # ---------------------------------------------------------------- logs
 
 
-def _job_choices(run: RunRecord, folder: Path) -> list[str]:
-    from conveyor.store.logfiles import job_names
-
+def _job_choices(run: RunRecord, logs: LogReader) -> list[str]:
     names = [job.name for job in run.jobs]
-    return names + [name for name in job_names(folder) if name not in names]
+    return names + [name for name in logs.job_names() if name not in names]
 
 
 def _check_job(job: str, choices: list[str], run_id: str) -> None:
@@ -201,10 +199,9 @@ def _check_job(job: str, choices: list[str], run_id: str) -> None:
         return
     # Matrix jobs are named `test [PY=3.12]`: compare with the base names too.
     bases = {name.split(" [", 1)[0]: name for name in choices}
-    close = difflib.get_close_matches(job, choices, n=1) or [
-        bases[base] for base in difflib.get_close_matches(job, list(bases), n=1)
-    ]
-    hint = f'did you mean "{close[0]}"?' if close else f"see its jobs: conveyor show {run_id}"
+    base = closest_name(job, bases)
+    close = closest_name(job, choices) or (bases[base] if base is not None else None)
+    hint = f'did you mean "{close}"?' if close else f"see its jobs: conveyor show {run_id}"
     raise UsageError(f"run {run_id}: no job {job!r} ({hint})")
 
 
@@ -236,42 +233,41 @@ class _Printer:
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run ends.")
 def logs(run_id: str, job: str | None, as_json: bool, follow: bool) -> None:
     """Print the output of a run (`[job] line`) or of one JOB (bare lines)."""
-    from conveyor.store.logfiles import read_job_log, read_run_logs
+    from conveyor.store.logreader import LogFileReader
 
     store, run = _require_run(_open_store(create=False), run_id)
-    folder = run_dir(_home(), run_id)
-    choices = _job_choices(run, folder)
+    reader = LogFileReader(run_dir(_home(), run_id))
+    choices = _job_choices(run, reader)
     # A queued run has no jobs recorded yet: following a job name is then taken on trust.
     if job is not None and (choices or run.status.is_final or not follow):
         _check_job(job, choices, run_id)
     printer = _Printer(sys.stdout.buffer, as_json=as_json, prefix=job is None)
     if follow and not run.status.is_final:
-        asyncio.run(_follow(store, run_id, folder, job, printer))
+        asyncio.run(_follow(store, run_id, reader, job, printer))
         return
-    records = read_run_logs(folder) if job is None else read_job_log(folder, job)
+    records = reader.read_run() if job is None else reader.read_job(job)
     for record in records:
         printer.write(record)
     printer.flush()
 
 
 async def _follow(
-    store: RunStore, run_id: str, folder: Path, job: str | None, printer: _Printer
+    store: RunStore, run_id: str, logs: LogReader, job: str | None, printer: _Printer
 ) -> None:
     """Tail the job (or every job as it appears) until the run has a final status."""
     from conveyor.engine.recovery import recover_orphans
-    from conveyor.store.logfiles import follow_job_log, job_names
 
     run_done = asyncio.Event()
 
     async def tail(name: str) -> None:
-        async for record in follow_job_log(folder, name, is_done=run_done.is_set):
+        async for record in logs.follow_job(name, is_done=run_done.is_set):
             printer.write(record)
             printer.flush()
 
     async with asyncio.TaskGroup() as group:
         followed: set[str] = set()
         while True:
-            for name in [job] if job is not None else job_names(folder):
+            for name in [job] if job is not None else logs.job_names():
                 if name not in followed:
                     followed.add(name)
                     group.create_task(tail(name))
@@ -283,7 +279,7 @@ async def _follow(
                 break
             await asyncio.sleep(_WATCH_INTERVAL_S)
         if job is None:
-            for name in job_names(folder):  # jobs whose first line came at the very end
+            for name in logs.job_names():  # jobs whose first line came at the very end
                 if name not in followed:
                     group.create_task(tail(name))
 

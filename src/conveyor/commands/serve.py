@@ -11,7 +11,6 @@ as `server.listening` (port 0 picks a free port).
 
 from __future__ import annotations
 
-import fcntl
 import gc
 import os
 import signal
@@ -53,6 +52,7 @@ def serve(config_path: Path, host: str | None, port: int | None) -> None:
     from conveyor.server.app import create_app
     from conveyor.settings import load_settings
     from conveyor.store import open_store, open_store_url
+    from conveyor.store.locks import lock_database, lock_home
     from conveyor.store.paths import ensure_home
 
     env = dict(os.environ)
@@ -66,9 +66,9 @@ def serve(config_path: Path, host: str | None, port: int | None) -> None:
         ensure_home(home)
         store = open_store_url(url)
     try:
-        _lock_home(home)
+        lock_home(home)
         if url is not None:
-            _lock_store(url)
+            lock_database(url)
         app = create_app(settings, store=store, env=env, home=home)
         sock = _bind(host or settings.server.host, settings.server.port if port is None else port)
         bound_host, bound_port = sock.getsockname()[:2]
@@ -132,60 +132,6 @@ def _absorb_stop_signals() -> Iterator[None]:
             signal.signal(sig, handler)
         if received:
             log.info("server.signal_received", signal=signal.Signals(received[0]).name)
-
-
-def _lock_home(home: Path) -> None:
-    """One server per home: a second one would resume the same pending runs. The lock is
-    held by an open file descriptor until the process exits (crash included)."""
-    fd = os.open(home / "serve.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise ConveyorError(
-            f"serve: another conveyor server is using {home} "
-            "(stop it, or give this one its own server.home / CONVEYOR_HOME)"
-        ) from None
-    os.set_inheritable(fd, False)
-
-
-# pg_try_advisory_lock key of "one server per store": any constant of conveyor's own, but
-# not store.enginedb.NUMBERING_LOCK_KEY, which every numbering transaction takes.
-_SERVER_LOCK_KEY = 0x636F6E7673727672  # "convsrvr" in ASCII
-_held: list[object] = []  # the connection holding the store lock, for the process's life
-
-
-def _lock_store(url: str) -> None:
-    """One server per PostgreSQL store too: two servers on one database, each with its own
-    home, would both resume its pending runs and take each other's live runs for orphans.
-    A session advisory lock on a connection kept open until the process exits (crash
-    included: the server drops the session). Other backends: the home lock is the guard."""
-    import sqlalchemy as sa
-
-    from conveyor.store.database import describe_url
-
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() != "postgresql":
-        return
-    engine = sa.create_engine(parsed, poolclass=sa.pool.NullPool)
-    try:
-        connection = engine.connect()
-        held = connection.execute(
-            sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": _SERVER_LOCK_KEY}
-        ).scalar_one()
-        connection.commit()  # the lock is the session's, not the transaction's
-    except sa.exc.SQLAlchemyError as exc:
-        raise ConveyorError(
-            f"serve: cannot lock the store {describe_url(parsed)} "
-            "(check that the database is reachable)"
-        ) from exc
-    if not held:
-        connection.close()
-        raise ConveyorError(
-            f"serve: another conveyor server is using the store {describe_url(parsed)} "
-            "(one server per store: stop it, or give this one its own database)"
-        )
-    _held.append(connection)
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -1,8 +1,9 @@
 """GitLab CI/CD variable expressions (`rules:if`, native `when.if`) and `$VAR` expansion.
 
 Owns: the expression language's public face and semantics, shared by both pipeline
-flavors; the tokens, tree, parser and evaluator live in expr_grammar.py, imported on the
-first expression (a pipeline without `if:` never needs them: it saves a short run's start).
+flavors (it re-exports `expr_values`: the value type, NAME_PATTERN, ExprError); the tokens,
+tree, parser and evaluator live in expr_grammar.py, imported on the first expression (a
+pipeline without `if:` never needs them: it saves a short run's start).
 Must not: read the environment (variables come in as a mapping) or know about jobs.
 
 Grammar (loosest binding first):
@@ -27,6 +28,8 @@ from collections.abc import Mapping
 from functools import cache
 from typing import TYPE_CHECKING
 
+from conveyor.config.expr_values import NAME_PATTERN, ExprError, Value
+
 if TYPE_CHECKING:
     from conveyor.config.expr_grammar import Node
 
@@ -39,19 +42,6 @@ __all__ = [
     "parse_expression",
     "validate_expression",
 ]
-
-Value = str | bool | None
-NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
-
-
-class ExprError(ValueError):
-    """A syntax error in an expression; `col` is the 1-based column in the expression."""
-
-    def __init__(self, message: str, col: int) -> None:
-        super().__init__(f"column {col}: {message}")
-        self.message = message
-        self.col = col
-
 
 # ---------------------------------------------------------------- the public face
 # The grammar (expr_grammar.py) is imported on the first expression, not at start-up.

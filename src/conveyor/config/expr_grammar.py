@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-from conveyor.config.expr import NAME_PATTERN, ExprError, Value
+from conveyor.config.expr_values import NAME_PATTERN, ExprError, Value
 
 __all__ = ["Node", "evaluate_tree", "parse_tree"]
 

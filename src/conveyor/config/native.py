@@ -25,7 +25,7 @@ from conveyor.config.native_fields import (
     read_rule,
     read_steps,
 )
-from conveyor.config.problems import Problems, Section, did_you_mean
+from conveyor.config.problems import Problems, Section
 from conveyor.config.yamlload import (
     MarkedDict,
     MarkedList,
@@ -34,6 +34,7 @@ from conveyor.config.yamlload import (
     type_name,
 )
 from conveyor.model import EventKind, Job, Mark, Need, Pipeline, Retry, When
+from conveyor.suggest import did_you_mean
 
 __all__ = ["DEFAULT_STAGE", "MAX_MATRIX_JOBS", "parse_native"]
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 
 from conveyor.config.expr import ExprError, validate_expression
-from conveyor.config.problems import Section, did_you_mean
+from conveyor.config.problems import Section
 from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
 from conveyor.model import Artifacts, ArtifactWhen, EventKind, Mark, Retry, Rule, Step, When
+from conveyor.suggest import did_you_mean
 
 __all__ = [
     "ALL_EVENTS",

@@ -1,29 +1,22 @@
 """Collecting every problem of a pipeline file, and reading typed fields from marked YAML.
 
-Owns: the `Problems` collector (all findings, then one ConfigError sorted by position),
-did-you-mean suggestions, and `Section`, a reader that turns a wrong type into a problem
+Owns: the `Problems` collector (all findings, then one ConfigError sorted by position)
+and `Section`, a reader that turns a wrong type into a problem
 naming the key ("jobs.test.shell: expected a string, got boolean") instead of converting it.
 Must not: know any pipeline keyword or read files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from typing import Any
 
 from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
 from conveyor.errors import ConfigError, Problem
 from conveyor.model import Mark
+from conveyor.suggest import did_you_mean
 
-__all__ = ["Problems", "Section", "did_you_mean", "render_warning"]
-
-
-def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    """' (did you mean "x"?)' for the closest candidate, or "" when none is close."""
-    import difflib  # only when a name is wrong: a valid file's run never needs it
-
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f' (did you mean "{close[0]}"?)' if close else ""
+__all__ = ["Problems", "Section", "render_warning"]
 
 
 class Problems:

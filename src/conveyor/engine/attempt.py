@@ -23,7 +23,7 @@ from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.engine.artifacts import safe_segment
 from conveyor.engine.env import job_environment
 from conveyor.engine.executor import AttemptResult, AttemptSpec, Executor, WorkspaceSource
-from conveyor.engine.masking import Masker
+from conveyor.masking import Masker
 from conveyor.model import JobRecord, LogRecord, Plan, PlannedJob, Status, Stream
 from conveyor.status import is_allowed_failure
 from conveyor.store.base import LogSink

@@ -17,43 +17,26 @@ is four short transactions for a one-step job; `JobJournal` makes it two:
     recovery against a reused PID; a new group that reuses the PGID replaces the row and
     cancels the pending removal.
 
-Stores that offer `save_job_and_processes(run_id, job, *, add, remove)` (SqlRunStore) get
-one transaction per batch; any other RunStore gets the same calls one after another. This
-module does not decide records (scheduler) nor start processes (runner).
+Each batch is one `ProcessRecords.save_job_and_processes(run_id, job, *, add, remove)` call,
+which every store implements (one transaction in SqlRunStore). This module does not decide
+records (scheduler) nor start processes (runner).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
-
 from conveyor.model import JobRecord, Status
-from conveyor.store.base import LiveProcess, RunStore
+from conveyor.store.base import LiveProcess, ProcessRecords
 
 __all__ = ["JobJournal"]
 
 
-class _BatchingStore(Protocol):
-    def save_job_and_processes(
-        self,
-        run_id: str,
-        job: JobRecord | None,
-        *,
-        add: LiveProcess | None = None,
-        remove: Sequence[int] = (),
-    ) -> None: ...
-
-
 class JobJournal:
     """Job records and process groups of one engine, written in batches (module docstring).
-    Has the `add_process`/`remove_process` methods `LocalRunner` reports to."""
+    A `store.base.ProcessBook`: `LocalRunner` reports its process groups to it."""
 
-    def __init__(self, store: RunStore, *, hold_running: bool) -> None:
+    def __init__(self, store: ProcessRecords, *, hold_running: bool) -> None:
         self.store = store
         self._hold_running = hold_running
-        self._batch: _BatchingStore | None = (
-            store if hasattr(store, "save_job_and_processes") else None  # type: ignore[assignment]  # checked just above
-        )
         self._held: dict[tuple[str, str], JobRecord] = {}
         self._live: dict[int, tuple[str, str]] = {}  # recorded group → (run_id, job)
         self._gone: dict[int, tuple[str, str]] = {}  # dead group → (run_id, job), to forget
@@ -101,12 +84,4 @@ class JobJournal:
     ) -> None:
         if job is None and add is None and not remove:
             return
-        if self._batch is not None:
-            self._batch.save_job_and_processes(run_id, job, add=add, remove=remove)
-            return
-        for pgid in remove:
-            self.store.remove_process(run_id, pgid)
-        if job is not None:
-            self.store.save_job(run_id, job)
-        if add is not None:
-            self.store.add_process(add)
+        self.store.save_job_and_processes(run_id, job, add=add, remove=remove)

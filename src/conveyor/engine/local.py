@@ -33,9 +33,9 @@ from conveyor.engine.artifacts import (
 )
 from conveyor.engine.env import step_environment
 from conveyor.engine.executor import AttemptResult, AttemptSpec, OutputSink
-from conveyor.engine.masking import Masker
 from conveyor.engine.runner import LineSink, StepResult, StepRunner, StepSpec
 from conveyor.engine.workspace import JobWorkspaces
+from conveyor.masking import Masker
 from conveyor.model import LogRecord, Status, Step, StepRecord, Stream
 
 __all__ = ["AFTER_STEPS_TIMEOUT_S", "LocalExecutor"]

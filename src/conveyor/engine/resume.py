@@ -1,7 +1,7 @@
 """Playing a manual job of a run that already has job records, as GitLab does: inside the
 same run. Which jobs run now, which records stay as they are, and when a play is refused.
 
-    check_playable(run, "deploy", is_cancel_requested=False)   # UsageError when refused
+    check_playable(run, "deploy", is_cancel_requested=False)   # ConflictError when refused
     resume = plan_resume(plan, run.jobs, play={"deploy"})
     resume.rerun    # ("deploy", "smoke"): the played job, then the jobs it held back
     resume.kept     # every other job's record, unchanged (success, failed, skipped, …)
@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from conveyor.errors import UsageError
+from conveyor.errors import ConflictError
 from conveyor.model import JobRecord, Plan, PlannedJob, RunRecord, Status, When
 from conveyor.status import DepResult, Outcome, decide_start, outcome_of
 
@@ -42,20 +42,20 @@ class Resume:
 
 
 def check_playable(run: RunRecord, job: str, *, is_cancel_requested: bool) -> JobRecord:
-    """The record of manual job `job` of `run`, waiting to be played; UsageError (the API
+    """The record of manual job `job` of `run`, waiting to be played; ConflictError (the API
     answers 409) when the run was canceled or the job is not waiting to be played."""
     if run.status is Status.CANCELED or is_cancel_requested:
-        raise UsageError(
+        raise ConflictError(
             f"run {run.run_id}: the run was canceled, its manual jobs can no longer be played "
             "(trigger a new run)"
         )
     record = next((j for j in run.jobs if j.name == job), None)
     if record is None:
-        raise UsageError(
+        raise ConflictError(
             f"run {run.run_id}: no job {job!r} in this run (see the run's jobs and their statuses)"
         )
     if record.status is not Status.MANUAL or record.attempt:
-        raise UsageError(
+        raise ConflictError(
             f"run {run.run_id}: job {job!r} is not a manual job waiting to be played (it is "
             f"{record.status}; it was already played, or it is not manual)"
         )
@@ -79,18 +79,18 @@ def plan_resume(
     played: Collection[str] = (),
 ) -> Resume:
     """Resume the run whose jobs are `records` by playing the manual jobs `play`; `played`
-    are the manual jobs played before (when the run started). UsageError when the plan and
-    the records disagree (a job without a record, or a played job that is not manual)."""
+    are the manual jobs played before (when the run started). ConflictError when the plan
+    and the records disagree (a job without a record, or a played job that is not manual)."""
     by_name = {r.name: r for r in records}
     for planned in plan.jobs:
         if planned.name not in by_name:
-            raise UsageError(
+            raise ConflictError(
                 f"run resume: job {planned.name!r} of the plan has no record in the run "
                 "(the pipeline of this commit no longer plans the same jobs; trigger a new run)"
             )
     for name in play:
         if name not in by_name or _planned(plan, name).when is not When.MANUAL:
-            raise UsageError(f"run resume: job {name!r} is not a manual job of this run")
+            raise ConflictError(f"run resume: job {name!r} is not a manual job of this run")
     results = _replay(plan, by_name, frozenset(play), frozenset(played))
     held = set(play)
     for planned in plan.jobs:
@@ -118,7 +118,7 @@ def _planned(plan: Plan, name: str) -> PlannedJob:
     try:
         return plan.job(name)
     except KeyError:
-        raise UsageError(f"run resume: job {name!r} is not in the plan") from None
+        raise ConflictError(f"run resume: job {name!r} is not in the plan") from None
 
 
 def _replay(

@@ -35,14 +35,13 @@ from pathlib import Path
 from typing import Protocol
 
 from conveyor.model import Stream
-from conveyor.store.base import LiveProcess
+from conveyor.store.base import LiveProcess, ProcessBook
 
 __all__ = [
     "LIVE_GROUPS",
     "MAX_LINE_CHARS",
     "LineSink",
     "LocalRunner",
-    "ProcessBook",
     "ProcessGroups",
     "StepResult",
     "StepRunner",
@@ -85,15 +84,6 @@ class StepResult:
     @property
     def is_success(self) -> bool:
         return self.exit_code == 0
-
-
-class ProcessBook(Protocol):
-    """Where `LocalRunner` reports live groups for crash recovery: a RunStore, or the
-    scheduler's `JobJournal` (which batches these writes with the job's records)."""
-
-    def add_process(self, proc: LiveProcess) -> None: ...
-
-    def remove_process(self, run_id: str, pgid: int) -> None: ...
 
 
 class StepRunner(Protocol):

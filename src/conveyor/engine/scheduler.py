@@ -64,13 +64,13 @@ from conveyor.engine.attempt import RunContext, RunObserver
 from conveyor.engine.execution import CANCEL_POLL_S, Execution, LiveRun, pending_record
 from conveyor.engine.executor import Executor
 from conveyor.engine.journal import JobJournal
-from conveyor.engine.masking import Masker
 from conveyor.engine.runner import LocalRunner, StepRunner
 from conveyor.engine.workspace import JobWorkspaces
+from conveyor.masking import Masker
 from conveyor.model import Plan, RunRecord, Status
 from conveyor.status import run_status
 from conveyor.store.base import LogSink, RunStore
-from conveyor.store.logfiles import read_job_log
+from conveyor.store.logreader import LogFileReader
 
 if TYPE_CHECKING:  # a fresh run never needs the resume module
     from conveyor.engine.resume import Resume
@@ -228,7 +228,7 @@ def _prepare_jobs(execution: Execution, resume: Resume | None, run_dir: Path) ->
         else:
             execution.attempts[name] = resume.attempts.get(name, 0)
             execution.ctx.line_counts[name] = max(
-                (record.n for record in read_job_log(run_dir, name)), default=0
+                (record.n for record in LogFileReader(run_dir).read_job(name)), default=0
             )
             execution.save(pending_record(planned))
     return resume.rerun

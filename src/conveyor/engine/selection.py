@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from conveyor.errors import UsageError
 from conveyor.model import Plan
+from conveyor.suggest import closest_name
 
 __all__ = ["select_jobs"]
 
@@ -45,8 +46,6 @@ def _unknown(plan: Plan, name: str) -> str:
     excluded = {e.name: e.reason for e in plan.excluded}
     if name in excluded:
         return f"--job {name}: the job is not in this run ({excluded[name]})"
-    import difflib  # only for an unknown --job
-
-    close = difflib.get_close_matches(name, planned, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else " (see `conveyor plan`)"
+    close = closest_name(name, planned)
+    hint = f" (did you mean {close!r}?)" if close else " (see `conveyor plan`)"
     return f"--job {name}: no such job in the plan{hint}"

@@ -28,7 +28,7 @@ from conveyor.monitor.providers.jenkins import Jenkins
 from conveyor.monitor.settings import MonitorSettings, Target, resolve_targets
 from conveyor.monitor.sync import Syncer, TickReport
 from conveyor.monitor.validate import Invalid
-from conveyor.store.base import MonitorSnapshot, RunStore
+from conveyor.store.base import MonitorSnapshot, MonitorSnapshots
 
 __all__ = ["NOT_FETCHED", "Monitor"]
 
@@ -45,7 +45,7 @@ class Monitor:
         self,
         settings: MonitorSettings,
         env: Mapping[str, str],
-        store: RunStore | None = None,
+        store: MonitorSnapshots | None = None,
         *,
         clock: Callable[[], datetime] = _utc_now,
         retry_wait_s: float = 0.2,

@@ -16,7 +16,7 @@ from conveyor.notify.gitlab import GitLabStatuses
 from conveyor.notify.http import NO_WAIT, OutgoingHttp, RetryPolicy
 from conveyor.notify.slack import SlackNotifier
 from conveyor.settings import Settings
-from conveyor.store.base import RunStore
+from conveyor.store.base import RunRecords
 
 __all__ = ["Notifications", "Notifier", "build_notifications", "public_url_of"]
 
@@ -30,7 +30,7 @@ def public_url_of(settings: Settings) -> str:
 def build_notifications(
     settings: Settings,
     env: Mapping[str, str],
-    store: RunStore,
+    store: RunRecords,
     *,
     policy: RetryPolicy | None = None,
 ) -> Notifications:

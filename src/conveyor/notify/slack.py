@@ -15,7 +15,7 @@ from typing import Any, Literal
 from conveyor.model import RunRecord, Status
 from conveyor.notify.base import failed_jobs, format_duration, run_url
 from conveyor.notify.http import OutgoingHttp
-from conveyor.store.base import RunStore
+from conveyor.store.base import RunRecords
 
 __all__ = ["SlackNotifier", "previous_outcome", "slack_kind", "slack_message"]
 
@@ -26,7 +26,7 @@ _HISTORY = 25  # runs looked at to find the previous finished one
 def previous_outcome(run: RunRecord, history: Sequence[RunRecord]) -> Status | None:
     """Status of the latest run before `run` (same repo and ref) that succeeded or failed.
 
-    `history` is newest first, as `RunStore.list_runs` returns it; runs still going, canceled
+    `history` is newest first, as `RunRecords.list_runs` returns it; runs still going, canceled
     or skipped do not count."""
     for other in history:
         if other.run_id == run.run_id or other.repo != run.repo or other.ref != run.ref:
@@ -85,7 +85,7 @@ class SlackNotifier:
     def __init__(
         self,
         webhook_url: str,
-        store: RunStore,
+        store: RunRecords,
         http: OutgoingHttp,
         *,
         public_url: str,

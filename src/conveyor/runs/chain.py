@@ -151,7 +151,7 @@ def collect_secrets(
     """The values of the secrets the plan's pipeline and jobs declare, read from `env`.
     Names in `reserved` (conveyor's own tokens) are refused: a pushed commit must not read
     them by declaring them. A declared secret that is not set is said once."""
-    from conveyor.engine.masking import secret_values
+    from conveyor.secrets import secret_values
 
     names = dict.fromkeys(plan.pipeline.secrets)
     for planned in plan.jobs:

@@ -142,15 +142,15 @@ class ResumedRun:
 
 def _check_job(run: RunRecord, job: str) -> None:
     """UsageError when the run has no job `job`, with a did-you-mean over its job names."""
-    from conveyor.config.problems import did_you_mean
+    from conveyor.suggest import closest_name
 
     names = [record.name for record in run.jobs]
     if job in names:
         return
     waiting = [r.name for r in run.jobs if r.status is Status.MANUAL and not r.attempt]
-    close = did_you_mean(job, names)
+    close = closest_name(job, names)
     if close:
-        hint = close.strip(" ()")
+        hint = f"did you mean {close!r}?"
     elif waiting:
         hint = "manual jobs waiting to be played: " + ", ".join(repr(name) for name in waiting)
     else:

@@ -1,11 +1,12 @@
 """The one error envelope of the HTTP API:
 `{"error": {"code": "snake_case", "message": "human sentence", "request_id": "…"}}`.
 
-Routes raise ApiError; `install_error_handlers` renders it, WebhookRejected, StoreError
-(503 `store_unavailable`, so webhook senders retry) and the framework's own errors (404,
-405, 422, 413, other HTTPExceptions) in the same shape. The 500 and timeout answers come
-from `server.middleware`, which uses `envelope_body` too. This module never puts a
-traceback, a secret or a raw request body into an answer.
+Routes raise ApiError or any other ConveyorError; `install_error_handlers` renders every
+ConveyorError by its class attributes (`http_status`, `code`, `http_message`: see
+`conveyor.errors`; a StoreError is 503 `store_unavailable`, so webhook senders retry) and
+the framework's own errors (404, 405, 422, 413, other HTTPExceptions) in the same shape.
+The 500 and timeout answers come from `server.middleware`, which uses `envelope_body` too.
+This module never puts a traceback, a secret or a raw request body into an answer.
 """
 
 from __future__ import annotations
@@ -20,9 +21,15 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from conveyor.errors import StoreError, WebhookRejected
+from conveyor.errors import ConveyorError
 
-__all__ = ["ApiError", "envelope_body", "error_response", "install_error_handlers"]
+__all__ = [
+    "ApiError",
+    "envelope_body",
+    "envelope_of",
+    "error_response",
+    "install_error_handlers",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -42,14 +49,20 @@ _CODES = {
 }
 
 
-class ApiError(Exception):
-    """An error answer: HTTP status, a snake_case code and a human sentence (no secrets)."""
+class ApiError(ConveyorError):
+    """A refusal of the HTTP API that no other ConveyorError names: its HTTP status, a
+    snake_case code and a human sentence (no secrets)."""
 
-    def __init__(self, status_code: int, code: str, message: str) -> None:
+    def __init__(self, http_status: int, code: str, message: str) -> None:
         super().__init__(message)
-        self.status_code = status_code
+        self.http_status = http_status
         self.code = code
-        self.message = message
+
+
+def envelope_of(exc: ConveyorError) -> tuple[int, str, str]:
+    """The HTTP status, code and message of the envelope answering `exc`."""
+    message = exc.http_message if exc.http_message is not None else str(exc)
+    return exc.http_status, exc.code, message
 
 
 def envelope_body(code: str, message: str, request_id: str) -> bytes:
@@ -72,25 +85,13 @@ def error_response(
     )
 
 
-async def _api_error(request: Request, exc: Exception) -> Response:
-    if not isinstance(exc, ApiError):  # registered for this type only
+async def _conveyor_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, ConveyorError):  # registered for this type only
         raise exc
-    return error_response(exc.status_code, exc.code, exc.message, request)
-
-
-async def _webhook_rejected(request: Request, exc: Exception) -> Response:
-    if not isinstance(exc, WebhookRejected):  # registered for this type only
-        raise exc
-    return error_response(exc.status_code, exc.code, str(exc), request)
-
-
-async def _store_error(request: Request, exc: Exception) -> Response:
-    if not isinstance(exc, StoreError):  # registered for this type only
-        raise exc
-    log.error("http.store_failed", error=str(exc))
-    return error_response(
-        503, "store_unavailable", "The run store cannot be used right now; try again.", request
-    )
+    status, code, message = envelope_of(exc)
+    if status >= 500:  # ours or an upstream's failure, not the caller's: keep it in the log
+        log.error("http.request_failed", code=code, error=str(exc))
+    return error_response(status, code, message, request)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -121,8 +122,6 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(WebhookRejected, _webhook_rejected)
-    app.add_exception_handler(StoreError, _store_error)
+    app.add_exception_handler(ConveyorError, _conveyor_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

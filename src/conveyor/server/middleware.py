@@ -38,9 +38,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from conveyor.errors import ConveyorError
 from conveyor.logconfig import AccessLine, access_line
 from conveyor.server.auth import require_read
-from conveyor.server.errors import ApiError, envelope_body
+from conveyor.server.errors import envelope_body, envelope_of
 
 __all__ = [
     "FastRead",
@@ -59,7 +60,7 @@ _ID_PREFIX = os.urandom(8).hex()
 _ID_COUNTER = itertools.count(int.from_bytes(os.urandom(4)))
 
 # A read answered without the routing: the request's ASGI scope in (`scope["app"]` set), the
-# JSON body out (ApiError for an error answer). It must not await, touch the network or the
+# JSON body out (a ConveyorError for an error answer). It must not await, touch the network or the
 # store. Routes call the same function with `request.scope` (which has `path_params`).
 FastRead = Callable[[Scope], bytes]
 
@@ -230,8 +231,9 @@ async def answer_fast(read: FastRead, scope: Scope, send: Send) -> None:
     status = 200
     try:
         body = read(scope)
-    except ApiError as exc:
-        status, body = exc.status_code, envelope_body(exc.code, exc.message, request_id)
+    except ConveyorError as exc:
+        status, code, message = envelope_of(exc)
+        body = envelope_body(code, message, request_id)
     except Exception:
         log.error("http.unhandled_error", request_id=request_id, exc_info=True)
         status = 500

@@ -1,7 +1,7 @@
 """The bytes of `GET /api/v1/runs/{run_id}`, the runs API's hottest read, and their caches.
 
 `RunReads` is shared by the route (`server.runs`) and, for a store whose reads are local
-(`RunStore.local_reads`: SQLite, never blocked by a writer in WAL mode), the app's fast path
+(`RunRecords.local_reads`: SQLite, never blocked by a writer in WAL mode), the app's fast path
 in front of the routing (`read_local`: same checks, same bytes). It keeps the bytes of the
 last records served (the store hands back the same immutable record object while a run has
 not changed) and, in `FinishedRuns`, the bytes of runs that ended: a final run changes only
@@ -21,7 +21,7 @@ from conveyor.model import RunRecord, Status
 from conveyor.records import run_to_dict
 from conveyor.server.errors import ApiError
 from conveyor.server.middleware import FastReads, require_read_scope
-from conveyor.store.base import RunStore
+from conveyor.store.base import RunRecords
 from conveyor.store.paths import is_valid_run_id
 
 __all__ = ["RUN_PREFIX", "FinishedRuns", "RunReads", "run_not_found"]
@@ -107,7 +107,7 @@ class RunReads:
             return body
         if not is_valid_run_id(run_id):
             raise run_not_found(run_id)
-        store: RunStore = scope["app"].state.store
+        store: RunRecords = scope["app"].state.store
         run = store.get_run(run_id)
         if run is None:
             raise run_not_found(run_id)

@@ -1,9 +1,10 @@
 """The runs API: list, show, trigger, cancel, play manual jobs, read and follow job logs.
 
 `build_router()` returns the APIRouter that `server.app.create_app` mounts. Handlers read
-`app.state.store` (the sync RunStore, called through `asyncio.to_thread`), `app.state.queue`
-(trigger/cancel/play) and `app.state.home` (run folders with the JSONL logs); they raise
-ApiError for every refusal, which the app renders as the one error envelope. Serialisation
+`app.state.store` (its RunRecords, sync, called through `asyncio.to_thread`),
+`app.state.queue` (trigger/cancel/play) and `app.state.home` (run folders, whose JSONL logs
+they read through a `store.logreader.LogFileReader`); they raise ApiError for every
+refusal, which the app renders as the one error envelope. Serialisation
 lives in `server.serialize`; the SSE wire format in `server.sse`. Must not run jobs or talk
 to the network.
 
@@ -33,22 +34,22 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.engine.checkout import CheckoutError
-from conveyor.errors import UsageError
+from conveyor.errors import ConflictError
 from conveyor.model import EventKind, RunRecord, Status
 from conveyor.server.auth import require_read, require_write
 from conveyor.server.errors import ApiError
 from conveyor.server.runreads import RUN_PREFIX, FinishedRuns, RunReads, run_not_found
 from conveyor.server.serialize import (
-    closest_name,
     json_response,
     ndjson_chunks,
     run_page,
 )
 from conveyor.server.sse import SSE_HEADERS, stream_job_log
 from conveyor.settings import Settings
-from conveyor.store.base import RunStore
-from conveyor.store.logfiles import job_log_path, read_job_log
+from conveyor.store.base import LogReader, RunRecords
+from conveyor.store.logreader import LogFileReader
 from conveyor.store.paths import is_valid_run_id, run_dir
+from conveyor.suggest import closest_name
 
 __all__ = [
     "RUN_PREFIX",
@@ -80,7 +81,7 @@ class RunQueue(Protocol):
 
     async def play(self, run_id: str, job: str) -> RunRecord | None:
         """Play `job` in run `run_id` and return the run's record; None for an unknown run;
-        UsageError when `job` is not a manual job waiting in that run."""
+        ConflictError when `job` is not a manual job waiting in that run."""
         ...
 
 
@@ -96,8 +97,8 @@ class TriggerBody(BaseModel):
     event: EventKind = EventKind.MANUAL
 
 
-def _store(request: Request) -> RunStore:
-    store: RunStore = request.app.state.store
+def _store(request: Request) -> RunRecords:
+    store: RunRecords = request.app.state.store
     return store
 
 
@@ -108,9 +109,9 @@ def _queue(request: Request) -> RunQueue:
     return queue
 
 
-def _run_dir(request: Request, run_id: str) -> Path:
+def _logs(request: Request, run_id: str) -> LogReader:
     home: Path = request.app.state.home
-    return run_dir(home, run_id)
+    return LogFileReader(run_dir(home, run_id))
 
 
 async def _get_run(request: Request, run_id: str) -> RunRecord:
@@ -126,10 +127,10 @@ async def _get_run(request: Request, run_id: str) -> RunRecord:
     return run
 
 
-def _check_job(run: RunRecord, job: str, folder: Path) -> None:
+def _check_job(run: RunRecord, job: str, logs: LogReader) -> None:
     """404 unless the run has (or, still planning, may get) a job of that name."""
     names = [j.name for j in run.jobs]
-    if job in names or job_log_path(folder, job).exists():
+    if job in names or logs.has_log(job):
         return
     if not names and not run.status.is_final:
         return  # queued: the plan, and so the job names, are not known yet
@@ -203,7 +204,7 @@ def _play_job_route(reads: RunReads) -> Callable[[Request, str, str], Any]:
     async def play_job(request: Request, run_id: str, job: str) -> Response:
         """Play manual job `job` in run `run_id` (same run): 202 with the run's record."""
         run = await _get_run(request, run_id)
-        _check_job(run, job, _run_dir(request, run_id))
+        _check_job(run, job, _logs(request, run_id))
         if run.status is Status.CANCELED:
             raise ApiError(
                 409,
@@ -222,7 +223,7 @@ def _play_job_route(reads: RunReads) -> Callable[[Request, str, str], Any]:
             )
         try:
             played = await _queue(request).play(run_id, job)
-        except UsageError as error:
+        except ConflictError as error:
             raise ApiError(409, "job_not_manual", str(error)) from None
         if played is None:
             raise run_not_found(run_id)
@@ -243,11 +244,11 @@ async def job_log(
     """JSONL (`application/x-ndjson`), or with `?follow=1` Server-Sent Events until the
     job ends. A `Last-Event-ID` header resumes a follow after that line number."""
     run = await _get_run(request, run_id)
-    folder = _run_dir(request, run_id)
-    _check_job(run, job, folder)
+    logs = _logs(request, run_id)
+    _check_job(run, job, logs)
     if not follow:
         return StreamingResponse(
-            ndjson_chunks(read_job_log(folder, job)), media_type="application/x-ndjson"
+            ndjson_chunks(logs.read_job(job)), media_type="application/x-ndjson"
         )
     after_n = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
     store = _store(request)
@@ -257,7 +258,7 @@ async def job_log(
         return job_outcome(latest, job)
 
     return StreamingResponse(
-        stream_job_log(folder, job, outcome=outcome, after_n=after_n),
+        stream_job_log(logs, job, outcome=outcome, after_n=after_n),
         media_type="text/event-stream",
         headers=SSE_HEADERS,
     )

@@ -9,7 +9,6 @@ is given, in a worker thread, in batches.
 from __future__ import annotations
 
 import asyncio
-import difflib
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -19,7 +18,7 @@ from fastapi import Response
 from conveyor.model import LogRecord, RunRecord
 from conveyor.records import log_to_dict, run_to_dict
 
-__all__ = ["closest_name", "json_response", "ndjson_chunks", "run_page"]
+__all__ = ["json_response", "ndjson_chunks", "run_page"]
 
 _LOG_BATCH = 2000  # records read per worker-thread hop
 
@@ -61,8 +60,3 @@ async def ndjson_chunks(records: Iterator[LogRecord]) -> AsyncIterator[bytes]:
     """JSONL bytes of `records`, read in a worker thread so a large log never blocks the loop."""
     while chunk := await asyncio.to_thread(_take, records, _LOG_BATCH):
         yield chunk
-
-
-def closest_name(name: str, names: Sequence[str]) -> str | None:
-    matches = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-    return matches[0] if matches else None

@@ -3,8 +3,8 @@
 Owns the wire format (`id:` = the record's line number `n`, one `data:` line of JSON per log
 record, `event: end` with the job's final status when the job is over, `event: error` when
 the log cannot be read, `: keep-alive` comments while nothing happens) and the loop that tails
-a job's JSONL file through `store.logfiles.follow_job_log`. It never touches the store
-directly: the route passes a callable that says whether (and how) the job has ended.
+a job's log through a `store.base.LogReader` (`follow_job`). It never touches the run
+store directly: the route passes a callable that says whether (and how) the job has ended.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import orjson
 import structlog
 
 from conveyor.errors import ConveyorError
 from conveyor.records import log_to_dict
-from conveyor.store.logfiles import follow_job_log
+from conveyor.store.base import LogReader
 
 __all__ = ["SSE_HEADERS", "format_comment", "format_event", "stream_job_log"]
 
@@ -64,7 +63,7 @@ class _Outcome:
 
 
 async def stream_job_log(
-    run_dir: Path,
+    logs: LogReader,
     job: str,
     *,
     outcome: JobOutcome,
@@ -79,7 +78,7 @@ async def stream_job_log(
 
     async def produce() -> None:
         try:
-            async for record in follow_job_log(run_dir, job, is_done=done.is_done, after_n=after_n):
+            async for record in logs.follow_job(job, is_done=done.is_done, after_n=after_n):
                 data = orjson.dumps(log_to_dict(record))
                 await queue.put(format_event(data, event_id=str(record.n)))
         finally:

@@ -90,7 +90,7 @@ def decode_payload(body: bytes, content_type: str | None) -> dict[str, Any]:
         raise WebhookRejected(
             f"webhook: unsupported content type {media!r} "
             "(send application/json or application/x-www-form-urlencoded)",
-            status_code=415,
+            http_status=415,
             code="unsupported_media_type",
         )
     try:
@@ -183,4 +183,4 @@ def _text(payload: Mapping[str, Any], key: str) -> str:
 
 
 def _bad_request(what: str) -> WebhookRejected:
-    return WebhookRejected(f"webhook: {what}", status_code=400, code="malformed_payload")
+    return WebhookRejected(f"webhook: {what}", http_status=400, code="malformed_payload")

@@ -94,7 +94,7 @@ def _configured_repo(
         field = "repository.full_name" if provider == "github" else "project.path_with_namespace"
         raise WebhookRejected(
             f"webhook: the payload names no repository ({field} is missing)",
-            status_code=400,
+            http_status=400,
             code="malformed_payload",
         )
     repo = next(
@@ -105,7 +105,7 @@ def _configured_repo(
         raise WebhookRejected(
             f"webhook: repository {name!r} is not configured (add it to [[repos]] in "
             "conveyor.toml)",
-            status_code=404,
+            http_status=404,
             code="unknown_repo",
         )
     if repo.name not in matched:
@@ -135,6 +135,6 @@ def _json(data: dict[str, object], status_code: int) -> Response:
 def _unauthorized(what: str) -> WebhookRejected:
     return WebhookRejected(
         f"webhook: {what} (check the webhook secret configured on the provider)",
-        status_code=401,
+        http_status=401,
         code="bad_signature",
     )

@@ -1,5 +1,6 @@
 """The run store: where runs, jobs, process groups, webhook deliveries and monitor
-snapshots are kept (SQL), and where output lines go (JSONL files, `store.logfiles`).
+snapshots are kept (SQL; one protocol per concern in `store.base`), and where output lines
+go and are read back (JSONL files: `store.logfiles`, `store.logreader`).
 
 `open_store(home)` opens (creating and migrating) `home/conveyor.db` with stdlib sqlite3
 (`store.sqlitedb`): SQLAlchemy and Alembic are imported only when that file is behind the

@@ -1,21 +1,44 @@
-"""The RunStore protocol: what the engine, the CLI and the server need from a run store.
+"""The store's protocols, one per concern, and the records they carry.
 
-Implementations: `store.sql.SqlRunStore` (SQLite via stdlib sqlite3, or any SQLAlchemy URL
-such as PostgreSQL). Methods are synchronous and short (a few rows each); async callers in
-the server wrap them in `asyncio.to_thread`. Every method raises StoreError (never a driver
-exception) on failure.
+    RunRecords        runs and their jobs: create, number, update, read, cancel flags
+    ProcessBook       where live process groups are reported (LocalRunner reports here)
+    ProcessRecords    crash recovery: a run's owner process, its live groups (a ProcessBook)
+                      and the engine journal's batch write of a job with its groups
+    Deliveries        webhook deliveries: de-duplication that survives restarts, intake
+    MonitorSnapshots  the monitor cache saved for a restart
+    RunStore          all of the above plus `close`: what `store.sql.SqlRunStore` (and the
+                      test fake) implement, for callers that need every concern
+    LogSink           where a run's output lines are written (JSONL files per job)
+    LogReader         where they are read back and followed (next to the sink)
+
+A caller types against the one concern it needs (the monitor: MonitorSnapshots; the runs
+API: RunRecords). Store methods are synchronous and short (a few rows each); async callers
+in the server wrap them in `asyncio.to_thread`. Every method raises StoreError (never a
+driver exception) on failure. This module defines shapes only: it does no I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from conveyor.model import JobRecord, LogRecord, RunRecord, Status
 
-__all__ = ["LiveProcess", "LogSink", "MonitorSnapshot", "RunStore"]
+__all__ = [
+    "Deliveries",
+    "DoneCheck",
+    "LiveProcess",
+    "LogReader",
+    "LogSink",
+    "MonitorSnapshot",
+    "MonitorSnapshots",
+    "ProcessBook",
+    "ProcessRecords",
+    "RunRecords",
+    "RunStore",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +62,13 @@ class MonitorSnapshot:
     fetched_at: datetime
 
 
-class RunStore(Protocol):
+class RunRecords(Protocol):
+    """Runs and their jobs."""
+
     #: True when a read is a short local call (a SQLite file, memory) that a server may make
     #: on its event loop instead of hopping to a worker thread.
     local_reads: bool
 
-    # -- runs
     def create_run(self, run: RunRecord) -> RunRecord:
         """Insert a run; returns it with `number` assigned (1, 2, … per store)."""
         ...
@@ -66,10 +90,6 @@ class RunStore(Protocol):
     def reopen_run(self, run_id: str, *, status: Status) -> None:
         """Set `status` and clear `finished_at` and `reason` (a played manual job resumes a
         finished run). An unknown run id changes nothing, as in `update_run`."""
-        ...
-
-    def claim_run(self, run_id: str, *, owner_pid: int, owner_started_ticks: int) -> None:
-        """Record which conveyor process executes the run (for crash detection)."""
         ...
 
     def save_job(self, run_id: str, job: JobRecord) -> None:
@@ -97,24 +117,60 @@ class RunStore(Protocol):
         """Oldest first, with `trigger`; used to resume `pending` and recover `running`."""
         ...
 
-    def orphaned_runs(self) -> list[tuple[str, int, int]]:
-        """(run_id, owner_pid, owner_started_ticks) of runs still marked running."""
-        ...
-
     def request_cancel(self, run_id: str) -> bool:
         """Flag a run for cancellation (seen by its owner process); False if unknown."""
         ...
 
     def is_cancel_requested(self, run_id: str) -> bool: ...
 
-    # -- process groups of running jobs
-    def add_process(self, proc: LiveProcess) -> None: ...
 
-    def remove_process(self, run_id: str, pgid: int) -> None: ...
+class ProcessBook(Protocol):
+    """Where `LocalRunner` reports the process groups it starts and reaps, for crash
+    recovery: a store, or the engine's `JobJournal` (which batches these writes with the
+    job's records)."""
 
-    def processes(self, run_id: str) -> list[LiveProcess]: ...
+    def add_process(self, proc: LiveProcess) -> None:
+        """Record a group, replacing an earlier one of the same (run, pgid)."""
+        ...
 
-    # -- webhook deliveries (de-duplication that survives restarts)
+    def remove_process(self, run_id: str, pgid: int) -> None:
+        """Forget a group; an unknown one changes nothing."""
+        ...
+
+
+class ProcessRecords(ProcessBook, Protocol):
+    """The store's side of crash recovery: which conveyor process owns a run, and the
+    process groups its jobs started (`engine.recovery` kills the leftovers)."""
+
+    def claim_run(self, run_id: str, *, owner_pid: int, owner_started_ticks: int) -> None:
+        """Record which conveyor process executes the run (for crash detection)."""
+        ...
+
+    def orphaned_runs(self) -> list[tuple[str, int, int]]:
+        """(run_id, owner_pid, owner_started_ticks) of claimed runs still marked running."""
+        ...
+
+    def processes(self, run_id: str) -> list[LiveProcess]:
+        """The run's recorded groups, by pgid."""
+        ...
+
+    def save_job_and_processes(
+        self,
+        run_id: str,
+        job: JobRecord | None,
+        *,
+        add: LiveProcess | None = None,
+        remove: Sequence[int] = (),
+    ) -> None:
+        """`remove_process` of each of `remove`, `save_job(job)` (when given) and
+        `add_process(add)` (when given) as ONE write where the store can (one transaction
+        in SQL): the engine journal's batch of a job attempt's bookkeeping."""
+        ...
+
+
+class Deliveries(Protocol):
+    """Webhook deliveries: de-duplication that survives restarts, and the intake's write."""
+
     def claim_delivery(self, delivery_id: str, run_id: str) -> str | None:
         """Record delivery -> run; if the delivery was seen before, return its run id and
         record nothing."""
@@ -131,10 +187,22 @@ class RunStore(Protocol):
         where the store can (a delivery repeated within `items` answers its first run)."""
         ...
 
-    # -- monitor cache persistence
-    def save_snapshots(self, snapshots: Sequence[MonitorSnapshot]) -> None: ...
 
-    def load_snapshots(self) -> list[MonitorSnapshot]: ...
+class MonitorSnapshots(Protocol):
+    """The monitor cache's entries, saved so a restarted server serves them at once."""
+
+    def save_snapshots(self, snapshots: Sequence[MonitorSnapshot]) -> None:
+        """Replace the saved entries of these keys (others stay)."""
+        ...
+
+    def load_snapshots(self) -> list[MonitorSnapshot]:
+        """Every saved entry, by key."""
+        ...
+
+
+class RunStore(RunRecords, ProcessRecords, Deliveries, MonitorSnapshots, Protocol):
+    """Every concern of the run store in one object (SqlRunStore), for the callers that
+    need them all: the run chain, the server app, the CLI commands."""
 
     def close(self) -> None: ...
 
@@ -142,10 +210,42 @@ class RunStore(Protocol):
 class LogSink(Protocol):
     """Where a run's output lines go (JSONL files per job). Records arrive already masked."""
 
-    def write(self, record: LogRecord) -> None: ...
-
     def write_many(self, records: Sequence[LogRecord]) -> None:
-        """A batch of one job's lines (one file write per batch)."""
+        """Append the records, in order: the engine hands over the lines of one output
+        chunk at once (the file sink makes that one file write per job)."""
         ...
 
     def close(self) -> None: ...
+
+
+#: "Is the writer done?", sync or async (e.g. "the job or run has a final status").
+DoneCheck = Callable[[], bool] | Callable[[], Awaitable[bool]]
+
+
+class LogReader(Protocol):
+    """One run's output lines as its LogSink wrote them: read whole, or followed while
+    written. Readers skip a line still being written and lines a crash left corrupt."""
+
+    def job_names(self) -> list[str]:
+        """Names of the jobs that have written a line, in a stable order."""
+        ...
+
+    def has_log(self, job: str) -> bool:
+        """True when `job` has written anything."""
+        ...
+
+    def read_job(self, job: str) -> Iterator[LogRecord]:
+        """Every complete record of `job`, in order (nothing if it has no log yet)."""
+        ...
+
+    def read_run(self) -> Iterator[LogRecord]:
+        """Every record of the run, all jobs merged by time (then job, then line number)."""
+        ...
+
+    def follow_job(
+        self, job: str, *, is_done: DoneCheck, poll_s: float = 0.1, after_n: int = 0
+    ) -> AsyncIterator[LogRecord]:
+        """`job`'s records from line `after_n + 1` as they are written, until `is_done()`
+        holds and everything written is read. Waits for the log to appear; the caller
+        bounds the whole follow with its own deadline."""
+        ...

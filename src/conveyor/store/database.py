@@ -23,9 +23,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from conveyor.errors import StoreError
 from conveyor.store.executor import describe_failure, is_missing_reference
+from conveyor.store.locks import hold_migration_lock
 from conveyor.store.migrations import HEAD_REVISION, SCRIPT_LOCATION
 from conveyor.store.schema import metadata
-from conveyor.store.sqlitedb import hold_migration_lock
 
 __all__ = [
     "BUSY_TIMEOUT_S",

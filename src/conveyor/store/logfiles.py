@@ -1,20 +1,18 @@
-"""Log files: one JSONL file per job under `<run_dir>/logs/`, written fast, read and tailed.
+"""Log files: one JSONL file per job under `<run_dir>/logs/`, and the sink that writes them.
 
-`RunLogs` is the LogSink the engine writes every output line to. It is the hot path (millions
-of lines): records are serialised with orjson, the timestamp text is cached per second, and
-files are buffered, yet flushed at least every FLUSH_INTERVAL_S by a small background thread
-so a follower in another process sees lines promptly. Each line is exactly
-`records.log_to_dict(record)`. Readers skip a trailing partial line (still being written) and
-corrupt lines (a crash mid-write). Must not mask (records arrive masked) or touch the database.
+Owns the layout (`job_log_path`: a job name made one safe file name) and `RunLogs`, the
+LogSink the engine writes every output line to. It is the hot path (millions of lines):
+records are serialised with orjson, the timestamp text is cached per second, and files are
+buffered, yet flushed at least every FLUSH_INTERVAL_S by a small background thread so a
+follower in another process sees lines promptly. Each line is exactly
+`records.log_to_dict(record)`. Reading them back is `store.logreader`'s. Must not mask
+(records arrive masked) or touch the database.
 """
 
 from __future__ import annotations
 
-import asyncio
-import heapq
-import inspect
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
@@ -23,24 +21,22 @@ import orjson
 
 from conveyor.errors import StoreError
 from conveyor.model import LogRecord, Stream
-from conveyor.records import format_ts, log_from_dict
+from conveyor.records import format_ts
 
 __all__ = [
+    "BUFFER_BYTES",
     "FLUSH_INTERVAL_S",
     "RunLogs",
     "TimestampCache",
     "decode_job_name",
     "encode_job_name",
-    "follow_job_log",
     "job_log_path",
-    "job_names",
-    "parse_log_lines",
-    "read_job_log",
-    "read_run_logs",
+    "logs_dir",
 ]
 
 FLUSH_INTERVAL_S = 0.2
-_BUFFER_BYTES = 1 << 20
+#: A job file's write buffer, and the reader's chunk size.
+BUFFER_BYTES = 1 << 20
 _SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 _MAX_STEM = 180
 _MS_SUFFIX = tuple(f"{ms:03d}Z" for ms in range(1000))
@@ -83,25 +79,14 @@ def decode_job_name(stem: str) -> str | None:
     return out.decode("utf-8")
 
 
+def logs_dir(run_dir: Path) -> Path:
+    """`<run_dir>/logs`, the folder of a run's job files."""
+    return run_dir / "logs"
+
+
 def job_log_path(run_dir: Path, job: str) -> Path:
-    return run_dir / "logs" / f"{encode_job_name(job)}.jsonl"
-
-
-def job_names(run_dir: Path) -> list[str]:
-    """Names of the jobs that have a log file, in file-name order."""
-    folder = run_dir / "logs"
-    if not folder.is_dir():
-        return []
-    names: list[str] = []
-    for path in sorted(folder.glob("*.jsonl")):
-        name = decode_job_name(path.stem)
-        if name is None:
-            first = next(iter(_read_records(path)), None)
-            if first is None:
-                continue
-            name = first.job
-        names.append(name)
-    return names
+    """`<run_dir>/logs/<encoded job>.jsonl`."""
+    return logs_dir(run_dir) / f"{encode_job_name(job)}.jsonl"
 
 
 class TimestampCache:
@@ -133,7 +118,7 @@ class RunLogs:
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
-        self._folder = run_dir / "logs"
+        self._folder = logs_dir(run_dir)
         self._files: dict[str, BinaryIO] = {}
         self._ts = TimestampCache()
         self._lock = threading.Lock()
@@ -219,7 +204,7 @@ class RunLogs:
         try:
             self._folder.mkdir(parents=True, exist_ok=True)
             # Kept open until close(): one open per job, not per line.
-            handle = open(path, "ab", buffering=_BUFFER_BYTES)  # noqa: SIM115
+            handle = open(path, "ab", buffering=BUFFER_BYTES)  # noqa: SIM115
         except OSError as exc:
             raise StoreError(
                 f"{path}: cannot open the job's log file: {exc.strerror} "
@@ -237,110 +222,3 @@ class RunLogs:
     def _flush_periodically(self) -> None:
         while not self._stop.wait(FLUSH_INTERVAL_S):
             self.flush()
-
-
-# ---------------------------------------------------------------- readers
-
-
-def parse_log_lines(data: bytes) -> tuple[list[LogRecord], int]:
-    """Records of the complete lines in `data` and how many bytes they used (a trailing
-    partial line is left for the next read). Corrupt lines are skipped."""
-    end = data.rfind(b"\n") + 1
-    records: list[LogRecord] = []
-    for line in data[:end].splitlines():
-        if not line:
-            continue
-        try:
-            records.append(log_from_dict(orjson.loads(line)))
-        except (orjson.JSONDecodeError, KeyError, ValueError, TypeError):
-            continue
-    return records, end
-
-
-def _read_records(path: Path, chunk_bytes: int = _BUFFER_BYTES) -> Iterator[LogRecord]:
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 -- closed in the finally below
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot read the job's log file: {exc.strerror}") from exc
-    try:
-        pending = b""
-        while chunk := handle.read(chunk_bytes):
-            data = pending + chunk
-            records, used = parse_log_lines(data)
-            pending = data[used:]
-            yield from records
-    finally:
-        handle.close()
-
-
-def read_job_log(run_dir: Path, job: str) -> Iterator[LogRecord]:
-    """Every complete record of `job`, in file order (nothing if it has no log yet)."""
-    return _read_records(job_log_path(run_dir, job))
-
-
-def read_run_logs(run_dir: Path) -> Iterator[LogRecord]:
-    """Every record of the run, all jobs merged by time (then job, then line number)."""
-    streams = [read_job_log(run_dir, job) for job in job_names(run_dir)]
-    return heapq.merge(*streams, key=lambda r: (r.ts, r.job, r.n))
-
-
-DoneCheck = Callable[[], bool] | Callable[[], Awaitable[bool]]
-
-
-async def follow_job_log(
-    run_dir: Path,
-    job: str,
-    *,
-    is_done: DoneCheck,
-    poll_s: float = 0.1,
-    after_n: int = 0,
-) -> AsyncIterator[LogRecord]:
-    """Yield `job`'s records as they are written, from line `after_n + 1`, until `is_done()`
-    (sync or async; e.g. "the job or run has a final status") holds and the file is drained.
-    Waits for the file to appear. The caller bounds the whole follow with its own deadline."""
-    path = job_log_path(run_dir, job)
-    offset = 0
-    pending = b""
-    last_look = False
-    while True:
-        finished = await _check(is_done)  # read before draining: no line is lost
-        chunk = _read_from(path, offset)
-        offset += len(chunk)
-        data = pending + chunk
-        records, used = parse_log_lines(data)
-        pending = data[used:]
-        for record in records:
-            if record.n > after_n:
-                yield record
-        if len(chunk) >= _BUFFER_BYTES:
-            await asyncio.sleep(0)  # more to read right away; let others run meanwhile
-            continue
-        if finished:
-            if last_look:
-                return
-            # The writer may still hold the job's last lines in its buffer for up to one
-            # flush interval: look once more after it has surely flushed.
-            last_look = True
-            await asyncio.sleep(FLUSH_INTERVAL_S * 1.5)
-            continue
-        await asyncio.sleep(poll_s)
-
-
-async def _check(is_done: DoneCheck) -> bool:
-    result = is_done()
-    if inspect.isawaitable(result):
-        return bool(await result)
-    return bool(result)
-
-
-def _read_from(path: Path, offset: int) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            return handle.read(_BUFFER_BYTES)
-    except FileNotFoundError:
-        return b""
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot read the job's log file: {exc.strerror}") from exc

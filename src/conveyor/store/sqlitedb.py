@@ -15,21 +15,20 @@ SQLAlchemy otherwise, nor know about runs or jobs.
 
 from __future__ import annotations
 
-import fcntl
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from conveyor.errors import StoreError
 from conveyor.store.executor import Row, describe_failure, is_missing_reference
+from conveyor.store.locks import hold_migration_lock
 from conveyor.store.sqlite_sql import DDL, HEAD_REVISION, STATEMENTS
 
-__all__ = ["SqliteDatabase", "hold_migration_lock", "open_sqlite_database"]
+__all__ = ["SqliteDatabase", "open_sqlite_database"]
 
 
 class _ConversionError(ValueError):
@@ -264,27 +263,6 @@ def _read_revision(connection: sqlite3.Connection) -> str | None:
     except sqlite3.OperationalError:  # no such table: a fresh file
         return None
     return None if row is None else str(row[0])
-
-
-@contextmanager
-def hold_migration_lock(database: str) -> Iterator[None]:
-    """Serialise opening (creating, migrating) one SQLite file across processes with an OS
-    file lock next to it, held for a few ms.
-
-    SQLite's own locking is not enough on a fresh file: two processes that both switch it to
-    WAL and create the schema can meet a read-to-write upgrade, which SQLite answers with an
-    immediate "database is locked" instead of waiting. flock locks belong to an open file,
-    so a process must not take this lock twice.
-    """
-    if not database or database == ":memory:":
-        yield
-        return
-    with open(Path(database).with_name(Path(database).name + ".lock"), "a") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 def open_sqlite_database(path: str, *, busy_timeout_s: float) -> SqliteDatabase:

@@ -84,8 +84,8 @@ def make_app(monitor: Any) -> Any:
 
     @app.exception_handler(ApiError)
     async def _render(request: Request, exc: ApiError) -> JSONResponse:
-        body = {"error": {"code": exc.code, "message": exc.message, "request_id": "test"}}
-        return JSONResponse(body, status_code=exc.status_code)
+        body = {"error": {"code": exc.code, "message": str(exc), "request_id": "test"}}
+        return JSONResponse(body, status_code=exc.http_status)
 
     app.include_router(pipelines.build_router(monitor))
     app.include_router(metrics.build_router(monitor))

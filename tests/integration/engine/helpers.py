@@ -1,4 +1,5 @@
-"""Small Plans built straight from model classes, and a list LogSink, for engine tests."""
+"""Small Plans built straight from model classes, and runs on the in-memory fakes, for engine
+tests."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from conveyor.model import (
     Step,
     When,
 )
-from tests.fakes.log_sink import ListLogs
+from tests.fakes.memory_logs import MemoryLogs
 from tests.fakes.memory_store import MemoryRunStore
 
 MARK = Mark(".conveyor.yml", 1, 1)
@@ -64,15 +65,15 @@ async def run_plan(
     tmp_path: Path,
     *,
     store: MemoryRunStore | None = None,
-    logs: ListLogs | None = None,
+    logs: MemoryLogs | None = None,
     concurrency: int = 4,
     secrets: Mapping[str, str] | None = None,
     play: frozenset[str] = frozenset(),
     cancel: asyncio.Event | None = None,
     workspace: Path | None = None,
-) -> tuple[RunRecord, MemoryRunStore, ListLogs]:
+) -> tuple[RunRecord, MemoryRunStore, MemoryLogs]:
     store = store or MemoryRunStore()
-    logs = logs or ListLogs()
+    logs = logs or MemoryLogs()
     run = store.create_run(
         RunRecord(
             run_id="r1",

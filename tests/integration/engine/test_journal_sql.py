@@ -11,7 +11,8 @@ from pathlib import Path
 from conveyor.engine.scheduler import RunSetup, execute_run
 from conveyor.model import RunRecord, Status
 from conveyor.store import open_store
-from tests.integration.engine.helpers import ListLogs, job, make_plan, planned
+from tests.fakes.memory_logs import MemoryLogs
+from tests.integration.engine.helpers import job, make_plan, planned
 
 
 async def test_store_shows_live_groups_and_final_records(tmp_path: Path) -> None:
@@ -42,7 +43,7 @@ async def test_store_shows_live_groups_and_final_records(tmp_path: Path) -> None
                 run,
                 RunSetup(
                     store=store,
-                    logs=ListLogs(),
+                    logs=MemoryLogs(),
                     workspace=tmp_path / "ws",
                     run_dir=tmp_path / "run",
                     concurrency=3,

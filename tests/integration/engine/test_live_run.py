@@ -19,17 +19,18 @@ from conveyor.engine.execution import LiveRun
 from conveyor.engine.resume import check_playable, plan_resume
 from conveyor.engine.runner import LineSink, StepResult, StepSpec
 from conveyor.engine.scheduler import RunControls, RunSetup, execute_run
-from conveyor.errors import UsageError
+from conveyor.errors import ConflictError
 from conveyor.model import Plan, RunRecord, Status, Stream, When
+from tests.fakes.memory_logs import MemoryLogs
 from tests.fakes.memory_store import MemoryRunStore
-from tests.integration.engine.helpers import ListLogs, job, make_plan, planned
+from tests.integration.engine.helpers import job, make_plan, planned
 
 SLOW_TURNS = 30
 TURNS = 150  # more loop turns than the whole run takes
 
 
 class Landed(Enum):
-    REFUSED = "refused"  # deploy was not waiting to be played yet: UsageError
+    REFUSED = "refused"  # deploy was not waiting to be played yet: ConflictError
     BEFORE_START = "before start"  # False, not started: the caller records it in the store
     LIVE = "live"  # True: it runs in this execution
     HANDED_OVER = "handed over"  # False once started: the caller resumes the ended run
@@ -72,7 +73,7 @@ async def _execute(
         run,
         RunSetup(
             store=store,
-            logs=ListLogs(),
+            logs=MemoryLogs(),
             workspace=tmp_path / "ws",
             run_dir=tmp_path / "run",
             concurrency=2,
@@ -96,7 +97,7 @@ async def _play_after(turns: int, tmp_path: Path) -> tuple[Landed, RunRecord, Co
             await asyncio.sleep(0)
         try:
             is_live = live.play("deploy")
-        except UsageError:
+        except ConflictError:
             landed.append(Landed.REFUSED)
             return
         if is_live:

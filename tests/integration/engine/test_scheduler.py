@@ -7,7 +7,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from conveyor.engine.masking import MASK
+from conveyor.masking import MASK
 from conveyor.model import Artifacts, Need, Retry, Status, Step, Stream, When
 from tests.integration.engine.helpers import job, make_plan, planned, run_plan, statuses
 

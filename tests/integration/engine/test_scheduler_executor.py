@@ -13,7 +13,7 @@ from conveyor.engine.scheduler import RunControls, RunSetup, execute_run
 from conveyor.model import RunRecord, Status
 from tests.fakes.clock import FakeClock
 from tests.fakes.executor import ScriptedExecutor
-from tests.fakes.log_sink import ListLogs
+from tests.fakes.memory_logs import MemoryLogs
 from tests.fakes.memory_store import MemoryRunStore
 from tests.integration.engine.helpers import job, make_plan, planned, statuses
 
@@ -32,7 +32,7 @@ async def _execute(
     )
     setup = RunSetup(
         store=store,
-        logs=ListLogs(),
+        logs=MemoryLogs(),
         workspace=tmp_path,
         run_dir=tmp_path / "run",
         concurrency=2,

@@ -11,8 +11,9 @@ from pathlib import Path
 from conveyor.engine.runner import LineSink, StepResult, StepSpec
 from conveyor.engine.scheduler import RunControls, RunSetup, execute_run
 from conveyor.model import JobRecord, LogRecord, RunRecord, Status, Stream, When
+from tests.fakes.memory_logs import MemoryLogs
 from tests.fakes.memory_store import MemoryRunStore
-from tests.integration.engine.helpers import ListLogs, job, make_plan, planned, statuses
+from tests.integration.engine.helpers import job, make_plan, planned, statuses
 
 
 class ScriptedRunner:
@@ -55,7 +56,7 @@ async def _execute(
         run,
         RunSetup(
             store=store,
-            logs=ListLogs(),
+            logs=MemoryLogs(),
             workspace=tmp_path,
             run_dir=tmp_path / "run",
             concurrency=2,

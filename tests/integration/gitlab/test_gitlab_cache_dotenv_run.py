@@ -17,7 +17,7 @@ from conveyor.engine.runner import LocalRunner, ProcessGroups
 from conveyor.engine.scheduler import RunSetup, execute_run
 from conveyor.model import Cache, Event, EventKind, RunRecord, Status
 from conveyor.plan import plan
-from tests.fakes.log_sink import ListLogs
+from tests.fakes.memory_logs import MemoryLogs
 from tests.fakes.memory_store import MemoryRunStore
 
 
@@ -142,7 +142,7 @@ async def test_dotenv_value_equal_to_a_secret_is_masked(tmp_path: Path) -> None:
     run_record = store.create_run(
         RunRecord("r1", "repo", "main", "", EventKind.PUSH, Status.PENDING, datetime.now(UTC))
     )
-    sink = ListLogs()
+    sink = MemoryLogs()
     record = await execute_run(
         the_plan,
         run_record,

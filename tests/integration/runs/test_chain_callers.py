@@ -22,7 +22,7 @@ from conveyor.runs.records import new_run_record
 from conveyor.runs.sources import FolderSource, MirrorSource, RunFolderSource
 from conveyor.runs.starts import NewRun, QueuedRun, ResumedRun
 from conveyor.store import open_store
-from conveyor.store.logfiles import read_job_log
+from conveyor.store.logreader import LogFileReader
 from conveyor.store.paths import new_run_id, run_dir
 from tests.fakes.git_repos import GitRepo
 
@@ -139,7 +139,8 @@ async def test_chain_refuses_reserved_secret_names_for_every_caller(
     record = await caller(repo, tmp_path / "home", said)
     assert record is not None
     assert record.status is Status.SUCCESS
-    lines = [r.text for r in read_job_log(run_dir(tmp_path / "home", record.run_id), "deploy")]
+    reader = LogFileReader(run_dir(tmp_path / "home", record.run_id))
+    lines = [r.text for r in reader.read_job("deploy")]
     # The reserved name reaches no job; the declared one does, masked in its output.
     assert "server=none deploy=[MASKED]" in lines
     assert any("SERVER_TOKEN are conveyor's own" in line for line in said.lines)

@@ -99,5 +99,3 @@ def test_git_auth_travels_in_the_environment_only() -> None:
     basic = env["GIT_CONFIG_VALUE_0"].removeprefix("Authorization: Basic ")
     assert base64.b64decode(basic).decode() == f"x-access-token:{TOKEN}"
     assert TOKEN not in repr(auth)
-
-

@@ -11,6 +11,7 @@ import orjson
 from conveyor.model import LogRecord, Stream
 from conveyor.server.sse import stream_job_log
 from conveyor.store.logfiles import RunLogs, job_log_path
+from conveyor.store.logreader import LogFileReader
 
 JOB = "test [PY=3.12]"
 
@@ -26,7 +27,8 @@ async def collect(run_dir: Path, outcomes: list[str | None], **options: float) -
     async def outcome() -> str | None:
         return outcomes.pop(0) if len(outcomes) > 1 else outcomes[0]
 
-    stream = stream_job_log(run_dir, JOB, outcome=outcome, check_interval_s=0.0, **options)
+    reader = LogFileReader(run_dir)
+    stream = stream_job_log(reader, JOB, outcome=outcome, check_interval_s=0.0, **options)
     return [chunk async for chunk in stream]
 
 

@@ -1,17 +1,12 @@
-"""The problem collector and did-you-mean."""
+"""The problem collector."""
 
 from __future__ import annotations
 
 import pytest
 
-from conveyor.config.problems import Problems, did_you_mean
+from conveyor.config.problems import Problems
 from conveyor.errors import ConfigError
 from conveyor.model import Mark
-
-
-def test_did_you_mean_close_and_far() -> None:
-    assert did_you_mean("biuld", ["build", "test"]) == ' (did you mean "build"?)'
-    assert did_you_mean("zzz", ["build", "test"]) == ""
 
 
 def test_problems_sorted_deduplicated_and_whole_file() -> None:

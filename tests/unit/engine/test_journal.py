@@ -18,7 +18,7 @@ DONE = replace(RUNNING, status=Status.SUCCESS, exit_code=0, finished_at=T0)
 
 
 class BatchingStore(MemoryRunStore):
-    """The memory store plus SqlRunStore's batch method; remembers every batch."""
+    """The memory store remembering every batch the journal writes."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -39,12 +39,7 @@ class BatchingStore(MemoryRunStore):
                 tuple(remove),
             )
         )
-        for pgid in remove:
-            self.remove_process(run_id, pgid)
-        if job is not None:
-            self.save_job(run_id, job)
-        if add is not None:
-            self.add_process(add)
+        super().save_job_and_processes(run_id, job, add=add, remove=remove)
 
 
 def _store(store: MemoryRunStore) -> MemoryRunStore:
@@ -105,7 +100,7 @@ def test_a_reused_pgid_cancels_the_pending_removal() -> None:
 
 
 def test_without_holding_every_record_is_written_at_once_and_flush_empties() -> None:
-    store = _store(MemoryRunStore())  # no batch method: calls one after another
+    store = _store(BatchingStore())
     journal = JobJournal(store, hold_running=False)
     journal.save_job("r1", RUNNING)
     assert _status(store) is Status.RUNNING
@@ -114,6 +109,12 @@ def test_without_holding_every_record_is_written_at_once_and_flush_empties() -> 
     journal.remove_process("r1", 99)  # not ours: forgotten at once
     journal.flush()
     assert store.processes("r1") == []
+    assert store.batches == [
+        ("running", None, ()),
+        (None, 41, ()),
+        (None, None, (99,)),
+        (None, None, (41,)),
+    ]
 
 
 def test_flush_writes_a_running_record_whose_job_started_nothing() -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from conveyor.engine.resume import check_playable, plan_resume, requested_plays
-from conveyor.errors import UsageError
+from conveyor.errors import ConflictError
 from conveyor.model import (
     Event,
     EventKind,
@@ -156,12 +156,12 @@ def test_plan_resume_of_a_live_run_leaves_unfinished_jobs_alone() -> None:
 
 
 def test_plan_resume_refuses_a_plan_with_a_job_the_run_never_recorded() -> None:
-    with pytest.raises(UsageError, match="no record in the run"):
+    with pytest.raises(ConflictError, match="no record in the run"):
         plan_resume(DEPLOY_PLAN, DEPLOY_RECORDS[:5], {"deploy"})
 
 
 def test_plan_resume_refuses_to_play_a_job_that_is_not_manual() -> None:
-    with pytest.raises(UsageError, match="'smoke' is not a manual job"):
+    with pytest.raises(ConflictError, match="'smoke' is not a manual job"):
         plan_resume(DEPLOY_PLAN, DEPLOY_RECORDS, {"smoke"})
 
 
@@ -190,5 +190,5 @@ def test_check_playable_returns_the_manual_record() -> None:
 def test_check_playable_refuses(
     run: RunRecord, job: str, cancel_requested: bool, message: str
 ) -> None:
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(ConflictError, match=message):
         check_playable(run, job, is_cancel_requested=cancel_requested)

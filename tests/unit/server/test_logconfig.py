@@ -14,7 +14,8 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from conveyor.logconfig import MASK, access_line, configure_logging, flush_logs
+from conveyor.logconfig import access_line, configure_logging, flush_logs
+from conveyor.masking import MASK
 
 SECRET = 'tok"en\\0123456789-very-secret'
 

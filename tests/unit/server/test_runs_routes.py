@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from conveyor.model import EventKind, JobRecord, RunRecord, Status
 from conveyor.server.runs import TriggerBody, job_outcome
-from conveyor.server.serialize import closest_name, run_page
+from conveyor.server.serialize import run_page
 from conveyor.server.sse import format_comment, format_event
 
 
@@ -80,11 +80,3 @@ def test_format_event_frames_id_event_and_data() -> None:
     )
     assert format_event(b"x") == b"data: x\n\n"
     assert format_comment("keep-alive") == b": keep-alive\n\n"
-
-
-def test_closest_name_suggests_matrix_job() -> None:
-    names = ["build", "test [PY=3.12]"]
-    assert (closest_name("test [PY=3.21]", names), closest_name("zzz", names)) == (
-        "test [PY=3.12]",
-        None,
-    )

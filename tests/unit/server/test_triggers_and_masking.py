@@ -10,7 +10,8 @@ import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conveyor.logconfig import MASK, SecretMasker, configure_logging
+from conveyor.logconfig import SecretMasker, configure_logging
+from conveyor.masking import MASK, MIN_SECRET_LENGTH
 from conveyor.model import Event, EventKind
 from conveyor.server.middleware import new_request_id
 from conveyor.triggers import event_from_trigger, event_to_trigger
@@ -53,12 +54,12 @@ def test_generated_request_ids_are_distinct_hex() -> None:
 
 
 def test_masker_masks_nested_values() -> None:
-    masker = SecretMasker(["tok123456", "tok"])
-    event = masker(None, "info", {"event": "x tok123456", "extra": {"a": ["tok"]}, "n": 3})
+    masker = SecretMasker(["tok123456", "tok1"])
+    event = masker(None, "info", {"event": "x tok123456", "extra": {"a": ["tok1"]}, "n": 3})
     assert event == {"event": f"x {MASK}", "extra": {"a": [MASK]}, "n": 3}
 
 
-@given(st.text(min_size=1), st.text(), st.text())
+@given(st.text(min_size=MIN_SECRET_LENGTH), st.text(), st.text())
 def test_masker_never_leaves_the_secret(secret: str, before: str, after: str) -> None:
     masked = SecretMasker([secret]).mask(before + secret + after)
     assert secret not in masked or secret in MASK

@@ -108,13 +108,13 @@ def test_decode_payload_json_and_form_agree() -> None:
 def test_decode_payload_malformed_is_400(body: bytes, content_type: str) -> None:
     with pytest.raises(WebhookRejected) as caught:
         decode_payload(body, content_type)
-    assert caught.value.status_code == 400
+    assert caught.value.http_status == 400
 
 
 def test_decode_payload_other_media_type_is_415() -> None:
     with pytest.raises(WebhookRejected) as caught:
         decode_payload(b"x", "text/plain")
-    assert caught.value.status_code == 415
+    assert caught.value.http_status == 415
 
 
 def test_github_push_to_branch_is_a_push_event() -> None:
@@ -157,7 +157,7 @@ def test_github_ping_is_200_and_other_events_202() -> None:
 def test_github_push_without_ref_is_400() -> None:
     with pytest.raises(WebhookRejected) as caught:
         parse_github("push", github_push(ref="main"), "acme/app")
-    assert caught.value.status_code == 400
+    assert caught.value.http_status == 400
 
 
 def test_gitlab_push_hook_is_a_push_event() -> None:
@@ -223,7 +223,7 @@ def test_any_payload_is_an_event_ignored_or_400(payload: dict[str, Any], name: s
         try:
             outcome = parse(name, data, "acme/app")
         except WebhookRejected as rejected:
-            assert rejected.status_code == 400
+            assert rejected.http_status == 400
         else:
             assert isinstance(outcome, Event | Ignored)
     payload_repo("github", data)

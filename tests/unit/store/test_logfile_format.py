@@ -1,4 +1,5 @@
-"""Pure parts of store.logfiles: job-name encoding, line parsing, timestamp text."""
+"""Pure parts of store.logfiles and store.logreader: job-name encoding, line parsing,
+timestamp text."""
 
 from __future__ import annotations
 
@@ -10,12 +11,8 @@ from hypothesis import strategies as st
 
 from conveyor.model import LogRecord, Stream
 from conveyor.records import format_ts, log_to_dict
-from conveyor.store.logfiles import (
-    TimestampCache,
-    decode_job_name,
-    encode_job_name,
-    parse_log_lines,
-)
+from conveyor.store.logfiles import TimestampCache, decode_job_name, encode_job_name
+from conveyor.store.logreader import parse_log_lines
 
 T0 = datetime(2026, 11, 23, 12, 0, 0, 999999, tzinfo=UTC)
 

@@ -11,9 +11,10 @@ Must not: compute keys or touch files (engine/cache.py does at run time).
 
 from __future__ import annotations
 
-from conveyor.config.gitlab.findings import Findings, suggest
+from conveyor.config.gitlab.findings import Findings
 from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
 from conveyor.model import ArtifactWhen, Cache, Mark
+from conveyor.suggest import did_you_mean
 
 __all__ = ["CACHE_KEYS", "MAX_CACHES", "key_problem", "translate_cache"]
 
@@ -61,7 +62,7 @@ def _key(raw: MarkedDict, where: str, findings: Findings) -> tuple[str, tuple[st
         if name not in ("files", "prefix"):
             findings.error(
                 value.key_mark(name),
-                f"{where}: unknown cache:key key {name}{suggest(name, ('files', 'prefix'))}",
+                f"{where}: unknown cache:key key {name}{did_you_mean(name, ('files', 'prefix'))}",
             )
     files = _strings(value.get("files"))
     if files is None or not 1 <= len(files) <= _MAX_KEY_FILES:
@@ -89,7 +90,7 @@ def _choice(
     findings.error(
         raw.value_mark(key),
         f"{where}: cache:{key} must be one of {', '.join(choices)}, got {value!r}"
-        f"{suggest(str(value), choices)}",
+        f"{did_you_mean(str(value), choices)}",
     )
     return choices[-1] if key == "policy" else choices[0]
 
@@ -99,7 +100,7 @@ def _entry(raw: MarkedDict, where: str, findings: Findings) -> Cache:
         if name not in CACHE_KEYS:
             findings.error(
                 raw.key_mark(name),
-                f"{where}: unknown cache keyword {name}{suggest(name, CACHE_KEYS)}",
+                f"{where}: unknown cache keyword {name}{did_you_mean(name, CACHE_KEYS)}",
             )
     key, key_files, key_prefix = _key(raw, where, findings)
     paths = _strings(raw.get("paths", []))

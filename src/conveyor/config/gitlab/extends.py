@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from conveyor.config.gitlab.findings import Findings, suggest
+from conveyor.config.gitlab.findings import Findings
 from conveyor.config.yamlload import MarkedDict, MarkedList, Reference, mark_of, type_name
 from conveyor.model import Mark
+from conveyor.suggest import did_you_mean
 
 __all__ = ["deep_merge", "resolve_extends", "resolve_references"]
 
@@ -84,7 +85,7 @@ def resolve_extends(config: MarkedDict, findings: Findings) -> MarkedDict:
                 continue
             target = config.get(parent)
             if not isinstance(target, MarkedDict):
-                hint = suggest(parent, [k for k, v in config.items() if isinstance(v, dict)])
+                hint = did_you_mean(parent, [k for k, v in config.items() if isinstance(v, dict)])
                 what = "is not a job or template" if parent in config else "does not exist"
                 findings.error(mark, f'job "{name}" extends "{parent}", which {what}{hint}')
                 continue
@@ -112,7 +113,7 @@ def _lookup(config: Mapping[str, object], ref: Reference, findings: Findings) ->
             findings.error(
                 ref.mark,
                 f"!reference [{', '.join(ref.path)}]: {where} does not exist"
-                f"{suggest(part, choices)}",
+                f"{did_you_mean(part, choices)}",
             )
             return None
         node = node[part]

@@ -1,24 +1,17 @@
 """Problems and warnings collected while translating one `.gitlab-ci.yml`.
 
 Owns: the list of errors (reported all at once as one ConfigError, sorted by position), the
-warnings (each unsupported keyword reported once, at its first use), and did-you-mean
-suggestions. Must not: read files or decide what is valid (the translators do that).
+warnings (each unsupported keyword reported once, at its first use). Did-you-mean
+suggestions come from `conveyor.suggest`. Must not: read files or decide what is valid
+(the translators do that).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from conveyor.config.problems import did_you_mean
 from conveyor.errors import ConfigError, Problem
 from conveyor.model import Mark
 
-__all__ = ["Findings", "suggest"]
-
-
-def suggest(name: str, choices: Iterable[str]) -> str:
-    """` (did you mean "x"?)` for the closest choice, or "" when nothing is close."""
-    return did_you_mean(name, sorted(choices))
+__all__ = ["Findings"]
 
 
 class Findings:

@@ -16,11 +16,12 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from conveyor.config.gitlab.findings import Findings, suggest
+from conveyor.config.gitlab.findings import Findings
 from conveyor.config.gitlab.keywords import INCLUDE_KINDS
 from conveyor.config.gitlab.rules import translate_rule
 from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
 from conveyor.model import Mark, Rule, When
+from conveyor.suggest import did_you_mean
 
 __all__ = ["IncludeEntry", "parse_include", "shown_url"]
 
@@ -112,7 +113,7 @@ def _entry_from_mapping(item: MarkedDict, findings: Findings) -> IncludeEntry | 
     kinds = [key for key in item if key in INCLUDE_KINDS]
     if len(kinds) != 1:
         unknown = [key for key in item if key not in INCLUDE_KINDS | {"rules", "inputs"}]
-        hint = suggest(unknown[0], INCLUDE_KINDS) if unknown else ""
+        hint = did_you_mean(unknown[0], INCLUDE_KINDS) if unknown else ""
         findings.error(
             item.mark,
             "include: each entry needs exactly one of local, remote, template, project, "
@@ -131,7 +132,7 @@ def _entry_from_mapping(item: MarkedDict, findings: Findings) -> IncludeEntry | 
         if key not in _ENTRY_KEYS[kind]:
             findings.error(
                 item.key_mark(key),
-                f"include:{kind}: unknown keyword {key}{suggest(key, _ENTRY_KEYS[kind])}",
+                f"include:{kind}: unknown keyword {key}{did_you_mean(key, _ENTRY_KEYS[kind])}",
             )
     value = item[kind]
     if not isinstance(value, str) or not value:

@@ -27,7 +27,7 @@ from conveyor.config.gitlab.include_entries import IncludeEntry, parse_include, 
 from conveyor.config.gitlab.include_rules import IncludeConditions, include_exclusion
 from conveyor.config.gitlab.parse import load_document
 from conveyor.config.yamlload import MarkedDict, load_yaml, type_name
-from conveyor.errors import ConfigError
+from conveyor.errors import ConfigError, IncludeFetchError
 from conveyor.model import Mark
 
 __all__ = [
@@ -47,7 +47,7 @@ Fetcher = Callable[[str], bytes]
 MAX_INCLUDES = 150  # GitLab's default limit on included files per pipeline
 
 
-class FetchError(Exception):
+class FetchError(IncludeFetchError):
     """A remote include could not be fetched; the message is the reason, never the URL."""
 
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from conveyor.config.gitlab.findings import Findings, suggest
+from conveyor.config.gitlab.findings import Findings
 from conveyor.config.gitlab.keywords import DEFAULT_KEYS
 from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
 from conveyor.model import Mark
+from conveyor.suggest import did_you_mean
 
 __all__ = ["INHERIT_KEYS", "apply_inherit"]
 
@@ -66,14 +67,14 @@ def _choices(
         if key not in INHERIT_KEYS:
             findings.error(
                 inherit.key_mark(key),
-                f"{where}: unknown inherit keyword {key}{suggest(key, INHERIT_KEYS)}",
+                f"{where}: unknown inherit keyword {key}{did_you_mean(key, INHERIT_KEYS)}",
             )
     defaults, unknown_keywords = _choice(inherit, "default", DEFAULT_KEYS, where, findings)
     for name, mark in unknown_keywords:
         findings.error(
             mark,
             f"{where}: inherit:default names {name}, which is not a default: keyword"
-            f"{suggest(name, DEFAULT_KEYS)}",
+            f"{did_you_mean(name, DEFAULT_KEYS)}",
         )
     variables, unknown_names = _choice(inherit, "variables", global_names, where, findings)
     for name, mark in unknown_names:
@@ -81,7 +82,7 @@ def _choices(
             f"inherit:variables:{name}",
             mark,
             f"{where}: inherit:variables names {name}, which is not a global variable"
-            f"{suggest(name, global_names)} (it has no effect)",
+            f"{did_you_mean(name, global_names)} (it has no effect)",
         )
     return defaults, variables
 

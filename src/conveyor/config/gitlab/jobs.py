@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from conveyor.config.gitlab.durations import parse_duration
-from conveyor.config.gitlab.findings import Findings, suggest
+from conveyor.config.gitlab.findings import Findings
 from conveyor.config.gitlab.keywords import (
     ARTIFACT_KEYS,
     JOB_KEYS,
@@ -33,6 +33,7 @@ from conveyor.config.gitlab.rules import (
 )
 from conveyor.config.yamlload import MarkedDict, type_name
 from conveyor.model import Artifacts, ArtifactWhen, Cache, Job, Mark, Retry, Rule, Step, When
+from conveyor.suggest import did_you_mean
 
 __all__ = ["AFTER_SCRIPT_TIMEOUT_S", "JobDraft", "translate_job"]
 
@@ -129,7 +130,8 @@ def _retry(raw: object, mark: Mark, where: str, findings: Findings) -> Retry:
         if key not in ("max", "when", "exit_codes"):
             findings.error(
                 raw.key_mark(key),
-                f"{where}: unknown retry key {key}{suggest(key, ('max', 'when', 'exit_codes'))}",
+                f"{where}: unknown retry key {key}"
+                f"{did_you_mean(key, ('max', 'when', 'exit_codes'))}",
             )
     retry_max = raw.get("max", 0)
     if not (isinstance(retry_max, int) and not isinstance(retry_max, bool) and 0 <= retry_max <= 2):
@@ -147,7 +149,7 @@ def _retry(raw: object, mark: Mark, where: str, findings: Findings) -> Retry:
         elif name in RETRY_WHEN_OTHER:
             kinds.add(str(name))  # a failure a local host never has: never matches
         else:
-            hint = suggest(name, {*RETRY_WHEN, *RETRY_WHEN_OTHER})
+            hint = did_you_mean(name, {*RETRY_WHEN, *RETRY_WHEN_OTHER})
             findings.error(raw.value_mark("when"), f"{where}: unknown retry:when {name!r}{hint}")
     codes = frozenset[int]()
     if "exit_codes" in raw:
@@ -166,7 +168,7 @@ def _artifacts(raw: object, mark: Mark, where: str, findings: Findings) -> Artif
         if key not in ARTIFACT_KEYS:
             findings.error(
                 raw.key_mark(key),
-                f"{where}: unknown artifacts key {key}{suggest(key, ARTIFACT_KEYS)}",
+                f"{where}: unknown artifacts key {key}{did_you_mean(key, ARTIFACT_KEYS)}",
             )
         elif key == "reports":
             dotenv = _reports_dotenv(raw["reports"], raw.value_mark("reports"), where, findings)
@@ -273,7 +275,7 @@ def _check_keys(name: str, body: MarkedDict, findings: Findings) -> None:
         if key not in JOB_KEYS:
             findings.error(
                 body.key_mark(key),
-                f'job "{name}": unknown keyword {key}{suggest(key, JOB_KEYS)}',
+                f'job "{name}": unknown keyword {key}{did_you_mean(key, JOB_KEYS)}',
             )
     if "rules" in body and ("only" in body or "except" in body):
         findings.error(
@@ -311,7 +313,7 @@ def translate_job(
         findings.error(
             body.value_mark("stage" if "stage" in body else "type"),
             f'{where}: stage "{shown}" is not in stages ({", ".join(stages)})'
-            f"{suggest(shown, stages)}",
+            f"{did_you_mean(shown, stages)}",
         )
         stage = "test"
     when = When.ON_SUCCESS

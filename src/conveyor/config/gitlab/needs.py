@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from conveyor.config.gitlab.findings import Findings, suggest
+from conveyor.config.gitlab.findings import Findings
 from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
 from conveyor.model import Mark, Need
+from conveyor.suggest import did_you_mean
 
 __all__ = ["RULE_NEED_KEYS", "parse_needs"]
 
@@ -54,7 +55,7 @@ def parse_needs(
         for key in item:
             if key not in keys:
                 findings.error(
-                    item.key_mark(key), f"{where}: unknown needs key {key}{suggest(key, keys)}"
+                    item.key_mark(key), f"{where}: unknown needs key {key}{did_you_mean(key, keys)}"
                 )
         if "pipeline" in item or "project" in item:
             findings.warn_once(

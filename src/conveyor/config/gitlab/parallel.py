@@ -15,10 +15,11 @@ import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from conveyor.config.gitlab.findings import Findings, suggest
+from conveyor.config.gitlab.findings import Findings
 from conveyor.config.gitlab.jobs import JobDraft
 from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
 from conveyor.model import Job, Mark, Need, Rule
+from conveyor.suggest import did_you_mean
 
 __all__ = ["MAX_PARALLEL", "expand_parallel", "resolve_job_links"]
 
@@ -139,7 +140,7 @@ def _resolved_needs(
         if isinstance(wanted, list):
             targets = [t for t in targets if any(_row_matches(t, row) for row in wanted)]
         if not targets:
-            hint = suggest(need.job, index.by_base)
+            hint = did_you_mean(need.job, index.by_base)
             findings.error(mark, f'{where} needs "{need.job}", which is not a job{hint}')
             continue
         for target in targets:
@@ -200,7 +201,8 @@ def resolve_job_links(
             if not targets:
                 findings.error(
                     job.mark,
-                    f'job "{job.name}": dependency "{dep}" is not a job{suggest(dep, by_base)}',
+                    f'job "{job.name}": dependency "{dep}" is not a job'
+                    f"{did_you_mean(dep, by_base)}",
                 )
             if deps is not None:
                 deps.extend(target.name for target in targets)

@@ -18,7 +18,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from conveyor.config.gitlab.extends import resolve_extends, resolve_references
-from conveyor.config.gitlab.findings import Findings, suggest
+from conveyor.config.gitlab.findings import Findings
 from conveyor.config.gitlab.inherit import apply_inherit
 from conveyor.config.gitlab.jobs import JobDraft, translate_job
 from conveyor.config.gitlab.keywords import (
@@ -32,6 +32,7 @@ from conveyor.config.gitlab.rules import string_map, translate_workflow
 from conveyor.config.yamlload import MarkedDict, MarkedList, load_yaml, type_name
 from conveyor.errors import ConfigError
 from conveyor.model import Mark, Pipeline
+from conveyor.suggest import closest_name, did_you_mean
 
 if TYPE_CHECKING:
     from conveyor.config.gitlab.include_rules import IncludeConditions
@@ -115,7 +116,7 @@ def _defaults(config: MarkedDict, findings: Findings) -> MarkedDict:
         if key not in DEFAULT_KEYS:
             findings.error(
                 raw.key_mark(key),
-                f"default: unknown keyword {key}{suggest(key, DEFAULT_KEYS)}",
+                f"default: unknown keyword {key}{did_you_mean(key, DEFAULT_KEYS)}",
             )
             continue
         defaults[key] = value
@@ -132,11 +133,9 @@ def _job_entries(config: MarkedDict, findings: Findings) -> list[tuple[str, Mark
         if isinstance(value, MarkedDict):
             entries.append((key, value))
             continue
-        import difflib  # only on this error path: a valid file's run never needs it
-
-        close = suggest(key, TOP_LEVEL_KEYS)
+        close = did_you_mean(key, TOP_LEVEL_KEYS)
         # `stage:` at the top is a typo of `stages`; `script:` a job keyword out of place.
-        if key in JOB_KEYS and not difflib.get_close_matches(key, TOP_LEVEL_KEYS, 1, 0.8):
+        if key in JOB_KEYS and closest_name(key, TOP_LEVEL_KEYS, cutoff=0.8) is None:
             findings.error(
                 config.key_mark(key),
                 f"{key} is a job keyword: put it under a job (or under default:)",

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 from conveyor.config.expr import ExprError, validate_expression
 from conveyor.config.gitlab.durations import parse_duration
-from conveyor.config.gitlab.findings import Findings, suggest
+from conveyor.config.gitlab.findings import Findings
 from conveyor.config.gitlab.keywords import (
     RULE_KEYS,
     WHEN_VALUES,
@@ -30,6 +30,7 @@ from conveyor.config.gitlab.keywords import (
 from conveyor.config.gitlab.needs import RULE_NEED_KEYS, parse_needs
 from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
 from conveyor.model import EventKind, Mark, Rule, When
+from conveyor.suggest import did_you_mean
 
 __all__ = [
     "DEFAULT_ONLY_EVENTS",
@@ -69,7 +70,7 @@ def parse_when(value: object, mark: Mark, where: str, findings: Findings) -> Whe
     if isinstance(value, str) and value in WHEN_VALUES:
         return When(value)
     shown = value if isinstance(value, str) else type_name(value)
-    hint = suggest(value, WHEN_VALUES) if isinstance(value, str) else ""
+    hint = did_you_mean(value, WHEN_VALUES) if isinstance(value, str) else ""
     findings.error(
         mark, f"{where}: when must be one of {', '.join(WHEN_VALUES)}, got {shown!r}{hint}"
     )
@@ -126,7 +127,7 @@ def _changes(
     for key in raw:
         if key not in _CHANGES_KEYS:
             findings.error(
-                raw.key_mark(key), f"{where}: unknown key {key}{suggest(key, _CHANGES_KEYS)}"
+                raw.key_mark(key), f"{where}: unknown key {key}{did_you_mean(key, _CHANGES_KEYS)}"
             )
     compare_to = raw.get("compare_to")
     if compare_to is not None and not (isinstance(compare_to, str) and compare_to.strip()):
@@ -202,7 +203,7 @@ def translate_rule(
     for key in item:
         if key not in keys:
             findings.error(
-                item.key_mark(key), f"{where}: unknown rule keyword {key}{suggest(key, keys)}"
+                item.key_mark(key), f"{where}: unknown rule keyword {key}{did_you_mean(key, keys)}"
             )
     if "interruptible" in item:
         findings.warn_once(
@@ -273,7 +274,7 @@ def translate_workflow(raw: object, mark: Mark, findings: Findings) -> tuple[Rul
         if key not in WORKFLOW_KEYS:
             findings.error(
                 raw.key_mark(key),
-                f"workflow: unknown keyword {key}{suggest(key, WORKFLOW_KEYS)}",
+                f"workflow: unknown keyword {key}{did_you_mean(key, WORKFLOW_KEYS)}",
             )
     if "auto_cancel" in raw:
         findings.warn_once(
@@ -320,7 +321,8 @@ def _policy_rules(
         for key in raw:
             if key not in _POLICY_KEYS:
                 findings.error(
-                    raw.key_mark(key), f"{where}: unknown key {key}{suggest(key, _POLICY_KEYS)}"
+                    raw.key_mark(key),
+                    f"{where}: unknown key {key}{did_you_mean(key, _POLICY_KEYS)}",
                 )
         if "kubernetes" in raw:
             findings.warn_once(

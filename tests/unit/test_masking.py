@@ -1,8 +1,9 @@
-"""Unit tests of conveyor.engine.masking."""
+"""Unit tests of conveyor.masking (and secrets.secret_values, which feeds it)."""
 
 from __future__ import annotations
 
-from conveyor.engine.masking import MASK, Masker, secret_values
+from conveyor.masking import MASK, MIN_SECRET_LENGTH, Masker
+from conveyor.secrets import secret_values
 
 
 def test_masker_replaces_every_occurrence() -> None:
@@ -25,6 +26,11 @@ def test_masker_without_secrets_is_identity() -> None:
 
 def test_masker_ignores_too_short_values() -> None:
     assert Masker(["on", "1", ""]).mask("on 1") == "on 1"
+
+
+def test_masker_masks_values_of_the_minimum_length() -> None:
+    value = "x" * MIN_SECRET_LENGTH
+    assert Masker([value]).mask(f"a {value}") == f"a {MASK}"
 
 
 def test_secret_values_picks_set_names_only() -> None:

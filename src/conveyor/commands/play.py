@@ -132,7 +132,11 @@ async def play_job(
 @click.command()
 @click.argument("run_id")
 @click.argument("job")
-@click.option("--concurrency", type=click.IntRange(min=1), help="Jobs at once.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="Jobs at once (default: the pipeline's, else the cores, at least 4).",
+)
 @click.option(
     "--json",
     "as_json",

@@ -111,7 +111,11 @@ async def run_pipeline(
     metavar="NAME",
     help="Run only this job and what it needs (repeatable); plays manual jobs.",
 )
-@click.option("--concurrency", type=click.IntRange(min=1), help="Jobs at once.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="Jobs at once (default: the pipeline's, else the cores, at least 4).",
+)
 @click.option(
     "--json",
     "as_json",

@@ -109,5 +109,22 @@ async def run_plan(
     return record, store, logs
 
 
+def run_setup(store: MemoryRunStore, workspace: Path, **fields: Any) -> RunSetup:
+    """A RunSetup for engine tests: a fresh MemoryLogs, the run folder beside `workspace`,
+    concurrency 2, no secrets, conveyor's environment; `fields` override."""
+    workspace.mkdir(parents=True, exist_ok=True)
+    values: dict[str, Any] = {
+        "store": store,
+        "logs": MemoryLogs(),
+        "workspace": workspace,
+        "run_dir": workspace.parent / "run",
+        "concurrency": 2,
+        "secrets": {},
+        "base_env": os.environ,
+        **fields,
+    }
+    return RunSetup(**values)
+
+
 def statuses(record: RunRecord) -> dict[str, str]:
     return {j.name: str(j.status) for j in record.jobs}

@@ -4,15 +4,13 @@ batches (engine/journal.py) are right while a step runs and after the run."""
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conveyor.engine.scheduler import RunSetup, execute_run
+from conveyor.engine.scheduler import execute_run
 from conveyor.model import RunRecord, Status
 from conveyor.store import open_store
-from tests.fakes.memory_logs import MemoryLogs
-from tests.integration.engine.helpers import job, make_plan, planned
+from tests.integration.engine.helpers import job, make_plan, planned, run_setup
 
 
 async def test_store_shows_live_groups_and_final_records(tmp_path: Path) -> None:
@@ -41,16 +39,7 @@ async def test_store_shows_live_groups_and_final_records(tmp_path: Path) -> None
             execute_run(
                 plan,
                 run,
-                RunSetup(
-                    store=store,
-                    logs=MemoryLogs(),
-                    workspace=tmp_path / "ws",
-                    run_dir=tmp_path / "run",
-                    concurrency=3,
-                    secrets={},
-                    base_env=os.environ,
-                    grace_s=0.3,
-                ),
+                run_setup(store, tmp_path / "ws", concurrency=3, grace_s=0.3),
             )
         )
         for _ in range(500):  # at most 5 s

@@ -10,7 +10,6 @@ execution starts (the server's worker was still checking out) runs no job at all
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
@@ -18,12 +17,11 @@ from pathlib import Path
 from conveyor.engine.execution import LiveRun
 from conveyor.engine.resume import check_playable, plan_resume
 from conveyor.engine.runner import LineSink, StepResult, StepSpec
-from conveyor.engine.scheduler import RunControls, RunSetup, execute_run
+from conveyor.engine.scheduler import RunControls, execute_run
 from conveyor.errors import ConflictError
 from conveyor.model import Plan, RunRecord, Status, Stream, When
-from tests.fakes.memory_logs import MemoryLogs
 from tests.fakes.memory_store import MemoryRunStore
-from tests.integration.engine.helpers import job, make_plan, planned
+from tests.integration.engine.helpers import job, make_plan, planned, run_setup
 
 SLOW_TURNS = 30
 TURNS = 150  # more loop turns than the whole run takes
@@ -71,16 +69,7 @@ async def _execute(
     return await execute_run(
         plan,
         run,
-        RunSetup(
-            store=store,
-            logs=MemoryLogs(),
-            workspace=tmp_path / "ws",
-            run_dir=tmp_path / "run",
-            concurrency=2,
-            secrets={},
-            base_env=os.environ,
-            runner=runner,
-        ),
+        run_setup(store, tmp_path / "ws", runner=runner),
         controls=RunControls(
             cancel=cancel,
             live=live,

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from conveyor.engine.runner import LineSink, StepResult, StepSpec
-from conveyor.engine.scheduler import RunControls, RunSetup, execute_run
+from conveyor.engine.scheduler import RunControls, execute_run
 from conveyor.model import JobRecord, LogRecord, RunRecord, Status, Stream, When
-from tests.fakes.memory_logs import MemoryLogs
 from tests.fakes.memory_store import MemoryRunStore
-from tests.integration.engine.helpers import job, make_plan, planned, statuses
+from tests.integration.engine.helpers import job, make_plan, planned, run_setup, statuses
 
 
 class ScriptedRunner:
@@ -54,16 +52,7 @@ async def _execute(
     record = await execute_run(
         plan,
         run,
-        RunSetup(
-            store=store,
-            logs=MemoryLogs(),
-            workspace=tmp_path,
-            run_dir=tmp_path / "run",
-            concurrency=2,
-            secrets={},
-            base_env=os.environ,
-            runner=runner,
-        ),
+        run_setup(store, tmp_path / "ws", runner=runner),
         controls=RunControls(
             cancel=cancel,
             observer=recorder,

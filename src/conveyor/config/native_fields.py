@@ -44,7 +44,7 @@ _STATUS = {"success": When.ON_SUCCESS, "failure": When.ON_FAILURE, "always": Whe
 def parse_duration(text: str) -> float | None:
     """Seconds in `text` ("90s", "10m", "1h30m", "1h 30m", "45"), or None if it is not one."""
     compact = text.replace(" ", "")
-    if compact.replace(".", "", 1).isdigit():
+    if compact.isascii() and compact.replace(".", "", 1).isdigit():
         return float(compact)
     match = _DURATION.fullmatch(compact)
     if match is None or not any(match.groups()):

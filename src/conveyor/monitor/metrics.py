@@ -73,7 +73,7 @@ class MonitorMetrics:
     def record_response(self, provider: str, code: str, headers: Mapping[str, str]) -> None:
         self.upstream_requests.labels(provider, code).inc()
         remaining = headers.get("x-ratelimit-remaining") or headers.get("ratelimit-remaining")
-        if remaining is not None and remaining.strip().isdigit():
+        if remaining is not None and remaining.strip().isascii() and remaining.strip().isdigit():
             self.rate_limit_remaining.labels(provider).set(int(remaining))
 
     def record_pipelines(

@@ -142,7 +142,8 @@ class RequestFrameMiddleware:
         self, scope: Scope, receive: Receive, frame: _Frame, headers: dict[bytes, bytes]
     ) -> None:
         declared = _header(headers, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+        size = declared or ""
+        if size.isascii() and size.isdigit() and int(size) > self.max_body_bytes:
             await frame.fail(413, "payload_too_large", self._too_large_message())
             return
         limited = _limit_body(receive, self.max_body_bytes, self._too_large_message())

@@ -250,7 +250,8 @@ async def job_log(
         return StreamingResponse(
             ndjson_chunks(logs.read_job(job)), media_type="application/x-ndjson"
         )
-    after_n = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    seen = last_event_id or ""
+    after_n = int(seen) if seen.isascii() and seen.isdigit() else 0
     store = _store(request)
 
     async def outcome() -> str | None:

@@ -303,6 +303,18 @@ def test_follow_resumes_after_last_event_id(live: Live) -> None:
     assert orjson.loads(events[-1][2])["status"] == "failed"
 
 
+def test_follow_with_a_non_ascii_digit_last_event_id_starts_over(live: Live) -> None:
+    # "²" is a digit to str.isdigit() but not to int(): it must not answer 500.
+    run = seed_run(live, jobs=((SLASH_JOB, Status.FAILED),))
+    write_lines(live, run.run_id, SLASH_JOB, 1, 2)
+    headers: dict[str, str | bytes] = {**AUTH, "Last-Event-ID": "\u00b2".encode("latin-1")}
+    url = job_url(run.run_id, SLASH_JOB, "log")
+    with live.client.stream("GET", url, params={"follow": "1"}, headers=headers) as response:
+        assert response.status_code == 200
+        events = read_events(response)
+    assert [e[1] for e in events] == ["1", "2", ""]
+
+
 def test_follow_of_a_finished_run_ends_even_without_the_job_record(live: Live) -> None:
     run = seed_run(live, status=Status.CANCELED, jobs=())
     write_lines(live, run.run_id, "build", 1, 1)

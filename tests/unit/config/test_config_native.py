@@ -92,7 +92,7 @@ def test_parse_duration_forms(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "h", "10x", "1m1h", "forever"])
+@pytest.mark.parametrize("text", ["", "h", "10x", "1m1h", "forever", "\u00b9", "1\u00b2m"])
 def test_parse_duration_rejects(text: str) -> None:
     assert parse_duration(text) is None
 

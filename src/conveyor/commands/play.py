@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
@@ -60,7 +59,6 @@ if TYPE_CHECKING:
 __all__ = ["play", "play_job"]
 
 _LOCK_FILE = "play.lock"
-_GIT_TIMEOUT_S = 30.0
 
 
 def _find_run(store: RunStore, run_id: str, home: Path) -> RunRecord:
@@ -122,7 +120,7 @@ def _run_event(directory: Path, run: RunRecord, env: Mapping[str, str]) -> Event
     """The run's event from its trigger (variables that were a secret read from `env`
     again), with the changed and listed files of the checkout described again at the run's
     sha (they are not stored)."""
-    from conveyor.gitinfo import event_from_checkout
+    from conveyor.git.describe import event_from_checkout
     from conveyor.triggers import event_from_trigger
 
     stored = event_from_trigger(run.trigger, env)
@@ -133,21 +131,15 @@ def _run_event(directory: Path, run: RunRecord, env: Mapping[str, str]) -> Event
     return replace(stored, changed_files=described.changed_files, files=described.files)
 
 
-def _check_head(directory: Path, run: RunRecord) -> None:
+async def _check_head(directory: Path, run: RunRecord) -> None:
     """UsageError when the checkout's HEAD is not the run's commit (shared workspaces)."""
-    from conveyor.gitinfo import NULL_SHA
+    from conveyor.git.adapter import GitCli
+    from conveyor.git.policy import NULL_SHA
 
     if run.sha in ("", NULL_SHA):
         return  # the run was not made from a git commit: nothing to compare
-    done = subprocess.run(
-        ["git", "-C", str(directory), "rev-parse", "--verify", "-q", "HEAD^{commit}"],
-        capture_output=True,
-        text=True,
-        timeout=_GIT_TIMEOUT_S,
-        check=False,
-    )
-    head = done.stdout.strip()
-    if done.returncode == 0 and head != run.sha:
+    head = await GitCli().head_commit(directory)
+    if head is not None and head != run.sha:
         short = run.sha[:12]
         raise UsageError(
             f"run {run.run_id}: the project folder is at commit {head[:12]}, not the run's "
@@ -175,18 +167,22 @@ async def _load_pipeline(
 ) -> Pipeline:
     """The run's pipeline (module docstring: the folder, or the pristine checkout of the
     run's sha for isolated jobs). Problems name files relative to the project folder."""
-    from conveyor.config import load_pipeline
+    from functools import partial
 
+    from conveyor.config import load_pipeline
+    from conveyor.git.describe import changes_lookup
+
+    load = partial(load_pipeline, event=event, changes_since=changes_lookup(directory, event.sha))
     inside = _path_inside(directory, pipeline_file)
     if not workspaces.isolate or inside is None:  # outside the project: read as it is now
-        return load_pipeline(pipeline_file, event=event)
+        return load(pipeline_file)
     async with workspaces.open(scratch) as copy:
         committed = copy / inside
         if not committed.is_file():  # not in that commit: the run read the folder's
-            return load_pipeline(pipeline_file, event=event)
+            return load(pipeline_file)
         prefix = f"{copy}{os.sep}"
         try:
-            return _shown_from(copy, load_pipeline(committed, event=event))
+            return _shown_from(copy, load(committed))
         except ConfigError as exc:
             problems = [replace(p, file=p.file.replace(prefix, "")) for p in exc.problems]
             raise ConfigError(problems) from None
@@ -249,7 +245,8 @@ async def _play_checked(
     from conveyor.engine.resume import plan_resume
     from conveyor.engine.selection import select_jobs
     from conveyor.engine.workspace import JobWorkspaces
-    from conveyor.gitinfo import add_compare_changes
+    from conveyor.git.describe import add_compare_changes
+    from conveyor.plan import compare_to_refs
     from conveyor.plan import plan as plan_pipeline
     from conveyor.store.paths import run_dir
 
@@ -267,7 +264,7 @@ async def _play_checked(
     )
     try:
         if not workspaces.isolate:
-            _check_head(directory, run)
+            await _check_head(directory, run)
         scratch = folder / "work" / "play-pipeline"
         pipeline = await _load_pipeline(directory, pipeline_file, event, workspaces, scratch)
         for warning in pipeline.warnings:
@@ -282,8 +279,9 @@ async def _play_checked(
                 home=home,
             )
             if not pipeline.isolate_jobs:
-                _check_head(directory, run)
-        plan = plan_pipeline(pipeline, add_compare_changes(directory, pipeline, event))
+                await _check_head(directory, run)
+        event = add_compare_changes(directory, event, compare_to_refs(pipeline, event))
+        plan = plan_pipeline(pipeline, event)
         if plan.workflow_excluded is not None:
             raise UsageError(
                 f"run {run.run_id}: the pipeline no longer plans this run (its workflow rules "

@@ -49,7 +49,7 @@ from conveyor.model import Event, EventKind, Plan, RunRecord, Status
 
 if TYPE_CHECKING:
     from conveyor.engine.workspace import JobWorkspaces
-    from conveyor.gitinfo import CheckoutQuery
+    from conveyor.git.describe import CheckoutQuery
 
 __all__ = ["run", "run_pipeline"]
 
@@ -130,7 +130,7 @@ async def run_pipeline(
     describe `directory` for this event, when the caller has started them already."""
     from conveyor.config import find_pipeline_file, is_gitlab_file
     from conveyor.engine.workspace import JobWorkspaces
-    from conveyor.gitinfo import start_checkout_query
+    from conveyor.git.describe import start_checkout_query
     from conveyor.store.paths import home_dir, new_run_id, run_dir
 
     query = checkout or start_checkout_query(directory, kind=event_kind, ref=ref, sha=sha)
@@ -197,15 +197,18 @@ async def _run_described(
     from conveyor.config import load_pipeline
     from conveyor.engine.selection import select_jobs
     from conveyor.engine.workspace import JobWorkspaces
-    from conveyor.gitinfo import add_compare_changes  # rules:changes:compare_to diffs
+    from conveyor.git.describe import add_compare_changes, changes_lookup  # compare_to diffs
+    from conveyor.plan import compare_to_refs
     from conveyor.plan import plan as plan_pipeline
     from conveyor.store import open_store
     from conveyor.store.paths import run_dir
 
-    pipeline = load_pipeline(pipeline_file, event=event)  # the event decides include:rules
+    # The event decides include:rules.
+    changes_since = changes_lookup(directory, event.sha)
+    pipeline = load_pipeline(pipeline_file, event=event, changes_since=changes_since)
     for warning in pipeline.warnings:
         click.echo(render_warning(warning), err=True)
-    event = add_compare_changes(directory, pipeline, event)
+    event = add_compare_changes(directory, event, compare_to_refs(pipeline, event))
     plan = plan_pipeline(pipeline, event)
     if plan.workflow_excluded is not None:
         reason = plan.workflow_excluded
@@ -278,7 +281,7 @@ def run(
     values = parse_vars(variables)
     directory, kind = Path.cwd(), EventKind(event)
     gc.disable()  # until start-up is over (`settle_start_up_memory`): imports make no cycles
-    from conveyor.gitinfo import start_checkout_query
+    from conveyor.git.describe import start_checkout_query
 
     # git describes the checkout on another core while asyncio and the engine are imported.
     checkout = start_checkout_query(directory, kind=kind, ref=ref, sha=sha)

@@ -18,13 +18,16 @@ import json
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from conveyor.commands.options import event_options, parse_vars
 from conveyor.config import find_pipeline_file, is_gitlab_file, load_pipeline
 from conveyor.model import Event, EventKind, Pipeline, Plan
+
+if TYPE_CHECKING:
+    from conveyor.config.gitlab.include_rules import ChangesSince
 
 __all__ = ["plan", "plan_as_json", "render_plan", "render_warning", "validate"]
 
@@ -40,10 +43,19 @@ def _lint_event(path: Path) -> Event | None:
     None for the native format, which has none (and then git is not asked)."""
     if not is_gitlab_file(path):
         return None
-    from conveyor.gitinfo import event_from_checkout
+    from conveyor.git.describe import event_from_checkout
 
     event = event_from_checkout(path.parent, kind=EventKind.PUSH)
     return replace(event, ref=event.default_branch or event.ref)
+
+
+def _changes_lookup(path: Path, event: Event | None) -> ChangesSince | None:
+    """What `include:rules:changes:compare_to` is decided with (git, only for an event)."""
+    if event is None:
+        return None
+    from conveyor.git.describe import changes_lookup
+
+    return changes_lookup(path.parent, event.sha)
 
 
 def render_warning(rendered: str) -> str:
@@ -67,7 +79,8 @@ def _echo_warnings(pipeline: Pipeline) -> None:
 def validate(file: str | None) -> None:  # fmt: skip
     """Check a pipeline file and report every problem."""
     path = _pipeline_path(file)
-    pipeline = load_pipeline(path, event=_lint_event(path))
+    event = _lint_event(path)
+    pipeline = load_pipeline(path, event=event, changes_since=_changes_lookup(path, event))
     _echo_warnings(pipeline)
     stages = len(pipeline.stages)
     click.echo(
@@ -145,7 +158,8 @@ def plan(
     as_json: bool,
 ) -> None:
     """Show the jobs that would run, and why the others would not."""
-    from conveyor.gitinfo import event_from_checkout
+    from conveyor.git.describe import event_from_checkout
+    from conveyor.plan import compare_to_refs
     from conveyor.plan import plan as plan_pipeline
 
     path = _pipeline_path(file)
@@ -153,11 +167,12 @@ def plan(
     trigger = event_from_checkout(
         directory, kind=EventKind(event), ref=ref, sha=sha, variables=parse_vars(variables)
     )
-    pipeline = load_pipeline(path, event=trigger)  # the event decides include:rules
+    # The event decides include:rules.
+    pipeline = load_pipeline(path, event=trigger, changes_since=_changes_lookup(path, trigger))
     _echo_warnings(pipeline)
-    from conveyor.gitinfo import add_compare_changes  # rules:changes:compare_to diffs
+    from conveyor.git.describe import add_compare_changes  # rules:changes:compare_to diffs
 
-    trigger = add_compare_changes(directory, pipeline, trigger)
+    trigger = add_compare_changes(directory, trigger, compare_to_refs(pipeline, trigger))
     result = plan_pipeline(pipeline, trigger)
     if as_json:
         click.echo(json.dumps(plan_as_json(result), indent=2))

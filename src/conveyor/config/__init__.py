@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conveyor.errors import ConfigError, Problem, UsageError
 from conveyor.model import Event, Pipeline
+
+if TYPE_CHECKING:
+    from conveyor.config.gitlab.include_rules import ChangesSince
 
 __all__ = ["PIPELINE_FILES", "find_pipeline_file", "is_gitlab_file", "load_pipeline"]
 
@@ -52,13 +56,16 @@ def _read_text(path: Path) -> str:
         raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
 
 
-def load_pipeline(path: Path, *, event: Event | None = None) -> Pipeline:
+def load_pipeline(
+    path: Path, *, event: Event | None = None, changes_since: ChangesSince | None = None
+) -> Pipeline:
     """Read and validate the pipeline at `path`; ConfigError lists every problem.
 
     Files named `.gitlab-ci.yml` (or `*.gitlab-ci.yml`) are read as GitLab CI/CD; `event` is
     the event the pipeline will be planned for, which decides GitLab's `include:rules`
-    (None: every conditional include is loaded). The native format has no conditional
-    includes and ignores it.
+    (None: every conditional include is loaded), and `changes_since` answers their
+    `changes:compare_to` (the edge asks git: `git.describe.changes_lookup`; None: unknown,
+    so they hold). The native format has no conditional includes and ignores both.
     """
     if is_gitlab_file(path):
         try:
@@ -72,7 +79,7 @@ def load_pipeline(path: Path, *, event: Event | None = None) -> Pipeline:
             raise ConfigError(
                 [Problem(str(path), 0, 0, "the GitLab CI/CD flavor is not available")]
             )
-        pipeline: Pipeline = loader(path, event=event)
+        pipeline: Pipeline = loader(path, event=event, changes_since=changes_since)
         return pipeline
     from conveyor.config.native import parse_native
 

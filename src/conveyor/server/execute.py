@@ -12,7 +12,7 @@ Isolated pipelines (GitLab's) fetch earlier artifacts from the run folder as usu
 pipeline sharing one workspace gets the saved artifacts of the jobs that ran copied into
 the fresh worktree first (its other leftovers are gone with the old worktree).
 
-GitLab `rules:changes:compare_to` diffs (`gitinfo.add_compare_changes`) are computed when the
+GitLab `rules:changes:compare_to` diffs (`git.describe.add_compare_changes`) are computed when the
 run is first planned and saved in its folder (`changes_by_ref.json`); a resumed run plans
 with the saved diffs, so a branch that moved since (e.g. `main`) cannot change its plan.
 
@@ -38,11 +38,12 @@ import structlog
 
 from conveyor.config import load_pipeline
 from conveyor.engine.artifacts import artifacts_dir, restore_artifacts
-from conveyor.engine.checkout import Checkouts, GitAuth, find_pipeline_file
 from conveyor.engine.recovery import process_start_ticks
 from conveyor.engine.resume import Resume, plan_resume, requested_plays
 from conveyor.engine.scheduler import LiveRun, execute_run
 from conveyor.errors import ConveyorError
+from conveyor.git.checkout import Checkouts, GitAuth, find_pipeline_file
+from conveyor.git.describe import changes_lookup
 from conveyor.model import Event, Pipeline, Plan, RunRecord, Status
 from conveyor.plan import plan as plan_run
 from conveyor.secrets import secret_values
@@ -103,7 +104,9 @@ async def execute_server_run(
         )
         path = find_pipeline_file(worktree, spec.pipeline_file)
         # The event decides GitLab's include:rules (its predefined variables, changed files).
-        pipeline: Pipeline = await asyncio.to_thread(load_pipeline, path, event=event)
+        pipeline: Pipeline = await asyncio.to_thread(
+            load_pipeline, path, event=event, changes_since=changes_lookup(worktree, event.sha)
+        )
         folder = run_dir(spec.home, run.run_id)
         event = await asyncio.to_thread(_add_compare_changes, worktree, pipeline, event, folder)
         # The name is known only now: store it, or the run record shows `"pipeline": ""`.
@@ -183,7 +186,8 @@ def _add_compare_changes(worktree: Path, pipeline: Pipeline, event: Event, folde
     """`event` with the `rules:changes:compare_to` diffs saved when the run was first
     planned; computed (the mirror's branches and tags, diffed in the worktree) and saved the
     first time. A saved file that cannot be read is computed again."""
-    from conveyor.gitinfo import add_compare_changes
+    from conveyor.git.describe import add_compare_changes
+    from conveyor.plan import compare_to_refs
 
     saved = folder / _CHANGES_FILE
     try:
@@ -196,7 +200,7 @@ def _add_compare_changes(worktree: Path, pipeline: Pipeline, event: Event, folde
     if isinstance(data, dict):
         changes = {str(ref): tuple(str(p) for p in paths) for ref, paths in data.items()}
         return replace(event, changes_by_ref=changes)
-    event = add_compare_changes(worktree, pipeline, event)
+    event = add_compare_changes(worktree, event, compare_to_refs(pipeline, event))
     if event.changes_by_ref is not None:
         folder.mkdir(parents=True, exist_ok=True)
         partial = saved.with_suffix(".partial")

@@ -39,11 +39,11 @@ from typing import Protocol
 
 import structlog
 
-from conveyor.engine.checkout import Checkouts, GitAuth
 from conveyor.engine.recovery import recover_orphans
 from conveyor.engine.resume import check_playable
 from conveyor.engine.scheduler import LiveRun
 from conveyor.errors import ConflictError, StoreError
+from conveyor.git.checkout import Checkouts, GitAuth
 from conveyor.model import Event, EventKind, RunRecord, Status
 from conveyor.server.execute import RunSpec, cancel_open_jobs, execute_server_run
 from conveyor.settings import RepoSettings, Settings
@@ -230,7 +230,7 @@ class RunQueue:
         kind: EventKind = EventKind.MANUAL,
     ) -> RunRecord:
         """A run asked for through the API. Without `sha`, the ref is resolved by fetching
-        the mirror (raises CheckoutError when the ref does not exist)."""
+        the mirror (raises GitError when the ref does not exist)."""
         settings = self._repo(repo)
         if sha is None:
             sha = await self.checkouts.resolve_ref(

@@ -171,8 +171,12 @@ async def _load_pipeline(
 
     from conveyor.config import load_pipeline
     from conveyor.git.describe import changes_lookup
+    from conveyor.outbound.remote import HttpRemoteFetcher
 
-    load = partial(load_pipeline, event=event, changes_since=changes_lookup(directory, event.sha))
+    changes_since = changes_lookup(directory, event.sha)
+    load = partial(
+        load_pipeline, event=event, changes_since=changes_since, fetch=HttpRemoteFetcher()
+    )
     inside = _path_inside(directory, pipeline_file)
     if not workspaces.isolate or inside is None:  # outside the project: read as it is now
         return load(pipeline_file)

@@ -198,6 +198,7 @@ async def _run_described(
     from conveyor.engine.selection import select_jobs
     from conveyor.engine.workspace import JobWorkspaces
     from conveyor.git.describe import add_compare_changes, changes_lookup  # compare_to diffs
+    from conveyor.outbound.remote import HttpRemoteFetcher
     from conveyor.plan import compare_to_refs
     from conveyor.plan import plan as plan_pipeline
     from conveyor.store import open_store
@@ -205,7 +206,9 @@ async def _run_described(
 
     # The event decides include:rules.
     changes_since = changes_lookup(directory, event.sha)
-    pipeline = load_pipeline(pipeline_file, event=event, changes_since=changes_since)
+    pipeline = load_pipeline(
+        pipeline_file, event=event, changes_since=changes_since, fetch=HttpRemoteFetcher()
+    )
     for warning in pipeline.warnings:
         click.echo(render_warning(warning), err=True)
     event = add_compare_changes(directory, event, compare_to_refs(pipeline, event))

@@ -25,6 +25,7 @@ import click
 from conveyor.commands.options import event_options, parse_vars
 from conveyor.config import find_pipeline_file, is_gitlab_file, load_pipeline
 from conveyor.model import Event, EventKind, Pipeline, Plan
+from conveyor.outbound.remote import HttpRemoteFetcher
 
 if TYPE_CHECKING:
     from conveyor.config.gitlab.include_rules import ChangesSince
@@ -80,7 +81,10 @@ def validate(file: str | None) -> None:  # fmt: skip
     """Check a pipeline file and report every problem."""
     path = _pipeline_path(file)
     event = _lint_event(path)
-    pipeline = load_pipeline(path, event=event, changes_since=_changes_lookup(path, event))
+    changes_since = _changes_lookup(path, event)
+    pipeline = load_pipeline(
+        path, event=event, changes_since=changes_since, fetch=HttpRemoteFetcher()
+    )
     _echo_warnings(pipeline)
     stages = len(pipeline.stages)
     click.echo(
@@ -168,7 +172,10 @@ def plan(
         directory, kind=EventKind(event), ref=ref, sha=sha, variables=parse_vars(variables)
     )
     # The event decides include:rules.
-    pipeline = load_pipeline(path, event=trigger, changes_since=_changes_lookup(path, trigger))
+    changes_since = _changes_lookup(path, trigger)
+    pipeline = load_pipeline(
+        path, event=trigger, changes_since=changes_since, fetch=HttpRemoteFetcher()
+    )
     _echo_warnings(pipeline)
     from conveyor.git.describe import add_compare_changes  # rules:changes:compare_to diffs
 

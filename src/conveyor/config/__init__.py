@@ -3,7 +3,8 @@
 Owns: the I/O edge of configuration (`find_pipeline_file`, `load_pipeline`). Parsing itself
 is pure and lives in `config.native` (`.conveyor.yml`) and `config.gitlab` (`.gitlab-ci.yml`,
 imported only when such a file is loaded).
-Must not: plan or run anything.
+Must not: plan or run anything, or touch the network: `include: remote` files come from the
+RemoteFetcher (config.remote) the caller passes, e.g. conveyor.outbound.remote's.
 """
 
 from __future__ import annotations
@@ -12,13 +13,20 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from conveyor.config.remote import RemoteFetcher
 from conveyor.errors import ConfigError, Problem, UsageError
 from conveyor.model import Event, Pipeline
 
 if TYPE_CHECKING:
     from conveyor.config.gitlab.include_rules import ChangesSince
 
-__all__ = ["PIPELINE_FILES", "find_pipeline_file", "is_gitlab_file", "load_pipeline"]
+__all__ = [
+    "PIPELINE_FILES",
+    "RemoteFetcher",
+    "find_pipeline_file",
+    "is_gitlab_file",
+    "load_pipeline",
+]
 
 PIPELINE_FILES = (".conveyor.yml", ".gitlab-ci.yml")
 
@@ -57,7 +65,11 @@ def _read_text(path: Path) -> str:
 
 
 def load_pipeline(
-    path: Path, *, event: Event | None = None, changes_since: ChangesSince | None = None
+    path: Path,
+    *,
+    event: Event | None = None,
+    changes_since: ChangesSince | None = None,
+    fetch: RemoteFetcher | None,
 ) -> Pipeline:
     """Read and validate the pipeline at `path`; ConfigError lists every problem.
 
@@ -65,7 +77,9 @@ def load_pipeline(
     the event the pipeline will be planned for, which decides GitLab's `include:rules`
     (None: every conditional include is loaded), and `changes_since` answers their
     `changes:compare_to` (the edge asks git: `git.describe.changes_lookup`; None: unknown,
-    so they hold). The native format has no conditional includes and ignores both.
+    so they hold), and `fetch` reads its `include: remote` files (every caller passes
+    `conveyor.outbound.remote.HttpRemoteFetcher()`; None: such includes are ignored with a
+    warning). The native format has neither and ignores all three.
     """
     if is_gitlab_file(path):
         try:
@@ -79,7 +93,7 @@ def load_pipeline(
             raise ConfigError(
                 [Problem(str(path), 0, 0, "the GitLab CI/CD flavor is not available")]
             )
-        pipeline: Pipeline = loader(path, event=event, changes_since=changes_since)
+        pipeline: Pipeline = loader(path, event=event, changes_since=changes_since, fetch=fetch)
         return pipeline
     from conveyor.config.native import parse_native
 

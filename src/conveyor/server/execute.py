@@ -45,6 +45,7 @@ from conveyor.errors import ConveyorError
 from conveyor.git.checkout import Checkouts, GitAuth, find_pipeline_file
 from conveyor.git.describe import changes_lookup
 from conveyor.model import Event, Pipeline, Plan, RunRecord, Status
+from conveyor.outbound.remote import HttpRemoteFetcher
 from conveyor.plan import plan as plan_run
 from conveyor.secrets import secret_values
 from conveyor.store.base import RunStore
@@ -105,7 +106,11 @@ async def execute_server_run(
         path = find_pipeline_file(worktree, spec.pipeline_file)
         # The event decides GitLab's include:rules (its predefined variables, changed files).
         pipeline: Pipeline = await asyncio.to_thread(
-            load_pipeline, path, event=event, changes_since=changes_lookup(worktree, event.sha)
+            load_pipeline,
+            path,
+            event=event,
+            changes_since=changes_lookup(worktree, event.sha),
+            fetch=HttpRemoteFetcher(),
         )
         folder = run_dir(spec.home, run.run_id)
         event = await asyncio.to_thread(_add_compare_changes, worktree, pipeline, event, folder)

@@ -3,7 +3,6 @@
     ConveyorError                     exit 1  500 internal_error
     ├── ConfigError(problems)         exit 2  422 invalid_config     a pipeline/settings file
     ├── IncludeFetchError             exit 2  422 include_unavailable  `include: remote` failed
-    │   └── config.gitlab.includes.FetchError
     ├── UsageError                    exit 2  400 bad_request        a command line is wrong
     ├── ConflictError                 exit 2  409 conflict           not possible in this state
     ├── StoreError                    exit 1  503 store_unavailable  the run store failed
@@ -13,7 +12,10 @@
     │   ├── UpstreamTimeout                   504 upstream_timeout
     │   ├── UpstreamRateLimited(reset_at)     429 upstream_rate_limited
     │   ├── UpstreamAuthError
-    │   └── UpstreamBadPayload
+    │   ├── UpstreamBadPayload
+    │   │   └── UpstreamTooLarge(limit_bytes)   the body passed the outbound client's cap
+    │   ├── UpstreamUnreachable(cause)          no connection, or it broke
+    │   └── UpstreamRedirectError               too many redirects, or to a non-http URL
     └── server.errors.ApiError(http_status, code)   any other refusal of the HTTP API
 
 How an error leaves conveyor is said by class attributes: `exit_code` (the CLI's, as in
@@ -45,7 +47,10 @@ __all__ = [
     "UpstreamBadPayload",
     "UpstreamError",
     "UpstreamRateLimited",
+    "UpstreamRedirectError",
     "UpstreamTimeout",
+    "UpstreamTooLarge",
+    "UpstreamUnreachable",
     "UsageError",
     "WebhookRejected",
 ]
@@ -183,3 +188,28 @@ class UpstreamAuthError(UpstreamError):
 
 class UpstreamBadPayload(UpstreamError):
     kind = "bad_payload"
+
+
+class UpstreamTooLarge(UpstreamBadPayload):
+    """The answer's body is larger than the outbound client's cap (`limit_bytes`)."""
+
+    def __init__(self, reason: str, *, limit_bytes: int, status_code: int | None = None) -> None:
+        super().__init__(reason, status_code=status_code)
+        self.limit_bytes = limit_bytes
+
+
+class UpstreamUnreachable(UpstreamError):
+    """No connection could be made, or it broke. `cause` names the transport error's class
+    (`ConnectError`, `ReadError`), never its text, which may hold host details."""
+
+    kind = "connection"
+
+    def __init__(self, reason: str, *, cause: str) -> None:
+        super().__init__(reason)
+        self.cause = cause
+
+
+class UpstreamRedirectError(UpstreamError):
+    """A redirect the outbound client refuses to follow (too many, or not http/https)."""
+
+    kind = "redirect"

@@ -24,91 +24,21 @@ ref the edge could not resolve refuses the pipeline, as GitLab does. A matching 
 
 from __future__ import annotations
 
-import fnmatch
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from conveyor.config.conditions import rule_mismatch
 from conveyor.config.dag import topological_order
-from conveyor.config.expr import ExprError, evaluate, expand
+from conveyor.config.expr import expand
 from conveyor.errors import ConfigError, Problem
-from conveyor.globs import match_any
 from conveyor.model import Event, EventKind, Excluded, Job, Pipeline, Plan, PlannedJob, Rule, When
 from conveyor.variables import merged, pipeline_variables
 
-__all__ = ["compare_to_refs", "plan", "rule_mismatch"]
-
-
-def _quoted_list(items: Sequence[str]) -> str:
-    return "[" + ", ".join(json.dumps(item) for item in items) + "]"
+__all__ = ["compare_to_refs", "plan"]
 
 
 def _expanded(values: Mapping[str, str], context: Mapping[str, str]) -> dict[str, str]:
     return {name: expand(value, context) for name, value in values.items()}
-
-
-def _compared_files(
-    rule: Rule, event: Event, ref_context: Mapping[str, str], where: str
-) -> tuple[str, ...] | None:
-    """The changed files `rule.changes` looks at (None: unknown, so it holds)."""
-    if rule.compare_to is None:
-        return event.changed_files
-    if event.changes_by_ref is None:
-        return None
-    ref = expand(rule.compare_to, ref_context)
-    if ref not in event.changes_by_ref:
-        mark = rule.mark
-        raise ConfigError(
-            [
-                Problem(
-                    mark.file if mark else "",
-                    mark.line if mark else 0,
-                    mark.col if mark else 0,
-                    f"{where}: rules:changes:compare_to is not a valid ref: {json.dumps(ref)} "
-                    "(name a branch, tag or commit that exists in the repository)",
-                )
-            ]
-        )
-    return event.changes_by_ref[ref]
-
-
-def rule_mismatch(
-    rule: Rule,
-    event: Event,
-    variables: Mapping[str, str],
-    *,
-    ref_context: Mapping[str, str] | None = None,
-    where: str = "rules",
-) -> str | None:
-    """None when every condition of `rule` holds, else why the first one does not.
-    `ref_context` expands `compare_to` (default: `variables`). Raises ConfigError when
-    `compare_to` names a ref that Event.changes_by_ref lacks."""
-    if rule.events is not None and event.kind not in rule.events:
-        names = [str(kind) for kind in EventKind if kind in rule.events]
-        return f"event {event.kind} not in on: [{', '.join(names)}]"
-    if rule.refs is not None and not any(fnmatch.fnmatchcase(event.ref, p) for p in rule.refs):
-        return f"ref {json.dumps(event.ref)} matches none of {_quoted_list(rule.refs)}"
-    if rule.changes is not None:
-        changed = _compared_files(
-            rule, event, variables if ref_context is None else ref_context, where
-        )
-        if changed is not None and not match_any(rule.changes, changed):
-            since = "" if rule.compare_to is None else f" since {rule.compare_to}"
-            return f"no changed file{since} matches {_quoted_list(rule.changes)}"
-    if (
-        rule.exists is not None
-        and event.files is not None
-        and not match_any(rule.exists, event.files)
-    ):
-        return f"no file matches {_quoted_list(rule.exists)}"
-    if rule.if_expr is not None:
-        try:
-            holds = evaluate(rule.if_expr, variables)
-        except ExprError as exc:
-            return f"if {json.dumps(rule.if_expr)} is not a valid expression ({exc})"
-        if not holds:
-            return f"if {json.dumps(rule.if_expr)} is false"
-    return None
 
 
 def _rule_place(rule: Rule, index: int) -> str:

@@ -103,16 +103,18 @@ def add_finished_run(project: Project, *, ref: str = "main") -> RunRecord:
     )
     logs = RunLogs(run_dir(project.home, run_id))
     for n, (job, ms) in enumerate([("build", 0), (MATRIX_JOB, 5), ("build", 10)], start=1):
-        logs.write(
-            LogRecord(
-                T0 + timedelta(milliseconds=ms),
-                run_id,
-                job,
-                "s",
-                Stream.STDOUT,
-                n,
-                f"{job} says {n}",
-            )
+        logs.write_many(
+            [
+                LogRecord(
+                    T0 + timedelta(milliseconds=ms),
+                    run_id,
+                    job,
+                    "s",
+                    Stream.STDOUT,
+                    n,
+                    f"{job} says {n}",
+                )
+            ]
         )
     logs.close()
     return run
@@ -235,7 +237,7 @@ def test_logs_follow_prints_until_the_run_ends(project: Project) -> None:
     assert my_ticks is not None
     run_id = add_running_run(project, os.getpid(), my_ticks)
     logs = RunLogs(run_dir(project.home, run_id))
-    logs.write(LogRecord(datetime.now(UTC), run_id, "build", "s", Stream.STDOUT, 1, "early"))
+    logs.write_many([LogRecord(datetime.now(UTC), run_id, "build", "s", Stream.STDOUT, 1, "early")])
     follower = subprocess.Popen(
         cli_argv("logs", run_id, "--follow"),
         cwd=project.folder,
@@ -245,7 +247,7 @@ def test_logs_follow_prints_until_the_run_ends(project: Project) -> None:
     )
     assert follower.stdout is not None
     assert follower.stdout.readline() == "[build] early\n"
-    logs.write(LogRecord(datetime.now(UTC), run_id, "deploy", "s", Stream.STDOUT, 1, "late"))
+    logs.write_many([LogRecord(datetime.now(UTC), run_id, "deploy", "s", Stream.STDOUT, 1, "late")])
     logs.close()
     project.store.update_run(run_id, status=Status.SUCCESS, finished_at=datetime.now(UTC))
     rest = follower.stdout.read()

@@ -240,13 +240,13 @@ def test_load_pipeline_native_reports_problems(tmp_path: Path) -> None:
     path = tmp_path / "p.yml"
     path.write_text("jobs: {a: {}}\n")
     with pytest.raises(ConfigError, match="has no steps"):
-        load_pipeline(path)
+        load_pipeline(path, event=None, fetch=None)
 
 
 def test_load_pipeline_dispatches_gitlab_files(tmp_path: Path) -> None:
     path = tmp_path / ".gitlab-ci.yml"
     path.write_text("build:\n  script: [make]\n")
-    pipeline = load_pipeline(path)
+    pipeline = load_pipeline(path, event=None, fetch=None)
     assert pipeline.flavor == "gitlab"
     assert [job.name for job in pipeline.jobs] == ["build"]
 

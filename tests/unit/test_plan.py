@@ -6,6 +6,7 @@ import textwrap
 
 import pytest
 
+from conveyor.config.conditions import rule_mismatch
 from conveyor.config.native import parse_native
 from conveyor.errors import ConfigError
 from conveyor.model import (
@@ -20,7 +21,7 @@ from conveyor.model import (
     Step,
     When,
 )
-from conveyor.plan import plan, rule_mismatch
+from conveyor.plan import plan
 
 PUSH = Event(EventKind.PUSH, ref="main", sha="a" * 40)
 

@@ -37,7 +37,7 @@ from conveyor.commands.options import event_options, parse_vars
 from conveyor.model import Event, EventKind
 
 if TYPE_CHECKING:
-    from conveyor.gitinfo import CheckoutQuery
+    from conveyor.git.describe import CheckoutQuery
 
 __all__ = ["run", "run_pipeline"]
 
@@ -66,7 +66,7 @@ async def run_pipeline(
     from conveyor.clock import SYSTEM_CLOCK
     from conveyor.commands.execution import TerminalSurface, finish_in_terminal
     from conveyor.config import find_pipeline_file
-    from conveyor.gitinfo import start_checkout_query
+    from conveyor.git.describe import start_checkout_query
     from conveyor.runs.chain import RunRequest, execute_request
     from conveyor.runs.sources import FolderSource
     from conveyor.runs.starts import NewRun
@@ -137,7 +137,7 @@ def run(
     directory, kind = Path.cwd(), EventKind(event)
     asked = Event(kind=kind, ref=ref or "", sha=sha or "", variables=values)
     gc.disable()  # until start-up is over (`settle_start_up_memory`): imports make no cycles
-    from conveyor.gitinfo import start_checkout_query
+    from conveyor.git.describe import start_checkout_query
 
     # git describes the checkout on another core while asyncio and the engine are imported.
     checkout = start_checkout_query(directory, kind=kind, ref=ref, sha=sha)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,6 +25,10 @@ from conveyor.commands.options import event_options, parse_vars
 from conveyor.config import find_pipeline_file, is_gitlab_file, load_pipeline
 from conveyor.config.problems import render_warning
 from conveyor.model import Event, EventKind, Pipeline, Plan
+from conveyor.outbound.remote import HttpRemoteFetcher
+
+if TYPE_CHECKING:
+    from conveyor.config.gitlab.include_rules import ChangesSince
 
 __all__ = ["plan", "plan_as_json", "render_plan", "validate"]
 
@@ -38,10 +42,19 @@ def _lint_event(path: Path) -> Event | None:
     None for the native format, which has none (and then git is not asked)."""
     if not is_gitlab_file(path):
         return None
-    from conveyor.gitinfo import event_from_checkout
+    from conveyor.git.describe import event_from_checkout
 
     event = event_from_checkout(path.parent, kind=EventKind.PUSH)
     return replace(event, ref=event.default_branch or event.ref)
+
+
+def _changes_lookup(path: Path, event: Event | None) -> ChangesSince | None:
+    """What `include:rules:changes:compare_to` is decided with (git, only for an event)."""
+    if event is None:
+        return None
+    from conveyor.git.describe import changes_lookup
+
+    return changes_lookup(path.parent, event.sha)
 
 
 def _echo_warnings(pipeline: Pipeline) -> None:
@@ -56,7 +69,11 @@ def _echo_warnings(pipeline: Pipeline) -> None:
 def validate(file: str | None) -> None:  # fmt: skip
     """Check a pipeline file and report every problem."""
     path = _pipeline_path(file)
-    pipeline = load_pipeline(path, event=_lint_event(path))
+    event = _lint_event(path)
+    changes_since = _changes_lookup(path, event)
+    pipeline = load_pipeline(
+        path, event=event, changes_since=changes_since, fetch=HttpRemoteFetcher()
+    )
     _echo_warnings(pipeline)
     stages = len(pipeline.stages)
     click.echo(
@@ -134,7 +151,8 @@ def plan(
     as_json: bool,
 ) -> None:
     """Show the jobs that would run, and why the others would not."""
-    from conveyor.gitinfo import event_from_checkout
+    from conveyor.git.describe import event_from_checkout
+    from conveyor.plan import compare_to_refs
     from conveyor.plan import plan as plan_pipeline
 
     path = _pipeline_path(file)
@@ -142,11 +160,15 @@ def plan(
     trigger = event_from_checkout(
         directory, kind=EventKind(event), ref=ref, sha=sha, variables=parse_vars(variables)
     )
-    pipeline = load_pipeline(path, event=trigger)  # the event decides include:rules
+    # The event decides include:rules.
+    changes_since = _changes_lookup(path, trigger)
+    pipeline = load_pipeline(
+        path, event=trigger, changes_since=changes_since, fetch=HttpRemoteFetcher()
+    )
     _echo_warnings(pipeline)
-    from conveyor.gitinfo import add_compare_changes  # rules:changes:compare_to diffs
+    from conveyor.git.describe import add_compare_changes  # rules:changes:compare_to diffs
 
-    trigger = add_compare_changes(directory, pipeline, trigger)
+    trigger = add_compare_changes(directory, trigger, compare_to_refs(pipeline, trigger))
     result = plan_pipeline(pipeline, trigger)
     if as_json:
         click.echo(json.dumps(plan_as_json(result), indent=2))

@@ -3,18 +3,30 @@
 Owns: the I/O edge of configuration (`find_pipeline_file`, `load_pipeline`). Parsing itself
 is pure and lives in `config.native` (`.conveyor.yml`) and `config.gitlab` (`.gitlab-ci.yml`,
 imported only when such a file is loaded).
-Must not: plan or run anything.
+Must not: plan or run anything, or touch the network: `include: remote` files come from the
+RemoteFetcher (config.remote) the caller passes, e.g. conveyor.outbound.remote's.
 """
 
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from conveyor.config.remote import RemoteFetcher
 from conveyor.errors import ConfigError, Problem, UsageError
 from conveyor.model import Event, Pipeline
 
-__all__ = ["PIPELINE_FILES", "find_pipeline_file", "is_gitlab_file", "load_pipeline"]
+if TYPE_CHECKING:
+    from conveyor.config.gitlab.include_rules import ChangesSince
+
+__all__ = [
+    "PIPELINE_FILES",
+    "RemoteFetcher",
+    "find_pipeline_file",
+    "is_gitlab_file",
+    "load_pipeline",
+]
 
 PIPELINE_FILES = (".conveyor.yml", ".gitlab-ci.yml")
 
@@ -57,13 +69,22 @@ def _read_text(path: Path) -> str:
         raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
 
 
-def load_pipeline(path: Path, *, event: Event | None = None) -> Pipeline:
+def load_pipeline(
+    path: Path,
+    *,
+    event: Event | None = None,
+    changes_since: ChangesSince | None = None,
+    fetch: RemoteFetcher | None,
+) -> Pipeline:
     """Read and validate the pipeline at `path`; ConfigError lists every problem.
 
     Files named `.gitlab-ci.yml` (or `*.gitlab-ci.yml`) are read as GitLab CI/CD; `event` is
     the event the pipeline will be planned for, which decides GitLab's `include:rules`
-    (None: every conditional include is loaded). The native format has no conditional
-    includes and ignores it.
+    (None: every conditional include is loaded), and `changes_since` answers their
+    `changes:compare_to` (the edge asks git: `git.describe.changes_lookup`; None: unknown,
+    so they hold), and `fetch` reads its `include: remote` files (every caller passes
+    `conveyor.outbound.remote.HttpRemoteFetcher()`; None: such includes are ignored with a
+    warning). The native format has neither and ignores all three.
     """
     if is_gitlab_file(path):
         try:
@@ -77,7 +98,7 @@ def load_pipeline(path: Path, *, event: Event | None = None) -> Pipeline:
             raise ConfigError(
                 [Problem(str(path), 0, 0, "the GitLab CI/CD flavor is not available")]
             )
-        pipeline: Pipeline = loader(path, event=event)
+        pipeline: Pipeline = loader(path, event=event, changes_since=changes_since, fetch=fetch)
         return pipeline
     from conveyor.config.native import parse_native
 

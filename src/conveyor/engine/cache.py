@@ -5,8 +5,8 @@ orders them) each cache whose `policy` pulls is restored into the job's folder: 
 its key, its `fallback_keys` and the `CACHE_FALLBACK_KEY` variable that has a saved cache.
 After the job (after_script included) each cache whose `policy` pushes and whose `when`
 agrees with the outcome saves its `paths` (and with `untracked` every file git does not
-track; outside git every file) under its key; nothing is saved when nothing matches, so an
-older cache is kept.
+track, asked through the `Git` boundary; outside git every file) under its key; nothing is
+saved when nothing matches, so an older cache is kept.
 
 Keys: `$VARS` are expanded with the job's variables; `key: {files, prefix}` is `prefix-`
 followed by the first 40 hex digits of a SHA-256 over each matching file, in path order,
@@ -28,7 +28,6 @@ import contextlib
 import fcntl
 import hashlib
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -42,6 +41,8 @@ from conveyor.engine.artifacts import (
     restore_artifacts,
     should_collect,
 )
+from conveyor.git.adapter import GitCli
+from conveyor.git.base import Git, GitFailed
 from conveyor.globs import filter_paths
 from conveyor.model import Artifacts, Cache
 
@@ -53,8 +54,6 @@ __all__ = [
     "restore_caches",
     "save_caches",
 ]
-
-_GIT_TIMEOUT_S = 60.0
 
 
 def cache_root(home: Path | None, run_dir: Path) -> Path:
@@ -117,26 +116,17 @@ def _restore(root: Path, keys: Sequence[str], workspace: Path) -> tuple[str, int
     return None
 
 
-def _untracked(workspace: Path) -> list[str]:
+async def _untracked(git: Git, workspace: Path) -> tuple[str, ...]:
     """Files git does not track (ignored ones included, as GitLab's `untracked`)."""
     if not (workspace / ".git").exists():
-        return list_files(workspace)
+        return tuple(await asyncio.to_thread(list_files, workspace))
     try:
-        done = subprocess.run(
-            ["git", "-C", str(workspace), "ls-files", "-z", "--others"],
-            capture_output=True,
-            timeout=_GIT_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):  # no git, or a hung one: cache paths only
-        return []
-    return [name for name in done.stdout.decode(errors="replace").split("\0") if name]
+        return await git.untracked_files(workspace)
+    except GitFailed:  # no git, or a hung one: cache paths only
+        return ()
 
 
-def _save(root: Path, key: str, workspace: Path, cache: Cache) -> int:
-    paths = list(cache.paths)
-    if cache.untracked:
-        paths.extend(_untracked(workspace))
+def _save(root: Path, key: str, workspace: Path, paths: Sequence[str]) -> int:
     staging_root = root / ".tmp"
     staging_root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=staging_root))
@@ -207,15 +197,20 @@ async def save_caches(
     workspace: Path,
     succeeded: bool,
     say: Callable[[str], None],
+    git: Git | None = None,
 ) -> None:
     """Save every pushing cache whose `when` agrees with the outcome (under `keys`, as
-    `restore_caches` returned them)."""
+    `restore_caches` returned them). `git` lists untracked files (default: the git
+    program)."""
     for cache, key in zip(caches, keys, strict=True):
         if key is None or cache.policy == "pull":
             continue
         if not should_collect(cache.when, succeeded=succeeded):
             continue
-        count = await asyncio.to_thread(_save, root, key, workspace, cache)
+        paths = list(cache.paths)
+        if cache.untracked:
+            paths.extend(await _untracked(git or GitCli(), workspace))
+        count = await asyncio.to_thread(_save, root, key, workspace, paths)
         if count:
             say(f"cache {key!r}: saved {count} file(s)")
         else:

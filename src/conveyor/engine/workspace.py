@@ -3,11 +3,12 @@
 Shared (`Pipeline.isolate_jobs` False, native pipelines): every job runs in the project's
 workspace itself. Isolated (True, GitLab's semantics): each job attempt gets its own clean
 copy of the commit and sees other jobs' files only as artifacts. A run makes ONE pristine
-checkout of the commit (`git worktree add --detach` at the sha when the workspace is a git
-repository and the commit exists), then every job gets a private copy of it (real copies,
-`copy_file_range` where the file system offers it, never hard links: a job must never
-change another's files), made in a worker thread so jobs do not queue behind each other
-(a tree of at most 64 files and 1 MiB is copied on the event loop: quicker than a thread).
+checkout of the commit (a detached worktree at the sha, through the `Git` boundary, when
+the workspace is a git repository and the commit exists), then every job gets a private
+copy of it (real copies, `copy_file_range` where the file system offers it, never hard
+links: a job must never change another's files), made in a worker thread so jobs do not
+queue behind each other (a tree of at most 64 files and 1 MiB is copied on the event loop:
+quicker than a thread).
 Copies keep the pristine checkout's `.git` file, so read-only `git` commands (`rev-parse`,
 `describe`, `log`) work in a job; the jobs of one run share that checkout's index. Without
 git (or without the commit) the workspace itself is the source, copied without `.conveyor/`,
@@ -26,28 +27,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from conveyor.git.adapter import GitCli
+from conveyor.git.base import Git, GitFailed
+
 __all__ = ["JobWorkspaces", "copy_file", "open_job_workspace"]
 
-_GIT_TIMEOUT_S = 60.0
 _PRISTINE = "pristine"
-
-
-async def _git(workspace: Path, *args: str) -> bool:
-    proc = await asyncio.create_subprocess_exec(
-        "git",
-        "-C",
-        str(workspace),
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        return await asyncio.wait_for(proc.wait(), _GIT_TIMEOUT_S) == 0
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        return False
 
 
 def copy_file(src: str, dst: str) -> str:
@@ -111,10 +96,18 @@ def _is_small_tree(source: Path, ignore: Callable[[str, list[str]], list[str]] |
 
 class JobWorkspaces:
     """The job folders of one run (see the module docstring). Use `open(scratch)` per job
-    attempt and `close()` once at the end of the run, even after a failure."""
+    attempt and `close()` once at the end of the run, even after a failure. `git`: the git
+    to make the pristine checkout with (default: the git program)."""
 
     def __init__(
-        self, workspace: Path, *, isolate: bool, sha: str, root: Path, home: Path | None = None
+        self,
+        workspace: Path,
+        *,
+        isolate: bool,
+        sha: str,
+        root: Path,
+        home: Path | None = None,
+        git: Git | None = None,
     ) -> None:
         self.workspace = workspace
         self.isolate = isolate
@@ -126,6 +119,7 @@ class JobWorkspaces:
         self._worktree: Path | None = None
         self._removals: set[asyncio.Task[None]] = set()
         self._is_small = False
+        self._git: Git = git or GitCli()
 
     @asynccontextmanager
     async def open(self, scratch: Path) -> AsyncIterator[Path]:
@@ -173,11 +167,13 @@ class JobWorkspaces:
         if self.sha and (self.workspace / ".git").exists():
             target = self._root / _PRISTINE
             self._root.mkdir(parents=True, exist_ok=True)
-            args = ("worktree", "add", "--detach", "--force", str(target), self.sha)
-            if await _git(self.workspace, *args):
+            try:
+                await self._git.add_worktree(self.workspace, self.sha, target)
+            except GitFailed:  # not a commit of this repository: copy the folder instead
+                await asyncio.to_thread(shutil.rmtree, target, True)
+            else:
                 self._worktree = target
                 return target
-            await asyncio.to_thread(shutil.rmtree, target, True)
         return self.workspace
 
     def _remove_later(self, path: Path, *, after: asyncio.Future[None]) -> None:
@@ -191,7 +187,8 @@ class JobWorkspaces:
             await asyncio.gather(*self._removals, return_exceptions=True)
         if self._worktree is not None:
             if not await asyncio.to_thread(_drop_worktree, self.workspace, self._worktree):
-                await _git(self.workspace, "worktree", "remove", "--force", str(self._worktree))
+                with contextlib.suppress(GitFailed):  # the folder goes below either way
+                    await self._git.remove_worktree(self.workspace, self._worktree)
             await asyncio.to_thread(shutil.rmtree, self._worktree, True)
             self._worktree = None
         self._source = None

@@ -33,6 +33,7 @@ from conveyor.errors import ConfigError, UsageError
 from conveyor.model import Event, Pipeline, Plan, RunRecord
 
 if TYPE_CHECKING:
+    from conveyor.config.gitlab.include_rules import ChangesSince
     from conveyor.engine.resume import Resume
     from conveyor.engine.scheduler import RunControls
     from conveyor.engine.workspace import JobWorkspaces
@@ -89,6 +90,10 @@ class Checkout(Protocol):
 
     def open_pipeline_file(self) -> AbstractAsyncContextManager[tuple[Path, str]]:
         """The pipeline file to read, and the prefix to cut from the paths in its problems."""
+        ...
+
+    def changes_since(self) -> ChangesSince:
+        """What GitLab's `include:rules:changes:compare_to` are decided with (git diffs)."""
         ...
 
     async def compare_changes(self, pipeline: Pipeline, event: Event) -> Event:
@@ -174,13 +179,22 @@ async def _load(checkout: Checkout, event: Event) -> Pipeline:
     """Load and validate the pipeline; problems and warnings name files as the user
     knows them (the checkout's own folder cut off)."""
     import asyncio
+    from functools import partial
 
     from conveyor.config import load_pipeline
+    from conveyor.outbound.remote import HttpRemoteFetcher
 
+    # The event decides GitLab's include:rules (predefined variables, changed files); remote
+    # includes are fetched through the one outbound client.
+    load = partial(
+        load_pipeline,
+        event=event,
+        changes_since=checkout.changes_since(),
+        fetch=HttpRemoteFetcher(),
+    )
     async with checkout.open_pipeline_file() as (path, prefix):
         try:
-            # The event decides GitLab's include:rules (predefined variables, changed files).
-            pipeline = await asyncio.to_thread(load_pipeline, path, event=event)
+            pipeline = await asyncio.to_thread(load, path)
         except ConfigError as exc:
             if not prefix:
                 raise

@@ -43,10 +43,10 @@ from typing import Protocol
 import structlog
 
 from conveyor.clock import SYSTEM_CLOCK, Clock
-from conveyor.engine.checkout import Checkouts, GitAuth
 from conveyor.engine.resume import check_playable
 from conveyor.engine.scheduler import LiveRun, RunControls
 from conveyor.errors import ConflictError, ConveyorError, StoreError
+from conveyor.git.checkout import Checkouts, GitAuth
 from conveyor.model import Event, EventKind, Plan, RunRecord, Status
 from conveyor.runs.chain import RunRequest, Started, execute_request
 from conveyor.runs.records import (
@@ -235,7 +235,7 @@ class RunQueue:
         kind: EventKind = EventKind.MANUAL,
     ) -> RunRecord:
         """A run asked for through the API. Without `sha`, the ref is resolved by fetching
-        the mirror (raises CheckoutError when the ref does not exist)."""
+        the mirror (raises GitError when the ref does not exist)."""
         settings = self._repo(repo)
         if sha is None:
             sha = await self.checkouts.resolve_ref(

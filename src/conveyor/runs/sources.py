@@ -29,15 +29,15 @@ from conveyor.errors import UsageError
 from conveyor.model import Event, Pipeline
 
 if TYPE_CHECKING:
-    from conveyor.engine.checkout import Checkouts, GitAuth
+    from conveyor.config.gitlab.include_rules import ChangesSince
     from conveyor.engine.workspace import JobWorkspaces
-    from conveyor.gitinfo import CheckoutQuery
+    from conveyor.git.checkout import Checkouts, GitAuth
+    from conveyor.git.describe import CheckoutQuery
     from conveyor.runs.chain import RunRequest
 
 __all__ = ["FolderSource", "MirrorSource", "RunFolderSource"]
 
 _CHANGES_FILE = "changes_by_ref.json"
-_GIT_TIMEOUT_S = 30.0
 
 
 def _workspaces(directory: Path, *, isolate: bool, sha: str, run_dir: Path) -> JobWorkspaces:
@@ -72,10 +72,16 @@ class _FolderCheckout:
             else:
                 yield committed, f"{copy}{os.sep}"
 
-    async def compare_changes(self, pipeline: Pipeline, event: Event) -> Event:
-        from conveyor.gitinfo import add_compare_changes
+    def changes_since(self) -> ChangesSince:
+        from conveyor.git.describe import changes_lookup
 
-        return add_compare_changes(self.directory, pipeline, event)
+        return changes_lookup(self.directory, self.event.sha)
+
+    async def compare_changes(self, pipeline: Pipeline, event: Event) -> Event:
+        from conveyor.git.describe import add_compare_changes
+        from conveyor.plan import compare_to_refs
+
+        return add_compare_changes(self.directory, event, compare_to_refs(pipeline, event))
 
     async def workspaces_for(self, pipeline: Pipeline, sha: str) -> JobWorkspaces:
         current = self.workspaces
@@ -140,7 +146,7 @@ class RunFolderSource:
     @contextlib.asynccontextmanager
     async def open(self, request: RunRequest) -> AsyncIterator[_FolderCheckout]:
         from conveyor.config import is_gitlab_file
-        from conveyor.gitinfo import event_from_checkout
+        from conveyor.git.describe import event_from_checkout
 
         stored = request.event
         described = event_from_checkout(
@@ -162,19 +168,13 @@ class RunFolderSource:
 
 async def _check_head(directory: Path, sha: str, run_id: str) -> None:
     """UsageError when the folder's HEAD is not the run's commit (shared workspaces)."""
-    from conveyor.gitinfo import NULL_SHA
+    from conveyor.git.adapter import GitCli
+    from conveyor.git.policy import NULL_SHA
 
     if sha in ("", NULL_SHA):
         return  # the run was not made from a git commit: nothing to compare
-    proc = await asyncio.create_subprocess_exec(
-        "git", "-C", str(directory), "rev-parse", "--verify", "-q", "HEAD^{commit}",
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    async with asyncio.timeout(_GIT_TIMEOUT_S):
-        out, _ = await proc.communicate()
-    head = out.decode().strip()
-    if proc.returncode == 0 and head != sha:
+    head = await GitCli().head_commit(directory)
+    if head is not None and head != sha:
         short = sha[:12]
         raise UsageError(
             f"run {run_id}: the project folder is at commit {head[:12]}, not the run's "
@@ -205,12 +205,17 @@ class _MirrorCheckout:
     async def open_pipeline_file(self) -> AsyncIterator[tuple[Path, str]]:
         yield self.pipeline_file, f"{self.directory}{os.sep}"
 
+    def changes_since(self) -> ChangesSince:
+        from conveyor.git.describe import changes_lookup
+
+        return changes_lookup(self.directory, self.event.sha)
+
     async def compare_changes(self, pipeline: Pipeline, event: Event) -> Event:
         return await asyncio.to_thread(
             _saved_compare_changes, self.directory, pipeline, event, self.run_dir
         )
 
-    async def workspaces_for(self, pipeline: Pipeline, sha: str) -> None:
+    async def workspaces_for(self, pipeline: Pipeline, sha: str) -> JobWorkspaces | None:
         return None  # the engine makes them from the worktree
 
 
@@ -252,7 +257,8 @@ def _saved_compare_changes(worktree: Path, pipeline: Pipeline, event: Event, fol
     import orjson
     import structlog
 
-    from conveyor.gitinfo import add_compare_changes
+    from conveyor.git.describe import add_compare_changes
+    from conveyor.plan import compare_to_refs
 
     saved = folder / _CHANGES_FILE
     try:
@@ -267,7 +273,7 @@ def _saved_compare_changes(worktree: Path, pipeline: Pipeline, event: Event, fol
     if isinstance(data, dict):
         changes = {str(ref): tuple(str(p) for p in paths) for ref, paths in data.items()}
         return replace(event, changes_by_ref=changes)
-    event = add_compare_changes(worktree, pipeline, event)
+    event = add_compare_changes(worktree, event, compare_to_refs(pipeline, event))
     if event.changes_by_ref is not None:
         folder.mkdir(parents=True, exist_ok=True)
         partial = saved.with_suffix(".partial")

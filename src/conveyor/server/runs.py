@@ -33,8 +33,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from conveyor.engine.checkout import CheckoutError
-from conveyor.errors import ConflictError
+from conveyor.errors import ConflictError, GitError
 from conveyor.model import EventKind, RunRecord, Status
 from conveyor.server.auth import require_read, require_write
 from conveyor.server.errors import ApiError
@@ -182,7 +181,7 @@ async def trigger_run(request: Request, body: TriggerBody) -> Response:
         run = await _queue(request).trigger(
             body.repo, body.ref, body.sha, body.variables, body.event
         )
-    except CheckoutError as error:
+    except GitError as error:
         raise ApiError(
             422, "ref_not_found", f"{error} (push it, or pass an existing ref)"
         ) from None

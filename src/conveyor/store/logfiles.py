@@ -128,15 +128,9 @@ class RunLogs:
         self._key: tuple[object, ...] = (None, None, None, None, None)
         self._head = b""
 
-    def write(self, record: LogRecord) -> None:
-        handle = self._files.get(record.job)
-        if handle is None:
-            handle = self._open(record.job)
-        handle.write(self._line(record))
-
     def write_many(self, records: Sequence[LogRecord]) -> None:
-        """`write` of each record, with one file write per job instead of one per line
-        (the engine hands over the lines of one output chunk at once)."""
+        """Append each record to its job's file, with one file write per run of records of
+        the same job instead of one per line (the engine hands over one output chunk)."""
         parts: list[bytes] = []
         job: str | None = None
         handle: BinaryIO | None = None

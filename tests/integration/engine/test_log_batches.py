@@ -1,5 +1,5 @@
-"""The engine's batched log writes (RunLogs.write_many) give the very bytes of one
-`write` per record, which are orjson's compact form of records.log_to_dict."""
+"""The engine's batched log writes (RunLogs.write_many of a chunk) give the very bytes of
+one write per record, which are orjson's compact form of records.log_to_dict."""
 
 from __future__ import annotations
 
@@ -31,11 +31,13 @@ def _written(run_dir: Path, job: str) -> bytes:
     return job_log_path(run_dir, job).read_bytes()
 
 
-def test_write_many_matches_write_and_log_to_dict(tmp_path: Path) -> None:
+def test_write_many_of_a_chunk_matches_one_record_at_a_time_and_log_to_dict(
+    tmp_path: Path,
+) -> None:
     records = _records()
     one_by_one, batched = RunLogs(tmp_path / "a"), RunLogs(tmp_path / "b")
     for record in records:
-        one_by_one.write(record)
+        one_by_one.write_many([record])
     batched.write_many(records[:3])
     batched.write_many(records[3:])
     one_by_one.close()

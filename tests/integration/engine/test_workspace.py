@@ -13,6 +13,7 @@ from conveyor.engine.artifacts import (
 )
 from conveyor.engine.workspace import JobWorkspaces, copy_file, open_job_workspace
 from conveyor.model import Artifacts, ArtifactWhen
+from tests.fakes.git import FakeGit
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -123,3 +124,28 @@ def test_should_collect_follows_when() -> None:
         should_collect(ArtifactWhen.ALWAYS, succeeded=False),
     ]
     assert cases == [True, False, True, True]
+
+
+async def test_workspace_isolated_copies_the_folder_when_git_lacks_the_commit(
+    tmp_path: Path,
+) -> None:
+    repo, _ = _repo(tmp_path)
+    root = tmp_path / "run" / "work"
+    workspaces = JobWorkspaces(repo, isolate=True, sha="e" * 40, root=root)
+    async with workspaces.open(root / "a-1") as where:
+        seen = sorted(p.name for p in where.iterdir())
+    await workspaces.close()
+    assert (seen, root.exists()) == (["dirty.txt", "tracked.txt"], False)
+
+
+async def test_workspace_checks_out_through_the_git_it_is_given(tmp_path: Path) -> None:
+    git = FakeGit()
+    repo = git.create(tmp_path / "repo", {"a.txt": "one"})
+    first = repo.head()
+    repo.commit({"a.txt": "two"})
+    root = tmp_path / "run" / "work"
+    workspaces = JobWorkspaces(repo.path, isolate=True, sha=first, root=root, git=git)
+    async with workspaces.open(root / "a-1") as where:
+        seen = (where / "a.txt").read_text()
+    await workspaces.close()
+    assert (seen, root.exists()) == ("one", False)

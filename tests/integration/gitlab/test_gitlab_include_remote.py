@@ -1,4 +1,5 @@
-"""include: remote against a real HTTP server on 127.0.0.1 (a thread with http.server)."""
+"""include: remote through HttpRemoteFetcher (conveyor.outbound) against a real HTTP server on
+127.0.0.1 (a thread with http.server)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from conveyor.config.gitlab import load_gitlab
-from conveyor.config.gitlab.includes import FetchError
-from conveyor.config.gitlab.remote import fetch_remote
-from conveyor.errors import ConfigError
+from conveyor.errors import ConfigError, IncludeFetchError
+from conveyor.outbound.remote import HttpRemoteFetcher
 
 BUILD = b"build:\n  stage: build\n  script: echo build\n"
 
@@ -98,7 +98,9 @@ def write_pipeline(root: Path, include: str) -> Path:
 
 
 def test_load_gitlab_merges_a_remote_include(tmp_path: Path, upstream: Upstream) -> None:
-    pipeline = load_gitlab(write_pipeline(tmp_path, upstream.url + "/ci/build.yml"))
+    pipeline = load_gitlab(
+        write_pipeline(tmp_path, upstream.url + "/ci/build.yml"), fetch=HttpRemoteFetcher()
+    )
     assert [job.name for job in pipeline.jobs] == ["build", "test"]
 
 
@@ -107,7 +109,7 @@ def test_load_gitlab_remote_http_404_names_include_url_and_status(
 ) -> None:
     path = write_pipeline(tmp_path, upstream.url + "/missing.yml?private_token=s3cr3t")
     with pytest.raises(ConfigError) as caught:
-        load_gitlab(path)
+        load_gitlab(path, fetch=HttpRemoteFetcher())
     assert [str(p) for p in caught.value.problems] == [
         f"{path}:2:13: include:remote {upstream.url}/missing.yml: HTTP 404"
     ]
@@ -116,35 +118,35 @@ def test_load_gitlab_remote_http_404_names_include_url_and_status(
 def test_load_gitlab_remote_not_yaml(tmp_path: Path, upstream: Upstream) -> None:
     path = write_pipeline(tmp_path, upstream.url + "/not-yaml")
     with pytest.raises(ConfigError) as caught:
-        load_gitlab(path)
+        load_gitlab(path, fetch=HttpRemoteFetcher())
     (problem,) = caught.value.problems
     assert str(problem).startswith(f"{path}:2:13: include:remote {upstream.url}/not-yaml: not YAML")
 
 
-def test_fetch_remote_follows_five_redirects(upstream: Upstream) -> None:
-    assert fetch_remote(upstream.url + "/redirect/4") == BUILD
+def test_remote_fetcher_follows_five_redirects(upstream: Upstream) -> None:
+    assert HttpRemoteFetcher().fetch(upstream.url + "/redirect/4") == BUILD
 
 
-def test_fetch_remote_refuses_a_sixth_redirect(upstream: Upstream) -> None:
-    with pytest.raises(FetchError, match=r"^more than 5 redirects$"):
-        fetch_remote(upstream.url + "/redirect/5")
+def test_remote_fetcher_refuses_a_sixth_redirect(upstream: Upstream) -> None:
+    with pytest.raises(IncludeFetchError, match=r"^more than 5 redirects$"):
+        HttpRemoteFetcher().fetch(upstream.url + "/redirect/5")
 
 
-def test_fetch_remote_stops_reading_past_one_mib(upstream: Upstream) -> None:
-    with pytest.raises(FetchError, match=r"^larger than 1 MiB$"):
-        fetch_remote(upstream.url + "/huge")
+def test_remote_fetcher_stops_reading_past_one_mib(upstream: Upstream) -> None:
+    with pytest.raises(IncludeFetchError, match=r"^larger than 1 MiB$"):
+        HttpRemoteFetcher().fetch(upstream.url + "/huge")
 
 
-def test_fetch_remote_times_out(upstream: Upstream) -> None:
-    with pytest.raises(FetchError, match=r"^timeout after 0.3s$"):
-        fetch_remote(upstream.url + "/hang", timeout_s=0.3)
+def test_remote_fetcher_times_out(upstream: Upstream) -> None:
+    with pytest.raises(IncludeFetchError, match=r"^timeout after 0.3s$"):
+        HttpRemoteFetcher(timeout_s=0.3).fetch(upstream.url + "/hang")
 
 
-def test_fetch_remote_connection_refused_is_a_fetch_error(upstream: Upstream) -> None:
+def test_remote_fetcher_connection_refused_is_a_fetch_error(upstream: Upstream) -> None:
     url = upstream.url + "/ci/build.yml"
     upstream.close()
-    with pytest.raises(FetchError, match=r"^cannot connect \(ConnectError\)$"):
-        fetch_remote(url)
+    with pytest.raises(IncludeFetchError, match=r"^cannot connect \(ConnectError\)$"):
+        HttpRemoteFetcher().fetch(url)
 
 
 def test_cli_validate_reports_a_failed_remote_include(tmp_path: Path, upstream: Upstream) -> None:

@@ -50,7 +50,8 @@ def test_load_gitlab_reads_local_includes_and_globs(tmp_path: Path) -> None:
 
 def test_load_pipeline_dispatches_gitlab_files(tmp_path: Path) -> None:
     write(tmp_path, {"build.gitlab-ci.yml": "job:\n  script: echo\n"})
-    assert load_pipeline(tmp_path / "build.gitlab-ci.yml").flavor == "gitlab"
+    pipeline = load_pipeline(tmp_path / "build.gitlab-ci.yml", event=None, fetch=None)
+    assert pipeline.flavor == "gitlab"
 
 
 def test_load_gitlab_missing_file_is_a_config_error(tmp_path: Path) -> None:

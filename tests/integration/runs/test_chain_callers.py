@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from conveyor.clock import SYSTEM_CLOCK
-from conveyor.engine.checkout import Checkouts
 from conveyor.engine.scheduler import RunControls
-from conveyor.gitinfo import event_from_checkout, start_checkout_query
+from conveyor.git.checkout import Checkouts
+from conveyor.git.describe import event_from_checkout, start_checkout_query
 from conveyor.model import Event, EventKind, Plan, RunRecord, Status
 from conveyor.runs.chain import RunRequest, Started, execute_request
 from conveyor.runs.records import new_run_record

@@ -129,7 +129,7 @@ def write_lines(live: Live, run_id: str, job: str, first: int, count: int) -> li
     ]
     logs = RunLogs(run_dir(live.home, run_id))
     for record in records:
-        logs.write(record)
+        logs.write_many([record])
     logs.close()
     return records
 

@@ -19,7 +19,9 @@ JOB = "test [PY=3.12]"
 def write(run_dir: Path, *numbers: int) -> None:
     logs = RunLogs(run_dir)
     for n in numbers:
-        logs.write(LogRecord(datetime.now(UTC), "r1", JOB, "s", Stream.STDOUT, n, f"line {n}"))
+        logs.write_many(
+            [LogRecord(datetime.now(UTC), "r1", JOB, "s", Stream.STDOUT, n, f"line {n}")]
+        )
     logs.close()
 
 

@@ -31,7 +31,7 @@ def test_run_logs_writes_log_to_dict_lines(tmp_path: Path) -> None:
     logs = RunLogs(tmp_path)
     written = [record(MATRIX_JOB, 1), record(MATRIX_JOB, 2, ms=1500, text="é \x1b[31mred")]
     for rec in written:
-        logs.write(rec)
+        logs.write_many([rec])
     logs.close()
     expected = b"".join(orjson.dumps(log_to_dict(r)) + b"\n" for r in written)
     assert job_log_path(tmp_path, MATRIX_JOB).read_bytes() == expected
@@ -40,7 +40,7 @@ def test_run_logs_writes_log_to_dict_lines(tmp_path: Path) -> None:
 def test_run_logs_appends_to_existing_log(tmp_path: Path) -> None:
     for n in (1, 2):
         logs = RunLogs(tmp_path)
-        logs.write(record("build", n))
+        logs.write_many([record("build", n)])
         logs.close()
     assert [r.n for r in LogFileReader(tmp_path).read_job("build")] == [1, 2]
 
@@ -68,7 +68,7 @@ def test_run_logs_flushes_for_another_process_without_close(tmp_path: Path) -> N
     assert reader.stdout.readline() == "ready\n"  # the reader polls from now on
     logs = RunLogs(tmp_path)
     written_at = time.monotonic()
-    logs.write(record("build", 1))
+    logs.write_many([record("build", 1)])
     out = reader.stdout.readline()
     reader.stdout.close()
     reader.wait(timeout=10)

@@ -1,4 +1,4 @@
-"""include: remote — URLs checked, bodies merged, failures placed (a fake Fetcher, no I/O)."""
+"""include: remote — URLs checked, bodies merged, failures placed (a fake RemoteFetcher, no I/O)."""
 
 from __future__ import annotations
 
@@ -9,79 +9,65 @@ import textwrap
 import pytest
 
 from conveyor.config.gitlab import parse_gitlab
-from conveyor.config.gitlab.includes import FetchError, match_include
-from conveyor.errors import ConfigError
+from conveyor.config.gitlab.includes import match_include
+from conveyor.errors import ConfigError, IncludeFetchError
 from conveyor.model import Pipeline
+from tests.fakes.remote_files import FakeRemoteFetcher
 
 URL = "https://ci.example.test/templates/build.yml"
 LOCAL = {"ci/local.yml": "local:\n  script: echo local\n"}
-
-
-class FakeFetcher:
-    """Bodies (or FetchErrors) by URL; records every URL asked for."""
-
-    def __init__(self, bodies: dict[str, bytes | FetchError]) -> None:
-        self.bodies = bodies
-        self.asked: list[str] = []
-
-    def __call__(self, url: str) -> bytes:
-        self.asked.append(url)
-        body = self.bodies[url]
-        if isinstance(body, FetchError):
-            raise body
-        return body
 
 
 def _read(pattern: str) -> list[tuple[str, str]]:
     return [(path, LOCAL[path]) for path in match_include(pattern, LOCAL)]
 
 
-def parse(text: str, fetch: FakeFetcher) -> Pipeline:
+def parse(text: str, fetch: FakeRemoteFetcher) -> Pipeline:
     text = textwrap.dedent(text) + "main:\n  script: echo main\n"
     return parse_gitlab(text, ".gitlab-ci.yml", _read, fetch=fetch)
 
 
-def problems_of(text: str, fetch: FakeFetcher) -> list[str]:
+def problems_of(text: str, fetch: FakeRemoteFetcher) -> list[str]:
     with pytest.raises(ConfigError) as caught:
         parse(text, fetch)
     return [str(problem) for problem in caught.value.problems]
 
 
 def test_include_remote_merges_the_fetched_file() -> None:
-    fetch = FakeFetcher({URL: b"build:\n  stage: build\n  script: echo build\n"})
+    fetch = FakeRemoteFetcher({URL: b"build:\n  stage: build\n  script: echo build\n"})
     pipeline = parse(f"include:\n  - remote: {URL}\n", fetch)
     assert sorted(job.name for job in pipeline.jobs) == ["build", "main"]
     assert fetch.asked == [URL]
 
 
 def test_include_url_string_is_a_remote_include() -> None:
-    fetch = FakeFetcher({URL: b"build:\n  script: echo build\n"})
+    fetch = FakeRemoteFetcher({URL: b"build:\n  script: echo build\n"})
     pipeline = parse(f"include: {URL}\n", fetch)
     assert sorted(job.name for job in pipeline.jobs) == ["build", "main"]
 
 
 def test_include_remote_marks_name_the_url_without_query() -> None:
     url = URL + "?private_token=s3cr3t"
-    fetch = FakeFetcher({url: b"build:\n  script: echo build\n  scirpt: echo\n"})
+    fetch = FakeRemoteFetcher({url: b"build:\n  script: echo build\n  scirpt: echo\n"})
     problems = problems_of(f"include:\n  - remote: '{url}'\n", fetch)
     assert problems == [f'{URL}:3:3: job "build": unknown keyword scirpt (did you mean "script"?)']
 
 
 def test_include_remote_same_url_twice_is_fetched_once() -> None:
-    fetch = FakeFetcher({URL: b"build:\n  script: echo build\n"})
+    fetch = FakeRemoteFetcher({URL: b"build:\n  script: echo build\n"})
     parse(f"include:\n  - {URL}\n  - remote: {URL}\n", fetch)
     assert fetch.asked == [URL]
 
 
 def test_include_remote_fetch_failure_names_include_url_and_reason() -> None:
     url = URL + "?token=s3cr3t"
-    fetch = FakeFetcher({url: FetchError("HTTP 404")})
+    fetch = FakeRemoteFetcher({url: IncludeFetchError("HTTP 404")})
     problems = problems_of(f"include:\n  - remote: '{url}'\n", fetch)
     assert problems == [f".gitlab-ci.yml:2:13: include:remote {URL}: HTTP 404"]
 
 
 def test_include_remote_not_yaml_is_placed_at_the_include() -> None:
-    fetch = FakeFetcher({URL: b"build: [unclosed\n"})
+    fetch = FakeRemoteFetcher({URL: b"build: [unclosed\n"})
     problems = problems_of(f"include: {URL}\n", fetch)
     assert len(problems) == 1
     assert problems[0].startswith(
@@ -90,7 +76,7 @@ def test_include_remote_not_yaml_is_placed_at_the_include() -> None:
 
 
 def test_include_remote_not_utf8_is_an_error() -> None:
-    fetch = FakeFetcher({URL: b"\xff\xfe"})
+    fetch = FakeRemoteFetcher({URL: b"\xff\xfe"})
     problems = problems_of(f"include: {URL}\n", fetch)
     assert problems == [
         f".gitlab-ci.yml:1:10: include:remote {URL}: not UTF-8 text (invalid start byte at byte 0)"
@@ -101,7 +87,7 @@ def test_include_remote_integrity_is_checked() -> None:
     body = b"build:\n  script: echo build\n"
     good = "sha256-" + base64.b64encode(hashlib.sha256(body).digest()).decode()
     bad = "sha256-" + base64.b64encode(hashlib.sha256(b"other").digest()).decode()
-    fetch = FakeFetcher({URL: body})
+    fetch = FakeRemoteFetcher({URL: body})
     assert len(parse(f"include:\n  - remote: {URL}\n    integrity: '{good}'\n", fetch).jobs) == 2
     problems = problems_of(f"include:\n  - remote: {URL}\n    integrity: '{bad}'\n", fetch)
     assert problems == [
@@ -120,7 +106,7 @@ def test_include_remote_integrity_is_checked() -> None:
     ],
 )
 def test_include_remote_refuses_bad_urls(url: str, message: str) -> None:
-    fetch = FakeFetcher({})
+    fetch = FakeRemoteFetcher({})
     problems = problems_of(f"include:\n  - remote: '{url}'\n", fetch)
     assert len(problems) == 1
     assert message in problems[0]
@@ -131,7 +117,7 @@ def test_include_remote_refuses_bad_urls(url: str, message: str) -> None:
 
 
 def test_include_local_inside_a_remote_file_is_refused() -> None:
-    fetch = FakeFetcher({URL: b"include: ci/local.yml\nbuild:\n  script: echo build\n"})
+    fetch = FakeRemoteFetcher({URL: b"include: ci/local.yml\nbuild:\n  script: echo build\n"})
     problems = problems_of(f"include: {URL}\n", fetch)
     assert problems == [
         f'{URL}:1:10: include "ci/local.yml": include:local in a remote file has no project '
@@ -141,7 +127,7 @@ def test_include_local_inside_a_remote_file_is_refused() -> None:
 
 def test_include_remote_inside_a_remote_file_is_fetched() -> None:
     nested = "https://ci.example.test/templates/nested.yml"
-    fetch = FakeFetcher(
+    fetch = FakeRemoteFetcher(
         {
             URL: f"include: {nested}\nbuild:\n  script: echo build\n".encode(),
             nested: b"nested:\n  script: echo nested\n",
@@ -152,7 +138,7 @@ def test_include_remote_inside_a_remote_file_is_fetched() -> None:
 
 
 def test_include_remote_cycle_is_reported() -> None:
-    fetch = FakeFetcher({URL: f"include: {URL}\nbuild:\n  script: echo build\n".encode()})
+    fetch = FakeRemoteFetcher({URL: f"include: {URL}\nbuild:\n  script: echo build\n".encode()})
     problems = problems_of(f"include: {URL}\n", fetch)
     assert problems == [
         f"{URL}:1:10: include cycle: .gitlab-ci.yml -> {URL} -> {URL} "

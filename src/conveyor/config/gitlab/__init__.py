@@ -1,20 +1,21 @@
 """GitLab CI/CD compatibility: `.gitlab-ci.yml` → the shared Pipeline model.
 
-Owns: `load_gitlab(path, event=...)`, the I/O edge that reads the main file and the files
-that `include: local` names (patterns are matched against the files under the file's
-directory, the repository root for a `.gitlab-ci.yml`), hands `include: remote` URLs to
-remote.py (the network edge, imported only when one is met) and asks git for
-`include:rules:changes:compare_to`. Everything else is pure and lives in this package:
-parse (order of the steps), includes (include_entries, include_rules), extends (deep merge,
-!reference), inherit, jobs, cache, needs (job and rules:needs), parallel, rules
-(rules/only/except/workflow), durations, keywords, findings.
-Must not: plan or run anything — the shared planner and engine do that.
+Owns: `load_gitlab(path, event=..., changes_since=..., fetch=...)`, the I/O edge that reads
+the main file and the files that `include: local` names (patterns are matched against the
+files under the file's directory, the repository root for a `.gitlab-ci.yml`), hands
+`include: remote` URLs to the caller's `fetch` (a config.remote.RemoteFetcher; the network
+adapter lives in conveyor.outbound) and asks the caller's `changes_since` (git, at the
+edge) for `include:rules:changes:compare_to`. Everything else is pure and lives in this
+package: parse (order of the steps), document (one file's YAML), includes (include_entries,
+include_rules), extends (deep merge, !reference), inherit, jobs, cache, needs (job and
+rules:needs), parallel, rules (rules/only/except/workflow), durations, keywords, findings.
+Must not: plan or run anything — the shared planner and engine do that — nor run git or
+touch the network.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +25,8 @@ from conveyor.errors import ConfigError, Problem
 from conveyor.model import Event, Pipeline
 
 if TYPE_CHECKING:
-    from conveyor.config.gitlab.include_rules import IncludeConditions
+    from conveyor.config.gitlab.include_rules import ChangesSince, IncludeConditions
+    from conveyor.config.remote import RemoteFetcher
 
 __all__ = ["load_gitlab", "parse_gitlab"]
 
@@ -69,26 +71,22 @@ class _Repository:
             found.append(((self.label_base / relative).as_posix(), text))
         return found
 
-    def changes_since(self, sha: str, refs: Sequence[str]) -> Mapping[str, tuple[str, ...]] | None:
-        from conveyor.gitinfo import NULL_SHA, changes_since_refs  # git only for compare_to
 
-        if not sha or sha == NULL_SHA:
-            return None  # no commit known (outside git): such rules hold, as for jobs
-        return changes_since_refs(self.root, sha, refs)
-
-
-def _fetch(url: str) -> bytes:
-    from conveyor.config.gitlab.remote import fetch_remote  # httpx only for remote includes
-
-    return fetch_remote(url)
-
-
-def load_gitlab(path: Path, *, event: Event | None = None) -> Pipeline:
+def load_gitlab(
+    path: Path,
+    *,
+    event: Event | None = None,
+    changes_since: ChangesSince | None = None,
+    fetch: RemoteFetcher | None = None,
+) -> Pipeline:
     """Read and translate a `.gitlab-ci.yml`. Raises ConfigError with every problem.
 
     `event`: the event the pipeline will be planned for; `include:rules` are decided with
     its predefined and `--var` variables, changed files and file list. None: no event is
-    known, so every conditional include is loaded (and a warning says so)."""
+    known, so every conditional include is loaded (and a warning says so).
+    `changes_since`: the paths changed since each ref `changes:compare_to` names (the edge
+    asks git: `git.describe.changes_lookup`); None: unknown, so such rules hold.
+    `fetch` reads `include: remote` files (None: they are ignored, with a warning)."""
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -104,8 +102,8 @@ def load_gitlab(path: Path, *, event: Event | None = None) -> Pipeline:
         return include_conditions(
             event,
             list_files=repository.list_files,
-            changes_since=partial(repository.changes_since, event.sha),
+            changes_since=changes_since,
         )
 
     conditions = None if event is None else partial(make_conditions, event)
-    return parse_gitlab(text, file, repository.read, fetch=_fetch, conditions=conditions)
+    return parse_gitlab(text, file, repository.read, fetch=fetch, conditions=conditions)

@@ -2,14 +2,15 @@
 
 Owns: GitLab's decision for one include entry. No `rules`: included. Otherwise the first
 rule whose conditions all hold decides (`when: never` leaves the file out, `always` or no
-`when` includes it); when no rule holds the file is left out. The conditions are the
-planner's (`plan.rule_mismatch`: one evaluator for jobs, workflow and includes), seen with
-the variables GitLab gives includes (`variables.include_variables`: the predefined and the
-event's variables, never the file's own `variables:`, which are read after the includes).
-`exists` looks at the event's file list, or when it is unknown at the repository's files
-listed by the edge; `changes` at the paths the push changed (they hold for tags and for
-other events, as for jobs); `changes:compare_to` at what the edge's `changes_since` finds
-(None: not looked up, so such rules hold).
+`when` includes it); when no rule holds the file is left out. The conditions are decided
+as the planner decides them (`config.conditions.rule_mismatch`: one evaluator for jobs,
+workflow and includes), seen with the variables GitLab gives includes
+(`variables.include_variables`: the predefined and the event's variables, never the file's
+own `variables:`, which are read after the includes). `exists` looks at the event's file
+list, or when it is unknown at the repository's files listed by the edge; `changes` at the
+paths the push changed (they hold for tags and for other events, as for jobs);
+`changes:compare_to` at what the edge's `changes_since` finds (None: not looked up, so such
+rules hold).
 Must not: read files or run git (the edge passes functions that do).
 """
 
@@ -18,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from conveyor.config.conditions import rule_mismatch
 from conveyor.config.expr import expand
 from conveyor.model import Event, EventKind, Rule, When
-from conveyor.plan import rule_mismatch
 from conveyor.variables import include_variables
 
 __all__ = ["ChangesSince", "IncludeConditions", "include_conditions", "include_exclusion"]

@@ -3,13 +3,13 @@
 Owns: walking the includes (include_entries.py parses each entry): deciding
 `include:rules` (include_rules.py; without conditions every file is included, with one
 warning), matching local glob patterns against the repository's file list, taking remote
-files from a `Fetcher` (checked against `integrity`, decoded as UTF-8, parsed by the same
-marked loader with the URL, without its query, as the file name), merging included files
+files from a `RemoteFetcher` (checked against `integrity`, decoded as UTF-8, parsed by the
+same marked loader with the URL, without its query, as the file name), merging included files
 (nested includes first, the including file wins, GitLab's deep merge), refusing
 `include:local` inside a remote file (as GitLab does: a remote file has no project to
 resolve it against), and reporting cycles with the chain.
-Must not: touch the file system or the network. Files come from a `Reader` and a `Fetcher`
-given by the I/O edge.
+Must not: touch the file system or the network. Files come from a `Reader` and a
+`RemoteFetcher` given by the I/O edge.
 """
 
 from __future__ import annotations
@@ -17,38 +17,23 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from conveyor.config.gitlab.document import Reader, load_document
 from conveyor.config.gitlab.extends import deep_merge
 from conveyor.config.gitlab.findings import Findings
 from conveyor.config.gitlab.include_entries import IncludeEntry, parse_include, shown_url
 from conveyor.config.gitlab.include_rules import IncludeConditions, include_exclusion
-from conveyor.config.gitlab.parse import load_document
+from conveyor.config.remote import RemoteFetcher
 from conveyor.config.yamlload import MarkedDict, load_yaml, type_name
 from conveyor.errors import ConfigError, IncludeFetchError
 from conveyor.model import Mark
 
-__all__ = [
-    "FetchError",
-    "Fetcher",
-    "IncludeSources",
-    "Reader",
-    "expand_includes",
-    "match_include",
-]
-
-# pattern (repository-relative, no leading "/") -> [(file label, text)], [] when none match.
-Reader = Callable[[str], list[tuple[str, str]]]
-# URL -> the body; raises FetchError with the reason (`HTTP 404`, `timeout after 10s`).
-Fetcher = Callable[[str], bytes]
+__all__ = ["IncludeSources", "expand_includes", "match_include"]
 
 MAX_INCLUDES = 150  # GitLab's default limit on included files per pipeline
-
-
-class FetchError(IncludeFetchError):
-    """A remote include could not be fetched; the message is the reason, never the URL."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +42,7 @@ class IncludeSources:
     (`conditions` None: no event is known, so every conditional include is loaded)."""
 
     read: Reader | None = None
-    fetch: Fetcher | None = None
+    fetch: RemoteFetcher | None = None
     conditions: IncludeConditions | None = None
 
 
@@ -107,7 +92,7 @@ class _Walk:
         self.sources = sources
         self.findings = findings
         self.count = 0
-        self.fetched: dict[str, bytes | FetchError] = {}
+        self.fetched: dict[str, bytes | IncludeFetchError] = {}
 
     def expand(
         self, doc: MarkedDict, chain: tuple[str, ...], *, is_remote: bool
@@ -199,12 +184,12 @@ class _Walk:
             return None
         if entry.location not in self.fetched:
             try:
-                self.fetched[entry.location] = fetch(entry.location)
-            except FetchError as exc:
+                self.fetched[entry.location] = fetch.fetch(entry.location)
+            except IncludeFetchError as exc:
                 self.fetched[entry.location] = exc
         body = self.fetched[entry.location]
-        reason = str(body) if isinstance(body, FetchError) else _body_problem(body, entry)
-        if reason is not None or isinstance(body, FetchError):
+        reason = str(body) if isinstance(body, IncludeFetchError) else _body_problem(body, entry)
+        if reason is not None or isinstance(body, IncludeFetchError):
             self.findings.error(entry.mark, f"{where}: {reason}")
             return None
         text = body.decode("utf-8")

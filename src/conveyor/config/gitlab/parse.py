@@ -6,8 +6,8 @@ keywords (`stages` with `.pre`/`.post`, `variables`, `default`, `workflow`, depr
 globals), and telling jobs from keywords (hidden `.jobs` skipped, a misspelt keyword
 reported with did-you-mean). Every problem is collected and raised as one ConfigError;
 unsupported keywords become `Pipeline.warnings` lines.
-Must not: read files or URLs (a Reader and a Fetcher come from the I/O edge) or evaluate
-job rules.
+Must not: read files or URLs (a Reader and a RemoteFetcher come from the I/O edge) or
+evaluate job rules.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
+from conveyor.config.gitlab.document import Reader, load_document
 from conveyor.config.gitlab.extends import resolve_extends, resolve_references
 from conveyor.config.gitlab.findings import Findings
 from conveyor.config.gitlab.inherit import apply_inherit
@@ -29,46 +30,27 @@ from conveyor.config.gitlab.keywords import (
 )
 from conveyor.config.gitlab.parallel import expand_parallel, resolve_job_links
 from conveyor.config.gitlab.rules import string_map, translate_workflow
-from conveyor.config.yamlload import MarkedDict, MarkedList, load_yaml, type_name
+from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
 from conveyor.errors import ConfigError
 from conveyor.model import Mark, Pipeline
 from conveyor.suggest import closest_name, did_you_mean
 
 if TYPE_CHECKING:
     from conveyor.config.gitlab.include_rules import IncludeConditions
-    from conveyor.config.gitlab.includes import Fetcher, Reader
+    from conveyor.config.remote import RemoteFetcher
 
-__all__ = ["load_document", "parse_gitlab"]
+__all__ = ["parse_gitlab"]
 
 # Deprecated top-level spellings of `default:` keywords.
 _GLOBAL_DEFAULTS = ("image", "services", "cache", "before_script", "after_script")
 _UNSUPPORTED_GLOBALS = ("image", "services")
 
 
-def load_document(text: str, file: str, findings: Findings) -> MarkedDict | None:
-    """One file's YAML as a mapping (an empty file is an empty one), or None when it is
-    not valid YAML or not a mapping (reported)."""
-    try:
-        doc = load_yaml(text, file)
-    except ConfigError as exc:
-        findings.problems.extend(exc.problems)
-        return None
-    if doc is None:
-        return MarkedDict(Mark(file, 1, 1))
-    if not isinstance(doc, MarkedDict):
-        findings.error(
-            Mark(file, 1, 1),
-            f"the file must be a mapping of keywords and jobs, got {type_name(doc)}",
-        )
-        return None
-    return doc
-
-
 def _expand_includes(
     doc: MarkedDict,
     file: str,
     read: Reader | None,
-    fetch: Fetcher | None,
+    fetch: RemoteFetcher | None,
     conditions: IncludeConditions | Callable[[], IncludeConditions] | None,
     findings: Findings,
 ) -> MarkedDict | None:
@@ -171,7 +153,7 @@ def parse_gitlab(
     file: str,
     read: Reader | None = None,
     *,
-    fetch: Fetcher | None = None,
+    fetch: RemoteFetcher | None = None,
     conditions: IncludeConditions | Callable[[], IncludeConditions] | None = None,
 ) -> Pipeline:
     """Translate a `.gitlab-ci.yml`; `read` resolves `include: local` patterns (None: a

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.engine.checkout import (
-    CheckoutError,
+from conveyor.errors import GitError
+from conveyor.git.checkout import (
     Checkouts,
     GitAuth,
 )
@@ -59,14 +59,14 @@ async def test_checkout_unknown_commit_is_a_clear_error(
     tmp_path: Path, checkouts: Checkouts
 ) -> None:
     remote = GitRepo.create(tmp_path / "remote", {"a.txt": "one\n"})
-    with pytest.raises(CheckoutError, match=r"commit e{40} is not in the repository"):
+    with pytest.raises(GitError, match=r"commit e{40} is not in the repository"):
         await checkouts.ensure_commit("acme/app", remote.clone_url, "e" * 40)
 
 
 async def test_checkout_unreachable_remote_is_a_clear_error(
     tmp_path: Path, checkouts: Checkouts
 ) -> None:
-    with pytest.raises(CheckoutError, match=r"checkout acme/app: git clone failed"):
+    with pytest.raises(GitError, match=r"checkout acme/app: git clone failed"):
         await checkouts.fetch("acme/app", str(tmp_path / "missing"))
 
 
@@ -75,7 +75,7 @@ async def test_checkout_resolves_branches_and_tags(tmp_path: Path, checkouts: Ch
     tagged = remote.tag("v1")
     assert await checkouts.resolve_ref("acme/app", remote.clone_url, "main") == remote.head()
     assert await checkouts.resolve_ref("acme/app", remote.clone_url, "v1") == tagged
-    with pytest.raises(CheckoutError, match="no branch or tag named 'nope'"):
+    with pytest.raises(GitError, match="no branch or tag named 'nope'"):
         await checkouts.resolve_ref("acme/app", remote.clone_url, "nope")
 
 
@@ -88,7 +88,7 @@ async def test_checkout_git_timeout_kills_git(tmp_path: Path) -> None:
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     slow = Checkouts(tmp_path / "mirrors", timeout_s=0.3, env=env)
-    with pytest.raises(CheckoutError, match=r"git clone took longer than 0.3 s"):
+    with pytest.raises(GitError, match=r"git clone took longer than 0.3 s"):
         await slow.fetch("acme/app", "https://example.invalid/acme/app.git")
 
 

@@ -1,4 +1,5 @@
-"""event_from_checkout against real git repositories made in tmp_path."""
+"""git.describe (event_from_checkout, compare_to diffs) against real git repositories made in
+tmp_path."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from pathlib import Path
 import pytest
 
 from conveyor.config.gitlab import parse_gitlab
-from conveyor.gitinfo import (
+from conveyor.git.describe import (
     NULL_SHA,
     add_compare_changes,
+    changes_lookup,
     changes_since_refs,
     event_from_checkout,
     repo_path_from_url,
     start_checkout_query,
 )
-from conveyor.model import EventKind, Pipeline
+from conveyor.model import Event, EventKind, Pipeline
+from conveyor.plan import compare_to_refs
 
 GIT_ENV = {
     **os.environ,
@@ -237,29 +240,33 @@ def _gitlab_pipeline(compare_to: str) -> Pipeline:
     return parse_gitlab(text, ".gitlab-ci.yml")
 
 
+def with_compare_changes(directory: Path, pipeline: Pipeline, event: Event) -> Event:
+    return add_compare_changes(directory, event, compare_to_refs(pipeline, event))
+
+
 def test_add_compare_changes_fills_the_refs_the_pipeline_names(repo: Path) -> None:
     _branch_with_changes(repo)
     event = event_from_checkout(repo, kind=EventKind.PUSH)
-    filled = add_compare_changes(repo, _gitlab_pipeline("$CI_DEFAULT_BRANCH"), event)
+    filled = with_compare_changes(repo, _gitlab_pipeline("$CI_DEFAULT_BRANCH"), event)
     assert filled.changes_by_ref == {"main": ("docs/x.md", "src/b.py")}
 
 
 def test_add_compare_changes_keeps_an_invalid_ref_out(repo: Path) -> None:
     _branch_with_changes(repo)
     event = event_from_checkout(repo, kind=EventKind.PUSH)
-    assert add_compare_changes(repo, _gitlab_pipeline("nope"), event).changes_by_ref == {}
+    assert with_compare_changes(repo, _gitlab_pipeline("nope"), event).changes_by_ref == {}
 
 
 def test_add_compare_changes_leaves_the_event_alone_without_compare_to(repo: Path) -> None:
     _branch_with_changes(repo)
     event = event_from_checkout(repo, kind=EventKind.PUSH)
     pipeline = parse_gitlab("job:\n  script: x\n  rules: [{changes: [a]}]\n", ".gitlab-ci.yml")
-    assert add_compare_changes(repo, pipeline, event) is event
+    assert with_compare_changes(repo, pipeline, event) is event
 
 
 def test_add_compare_changes_outside_git_leaves_changes_unknown(tmp_path: Path) -> None:
     event = event_from_checkout(tmp_path, kind=EventKind.PUSH)
-    assert add_compare_changes(tmp_path, _gitlab_pipeline("main"), event).changes_by_ref is None
+    assert with_compare_changes(tmp_path, _gitlab_pipeline("main"), event).changes_by_ref is None
 
 
 def test_start_checkout_query_event_is_event_from_checkout(repo: Path) -> None:
@@ -269,3 +276,21 @@ def test_start_checkout_query_event_is_event_from_checkout(repo: Path) -> None:
     expected = event_from_checkout(repo, kind=EventKind.TAG, variables={"K": "V"})
     assert expected == query.event({"K": "V"})
     assert (expected.ref, expected.files) == ("v1", ("a.txt",))
+
+
+def test_changes_lookup_outside_git_is_unknown(tmp_path: Path) -> None:
+    assert changes_lookup(tmp_path, NULL_SHA)(["main"]) is None
+
+
+def test_changes_lookup_diffs_at_the_sha(repo: Path) -> None:
+    head = _branch_with_changes(repo)
+    assert changes_lookup(repo, head)(["main"]) == changes_since_refs(repo, head, ["main"])
+
+
+def test_describe_gives_git_only_the_safe_environment(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A git setting git would obey if it saw it: the describing commands never see it.
+    monkeypatch.setenv("GIT_DIR", str(repo / "nowhere"))
+    commit(repo, {"a.txt": "a"}, "first")
+    assert event_from_checkout(repo, kind=EventKind.PUSH).files == ("a.txt",)

@@ -1,47 +1,52 @@
 """The local git checkout -> Event (ref, sha, message, parent, changed files, file list).
 
-Owns: asking `git` about a working directory, for `conveyor run` / `conveyor plan`.
-Every git command only reads, so the handful needed (work tree and top level, one
-`git log -1` for commit, parent, message and changed files, the file list, the origin URL
-and init.defaultBranch in one `git config`, origin's HEAD, the current branch) start at
-once and are collected together: the wall time of about one git process instead of eleven
-in a row. Each runs `git -C DIR ...` without a shell and with a timeout; any failure (no
-git, not a repository, no commits yet) falls back to an empty value, so the CLI also runs
-outside git: ref "", sha "0"*40, no changed files, no file list. For GitLab
-`rules:changes:compare_to` it also lists the paths changed between each named ref and the
-commit (`git diff ref...sha`: from their merge base, as GitLab compares), one git process
-per ref, all at once; `conveyor run`/`plan` and the server call `add_compare_changes` once
-the pipeline is loaded. `conveyor run` starts the describing commands first
-(`start_checkout_query`) and reads them (`CheckoutQuery.event`) after its imports, so git
-works on the other core meanwhile; `event_from_checkout` is both at once.
-Must not: change the repository, reach the network, or let credentials from a remote URL
-into the Event (only the remote's path `group/app` is kept).
+Owns: asking `git` about a working directory, for `conveyor run` / `plan` / `play` (and the
+server's `compare_to` diffs). Every git command only reads, so the handful needed (work
+tree and top level, one `git log -1` for commit, parent, message and changed files, the
+file list, the origin URL and init.defaultBranch in one `git config`, origin's HEAD, the
+current branch) start at once and are collected together: the wall time of about one git
+process instead of eleven in a row. Each runs under `policy` (safe environment, own
+session, `Timeouts.read_s` for the whole batch); any failure (no git, not a repository, no
+commits yet) falls back to an empty value, so the CLI also runs outside git: ref "", sha
+"0"*40, no changed files, no file list. For GitLab `rules:changes:compare_to` it also lists
+the paths changed between each named ref and the commit (`git diff ref...sha`: from their
+merge base, as GitLab compares), one git process per ref, all at once
+(`add_compare_changes`, and `changes_lookup` for `include:rules`). `conveyor run` starts
+the describing commands first (`start_checkout_query`) and reads them
+(`CheckoutQuery.event`) after its imports, so git works on the other core meanwhile;
+`event_from_checkout` is both at once. Synchronous on purpose (it runs before asyncio is
+imported); the async `Git` adapter hands its `describe` and `compare_changes` here.
+Must not: import asyncio, change the repository, reach the network, or let credentials
+from a remote URL into the Event (only the remote's path `group/app` is kept).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from conveyor.model import EMPTY, Event, EventKind, Pipeline
+from conveyor.git.policy import NULL_SHA, Timeouts, git_environment, start_git
+from conveyor.model import EMPTY, Event, EventKind
 
 __all__ = [
     "NULL_SHA",
     "CheckoutQuery",
     "add_compare_changes",
+    "changes_lookup",
     "changes_since_refs",
     "event_from_checkout",
     "repo_path_from_url",
     "start_checkout_query",
 ]
 
-NULL_SHA = "0" * 40
-GIT_TIMEOUT_S = 10.0
+_TIMEOUT_S = Timeouts().read_s
 
 # `git log -1` of one commit: sha, parents, raw message, each NUL-terminated; with
 # `_NAMES`, the files it changed against its first parent follow (all of them for a root).
@@ -56,25 +61,19 @@ class _GitCommands:
     running. None for a command that failed, timed out or could not start."""
 
     def __init__(self, directory: Path, commands: Mapping[str, Sequence[str]]) -> None:
-        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+        env = git_environment()
         self._results: dict[str, str | None] = dict.fromkeys(commands)
         self._started: dict[str, subprocess.Popen[bytes]] = {}
         try:
             for key, args in commands.items():
                 try:
-                    self._started[key] = subprocess.Popen(
-                        ["git", "-C", str(directory), *args],
-                        stdin=subprocess.DEVNULL,
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.DEVNULL,
-                        env=env,
-                    )
+                    self._started[key] = start_git(directory, args, env)
                 except OSError:
                     continue
         except BaseException:
             self.stop()
             raise
-        self._deadline = time.monotonic() + GIT_TIMEOUT_S
+        self._deadline = time.monotonic() + _TIMEOUT_S
 
     def collect(self) -> dict[str, str | None]:
         try:
@@ -93,7 +92,8 @@ class _GitCommands:
     def stop(self) -> None:
         for process in self._started.values():
             if process.returncode is None:
-                process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)  # git and any helper it started
                 process.communicate()
 
 
@@ -289,12 +289,24 @@ def changes_since_refs(
     }
 
 
-def add_compare_changes(directory: Path, pipeline: Pipeline, event: Event) -> Event:
-    """`event` with `changes_by_ref` for the refs the pipeline's `compare_to` names. No git
-    process when it names none; left unknown (so such rules hold) outside git."""
-    from conveyor.plan import compare_to_refs  # not needed to start describing a checkout
+def changes_lookup(
+    directory: Path, sha: str
+) -> Callable[[Sequence[str]], Mapping[str, tuple[str, ...]] | None]:
+    """`changes_since_refs` at `sha`, as the loaders' `include:rules` ask for it: None when
+    no commit is known (outside git), so such rules hold, as for jobs."""
 
-    refs = compare_to_refs(pipeline, event)
+    def lookup(refs: Sequence[str]) -> Mapping[str, tuple[str, ...]] | None:
+        if not sha or sha == NULL_SHA:
+            return None
+        return changes_since_refs(directory, sha, refs)
+
+    return lookup
+
+
+def add_compare_changes(directory: Path, event: Event, refs: Sequence[str]) -> Event:
+    """`event` with `changes_by_ref` for `refs` (what the pipeline's `compare_to` names:
+    `plan.compare_to_refs`). No git process when there is none; left unknown (so such
+    rules hold) outside git."""
     if not refs or not event.sha or event.sha == NULL_SHA:
         return event
     return replace(event, changes_by_ref=changes_since_refs(directory, event.sha, refs))

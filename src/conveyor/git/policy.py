@@ -1,0 +1,99 @@
+"""The one policy every git process of conveyor follows, synchronous or async.
+
+Owns: the environment a git process gets (`git_environment`: a safe subset of ours, never
+the server's tokens; `GIT_TERMINAL_PROMPT=0` and `GIT_ASKPASS=true` so git never waits for
+a password, `LC_ALL=C` so its messages parse), how credentials reach it (`GitAuth`: a Basic
+`http.extraHeader` in `GIT_CONFIG_*` variables, never in a URL or an argument), the named
+timeouts (`Timeouts`) and the `Popen` start used by `describe` (own session, so killing
+the group stops git and its helpers). Every git process also gets its own session.
+Must not: import asyncio (`conveyor run` starts git through it before asyncio is loaded),
+nor run git itself beyond `start_git`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+__all__ = [
+    "NULL_SHA",
+    "SAFE_VARIABLES",
+    "GitAuth",
+    "Timeouts",
+    "git_environment",
+    "start_git",
+]
+
+NULL_SHA = "0" * 40
+
+# What git may see of our environment: where programs and the user's git config live, the
+# locale, a temp folder and TLS roots. Nothing else (tokens, store URLs) ever reaches it.
+SAFE_VARIABLES = ("PATH", "HOME", "LANG", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR")
+_FIXED = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
+_BASIC_USER = {"github": "x-access-token", "gitlab": "oauth2"}
+
+
+# NamedTuples, not dataclasses: this module is on `conveyor run`'s start-up path, and a
+# frozen dataclass costs about half a millisecond to define.
+class Timeouts(NamedTuple):
+    """How long one git process may take, by what it does.
+
+    read_s: a question about a local repository (describe, diff, ls-files, rev-parse).
+    write_s: writing files locally (a worktree of a large commit).
+    network_s: clone and fetch (the server's `server.git_timeout`)."""
+
+    read_s: float = 10.0
+    write_s: float = 60.0
+    network_s: float = 300.0
+
+
+class GitAuth(NamedTuple):
+    """A token for HTTPS clones, sent as a Basic `http.extraHeader` through the environment."""
+
+    provider: str
+    token: str
+
+    def environment(self) -> dict[str, str]:
+        import base64  # only when a repo has a token: not on the CLI's start-up path
+
+        user = _BASIC_USER.get(self.provider, "git")
+        basic = base64.b64encode(f"{user}:{self.token}".encode()).decode()
+        return {
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "http.extraHeader",
+            "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+        }
+
+    def __repr__(self) -> str:
+        return f"GitAuth({self.provider}, <token hidden>)"
+
+
+def git_environment(
+    base: Mapping[str, str] | None = None, auth: GitAuth | None = None
+) -> dict[str, str]:
+    """The environment of one git process: the safe subset of `base` (default: ours), the
+    fixed settings, and `auth`'s header when given."""
+    source = os.environ if base is None else base
+    env = {key: source[key] for key in SAFE_VARIABLES if key in source}
+    env.update(_FIXED)
+    if auth is not None:
+        env.update(auth.environment())
+    return env
+
+
+def start_git(
+    directory: Path, args: Sequence[str], env: Mapping[str, str]
+) -> subprocess.Popen[bytes]:
+    """Start `git -C directory ARGS` now (stdout piped, no stdin, stderr dropped) in its own
+    session; the caller waits with a deadline and kills it. Raises OSError (no git)."""
+    return subprocess.Popen(
+        ["git", "-C", str(directory), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,  # own group: a kill stops git and its helpers
+    )

@@ -41,21 +41,25 @@ _BASIC_USER = {"github": "x-access-token", "gitlab": "oauth2"}
 class Timeouts:
     """How long one git process may take, by what it does.
 
-    read_s: a question about a local repository (describe, diff, ls-files, rev-parse).
-    write_s: writing files locally (a worktree of a large commit).
-    network_s: clone and fetch (the server's `server.git_timeout`)."""
+    read_s: a question the repository answers from its objects and refs (describe, diff,
+        ls-tree, rev-parse, cat-file).
+    worktree_s: walking or writing a whole work tree (worktree add and remove, untracked
+        files): grows with the size of the checkout.
+    network_s: clone and fetch.
+    The server gives every one of them `server.git_timeout` (docs/api.md: per git call)."""
 
-    __slots__ = ("network_s", "read_s", "write_s")
+    __slots__ = ("network_s", "read_s", "worktree_s")
 
     def __init__(
-        self, *, read_s: float = 10.0, write_s: float = 60.0, network_s: float = 300.0
+        self, *, read_s: float = 10.0, worktree_s: float = 60.0, network_s: float = 300.0
     ) -> None:
         self.read_s = read_s
-        self.write_s = write_s
+        self.worktree_s = worktree_s
         self.network_s = network_s
 
     def __repr__(self) -> str:
-        return f"Timeouts(read_s={self.read_s}, write_s={self.write_s}, network_s={self.network_s})"
+        seconds = f"read_s={self.read_s}, worktree_s={self.worktree_s}"
+        return f"Timeouts({seconds}, network_s={self.network_s})"
 
 
 class GitAuth:

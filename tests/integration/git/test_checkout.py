@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from conveyor.errors import GitError
 from conveyor.git.checkout import (
@@ -15,6 +16,7 @@ from conveyor.git.checkout import (
     GitAuth,
     find_pipeline_file,
 )
+from tests.fakes.git import FakeGit
 from tests.fakes.git_repos import GitRepo
 
 TOKEN = "clone-token-0123456789abcdefgh"
@@ -109,3 +111,24 @@ def test_pipeline_file_prefers_native_then_gitlab(tmp_path: Path) -> None:
     assert find_pipeline_file(tmp_path, None).name == ".conveyor.yml"
     with pytest.raises(GitError, match=r"the commit has no ci/other.yml"):
         find_pipeline_file(tmp_path, "ci/other.yml")
+
+
+async def test_checkout_through_the_fake_names_the_repo_in_errors(tmp_path: Path) -> None:
+    git = FakeGit()
+    remote = git.create(tmp_path / "remote", {"a.txt": "one\n"})
+    fake_checkouts = Checkouts(tmp_path / "mirrors", timeout_s=30, git=git)
+    mirror = await fake_checkouts.ensure_commit("acme/app", remote.clone_url, remote.head())
+    await fake_checkouts.add_worktree("acme/app", mirror, remote.head(), tmp_path / "w" / "1")
+    assert (tmp_path / "w" / "1" / "a.txt").read_text() == "one\n"
+    with pytest.raises(GitError, match=r"^checkout acme/app: git worktree failed"):
+        await fake_checkouts.add_worktree("acme/app", mirror, "e" * 40, tmp_path / "w" / "2")
+
+
+async def test_checkout_remove_worktree_logs_instead_of_raising(tmp_path: Path) -> None:
+    git = FakeGit()
+    remote = git.create(tmp_path / "remote", {"a.txt": "one\n"})
+    fake_checkouts = Checkouts(tmp_path / "mirrors", timeout_s=30, git=git)
+    mirror = await fake_checkouts.fetch("acme/app", remote.clone_url)
+    with capture_logs() as logs:
+        await fake_checkouts.remove_worktree("acme/app", mirror, tmp_path / "never-added")
+    assert [entry["event"] for entry in logs] == ["checkout.cleanup_failed"]

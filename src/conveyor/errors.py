@@ -143,7 +143,11 @@ class GitError(ConveyorError):
 
 
 class WebhookRejected(ConveyorError):
-    """A webhook delivery is refused; `http_status` and `code` go into the error envelope."""
+    """A webhook delivery is refused; `http_status` and `code` (set per delivery) go into
+    the error envelope."""
+
+    http_status = 400
+    code = "webhook_rejected"
 
     def __init__(self, message: str, *, http_status: int, code: str) -> None:
         super().__init__(message)

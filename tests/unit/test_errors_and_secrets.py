@@ -1,6 +1,5 @@
 import pytest
 
-from conveyor.config.gitlab.includes import FetchError
 from conveyor.errors import (
     ConfigError,
     ConflictError,
@@ -124,5 +123,5 @@ def test_upstream_errors_map_to_gateway_statuses() -> None:
 
 
 def test_include_fetch_error_is_in_the_tree() -> None:
-    assert issubclass(FetchError, IncludeFetchError)
+    assert (IncludeFetchError.exit_code, IncludeFetchError.http_status) == (2, 422)
     assert issubclass(IncludeFetchError, ConveyorError)

@@ -33,7 +33,7 @@ from tests.fakes.upstreams.scenario import ENV  # noqa: E402
 
 from conveyor.monitor.providers.jenkins import TREE, job_path  # noqa: E402
 from conveyor.monitor.service import Monitor  # noqa: E402
-from conveyor.monitor.settings import MonitorSettings  # noqa: E402
+from conveyor.settings.monitor import MonitorSettings  # noqa: E402
 
 PROVIDERS = ("gitlab", "github", "jenkins")
 

@@ -6,7 +6,9 @@
     ├── UsageError                    exit 2  400 bad_request        a command line is wrong
     ├── ConflictError                 exit 2  409 conflict           not possible in this state
     ├── StoreError                    exit 1  503 store_unavailable  the run store failed
+    │   └── store.executor.IntegrityConflict, MissingReference
     ├── GitError                      exit 1  502 git_failed         git could not do its part
+    │   └── git.base.GitFailed
     ├── WebhookRejected(http_status, code)    400/401/404/413/415    a delivery is refused
     ├── UpstreamError                 exit 1  502 upstream_error     GitLab/GitHub/Jenkins/Slack
     │   ├── UpstreamTimeout                   504 upstream_timeout
@@ -143,7 +145,11 @@ class GitError(ConveyorError):
 
 
 class WebhookRejected(ConveyorError):
-    """A webhook delivery is refused; `http_status` and `code` go into the error envelope."""
+    """A webhook delivery is refused; `http_status` and `code` (set per delivery) go into
+    the error envelope."""
+
+    http_status = 400
+    code = "webhook_rejected"
 
     def __init__(self, message: str, *, http_status: int, code: str) -> None:
         super().__init__(message)

@@ -42,6 +42,7 @@ __all__ = [
     "StepRecord",
     "Stream",
     "When",
+    "cache_key_problem",
 ]
 
 EMPTY: Mapping[str, str] = {}
@@ -169,6 +170,16 @@ class Cache:
     when: ArtifactWhen = ArtifactWhen.ON_SUCCESS
     untracked: bool = False
     fallback_keys: tuple[str, ...] = ()
+
+
+def cache_key_problem(key: str) -> str | None:
+    """Why GitLab refuses `key` as a cache key, or None when it is accepted: checked when a
+    static key is parsed (config.gitlab.cache) and when an expanded one is used (engine)."""
+    if "/" in key or "%2f" in key.lower():
+        return 'cannot contain the "/" character (use - or _)'
+    if key.lower().replace("%2e", ".") in (".", ".."):
+        return 'cannot be "." or ".." (name the cache)'
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,18 @@
 import pytest
 
-from conveyor.errors import ConfigError, Problem, UpstreamRateLimited, UsageError
+from conveyor.errors import (
+    ConfigError,
+    ConflictError,
+    ConveyorError,
+    GitError,
+    IncludeFetchError,
+    Problem,
+    StoreError,
+    UpstreamError,
+    UpstreamRateLimited,
+    UsageError,
+    WebhookRejected,
+)
 from conveyor.secrets import looks_like_secret, read_secret
 
 
@@ -64,3 +76,52 @@ def test_read_secret_short_token_never_shows_value() -> None:
 def test_read_secret_rejects_a_literal_in_place_of_a_name() -> None:
     with pytest.raises(ConfigError, match="not an environment variable name"):
         read_secret({}, "ghp_literal-token", key="k")
+
+
+def _tree(cls: type[ConveyorError]) -> list[type[ConveyorError]]:
+    return [cls, *(c for sub in cls.__subclasses__() for c in _tree(sub))]
+
+
+def test_every_error_carries_exit_code_http_status_and_code() -> None:
+    for cls in _tree(ConveyorError):
+        assert isinstance(cls.exit_code, int), cls
+        assert 400 <= cls.http_status <= 599, cls
+        assert cls.code and cls.code == cls.code.lower(), cls
+
+
+def test_conflict_error_exits_2_and_answers_409() -> None:
+    error = ConflictError("run 7: job 'deploy' is not a manual job waiting to be played")
+    assert (error.exit_code, error.http_status, error.code) == (2, 409, "conflict")
+    assert not isinstance(error, UsageError)
+
+
+def test_git_error_is_an_upstream_failure_of_the_api() -> None:
+    assert (GitError("x").exit_code, GitError.http_status, GitError.code) == (1, 502, "git_failed")
+
+
+def test_store_error_hides_its_message_from_the_api() -> None:
+    error = StoreError("/srv/conveyor.db: database is locked")
+    assert (error.http_status, error.code) == (503, "store_unavailable")
+    assert error.http_message is not None
+    assert "conveyor.db" not in error.http_message
+
+
+def test_webhook_rejected_sets_its_status_per_delivery() -> None:
+    error = WebhookRejected("webhook: bad signature", http_status=401, code="bad_signature")
+    assert (error.http_status, error.code, WebhookRejected.http_status) == (
+        401,
+        "bad_signature",
+        400,
+    )
+
+
+def test_upstream_errors_map_to_gateway_statuses() -> None:
+    statuses = {c.__name__: (c.http_status, c.code) for c in _tree(UpstreamError)}
+    assert statuses["UpstreamTimeout"] == (504, "upstream_timeout")
+    assert statuses["UpstreamRateLimited"] == (429, "upstream_rate_limited")
+    assert statuses["UpstreamAuthError"] == (502, "upstream_error")
+
+
+def test_include_fetch_error_is_in_the_tree() -> None:
+    assert (IncludeFetchError.exit_code, IncludeFetchError.http_status) == (2, 422)
+    assert issubclass(IncludeFetchError, ConveyorError)

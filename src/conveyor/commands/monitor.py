@@ -34,14 +34,13 @@ __all__ = ["monitor", "render_table"]
 @click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
 def monitor(config_path: Path, as_json: bool) -> None:
     """Sync watched pipelines once and print them."""
-    from conveyor.commands.serve import secret_values
     from conveyor.logconfig import configure_logging
     from conveyor.monitor.service import Monitor
-    from conveyor.settings import load_settings
+    from conveyor.settings import held_secret_values, load_settings
 
     env = dict(os.environ)
     settings = load_settings(config_path, env)
-    configure_logging(json=False, secrets=secret_values(settings, env), level=logging.WARNING)
+    configure_logging(json=False, secrets=held_secret_values(settings, env), level=logging.WARNING)
     watcher = Monitor(settings.monitor, env)
 
     async def sync() -> None:

@@ -25,7 +25,7 @@ import structlog
 from conveyor.errors import ConveyorError
 from conveyor.settings import Settings
 
-__all__ = ["resolve_home", "secret_values", "serve"]
+__all__ = ["resolve_home", "serve"]
 
 log = structlog.get_logger(__name__)
 
@@ -50,14 +50,14 @@ def serve(config_path: Path, host: str | None, port: int | None) -> None:
 
     from conveyor.logconfig import configure_logging
     from conveyor.server.app import create_app
-    from conveyor.settings import load_settings
+    from conveyor.settings import held_secret_values, load_settings
     from conveyor.store import open_store, open_store_url
     from conveyor.store.locks import lock_database, lock_home
     from conveyor.store.paths import ensure_home
 
     env = dict(os.environ)
     settings = load_settings(config_path, env)
-    configure_logging(json=True, secrets=secret_values(settings, env))
+    configure_logging(json=True, secrets=held_secret_values(settings, env))
     home = resolve_home(settings, config_path, env)
     url = settings.secrets.store_url
     if url is None:
@@ -94,16 +94,6 @@ def serve(config_path: Path, host: str | None, port: int | None) -> None:
     finally:
         store.close()
         log.info("server.stopped")
-
-
-def secret_values(settings: Settings, env: Mapping[str, str]) -> tuple[str, ...]:
-    """Every secret value the server holds (its own and the monitor's), for masking."""
-    from conveyor.monitor.settings import resolve_targets
-
-    values = list(settings.secrets.values())
-    for target in resolve_targets(settings.monitor, env):
-        values.extend(v for v in (target.token, target.user) if v)
-    return tuple(values)
 
 
 def resolve_home(settings: Settings, config_path: Path, env: Mapping[str, str]) -> Path:

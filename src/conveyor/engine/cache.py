@@ -34,7 +34,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 from conveyor.config.expr import expand
-from conveyor.config.gitlab.cache import key_problem
 from conveyor.engine.artifacts import (
     collect_artifacts,
     list_files,
@@ -44,7 +43,7 @@ from conveyor.engine.artifacts import (
 from conveyor.git.adapter import GitCli
 from conveyor.git.base import Git, GitFailed
 from conveyor.globs import filter_paths
-from conveyor.model import Artifacts, Cache
+from conveyor.model import Artifacts, Cache, cache_key_problem
 
 __all__ = [
     "cache_folder",
@@ -150,7 +149,7 @@ def _save(root: Path, key: str, workspace: Path, paths: Sequence[str]) -> int:
 def _usable(keys: list[str], say: Callable[[str], None]) -> list[str]:
     usable = []
     for key in keys:
-        problem = key_problem(key)
+        problem = cache_key_problem(key)
         if problem is None:
             usable.append(key)
         else:
@@ -174,7 +173,7 @@ async def restore_caches(
         if cache.key_files:
             digest = await asyncio.to_thread(files_digest, workspace, cache.key_files)
         keys = cache_keys(cache, env, digest)
-        if key_problem(keys[0]) is not None:
+        if cache_key_problem(keys[0]) is not None:
             _usable(keys[:1], say)
             save_keys.append(None)
             continue

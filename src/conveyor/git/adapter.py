@@ -4,7 +4,7 @@ Owns: `run_git`, the one way conveyor awaits a git process: `policy.git_environm
 subset of our environment, no prompt, credentials only through `GitAuth`), its own session
 (a timeout or a cancel kills the whole group: git and its helpers such as
 `git-remote-https`), and a deadline from `policy.Timeouts` chosen by what the command does
-(read, write, network). A command that fails or overruns raises `GitFailed` with git's last
+(read, worktree, network). A command that fails or overruns raises `GitFailed` with git's last
 stderr line; the questions that may have no answer (`head_commit`, `untracked_files`,
 `has_commit`, `resolve_ref`) answer None/False instead. `describe` and `compare_changes`
 hand the synchronous `git.describe` module (the CLI starts it before asyncio is imported)
@@ -20,6 +20,7 @@ import os
 import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
 from conveyor.git import describe as describing
 from conveyor.git.base import GitFailed
@@ -28,9 +29,10 @@ from conveyor.model import EMPTY, Event, EventKind
 
 __all__ = ["GitCli", "run_git"]
 
-_HINTS = {
+_Kind = Literal["read", "worktree", "network"]  # which of the named Timeouts applies
+_HINTS: dict[_Kind, str] = {
     "read": "is git hanging on this repository?",
-    "write": "is the commit very large, or the disk slow?",
+    "worktree": "is the work tree very large, or the disk slow?",
     "network": "raise server.git_timeout, or check the remote",
 }
 
@@ -104,7 +106,7 @@ class GitCli:
         self,
         repository: Path,
         *args: str,
-        kind: str = "read",
+        kind: _Kind = "read",
         auth: GitAuth | None = None,
         discover: bool = False,
     ) -> str:
@@ -115,7 +117,12 @@ class GitCli:
             env.update(auth.environment())
         if not discover:
             env["GIT_CEILING_DIRECTORIES"] = str(_absolute(repository).parent)
-        timeout_s = getattr(self.timeouts, f"{kind}_s")
+        timeouts = self.timeouts
+        timeout_s = {
+            "read": timeouts.read_s,
+            "worktree": timeouts.worktree_s,
+            "network": timeouts.network_s,
+        }[kind]
         return await run_git(
             repository,
             args,
@@ -152,7 +159,9 @@ class GitCli:
         return out.strip() or None
 
     async def untracked_files(self, directory: Path) -> tuple[str, ...]:
-        out = await self._git(directory, "ls-files", "-z", "--others", discover=True)
+        out = await self._git(
+            directory, "ls-files", "-z", "--others", kind="worktree", discover=True
+        )
         return _paths(out)
 
     async def compare_changes(
@@ -190,11 +199,11 @@ class GitCli:
         dest.parent.mkdir(parents=True, exist_ok=True)
         await self._git(
             repository, "worktree", "add", "--detach", "--force", "--quiet", str(dest), sha,
-            kind="write",
+            kind="worktree",
         )  # fmt: skip
 
     async def remove_worktree(self, repository: Path, dest: Path) -> None:
-        await self._git(repository, "worktree", "remove", "--force", str(dest), kind="write")
+        await self._git(repository, "worktree", "remove", "--force", str(dest), kind="worktree")
 
     async def prune_worktrees(self, repository: Path) -> None:
         await self._git(repository, "worktree", "prune")

@@ -4,7 +4,7 @@
 a detached worktree at the run's exact sha, lists the files a push changed (before..after)
 and the files of the commit (for `exists` rules), and removes the worktree after the run
 (`config.find_pipeline_file` finds the pipeline file in it). Every git command goes through
-one `Git` (by default `GitCli` with `server.git_timeout` for clone and fetch), so
+one `Git` (by default `GitCli` with `server.git_timeout` for every git call), so
 credentials reach git only through `GitAuth` in the environment, never in a URL or an
 argument, and every command has a deadline and its own process group. A failure is a
 `GitError` naming the repo and what git said (`checkout acme/app: git clone failed (…)`);
@@ -45,7 +45,7 @@ def _about(repo: str) -> Iterator[None]:
 
 class Checkouts:
     """Mirrors under `mirrors_dir`; one lock per mirror serialises fetches and worktree edits.
-    `timeout_s` bounds a clone or fetch; `env` is the environment whose safe subset git
+    `timeout_s` bounds each git command; `env` is the environment whose safe subset git
     sees (default: ours); `git` replaces the git program (tests)."""
 
     def __init__(
@@ -58,7 +58,8 @@ class Checkouts:
     ) -> None:
         self.mirrors_dir = mirrors_dir
         self.timeout_s = timeout_s
-        self.git: Git = git or GitCli(Timeouts(network_s=timeout_s), env=env)
+        every_call = Timeouts(read_s=timeout_s, worktree_s=timeout_s, network_s=timeout_s)
+        self.git: Git = git or GitCli(every_call, env=env)
         self._locks: dict[str, asyncio.Lock] = {}
 
     def mirror_path(self, repo: str) -> Path:

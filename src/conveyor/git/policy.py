@@ -16,7 +16,6 @@ import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 __all__ = [
     "NULL_SHA",
@@ -36,25 +35,41 @@ _FIXED = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
 _BASIC_USER = {"github": "x-access-token", "gitlab": "oauth2"}
 
 
-# NamedTuples, not dataclasses: this module is on `conveyor run`'s start-up path, and a
-# frozen dataclass costs about half a millisecond to define.
-class Timeouts(NamedTuple):
+# Plain classes with __slots__, not frozen dataclasses or NamedTuples: this module is on
+# `conveyor run`'s start-up path, where defining those costs a quarter to half a
+# millisecond each. Neither is changed after it is made.
+class Timeouts:
     """How long one git process may take, by what it does.
 
-    read_s: a question about a local repository (describe, diff, ls-files, rev-parse).
-    write_s: writing files locally (a worktree of a large commit).
-    network_s: clone and fetch (the server's `server.git_timeout`)."""
+    read_s: a question the repository answers from its objects and refs (describe, diff,
+        ls-tree, rev-parse, cat-file).
+    worktree_s: walking or writing a whole work tree (worktree add and remove, untracked
+        files): grows with the size of the checkout.
+    network_s: clone and fetch.
+    The server gives every one of them `server.git_timeout` (docs/api.md: per git call)."""
 
-    read_s: float = 10.0
-    write_s: float = 60.0
-    network_s: float = 300.0
+    __slots__ = ("network_s", "read_s", "worktree_s")
+
+    def __init__(
+        self, *, read_s: float = 10.0, worktree_s: float = 60.0, network_s: float = 300.0
+    ) -> None:
+        self.read_s = read_s
+        self.worktree_s = worktree_s
+        self.network_s = network_s
+
+    def __repr__(self) -> str:
+        seconds = f"read_s={self.read_s}, worktree_s={self.worktree_s}"
+        return f"Timeouts({seconds}, network_s={self.network_s})"
 
 
-class GitAuth(NamedTuple):
+class GitAuth:
     """A token for HTTPS clones, sent as a Basic `http.extraHeader` through the environment."""
 
-    provider: str
-    token: str
+    __slots__ = ("provider", "token")
+
+    def __init__(self, provider: str, token: str) -> None:
+        self.provider = provider
+        self.token = token
 
     def environment(self) -> dict[str, str]:
         import base64  # only when a repo has a token: not on the CLI's start-up path

@@ -25,9 +25,9 @@ from conveyor.monitor.providers.base import Provider
 from conveyor.monitor.providers.github import GitHub
 from conveyor.monitor.providers.gitlab import GitLab
 from conveyor.monitor.providers.jenkins import Jenkins
-from conveyor.monitor.settings import MonitorSettings, Target, resolve_targets
 from conveyor.monitor.sync import Syncer, TickReport
 from conveyor.monitor.validate import Invalid
+from conveyor.settings.monitor import MonitorSettings, Target, resolve_targets
 from conveyor.store.base import MonitorSnapshot, MonitorSnapshots
 
 __all__ = ["NOT_FETCHED", "Monitor"]

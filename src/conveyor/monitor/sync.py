@@ -21,7 +21,7 @@ from conveyor.model import Status
 from conveyor.monitor.cache import Cache, CacheEntry, make_entry
 from conveyor.monitor.metrics import MonitorMetrics
 from conveyor.monitor.providers.base import Fetched, Memo, Provider
-from conveyor.monitor.settings import Target
+from conveyor.settings.monitor import Target
 
 __all__ = ["Syncer", "TickReport", "failure_kind"]
 

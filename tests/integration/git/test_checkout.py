@@ -8,12 +8,14 @@ import stat
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from conveyor.errors import GitError
 from conveyor.git.checkout import (
     Checkouts,
     GitAuth,
 )
+from tests.fakes.git import FakeGit
 from tests.fakes.git_repos import GitRepo
 
 TOKEN = "clone-token-0123456789abcdefgh"
@@ -99,3 +101,24 @@ def test_git_auth_travels_in_the_environment_only() -> None:
     basic = env["GIT_CONFIG_VALUE_0"].removeprefix("Authorization: Basic ")
     assert base64.b64decode(basic).decode() == f"x-access-token:{TOKEN}"
     assert TOKEN not in repr(auth)
+
+
+async def test_checkout_through_the_fake_names_the_repo_in_errors(tmp_path: Path) -> None:
+    git = FakeGit()
+    remote = git.create(tmp_path / "remote", {"a.txt": "one\n"})
+    fake_checkouts = Checkouts(tmp_path / "mirrors", timeout_s=30, git=git)
+    mirror = await fake_checkouts.ensure_commit("acme/app", remote.clone_url, remote.head())
+    await fake_checkouts.add_worktree("acme/app", mirror, remote.head(), tmp_path / "w" / "1")
+    assert (tmp_path / "w" / "1" / "a.txt").read_text() == "one\n"
+    with pytest.raises(GitError, match=r"^checkout acme/app: git worktree failed"):
+        await fake_checkouts.add_worktree("acme/app", mirror, "e" * 40, tmp_path / "w" / "2")
+
+
+async def test_checkout_remove_worktree_logs_instead_of_raising(tmp_path: Path) -> None:
+    git = FakeGit()
+    remote = git.create(tmp_path / "remote", {"a.txt": "one\n"})
+    fake_checkouts = Checkouts(tmp_path / "mirrors", timeout_s=30, git=git)
+    mirror = await fake_checkouts.fetch("acme/app", remote.clone_url)
+    with capture_logs() as logs:
+        await fake_checkouts.remove_worktree("acme/app", mirror, tmp_path / "never-added")
+    assert [entry["event"] for entry in logs] == ["checkout.cleanup_failed"]

@@ -14,7 +14,7 @@ from tests.fakes.upstreams import FakeUpstream, Fault
 from tests.fakes.upstreams.scenario import ENV, open_api_client, targets_for
 
 from conveyor.monitor.service import Monitor
-from conveyor.monitor.settings import MonitorSettings
+from conveyor.settings.monitor import MonitorSettings
 
 ENTRY_KEYS = {"key", "provider", "repo", "branch", "pipelines", "fetched_at", "stale", "error"}
 

@@ -14,7 +14,7 @@ from tests.fakes.upstreams import FAKE_LEAKS, FakeUpstream, Fault
 from tests.fakes.upstreams.scenario import ENV, TOKENS, open_api_client, targets_for
 
 from conveyor.monitor.service import Monitor
-from conveyor.monitor.settings import MonitorSettings
+from conveyor.settings.monitor import MonitorSettings
 
 TIMEOUT_S = 0.5
 FAULTS = [

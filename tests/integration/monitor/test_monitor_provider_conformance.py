@@ -17,7 +17,7 @@ from conveyor.monitor.providers.base import Memo, Provider
 from conveyor.monitor.providers.github import GitHub
 from conveyor.monitor.providers.gitlab import GitLab
 from conveyor.monitor.providers.jenkins import Jenkins
-from conveyor.monitor.settings import MonitorSettings, Target, resolve_targets
+from conveyor.settings.monitor import MonitorSettings, Target, resolve_targets
 
 PROVIDERS = {"gitlab": GitLab, "github": GitHub, "jenkins": Jenkins}
 REPOS = {"gitlab": "group/sub/app", "github": "octo/api", "jenkins": "folder/app"}

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from conveyor.config.gitlab.cache import key_problem
-from conveyor.model import ArtifactWhen, Cache
+from conveyor.model import ArtifactWhen, Cache, cache_key_problem
 from tests.unit.gitlab.helpers import errors_of, parse
 
 
@@ -96,7 +95,9 @@ def test_gitlab_cache_key_files_needs_one_or_two() -> None:
 
 
 def test_key_problem_follows_gitlab_rules() -> None:
-    assert [key_problem(k) is None for k in ("deps-1", "a/b", "a%2Fb", ".", "..", "%2E", ".x")] == [
+    assert [
+        cache_key_problem(k) is None for k in ("deps-1", "a/b", "a%2Fb", ".", "..", "%2E", ".x")
+    ] == [
         True,
         False,
         False,

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from conveyor.errors import ConfigError
-from conveyor.monitor.settings import MonitorSettings, resolve_targets
+from conveyor.settings.monitor import MonitorSettings, resolve_targets
 
 GL_TOKEN = "glpat-abcdefghijklmnopqrst"
 

@@ -92,8 +92,13 @@ def load_gitlab(
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([Problem(file, 0, 0, "file not found (check the path)")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(file, 0, 0, f"cannot read the file: {exc}")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([Problem(file, 0, 0, "not UTF-8 text (save it as UTF-8)")]) from None
+    except OSError as exc:
+        problem = Problem(
+            file, 0, 0, f"cannot read the file ({exc.strerror}; check its permissions)"
+        )
+        raise ConfigError([problem]) from None
     repository = _Repository(path.resolve().parent, path.parent)
 
     def make_conditions(event: Event) -> IncludeConditions:  # only for a file with include:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from conveyor.config.gitlab.findings import Findings
 from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
-from conveyor.model import ArtifactWhen, Cache, Mark
+from conveyor.model import ArtifactWhen, Cache, Mark, cache_key_problem
 from conveyor.suggest import did_you_mean
 
-__all__ = ["CACHE_KEYS", "MAX_CACHES", "key_problem", "translate_cache"]
+__all__ = ["CACHE_KEYS", "MAX_CACHES", "translate_cache"]
 
 CACHE_KEYS = frozenset(
     {"key", "paths", "untracked", "unprotect", "when", "policy", "fallback_keys"}
@@ -26,15 +26,6 @@ _MAX_FALLBACK_KEYS = 5
 _MAX_KEY_FILES = 2
 _POLICIES = ("pull", "push", "pull-push")
 _WHENS = ("on_success", "on_failure", "always")
-
-
-def key_problem(key: str) -> str | None:
-    """Why GitLab refuses `key` as a cache key, or None when it is accepted."""
-    if "/" in key or "%2f" in key.lower():
-        return 'cannot contain the "/" character (use - or _)'
-    if key.lower().replace("%2e", ".") in (".", ".."):
-        return 'cannot be "." or ".." (name the cache)'
-    return None
 
 
 def _strings(raw: object) -> tuple[str, ...] | None:
@@ -51,7 +42,7 @@ def _key(raw: MarkedDict, where: str, findings: Findings) -> tuple[str, tuple[st
     mark = raw.value_mark("key")
     if isinstance(value, (str, int)) and not isinstance(value, bool):
         key = str(value)
-        problem = key_problem(key)
+        problem = cache_key_problem(key)
         if problem is not None:
             findings.error(mark, f"{where}: cache:key {problem}")
         return key, (), ""
@@ -75,7 +66,7 @@ def _key(raw: MarkedDict, where: str, findings: Findings) -> tuple[str, tuple[st
     if not isinstance(prefix, str):
         findings.error(value.value_mark("prefix"), f"{where}: cache:key:prefix must be a string")
         prefix = ""
-    problem = key_problem(prefix) if prefix else None
+    problem = cache_key_problem(prefix) if prefix else None
     if problem is not None:
         findings.error(value.value_mark("prefix"), f"{where}: cache:key:prefix {problem}")
     return "", files, prefix
@@ -119,7 +110,7 @@ def _entry(raw: MarkedDict, where: str, findings: Findings) -> Cache:
         )
         fallback = ()
     for fallback_key in fallback:
-        problem = key_problem(fallback_key)
+        problem = cache_key_problem(fallback_key)
         if problem is not None:
             findings.error(
                 raw.value_mark("fallback_keys"), f"{where}: cache:fallback_keys {problem}"

@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from conveyor.model import Status
-from conveyor.monitor.settings import Target
 from conveyor.monitor.validate import Invalid, PipelineView
+from conveyor.settings.monitor import Target
 
 __all__ = [
     "PER_PAGE",

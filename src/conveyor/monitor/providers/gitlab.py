@@ -15,7 +15,6 @@ from conveyor.errors import UpstreamBadPayload
 from conveyor.model import Status
 from conveyor.monitor.http import Upstream
 from conveyor.monitor.providers.base import PER_PAGE, Fetched, Memo, keep_shown, parse_records
-from conveyor.monitor.settings import Target
 from conveyor.monitor.validate import (
     Invalid,
     PipelineView,
@@ -26,6 +25,7 @@ from conveyor.monitor.validate import (
     check_time,
     check_url,
 )
+from conveyor.settings.monitor import Target
 
 __all__ = ["STATUS", "GitLab", "parse_pipeline"]
 

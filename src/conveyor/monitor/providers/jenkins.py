@@ -19,7 +19,6 @@ from conveyor.errors import UpstreamAuthError, UpstreamBadPayload, UpstreamError
 from conveyor.model import Status
 from conveyor.monitor.http import Upstream
 from conveyor.monitor.providers.base import PER_PAGE, Fetched, Memo, keep_shown, parse_records
-from conveyor.monitor.settings import Target
 from conveyor.monitor.validate import (
     Invalid,
     PipelineView,
@@ -30,6 +29,7 @@ from conveyor.monitor.validate import (
     check_url,
     epoch_ms_to_time,
 )
+from conveyor.settings.monitor import Target
 
 __all__ = ["RESULT", "TREE", "Crumb", "Jenkins", "job_path", "parse_build"]
 

@@ -1,7 +1,8 @@
 """conveyor.toml -> Settings: the server's configuration, validated with pydantic.
 
-Owns the `[server]`, `[[repos]]` and `[notify.slack]` sections (`[monitor]` is H5's
-`conveyor.monitor.settings.MonitorSettings`, embedded here) and the rule that secrets never
+Owns the `[server]`, `[[repos]]` and `[notify.slack]` sections (`[monitor]` is
+`conveyor.settings.monitor.MonitorSettings`, embedded here; the monitor imports it from
+there, never the other way round) and the rule that secrets never
 live in the file: a key ending in `_env` names an environment variable, and the values are
 resolved here (via `conveyor.secrets.read_secret`) into a `ResolvedSecrets` object that is kept
 apart from the settings (not part of their repr, str or dump). Every problem is a ConfigError
@@ -30,8 +31,8 @@ from pydantic import (
 )
 
 from conveyor.errors import ConfigError, Problem
-from conveyor.monitor.settings import MonitorSettings
 from conveyor.secrets import MIN_TOKEN_LENGTH, looks_like_secret, read_secret
+from conveyor.settings.monitor import MonitorSettings, resolve_targets
 
 __all__ = [
     "DEFAULT_API_URLS",
@@ -40,6 +41,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "SlackSettings",
+    "held_secret_values",
     "load_settings",
     "parse_settings",
 ]
@@ -184,6 +186,15 @@ class Settings(_Section):
             if repo.name == name:
                 return repo
         return None
+
+
+def held_secret_values(settings: Settings, env: Mapping[str, str]) -> tuple[str, ...]:
+    """Every secret value the server holds (its own and the monitor's), for masking its
+    log lines (`serve` and `monitor` configure logging with them)."""
+    values = list(settings.secrets.values())
+    for target in resolve_targets(settings.monitor, env):
+        values.extend(v for v in (target.token, target.user) if v)
+    return tuple(values)
 
 
 def load_settings(path: Path, env: Mapping[str, str]) -> Settings:

@@ -1,4 +1,4 @@
-"""Event <-> trigger round trip, request ids, and the log masker (pure)."""
+"""Request ids and the log masker (pure)."""
 
 from __future__ import annotations
 
@@ -12,28 +12,7 @@ from hypothesis import strategies as st
 
 from conveyor.logconfig import SecretMasker, configure_logging
 from conveyor.masking import MASK, MIN_SECRET_LENGTH
-from conveyor.model import Event, EventKind
 from conveyor.server.middleware import new_request_id
-from conveyor.triggers import event_from_trigger, event_to_trigger
-
-
-def test_trigger_round_trip_keeps_the_event() -> None:
-    event = Event(
-        kind=EventKind.TAG,
-        ref="v1",
-        sha="c" * 40,
-        before_sha="d" * 40,
-        repo="acme/app",
-        message="release",
-        default_branch="main",
-        variables={"DEPLOY": "yes"},
-    )
-    data = orjson.loads(orjson.dumps(event_to_trigger(event)))
-    assert event_from_trigger(data) == event
-
-
-def test_trigger_missing_fields_take_defaults() -> None:
-    assert event_from_trigger({}) == Event()
 
 
 def test_request_id_sane_value_is_kept() -> None:

@@ -24,3 +24,9 @@ def test_core_contract_names_every_top_level_module() -> None:
     modules = {f"conveyor.{m.name}" for m in pkgutil.iter_modules(conveyor.__path__)}
     assert sorted(modules - named) == []
     assert sorted(named - modules) == []
+
+
+def test_core_layers_place_every_core_module() -> None:
+    layers = _contract("core-layers")["layers"]
+    placed = {name.strip() for layer in layers for name in layer.split(":")}
+    assert sorted(placed) == sorted(_contract("core")["source_modules"])

@@ -19,14 +19,15 @@ import structlog
 
 from conveyor.errors import StoreError, UpstreamError, UpstreamTimeout
 from conveyor.monitor.cache import Cache, entry_from_snapshot, make_entry
-from conveyor.monitor.http import ClientPool, Upstream
 from conveyor.monitor.metrics import MonitorMetrics
 from conveyor.monitor.providers.base import Provider
 from conveyor.monitor.providers.github import GitHub
 from conveyor.monitor.providers.gitlab import GitLab
 from conveyor.monitor.providers.jenkins import Jenkins
 from conveyor.monitor.sync import Syncer, TickReport
+from conveyor.monitor.upstream import Upstream, open_monitor_client, retry_policy
 from conveyor.monitor.validate import Invalid
+from conveyor.outbound.client import OutboundClient
 from conveyor.settings.monitor import MonitorSettings, Target, resolve_targets
 from conveyor.store.base import MonitorSnapshot, MonitorSnapshots
 
@@ -71,7 +72,7 @@ class Monitor:
             for t in self.targets
         )
         self.last_report: TickReport | None = None
-        self._pool: ClientPool | None = None
+        self._client: OutboundClient | None = None
         self._providers: dict[str, Provider] = {}
         self._syncer: Syncer | None = None
         self._tick: asyncio.Task[TickReport] | None = None
@@ -80,14 +81,16 @@ class Monitor:
     def _ensure_syncer(self) -> Syncer:
         if self._syncer is None:
             # A few slots beyond the tick's concurrency keep retry requests from waiting.
-            self._pool = ClientPool(self.settings.concurrency + 4)
-            upstream = Upstream(
-                self._pool,
+            self._client = open_monitor_client(
+                self.settings.concurrency + 4,
                 timeout_s=self.settings.timeout,
                 max_body_bytes=self.settings.max_body_bytes,
+            )
+            upstream = Upstream(
+                self._client,
                 clock=self.clock,
                 on_response=self.metrics.record_response,
-                retry_wait_s=self.retry_wait_s,
+                retry=retry_policy(self.settings.timeout, self.retry_wait_s),
             )
             canceled = self.settings.include_canceled
             self._providers = {
@@ -119,9 +122,9 @@ class Monitor:
         if self._tick is not None and not self._tick.done():
             self._tick.cancel()
             await asyncio.gather(self._tick, return_exceptions=True)
-        if self._pool is not None:
-            await self._pool.aclose()
-            self._pool = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
             self._syncer = None
 
     async def sync_once(self) -> TickReport:

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from conveyor.notify.base import Notifications, Notifier, StatusRepo
 from conveyor.notify.github import GitHubStatuses
 from conveyor.notify.gitlab import GitLabStatuses
-from conveyor.notify.http import NO_WAIT, OutgoingHttp, RetryPolicy
+from conveyor.notify.poster import Poster
 from conveyor.notify.slack import SlackNotifier
+from conveyor.outbound.retry import NO_WAIT, RetryPolicy
 from conveyor.settings import Settings
 from conveyor.store.base import RunRecords
 
@@ -31,13 +32,12 @@ def build_notifications(
     settings: Settings,
     env: Mapping[str, str],
     store: RunRecords,
-    *,
-    policy: RetryPolicy | None = None,
 ) -> Notifications:
     """Every notifier conveyor.toml asks for, sharing one HTTP client and retry policy."""
-    if policy is None:
-        policy = NO_WAIT if env.get("CONVEYOR_NOTIFY_NO_WAIT") == "1" else RetryPolicy()
-    http = OutgoingHttp(policy)
+    if env.get("CONVEYOR_NOTIFY_NO_WAIT") == "1":
+        http = Poster(NO_WAIT, timeout_s=2.0)  # the test switch: no waits, short deadlines
+    else:
+        http = Poster(RetryPolicy())
     public_url = public_url_of(settings)
     tokens = settings.secrets.status_tokens
     by_provider: dict[str, dict[str, StatusRepo]] = {"github": {}, "gitlab": {}}

@@ -20,7 +20,7 @@ import structlog
 
 from conveyor.errors import UpstreamError
 from conveyor.model import RunRecord, Status
-from conveyor.notify.http import OutgoingHttp
+from conveyor.notify.poster import Poster
 
 __all__ = [
     "MAX_DESCRIPTION",
@@ -74,9 +74,7 @@ class CommitStatuses:
 
     target = "commit_status"
 
-    def __init__(
-        self, repos: Mapping[str, StatusRepo], http: OutgoingHttp, *, public_url: str
-    ) -> None:
+    def __init__(self, repos: Mapping[str, StatusRepo], http: Poster, *, public_url: str) -> None:
         self._repos = dict(repos)
         self._http = http
         self._public_url = public_url
@@ -163,7 +161,7 @@ class Notifications:
     def __init__(
         self,
         notifiers: Sequence[Notifier],
-        http: OutgoingHttp | None = None,
+        http: Poster | None = None,
         *,
         deadline_s: float = 120.0,
     ) -> None:

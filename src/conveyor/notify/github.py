@@ -3,7 +3,7 @@
 `pending` when a run starts, then `success`, `failure` (a job failed) or `error` (conveyor
 could not run it: canceled, checkout failed, interrupted). The context is
 `conveyor/<pipeline name>`, `target_url` the run in the API, the description within GitHub's
-140 characters. Builds request bodies with pure functions; sends through notify.http. Never
+140 characters. Builds request bodies with pure functions; sends through notify.poster. Never
 puts the token anywhere but the Authorization header.
 """
 

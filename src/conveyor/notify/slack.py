@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from conveyor.model import RunRecord, Status
 from conveyor.notify.base import failed_jobs, format_duration, run_url
-from conveyor.notify.http import OutgoingHttp
+from conveyor.notify.poster import Poster
 from conveyor.store.base import RunRecords
 
 __all__ = ["SlackNotifier", "previous_outcome", "slack_kind", "slack_message"]
@@ -86,7 +86,7 @@ class SlackNotifier:
         self,
         webhook_url: str,
         store: RunRecords,
-        http: OutgoingHttp,
+        http: Poster,
         *,
         public_url: str,
         on_failure: bool = True,

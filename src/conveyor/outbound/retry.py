@@ -30,7 +30,7 @@ from tenacity import (
 
 from conveyor.errors import UpstreamTimeout
 
-__all__ = ["NO_WAIT", "RetryPolicy", "parse_retry_after", "retry_call"]
+__all__ = ["NO_WAIT", "OnRetry", "RetryPolicy", "WaitHint", "parse_retry_after", "retry_call"]
 
 T = TypeVar("T")
 # exception -> seconds the upstream asked to wait (Retry-After), None when it did not say.
@@ -131,6 +131,9 @@ async def retry_call(
     )
     try:
         async with asyncio.timeout(policy.max_total_s):
-            return await retrying(call)
+            async for attempt in retrying:
+                with attempt:
+                    return await call()
     except TimeoutError:
         raise UpstreamTimeout(f"timeout after {policy.max_total_s:g}s") from None
+    raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover

@@ -12,11 +12,11 @@ from tests.fakes.upstreams.scenario import ENV, targets_for
 
 from conveyor.errors import UpstreamError
 from conveyor.model import Status
-from conveyor.monitor.http import ClientPool, Upstream
 from conveyor.monitor.providers.base import Memo, Provider
 from conveyor.monitor.providers.github import GitHub
 from conveyor.monitor.providers.gitlab import GitLab
 from conveyor.monitor.providers.jenkins import Jenkins
+from conveyor.monitor.upstream import Upstream, open_monitor_client, retry_policy
 from conveyor.settings.monitor import MonitorSettings, Target, resolve_targets
 
 PROVIDERS = {"gitlab": GitLab, "github": GitHub, "jenkins": Jenkins}
@@ -27,16 +27,14 @@ REPOS = {"gitlab": "group/sub/app", "github": "octo/api", "jenkins": "folder/app
 async def upstream() -> AsyncIterator[Upstream]:
     from datetime import UTC, datetime
 
-    pool = ClientPool(4)
+    client = open_monitor_client(4, timeout_s=2, max_body_bytes=100_000)
     yield Upstream(
-        pool,
-        timeout_s=2,
-        max_body_bytes=100_000,
+        client,
         clock=lambda: datetime.now(UTC),
         on_response=lambda *_: None,
-        retry_wait_s=0,
+        retry=retry_policy(2, 0),
     )
-    await pool.aclose()
+    await client.aclose()
 
 
 def _target(fake: FakeUpstream, provider: str, repo: str | None = None) -> Target:

@@ -17,8 +17,9 @@ from conveyor.model import EventKind, JobRecord, RunRecord, Status
 from conveyor.notify.base import Notifications, Notifier, StatusRepo
 from conveyor.notify.github import GitHubStatuses
 from conveyor.notify.gitlab import GitLabStatuses
-from conveyor.notify.http import NO_WAIT, OutgoingHttp, RetryPolicy
+from conveyor.notify.poster import Poster
 from conveyor.notify.slack import SlackNotifier
+from conveyor.outbound.retry import NO_WAIT, RetryPolicy
 from conveyor.store import open_store
 from conveyor.store.sql import SqlRunStore
 from tests.fakes.status_sinks import Answer, Kind, StatusSinks, hang, open_status_sinks
@@ -71,12 +72,12 @@ def store(tmp_path: Path) -> Iterator[SqlRunStore]:
     opened.close()
 
 
-def github(sinks: StatusSinks, http: OutgoingHttp) -> GitHubStatuses:
+def github(sinks: StatusSinks, http: Poster) -> GitHubStatuses:
     repo = StatusRepo(name="acme/app", api_url=sinks.github_api_url, token=GH_TOKEN)
     return GitHubStatuses({"acme/app": repo}, http, public_url=PUBLIC)
 
 
-def gitlab(sinks: StatusSinks, http: OutgoingHttp) -> GitLabStatuses:
+def gitlab(sinks: StatusSinks, http: Poster) -> GitLabStatuses:
     repo = StatusRepo(
         name="acme/app", api_url=sinks.gitlab_api_url, token=GL_TOKEN, project="group/sub/app"
     )
@@ -93,7 +94,7 @@ async def notify(notifications: Notifications, *runs: RunRecord) -> None:
 
 
 async def test_github_statuses_pending_then_success(sinks: StatusSinks) -> None:
-    http = OutgoingHttp(NO_WAIT)
+    http = Poster(NO_WAIT, timeout_s=2.0)
     await notify(
         Notifications([github(sinks, http)], http),
         make_run(Status.RUNNING),
@@ -112,7 +113,7 @@ async def test_github_statuses_pending_then_success(sinks: StatusSinks) -> None:
 
 
 async def test_github_failure_state_names_failed_job(sinks: StatusSinks) -> None:
-    http = OutgoingHttp(NO_WAIT)
+    http = Poster(NO_WAIT, timeout_s=2.0)
     await notify(
         Notifications([github(sinks, http)], http),
         make_run(Status.RUNNING),
@@ -126,7 +127,7 @@ async def test_github_failure_state_names_failed_job(sinks: StatusSinks) -> None
 
 
 async def test_gitlab_statuses_running_then_failed_with_encoded_project(sinks: StatusSinks) -> None:
-    http = OutgoingHttp(NO_WAIT)
+    http = Poster(NO_WAIT, timeout_s=2.0)
     await notify(
         Notifications([gitlab(sinks, http)], http),
         make_run(Status.RUNNING),
@@ -142,7 +143,7 @@ async def test_gitlab_statuses_running_then_failed_with_encoded_project(sinks: S
 
 
 async def test_unconfigured_repo_gets_no_status(sinks: StatusSinks) -> None:
-    http = OutgoingHttp(NO_WAIT)
+    http = Poster(NO_WAIT, timeout_s=2.0)
     other = make_run(Status.RUNNING, repo="someone/else")
     await notify(Notifications([github(sinks, http)], http), other)
     assert sinks.requests() == []
@@ -150,7 +151,7 @@ async def test_unconfigured_repo_gets_no_status(sinks: StatusSinks) -> None:
 
 async def test_500s_are_retried_until_the_status_lands(sinks: StatusSinks) -> None:
     sinks.script("github", Answer(500), Answer(502), Answer(503))
-    http = OutgoingHttp(NO_WAIT)
+    http = Poster(NO_WAIT, timeout_s=2.0)
     await notify(Notifications([github(sinks, http)], http), make_run(Status.RUNNING))
     assert [r.kind for r in sinks.requests()] == ["github"] * 4
 
@@ -158,7 +159,7 @@ async def test_500s_are_retried_until_the_status_lands(sinks: StatusSinks) -> No
 async def test_429_retry_after_is_honoured(sinks: StatusSinks) -> None:
     sinks.script("gitlab", Answer(429, headers={"Retry-After": "1"}))
     policy = RetryPolicy(initial_wait_s=0.01, max_wait_s=0.05, jitter_s=0.0)
-    http = OutgoingHttp(policy)
+    http = Poster(policy)
     started = time.monotonic()
     await notify(Notifications([gitlab(sinks, http)], http), make_run(Status.RUNNING))
     assert len(sinks.requests("gitlab")) == 2
@@ -167,7 +168,7 @@ async def test_429_retry_after_is_honoured(sinks: StatusSinks) -> None:
 
 async def test_hanging_upstream_times_out_and_is_logged_with_run_id(sinks: StatusSinks) -> None:
     sinks.script("github", hang(), hang())
-    http = OutgoingHttp(RetryPolicy(timeout_s=0.3, max_attempts=2, should_wait=False))
+    http = Poster(RetryPolicy(max_attempts=2, should_wait=False), timeout_s=0.3)
     with capture_logs() as logs:
         await notify(Notifications([github(sinks, http)], http), make_run(Status.RUNNING))
     failures = [e for e in logs if e["event"] == "notify.failed"]
@@ -182,7 +183,7 @@ async def test_exhausted_retries_log_without_tokens(
     caplog.set_level(logging.DEBUG)  # httpx/httpcore would log request URLs at INFO/DEBUG
     sinks.script("github", *[Answer(500)] * 10)
     sinks.script("slack", *[Answer(503)] * 5)
-    http = OutgoingHttp(NO_WAIT)
+    http = Poster(NO_WAIT, timeout_s=2.0)
     slack = SlackNotifier(sinks.slack_webhook_url, store, http, public_url=PUBLIC)
     with capture_logs() as logs:
         await notify(
@@ -202,7 +203,7 @@ async def test_exhausted_retries_log_without_tokens(
 
 async def test_notifications_never_block_the_caller(sinks: StatusSinks) -> None:
     sinks.script("github", hang(5))
-    http = OutgoingHttp(RetryPolicy(timeout_s=2, max_attempts=1))
+    http = Poster(RetryPolicy(max_attempts=1), timeout_s=2)
     notifications = Notifications([github(sinks, http)], http)
     started = time.monotonic()
     await notifications.run_started(make_run(Status.RUNNING))
@@ -220,7 +221,7 @@ async def test_slack_failure_then_recovery_from_store_history(
         store.save_job(failed.run_id, job)
     fixed = make_run(Status.SUCCESS, run_id="20261123T120200000Z-bbbbbbbb", number=2)
     store.create_run(fixed)
-    http = OutgoingHttp(NO_WAIT)
+    http = Poster(NO_WAIT, timeout_s=2.0)
     slack = SlackNotifier(sinks.slack_webhook_url, store, http, public_url=PUBLIC)
     notifications = Notifications([slack], http)
     await notifications.run_finished(store.get_run(failed.run_id) or failed)
@@ -243,7 +244,7 @@ async def test_slack_success_after_success_says_nothing(
     fixed = store.create_run(
         make_run(Status.SUCCESS, run_id="20261123T120200000Z-bbbbbbbb", number=2)
     )
-    http = OutgoingHttp(NO_WAIT)
+    http = Poster(NO_WAIT, timeout_s=2.0)
     notifications = Notifications(
         [SlackNotifier(sinks.slack_webhook_url, store, http, public_url=PUBLIC)], http
     )
@@ -255,7 +256,7 @@ async def test_slack_success_after_success_says_nothing(
 
 # ---------------------------------------------------------------- Notifier conformance
 
-NotifierFactory = Callable[[StatusSinks, OutgoingHttp, SqlRunStore], Notifier]
+NotifierFactory = Callable[[StatusSinks, Poster, SqlRunStore], Notifier]
 FACTORIES: dict[str, NotifierFactory] = {
     "github": lambda sinks, http, store: github(sinks, http),
     "gitlab": lambda sinks, http, store: gitlab(sinks, http),
@@ -269,7 +270,7 @@ FACTORIES: dict[str, NotifierFactory] = {
 async def test_notifier_conformance_delivers_a_failed_run(
     kind: Kind, sinks: StatusSinks, store: SqlRunStore
 ) -> None:
-    http = OutgoingHttp(NO_WAIT)
+    http = Poster(NO_WAIT, timeout_s=2.0)
     notifier = FACTORIES[kind](sinks, http, store)
     await notifier.run_finished(make_run(Status.FAILED))
     await http.aclose()
@@ -282,7 +283,7 @@ async def test_notifier_conformance_raises_sanitized_upstream_error(
     kind: Kind, sinks: StatusSinks, store: SqlRunStore
 ) -> None:
     sinks.script(kind, *[Answer(500)] * 5)
-    http = OutgoingHttp(NO_WAIT)
+    http = Poster(NO_WAIT, timeout_s=2.0)
     notifier = FACTORIES[kind](sinks, http, store)
     with pytest.raises(UpstreamError) as caught:
         await notifier.run_finished(make_run(Status.FAILED))

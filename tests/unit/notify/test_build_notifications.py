@@ -69,4 +69,4 @@ def test_no_wait_switch_comes_from_the_environment() -> None:
     notifications = build_notifications(parse_settings(TEXT, env), env, MemoryRunStore())
     assert repr(notifications.notifiers[2]) == "SlackNotifier(<webhook hidden>)"
     assert notifications.http is not None
-    assert notifications.http.policy.should_wait is False
+    assert notifications.http.retry.should_wait is False

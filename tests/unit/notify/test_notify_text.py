@@ -9,7 +9,6 @@ from conveyor.model import EventKind, JobRecord, RunRecord, Status
 from conveyor.notify.base import MAX_DESCRIPTION, describe_run, format_duration, run_url
 from conveyor.notify.github import github_state, github_status_body, status_context
 from conveyor.notify.gitlab import gitlab_state, gitlab_status_body
-from conveyor.notify.http import parse_retry_after
 from conveyor.notify.slack import previous_outcome, slack_kind, slack_message
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -168,11 +167,3 @@ def test_slack_message_escapes_control_characters() -> None:
     job = JobRecord(name="a<b>&c", stage="t", status=Status.FAILED)
     text = slack_message(make_run(Status.FAILED, jobs=(job,)), "failure", link="l")["text"]
     assert "`a&lt;b&gt;&amp;c`" in text
-
-
-def test_parse_retry_after_seconds_and_date() -> None:
-    now = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
-    assert parse_retry_after("7", now=now) == 7.0
-    assert parse_retry_after("Mon, 23 Nov 2026 12:00:30 GMT", now=now) == 30.0
-    assert parse_retry_after("soon", now=now) is None
-    assert parse_retry_after(None, now=now) is None

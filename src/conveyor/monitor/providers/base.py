@@ -1,7 +1,7 @@
 """What every provider (GitLab, GitHub, Jenkins) offers the sync loop, and what they share.
 
 A provider is pure `parse_*` functions (payload -> PipelineView) plus a thin client that
-sends its requests through `monitor.http.Upstream`. `Memo` is what a provider remembers
+sends its requests through `monitor.upstream.Upstream`. `Memo` is what a provider remembers
 between two fetches of one target (ETag, updated-after watermark, last good pipelines) so an
 unchanged upstream costs one cheap request. Nothing here touches the network itself.
 """

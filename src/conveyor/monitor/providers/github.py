@@ -3,7 +3,7 @@
 `parse_run` maps one workflow run (status + conclusion) onto PipelineView (pure, validated).
 `GitHub` sends `Authorization: Bearer`, the API version header and `If-None-Match` with the
 last ETag: a 304 keeps the last good runs and costs no rate limit. Rate limiting (403/429)
-closes the provider's gate until the reset time (see monitor.http).
+closes the provider's gate until the reset time (see monitor.upstream).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 from conveyor.errors import UpstreamBadPayload, UpstreamError
 from conveyor.model import Status
-from conveyor.monitor.http import Upstream
 from conveyor.monitor.providers.base import PER_PAGE, Fetched, Memo, keep_shown, parse_records
+from conveyor.monitor.upstream import Upstream
 from conveyor.monitor.validate import (
     Invalid,
     PipelineView,

@@ -17,8 +17,8 @@ from urllib.parse import quote
 
 from conveyor.errors import UpstreamAuthError, UpstreamBadPayload, UpstreamError
 from conveyor.model import Status
-from conveyor.monitor.http import Upstream
 from conveyor.monitor.providers.base import PER_PAGE, Fetched, Memo, keep_shown, parse_records
+from conveyor.monitor.upstream import Upstream
 from conveyor.monitor.validate import (
     Invalid,
     PipelineView,

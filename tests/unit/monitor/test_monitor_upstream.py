@@ -1,5 +1,6 @@
-"""The HTTP boundary over httpx.MockTransport (in memory): failures become sanitized
-UpstreamErrors, rate limits close a gate, safe GETs are retried, bodies are capped."""
+"""The monitor's upstream calls over the real outbound client and httpx.MockTransport (in
+memory): failures become sanitized UpstreamErrors, rate limits close a gate, safe GETs are
+retried, bodies are capped."""
 
 from __future__ import annotations
 
@@ -16,21 +17,21 @@ from conveyor.errors import (
     UpstreamRateLimited,
     UpstreamTimeout,
 )
-from conveyor.monitor.http import ClientPool, Upstream, rate_limit_reset
+from conveyor.monitor.upstream import Upstream, open_monitor_client, rate_limit_reset, retry_policy
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def _upstream(handler: Callable[[httpx.Request], httpx.Response]) -> tuple[Upstream, list[str]]:
     codes: list[str] = []
-    pool = ClientPool(2, transport=httpx.MockTransport(handler))
+    client = open_monitor_client(
+        2, timeout_s=8, max_body_bytes=4096, transport=httpx.MockTransport(handler)
+    )
     upstream = Upstream(
-        pool,
-        timeout_s=8,
-        max_body_bytes=4096,
+        client,
         clock=lambda: NOW,
         on_response=lambda provider, code, headers: codes.append(code),
-        retry_wait_s=0,
+        retry=retry_policy(8, 0),
     )
     return upstream, codes
 

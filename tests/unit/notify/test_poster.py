@@ -1,4 +1,5 @@
-"""The outgoing-call policy, driven through httpx.MockTransport and a recording sleep."""
+"""The notifiers' posting policy over the real outbound client, driven through
+httpx.MockTransport and a recording sleep."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import httpx
 import pytest
 
 from conveyor.errors import UpstreamAuthError, UpstreamError, UpstreamRateLimited, UpstreamTimeout
-from conveyor.notify.http import OutgoingHttp, RetryPolicy
+from conveyor.notify.poster import Poster, notify_policy
+from conveyor.outbound.base import Reply
+from conveyor.outbound.client import OutboundClient
+from conveyor.outbound.retry import RetryPolicy
 
 POLICY = RetryPolicy(max_attempts=4, initial_wait_s=1.0, max_wait_s=8.0, jitter_s=0.0)
 
@@ -26,16 +30,17 @@ class Script:
         return answer
 
 
-def make_http(script: Script, policy: RetryPolicy = POLICY) -> tuple[OutgoingHttp, list[float]]:
+def make_http(script: Script, policy: RetryPolicy = POLICY) -> tuple[Poster, list[float]]:
     sleeps: list[float] = []
 
     async def record(seconds: float) -> None:
         sleeps.append(seconds)
 
-    return OutgoingHttp(policy, transport=httpx.MockTransport(script), sleep=record), sleeps
+    client = OutboundClient(notify_policy(), transport=httpx.MockTransport(script))
+    return Poster(policy, client=client, sleep=record), sleeps
 
 
-async def post(http: OutgoingHttp) -> httpx.Response:
+async def post(http: Poster) -> Reply:
     try:
         return await http.post_json(
             "http://sink.test/x", {"a": 1}, headers={}, target="github", log_fields={}

@@ -1,0 +1,220 @@
+"""The monitor's calls to GitLab, GitHub and Jenkins: every one goes through `Upstream.request`.
+
+Owns: what the monitor adds to the outbound client (conveyor.outbound, which owns timeouts,
+the body cap, redirects and cookies): JSON decoding, mapping answers onto the sanitized
+UpstreamError tree (`upstream 502`, `rate limited until …`, `invalid JSON`, and the client's
+`timeout after 8s`, `connection failed`, `response too large`), rate-limit gates per
+upstream (no request is sent while a gate is closed), safe retries (idempotent GETs on
+502/503/504 and broken connections only, through outbound.retry), and counting requests by
+provider and code. It never logs or raises a header value, a URL with a token, or a raw body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import httpx
+import orjson
+
+from conveyor.errors import (
+    UpstreamAuthError,
+    UpstreamBadPayload,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamTooLarge,
+    UpstreamUnreachable,
+)
+from conveyor.outbound.base import ClientPolicy, HttpClient, Reply
+from conveyor.outbound.client import OutboundClient
+from conveyor.outbound.retry import RetryPolicy, parse_retry_after, retry_call
+
+__all__ = [
+    "JsonReply",
+    "Upstream",
+    "format_reset",
+    "open_monitor_client",
+    "rate_limit_reset",
+    "retry_policy",
+]
+
+MAX_BACKOFF = timedelta(hours=1)
+DEFAULT_BACKOFF = timedelta(seconds=60)
+_RETRYABLE_STATUS = frozenset({502, 503, 504})
+
+Clock = Callable[[], datetime]
+ResponseHook = Callable[[str, str, Mapping[str, str]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class JsonReply:
+    """A decoded upstream answer: status, headers (lower-case names) and the JSON value
+    (None for 304 / 201 / 204 without a body)."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    data: Any
+    cookies: tuple[str, ...] = ()
+
+
+def open_monitor_client(
+    slots: int,
+    *,
+    timeout_s: float,
+    max_body_bytes: int,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> OutboundClient:
+    """The monitor's client: `slots` requests in flight, no redirects (one could carry a
+    token elsewhere), the environment's proxy settings ignored (targets are named hosts)."""
+    policy = ClientPolicy(
+        timeout_s=timeout_s,
+        max_body_bytes=max_body_bytes,
+        max_redirects=0,
+        slots=slots,
+        trust_env=False,
+    )
+    return OutboundClient(policy, transport=transport)
+
+
+def retry_policy(timeout_s: float, wait_s: float) -> RetryPolicy:
+    """Two attempts; the wait is wait_s plus up to wait_s of jitter (0: no wait, for tests).
+    The total cap leaves both attempts their whole deadline (the sync's per-target deadline
+    is the tighter bound)."""
+    return RetryPolicy(
+        max_attempts=2,
+        max_total_s=2 * timeout_s + 4 * wait_s,
+        initial_wait_s=wait_s,
+        max_wait_s=4 * wait_s,
+        jitter_s=wait_s,
+        should_wait=wait_s > 0,
+    )
+
+
+def format_reset(reset_at: datetime) -> str:
+    return reset_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rate_limit_reset(status: int, headers: Mapping[str, str], now: datetime) -> datetime | None:
+    """When a rate-limited answer (429, or 403 with no requests remaining) allows the next
+    request: Retry-After, else the reset epoch header, else a minute; capped at an hour."""
+    remaining = headers.get("x-ratelimit-remaining") or headers.get("ratelimit-remaining")
+    if status != 429 and not (status == 403 and remaining == "0"):
+        return None
+    reset_at = now + DEFAULT_BACKOFF
+    retry_after_s = parse_retry_after(headers.get("retry-after"), now=now)
+    epoch = headers.get("x-ratelimit-reset") or headers.get("ratelimit-reset")
+    if retry_after_s is not None:
+        reset_at = now + timedelta(seconds=retry_after_s)
+    elif headers.get("retry-after", "").strip():
+        reset_at = now + DEFAULT_BACKOFF  # present but unreadable
+    elif epoch is not None and epoch.strip().isdigit():
+        reset_at = datetime.fromtimestamp(int(epoch), tz=UTC)
+    return min(max(reset_at, now), now + MAX_BACKOFF)
+
+
+class Upstream:
+    """Shared by every provider of one Monitor. `on_response(provider, code, headers)` sees
+    each answer (code is the status or a failure kind such as "timeout")."""
+
+    def __init__(
+        self,
+        client: HttpClient,
+        *,
+        clock: Clock,
+        on_response: ResponseHook,
+        retry: RetryPolicy,
+    ) -> None:
+        self.client = client
+        self.clock = clock
+        self.on_response = on_response
+        self.retry = retry
+        self._gates: dict[str, datetime] = {}
+
+    def gate_closed_until(self, gate: str) -> datetime | None:
+        reset_at = self._gates.get(gate)
+        if reset_at is None or reset_at <= self.clock():
+            return None
+        return reset_at
+
+    async def request(
+        self,
+        provider: str,
+        method: str,
+        url: str,
+        *,
+        gate: str,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        expect_json: bool = True,
+    ) -> JsonReply:
+        """Send one request (retried only when safe); raise an UpstreamError on failure."""
+        reset_at = self.gate_closed_until(gate)
+        if reset_at is not None:
+            raise UpstreamRateLimited(
+                f"rate limited until {format_reset(reset_at)}", reset_at=reset_at
+            )
+        send = partial(self._send, provider, method, url, gate, headers, params, expect_json)
+        if method != "GET":
+            return await send()
+        return await retry_call(send, self.retry, on=_is_retryable)
+
+    async def _send(
+        self,
+        provider: str,
+        method: str,
+        url: str,
+        gate: str,
+        headers: Mapping[str, str] | None,
+        params: Mapping[str, str] | None,
+        expect_json: bool,
+    ) -> JsonReply:
+        try:
+            reply = await self.client.request(method, url, headers=headers, params=params)
+        except UpstreamTimeout:
+            self.on_response(provider, "timeout", {})
+            raise
+        except UpstreamTooLarge:
+            self.on_response(provider, "too_large", {})
+            raise
+        except UpstreamUnreachable:
+            self.on_response(provider, "connection", {})
+            raise
+        self.on_response(provider, str(reply.status_code), reply.headers)
+        return self._decode(reply, gate, expect_json)
+
+    def _decode(self, reply: Reply, gate: str, expect_json: bool) -> JsonReply:
+        status = reply.status_code
+        reset_at = rate_limit_reset(status, reply.headers, self.clock())
+        if reset_at is not None:
+            self._gates[gate] = reset_at
+            raise UpstreamRateLimited(
+                f"rate limited until {format_reset(reset_at)}",
+                reset_at=reset_at,
+                status_code=status,
+            )
+        if status in (401, 403):
+            raise UpstreamAuthError(
+                f"upstream {status} (check the target's token)", status_code=status
+            )
+        if status == 304 or (status < 300 and not expect_json):
+            return JsonReply(status, reply.headers, None, reply.cookies)
+        if status >= 300:
+            raise UpstreamError(f"upstream {status}", status_code=status)
+        try:
+            return JsonReply(status, reply.headers, orjson.loads(reply.body), reply.cookies)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamBadPayload("invalid JSON", status_code=status) from exc
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    """Broken connections and 502/503/504: worth one more GET. Never a timeout (the
+    deadline is spent), a rate limit, an auth error or a bad payload."""
+    if isinstance(exc, UpstreamUnreachable):
+        return True
+    if type(exc) is UpstreamError:
+        return exc.status_code in _RETRYABLE_STATUS
+    return False

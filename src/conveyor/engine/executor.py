@@ -22,6 +22,10 @@ worker on another host), so everything crossing it is data:
   result with status `canceled` and the steps as far as they got. Cancelling the task that
   awaits `run` also stops the attempt, and CancelledError propagates.
 
+The messages are NamedTuples: immutable, plain data (`_asdict`), and about 7x cheaper to
+define than frozen dataclasses, which matters on `conveyor run`'s start-up (Python 3.11
+compiles every generated dataclass method; docs/benchmarks.md).
+
 Implementations: `engine.local.LocalExecutor` (process groups on this host) and the fake in
 tests/fakes/executor.py; tests/integration/engine/test_executor_conformance.py holds both to
 this contract. This module defines data and the Protocol only: no I/O.
@@ -30,10 +34,11 @@ this contract. This module defines data and the Protocol only: no I/O.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from dataclasses import asdict
+from typing import Any, NamedTuple, Protocol
 
 from conveyor.model import (
+    EMPTY,
     Artifacts,
     ArtifactWhen,
     Cache,
@@ -57,8 +62,7 @@ __all__ = [
 OutputSink = Callable[[Sequence[LogRecord]], None]
 
 
-@dataclass(frozen=True, slots=True)
-class WorkspaceSource:
+class WorkspaceSource(NamedTuple):
     """Where an attempt's files come from. `isolate` false: the attempt runs in `directory`
     itself (shared by every job of the run). `isolate` true: it runs in `job_dir`, a fresh
     copy of a pristine checkout of `sha` from the repository at `directory` (the folder
@@ -70,8 +74,7 @@ class WorkspaceSource:
     job_dir: str
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptSpec:
+class AttemptSpec(NamedTuple):
     """One attempt of one job, as data (module docstring). `secrets`: the job's declared
     secrets (name -> value, added to each step's env); `mask`: every value to mask in its
     output (the run's secrets). `artifacts_from`: the jobs whose saved artifacts (isolated
@@ -88,16 +91,15 @@ class AttemptSpec:
     shell: str = "bash"
     workdir: str | None = None
     timeout_s: float = 3600.0
-    event_variables: Mapping[str, str] = field(default_factory=dict)
-    secrets: Mapping[str, str] = field(default_factory=dict)
+    event_variables: Mapping[str, str] = EMPTY
+    secrets: Mapping[str, str] = EMPTY
     mask: tuple[str, ...] = ()
     artifacts_from: tuple[str, ...] = ()
     artifacts: Artifacts | None = None
     caches: tuple[Cache, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptResult:
+class AttemptResult(NamedTuple):
     """How an attempt went. `status` is success, failed or canceled; for a failure
     `exit_code` (None when killed for its time limit, `timed_out`, or when it could not
     start) and `reason` (masked) say why. `last_line` is the number of the attempt's last
@@ -130,7 +132,8 @@ class Executor(Protocol):
 
 def attempt_spec_to_dict(spec: AttemptSpec) -> dict[str, Any]:
     """`spec` as JSON-compatible data (what a broker carries)."""
-    data = asdict(spec)
+    data = spec._asdict()
+    data["workspace"] = spec.workspace._asdict()
     data["env"] = dict(spec.env)
     data["event_variables"] = dict(spec.event_variables)
     data["secrets"] = dict(spec.secrets)
@@ -150,6 +153,8 @@ def attempt_spec_from_dict(data: Mapping[str, Any]) -> AttemptSpec:
     """The spec `attempt_spec_to_dict` made (lists become tuples, enums come back)."""
     values = dict(data)
     values["workspace"] = WorkspaceSource(**values["workspace"])
+    for key in ("env", "event_variables", "secrets"):
+        values[key] = dict(values.get(key, {}))
     for key in ("steps", "after_steps"):
         values[key] = tuple(Step(**step) for step in values.get(key, ()))
     artifacts = values.get("artifacts")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from conveyor.clock import SYSTEM_CLOCK, Clock
@@ -43,16 +42,20 @@ __all__ = ["AFTER_STEPS_TIMEOUT_S", "LocalExecutor"]
 AFTER_STEPS_TIMEOUT_S = 300.0  # GitLab's after_script limit
 
 
-@dataclass(slots=True)
 class _Attempt:
     """One attempt while it runs: its output numbering and its steps as far as they got."""
 
-    spec: AttemptSpec
-    on_output: OutputSink
-    masker: Masker
-    line: int
-    clock: Clock
-    steps: list[StepRecord] = field(default_factory=list)
+    __slots__ = ("clock", "line", "masker", "on_output", "spec", "steps")
+
+    def __init__(
+        self, spec: AttemptSpec, on_output: OutputSink, masker: Masker, line: int, clock: Clock
+    ) -> None:
+        self.spec = spec
+        self.on_output = on_output
+        self.masker = masker
+        self.line = line
+        self.clock = clock
+        self.steps: list[StepRecord] = []
 
     def write(self, step: str, stream: Stream, texts: Sequence[str]) -> None:
         spec, ts, n = self.spec, self.clock.now(), self.line
@@ -86,19 +89,28 @@ class _Attempt:
         )
 
 
-@dataclass(slots=True)
 class LocalExecutor:
     """Runs the attempts of one run on this host. `workspaces` are the run's job folders
     (the CLI starts its pristine checkout early), `run_dir` holds artifacts and dotenv
     reports; GitLab caches are kept between runs under conveyor's `home` (engine.cache)."""
 
-    runner: StepRunner
-    workspaces: JobWorkspaces
-    run_dir: Path
-    home: Path | None
-    clock: Clock = SYSTEM_CLOCK
-    _running: dict[tuple[str, str], asyncio.Task[AttemptResult]] = field(default_factory=dict)
-    _attempts: dict[tuple[str, str], _Attempt] = field(default_factory=dict)
+    __slots__ = ("_attempts", "_running", "clock", "home", "run_dir", "runner", "workspaces")
+
+    def __init__(
+        self,
+        runner: StepRunner,
+        workspaces: JobWorkspaces,
+        run_dir: Path,
+        home: Path | None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.runner = runner
+        self.workspaces = workspaces
+        self.run_dir = run_dir
+        self.home = home
+        self.clock = clock
+        self._running: dict[tuple[str, str], asyncio.Task[AttemptResult]] = {}
+        self._attempts: dict[tuple[str, str], _Attempt] = {}
 
     async def run(self, spec: AttemptSpec, on_output: OutputSink) -> AttemptResult:
         key = (spec.run_id, spec.job)

@@ -55,9 +55,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.engine.attempt import RunContext, RunObserver
@@ -69,8 +69,7 @@ from conveyor.engine.workspace import JobWorkspaces
 from conveyor.masking import Masker
 from conveyor.model import Plan, RunRecord, Status
 from conveyor.status import run_status
-from conveyor.store.base import LogSink, RunStore
-from conveyor.store.logreader import LogFileReader
+from conveyor.store.base import LogReader, LogSink, RunStore
 
 if TYPE_CHECKING:  # a fresh run never needs the resume module
     from conveyor.engine.resume import Resume
@@ -86,8 +85,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class RunSetup:
+class RunSetup(NamedTuple):
     """What an execution needs besides its plan and run record (module docstring)."""
 
     store: RunStore
@@ -106,14 +104,21 @@ class RunSetup:
     clock: Clock = SYSTEM_CLOCK
 
 
-@dataclass(frozen=True, slots=True)
 class RunControls:
     """Where a run is steered from while it executes: `cancel` set cancels it (signal
     handler, API), `live` lets another task play manual jobs, `observer` sees every change."""
 
-    cancel: asyncio.Event | None = None
-    live: LiveRun | None = None
-    observer: RunObserver | None = None
+    __slots__ = ("cancel", "live", "observer")
+
+    def __init__(
+        self,
+        cancel: asyncio.Event | None = None,
+        live: LiveRun | None = None,
+        observer: RunObserver | None = None,
+    ) -> None:
+        self.cancel = cancel
+        self.live = live
+        self.observer = observer
 
 
 def _executor(plan: Plan, setup: RunSetup, journal: JobJournal) -> tuple[Executor, JobWorkspaces]:
@@ -204,6 +209,12 @@ async def execute_run(
     )
 
 
+def _log_reader(run_dir: Path) -> LogReader:
+    from conveyor.store.logreader import LogFileReader  # resumed runs only
+
+    return LogFileReader(run_dir)
+
+
 def _prepare_jobs(execution: Execution, resume: Resume | None, run_dir: Path) -> tuple[str, ...]:
     """Store the pending record of every job about to run and return their names. When
     resuming, the kept jobs are final already (records, outcomes) and the rerun jobs' log
@@ -228,7 +239,7 @@ def _prepare_jobs(execution: Execution, resume: Resume | None, run_dir: Path) ->
         else:
             execution.attempts[name] = resume.attempts.get(name, 0)
             execution.ctx.line_counts[name] = max(
-                (record.n for record in LogFileReader(run_dir).read_job(name)), default=0
+                (record.n for record in _log_reader(run_dir).read_job(name)), default=0
             )
             execution.save(pending_record(planned))
     return resume.rerun

@@ -26,9 +26,10 @@ import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from conveyor.git.adapter import GitCli
-from conveyor.git.base import Git, GitFailed
+if TYPE_CHECKING:
+    from conveyor.git.base import Git
 
 __all__ = ["JobWorkspaces", "copy_file", "open_job_workspace"]
 
@@ -119,7 +120,7 @@ class JobWorkspaces:
         self._worktree: Path | None = None
         self._removals: set[asyncio.Task[None]] = set()
         self._is_small = False
-        self._git: Git = git or GitCli()
+        self._given_git = git
 
     @asynccontextmanager
     async def open(self, scratch: Path) -> AsyncIterator[Path]:
@@ -163,12 +164,22 @@ class JobWorkspaces:
                 self._source = source
         return self._source
 
+    def _git(self) -> Git:
+        """The Git given, else GitCli: imported only by a run that checks out (isolated jobs)."""
+        if self._given_git is None:
+            from conveyor.git.adapter import GitCli
+
+            self._given_git = GitCli()
+        return self._given_git
+
     async def _checkout(self) -> Path:
+        from conveyor.git.base import GitFailed
+
         if self.sha and (self.workspace / ".git").exists():
             target = self._root / _PRISTINE
             self._root.mkdir(parents=True, exist_ok=True)
             try:
-                await self._git.add_worktree(self.workspace, self.sha, target)
+                await self._git().add_worktree(self.workspace, self.sha, target)
             except GitFailed:  # not a commit of this repository: copy the folder instead
                 await asyncio.to_thread(shutil.rmtree, target, True)
             else:
@@ -186,9 +197,11 @@ class JobWorkspaces:
         if self._removals:
             await asyncio.gather(*self._removals, return_exceptions=True)
         if self._worktree is not None:
+            from conveyor.git.base import GitFailed
+
             if not await asyncio.to_thread(_drop_worktree, self.workspace, self._worktree):
                 with contextlib.suppress(GitFailed):  # the folder goes below either way
-                    await self._git.remove_worktree(self.workspace, self._worktree)
+                    await self._git().remove_worktree(self.workspace, self._worktree)
             await asyncio.to_thread(shutil.rmtree, self._worktree, True)
             self._worktree = None
         self._source = None

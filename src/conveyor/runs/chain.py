@@ -25,12 +25,12 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from conveyor.errors import ConfigError, UsageError
-from conveyor.model import Event, Pipeline, Plan, RunRecord
+from conveyor.model import EMPTY, Event, Pipeline, Plan, RunRecord
 
 if TYPE_CHECKING:
     from conveyor.config.gitlab.include_rules import ChangesSince
@@ -58,8 +58,7 @@ def default_concurrency(requested: int | None, pipeline: Pipeline) -> int:
     return requested or pipeline.concurrency or max(4, os.cpu_count() or 1)
 
 
-@dataclass(frozen=True, slots=True)
-class RunRequest:
+class RunRequest(NamedTuple):
     """What to run. `event` as far as the caller knows it (the source completes it with
     the checkout's changed and listed files); `pipeline_file` as given (`-f`, the repo's
     setting, the run's trigger), None to find it; `jobs` the `--job` selection; `play`
@@ -72,7 +71,7 @@ class RunRequest:
     play: frozenset[str] = frozenset()
     concurrency: int | None = None
     reserved_env: frozenset[str] = frozenset()
-    env: Mapping[str, str] = field(default_factory=dict)  # conveyor's environment
+    env: Mapping[str, str] = EMPTY  # conveyor's environment
 
 
 class Checkout(Protocol):
@@ -86,6 +85,12 @@ class Checkout(Protocol):
     @property
     def event(self) -> Event:
         """The request's event with the checkout's changed and listed files."""
+        ...
+
+    @property
+    def loads_in_thread(self) -> bool:
+        """Parse the pipeline in a worker thread (the server: its loop serves others
+        meanwhile); the CLI parses on its own loop, which has nothing else to do."""
         ...
 
     def open_pipeline_file(self) -> AbstractAsyncContextManager[tuple[Path, str]]:
@@ -110,8 +115,7 @@ class Source(Protocol):
     def open(self, request: RunRequest) -> AbstractAsyncContextManager[Checkout]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Started:
+class Started(NamedTuple):
     """A run record ready to execute: the run, the store it lives in, its folder, and the
     resume when it already has job records (a played manual job)."""
 
@@ -194,7 +198,9 @@ async def _load(checkout: Checkout, event: Event) -> Pipeline:
     )
     async with checkout.open_pipeline_file() as (path, prefix):
         try:
-            pipeline = await asyncio.to_thread(load, path)
+            pipeline = (
+                await asyncio.to_thread(load, path) if checkout.loads_in_thread else load(path)
+            )
         except ConfigError as exc:
             if not prefix:
                 raise

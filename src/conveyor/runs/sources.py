@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,16 +47,27 @@ def _workspaces(directory: Path, *, isolate: bool, sha: str, run_dir: Path) -> J
     return JobWorkspaces(directory, isolate=isolate, sha=sha, root=run_dir / "work", home=home)
 
 
-@dataclass(slots=True)
 class _FolderCheckout:
     """The project folder (`FolderSource`, `RunFolderSource`)."""
 
-    directory: Path
-    event: Event
-    pipeline_file: Path
-    run_dir: Path
-    workspaces: JobWorkspaces
-    is_play: bool = False
+    loads_in_thread = False
+    __slots__ = ("directory", "event", "is_play", "pipeline_file", "run_dir", "workspaces")
+
+    def __init__(
+        self,
+        directory: Path,
+        event: Event,
+        pipeline_file: Path,
+        run_dir: Path,
+        workspaces: JobWorkspaces,
+        is_play: bool = False,
+    ) -> None:
+        self.directory = directory
+        self.event = event
+        self.pipeline_file = pipeline_file
+        self.run_dir = run_dir
+        self.workspaces = workspaces
+        self.is_play = is_play
 
     @contextlib.asynccontextmanager
     async def open_pipeline_file(self) -> AsyncIterator[tuple[Path, str]]:
@@ -99,14 +110,18 @@ class _FolderCheckout:
         return current
 
 
-@dataclass(slots=True)
 class FolderSource:
     """`conveyor run`: the folder as it is, described by `query` (started by the caller)."""
 
-    directory: Path
-    query: CheckoutQuery
-    pipeline_file: Path
-    run_dir: Path
+    __slots__ = ("directory", "pipeline_file", "query", "run_dir")
+
+    def __init__(
+        self, directory: Path, query: CheckoutQuery, pipeline_file: Path, run_dir: Path
+    ) -> None:
+        self.directory = directory
+        self.query = query
+        self.pipeline_file = pipeline_file
+        self.run_dir = run_dir
 
     @contextlib.asynccontextmanager
     async def open(self, request: RunRequest) -> AsyncIterator[_FolderCheckout]:
@@ -135,13 +150,15 @@ class FolderSource:
             await checkout.workspaces.close()  # execute_run closes them too; twice is fine
 
 
-@dataclass(slots=True)
 class RunFolderSource:
     """`conveyor play`: the folder at the stored run's commit (module docstring)."""
 
-    directory: Path
-    pipeline_file: Path
-    run_dir: Path
+    __slots__ = ("directory", "pipeline_file", "run_dir")
+
+    def __init__(self, directory: Path, pipeline_file: Path, run_dir: Path) -> None:
+        self.directory = directory
+        self.pipeline_file = pipeline_file
+        self.run_dir = run_dir
 
     @contextlib.asynccontextmanager
     async def open(self, request: RunRequest) -> AsyncIterator[_FolderCheckout]:
@@ -192,14 +209,17 @@ def _path_inside(directory: Path, file: Path) -> Path | None:
         return None
 
 
-@dataclass(slots=True)
 class _MirrorCheckout:
     """A worktree of the run's sha (`MirrorSource`)."""
 
-    directory: Path
-    event: Event
-    pipeline_file: Path
-    run_dir: Path
+    loads_in_thread = True
+    __slots__ = ("directory", "event", "pipeline_file", "run_dir")
+
+    def __init__(self, directory: Path, event: Event, pipeline_file: Path, run_dir: Path) -> None:
+        self.directory = directory
+        self.event = event
+        self.pipeline_file = pipeline_file
+        self.run_dir = run_dir
 
     @contextlib.asynccontextmanager
     async def open_pipeline_file(self) -> AsyncIterator[tuple[Path, str]]:
@@ -219,16 +239,26 @@ class _MirrorCheckout:
         return None  # the engine makes them from the worktree
 
 
-@dataclass(slots=True)
 class MirrorSource:
     """The server: the repository's mirror, a worktree of the run's sha."""
 
-    checkouts: Checkouts
-    repo: str
-    clone_url: str
-    auth: GitAuth | None
-    worktree: Path
-    run_dir: Path
+    __slots__ = ("auth", "checkouts", "clone_url", "repo", "run_dir", "worktree")
+
+    def __init__(
+        self,
+        checkouts: Checkouts,
+        repo: str,
+        clone_url: str,
+        auth: GitAuth | None,
+        worktree: Path,
+        run_dir: Path,
+    ) -> None:
+        self.checkouts = checkouts
+        self.repo = repo
+        self.clone_url = clone_url
+        self.auth = auth
+        self.worktree = worktree
+        self.run_dir = run_dir
 
     @contextlib.asynccontextmanager
     async def open(self, request: RunRequest) -> AsyncIterator[_MirrorCheckout]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,21 +42,44 @@ _LOCK_FILE = "play.lock"
 Say = Callable[[str], None]
 
 
-@dataclass(slots=True)
 class NewRun:
     """`conveyor run` (module docstring). `notice` shows the "no pipeline" line (stdout,
     unless the record goes there as JSON); `say` the rest (stderr). `store` is the store
     once opened: the caller closes it."""
 
-    home: Path
-    run_id: str
-    pipeline_file: Path
-    jobs: tuple[str, ...]
-    clock: Clock
-    notice: Say
-    say: Say
-    store: RunStore | None = None
-    is_created: bool = False
+    __slots__ = (
+        "clock",
+        "home",
+        "is_created",
+        "jobs",
+        "notice",
+        "pipeline_file",
+        "run_id",
+        "say",
+        "store",
+    )
+
+    def __init__(
+        self,
+        home: Path,
+        run_id: str,
+        pipeline_file: Path,
+        jobs: tuple[str, ...],
+        clock: Clock,
+        notice: Say,
+        say: Say,
+        store: RunStore | None = None,
+        is_created: bool = False,
+    ) -> None:
+        self.home = home
+        self.run_id = run_id
+        self.pipeline_file = pipeline_file
+        self.jobs = jobs
+        self.clock = clock
+        self.notice = notice
+        self.say = say
+        self.store = store
+        self.is_created = is_created
 
     def is_excluded(self, plan: Plan, reason: str) -> bool:
         self.notice(f"no pipeline: the workflow rules excluded it ({reason})")
@@ -84,15 +107,17 @@ class NewRun:
         return None
 
 
-@dataclass(slots=True)
 class ResumedRun:
     """`conveyor play RUN JOB` (module docstring), on an open store."""
 
-    store: RunStore
-    home: Path
-    run: RunRecord
-    job: str
-    say: Say
+    __slots__ = ("home", "job", "run", "say", "store")
+
+    def __init__(self, store: RunStore, home: Path, run: RunRecord, job: str, say: Say) -> None:
+        self.store = store
+        self.home = home
+        self.run = run
+        self.job = job
+        self.say = say
 
     def check(self, run: RunRecord | None = None) -> None:
         """Every refusal that needs only the stored run (UsageError / ConflictError)."""
@@ -169,17 +194,25 @@ def _play_lock(home: Path) -> Iterator[None]:
         yield
 
 
-@dataclass(slots=True)
 class QueuedRun:
     """A server run picked up by a queue worker (module docstring). `on_start` tells the
     listeners; `started_at` is when the worker picked it up."""
 
-    store: RunStore
-    home: Path
-    run: RunRecord
-    clock: Clock
-    on_start: Callable[[RunRecord], Awaitable[None]]
-    started_at: object = field(default=None)
+    __slots__ = ("clock", "home", "on_start", "run", "store")
+
+    def __init__(
+        self,
+        store: RunStore,
+        home: Path,
+        run: RunRecord,
+        clock: Clock,
+        on_start: Callable[[RunRecord], Awaitable[None]],
+    ) -> None:
+        self.store = store
+        self.home = home
+        self.run = run
+        self.clock = clock
+        self.on_start = on_start
 
     def is_excluded(self, plan: Plan, reason: str) -> bool:
         return False  # the run exists already: it ends with no jobs, as planned

@@ -4,6 +4,8 @@
     ├── ConfigError(problems)         exit 2  422 invalid_config     a pipeline/settings file
     ├── IncludeFetchError             exit 2  422 include_unavailable  `include: remote` failed
     ├── UsageError                    exit 2  400 bad_request        a command line is wrong
+    │   ├── InvalidRef                        422 invalid_ref        not a branch or tag name
+    │   └── RefusedVariable                   422 refused_variable   BASH_ENV, LD_*, PATH…
     ├── ConflictError                 exit 2  409 conflict           not possible in this state
     ├── StoreError                    exit 1  503 store_unavailable  the run store failed
     │   └── store.executor.IntegrityConflict, MissingReference
@@ -17,6 +19,7 @@
     │   ├── UpstreamBadPayload
     │   │   └── UpstreamTooLarge(limit_bytes)   the body passed the outbound client's cap
     │   ├── UpstreamUnreachable(cause)          no connection, or it broke
+    │   │   └── UpstreamAddressRefused          an internal address no allow-list names
     │   └── UpstreamRedirectError               too many redirects, or to a non-http URL
     └── server.errors.ApiError(http_status, code)   any other refusal of the HTTP API
 
@@ -43,8 +46,11 @@ __all__ = [
     "ConveyorError",
     "GitError",
     "IncludeFetchError",
+    "InvalidRef",
     "Problem",
+    "RefusedVariable",
     "StoreError",
+    "UpstreamAddressRefused",
     "UpstreamAuthError",
     "UpstreamBadPayload",
     "UpstreamError",
@@ -114,6 +120,22 @@ class UsageError(ConveyorError):
     exit_code = 2
     http_status = 400
     code = "bad_request"
+
+
+class InvalidRef(UsageError):
+    """A ref from a trigger (API, webhook, schedule, `--ref`) is not a branch or tag name by
+    git's rules (conveyor.inputs); the message never holds the ref itself."""
+
+    http_status = 422
+    code = "invalid_ref"
+
+
+class RefusedVariable(UsageError):
+    """A trigger sets a variable that changes how a job's shell, loader or interpreter
+    starts (`BASH_ENV`, `LD_PRELOAD`, `PATH`…: conveyor.inputs)."""
+
+    http_status = 422
+    code = "refused_variable"
 
 
 class ConflictError(ConveyorError):
@@ -213,6 +235,18 @@ class UpstreamUnreachable(UpstreamError):
     def __init__(self, reason: str, *, cause: str) -> None:
         super().__init__(reason)
         self.cause = cause
+
+
+class UpstreamAddressRefused(UpstreamUnreachable):
+    """A guarded request (outbound.guard: `include: remote`) was not connected: the host
+    resolves to an internal address (`address_kind`: loopback, private, link-local…) that no
+    allow-list names."""
+
+    kind = "address_refused"
+
+    def __init__(self, address_kind: str) -> None:
+        super().__init__(f"resolves to a {address_kind} address", cause="AddressRefused")
+        self.address_kind = address_kind
 
 
 class UpstreamRedirectError(UpstreamError):

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from conveyor.errors import UsageError
+from conveyor.inputs import check_variable_names, ref_problem
 from conveyor.model import EventKind
 
 __all__ = ["event_options", "parse_vars"]
@@ -21,14 +22,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def parse_vars(pairs: Sequence[str]) -> dict[str, str]:
-    """`--var K=V` pairs as a mapping; a pair without `=` or with an empty key is an error."""
+    """`--var K=V` pairs as a mapping; a pair without `=` or with an empty key is an error,
+    and so is a variable no trigger may set (`BASH_ENV`, `LD_PRELOAD`…: conveyor.inputs)."""
     values: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"--var {pair!r}: expected KEY=VALUE (e.g. --var DEPLOY=1)")
         values[key.strip()] = value
+    check_variable_names(values, where="--var")
     return values
+
+
+def _checked_ref(_ctx: click.Context, _param: click.Parameter, ref: str | None) -> str | None:
+    """`--ref` as git's rules for branch and tag names allow it (conveyor.inputs)."""
+    problem = None if ref is None else ref_problem(ref)
+    if problem is not None:
+        raise click.BadParameter(f"the ref {problem} (give a branch or tag name)")
+    return ref
 
 
 def event_options(function: F) -> F:
@@ -50,7 +61,11 @@ def event_options(function: F) -> F:
             show_default=True,
             help="The event to run the pipeline for.",
         ),
-        click.option("--ref", help="Branch or tag name (default: the current git branch)."),
+        click.option(
+            "--ref",
+            callback=_checked_ref,
+            help="Branch or tag name (default: the current git branch).",
+        ),
         click.option("--sha", help="Commit (default: the ref's commit, else HEAD)."),
         click.option(
             "--var",

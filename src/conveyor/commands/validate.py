@@ -15,6 +15,7 @@ Must not: import asyncio, SQLAlchemy, FastAPI or rich (validate must start fast)
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from conveyor.commands.options import event_options, parse_vars
 from conveyor.config import find_pipeline_file, is_gitlab_file, load_pipeline
 from conveyor.config.problems import render_warning
 from conveyor.model import Event, EventKind, Pipeline, Plan
-from conveyor.outbound.remote import HttpRemoteFetcher
+from conveyor.outbound.remote import HttpRemoteFetcher, allow_entries
 
 if TYPE_CHECKING:
     from conveyor.config.gitlab.include_rules import ChangesSince
@@ -57,6 +58,11 @@ def _changes_lookup(path: Path, event: Event | None) -> ChangesSince | None:
     return changes_lookup(path.parent, event.sha)
 
 
+def _remote_fetcher() -> HttpRemoteFetcher:
+    """`include: remote` fetches; internal hosts only as CONVEYOR_REMOTE_INCLUDE_ALLOW lists."""
+    return HttpRemoteFetcher(allow=allow_entries(os.environ))
+
+
 def _echo_warnings(pipeline: Pipeline) -> None:
     for warning in pipeline.warnings:
         click.echo(render_warning(warning), err=True)
@@ -72,7 +78,7 @@ def validate(file: str | None) -> None:  # fmt: skip
     event = _lint_event(path)
     changes_since = _changes_lookup(path, event)
     pipeline = load_pipeline(
-        path, event=event, changes_since=changes_since, fetch=HttpRemoteFetcher()
+        path, event=event, changes_since=changes_since, fetch=_remote_fetcher()
     )
     _echo_warnings(pipeline)
     stages = len(pipeline.stages)
@@ -163,7 +169,7 @@ def plan(
     # The event decides include:rules.
     changes_since = _changes_lookup(path, trigger)
     pipeline = load_pipeline(
-        path, event=trigger, changes_since=changes_since, fetch=HttpRemoteFetcher()
+        path, event=trigger, changes_since=changes_since, fetch=_remote_fetcher()
     )
     _echo_warnings(pipeline)
     from conveyor.git.describe import add_compare_changes  # rules:changes:compare_to diffs

@@ -72,6 +72,9 @@ class RunRequest(NamedTuple):
     concurrency: int | None = None
     reserved_env: frozenset[str] = frozenset()
     env: Mapping[str, str] = EMPTY  # conveyor's environment
+    # Internal hosts `include: remote` may fetch (the server's conveyor.toml list; the
+    # CONVEYOR_REMOTE_INCLUDE_ALLOW of `env` is added: outbound.remote.allow_entries).
+    remote_include_allow: tuple[str, ...] = ()
 
 
 class Checkout(Protocol):
@@ -179,7 +182,7 @@ def collect_secrets(
     return secrets
 
 
-async def _load(checkout: Checkout, event: Event) -> Pipeline:
+async def _load(checkout: Checkout, event: Event, allow: tuple[str, ...]) -> Pipeline:
     """Load and validate the pipeline; problems and warnings name files as the user
     knows them (the checkout's own folder cut off)."""
     import asyncio
@@ -194,7 +197,7 @@ async def _load(checkout: Checkout, event: Event) -> Pipeline:
         load_pipeline,
         event=event,
         changes_since=checkout.changes_since(),
-        fetch=HttpRemoteFetcher(),
+        fetch=HttpRemoteFetcher(allow=allow),
     )
     async with checkout.open_pipeline_file() as (path, prefix):
         try:
@@ -224,10 +227,12 @@ async def execute_request(
     from conveyor.config.problems import render_warning
     from conveyor.engine.scheduler import RunSetup, execute_run
     from conveyor.engine.selection import select_jobs
+    from conveyor.outbound.remote import allow_entries
     from conveyor.plan import plan as plan_pipeline
 
     async with source.open(request) as checkout:
-        pipeline = await _load(checkout, checkout.event)
+        allow = allow_entries(request.env, request.remote_include_allow)
+        pipeline = await _load(checkout, checkout.event, allow)
         for warning in pipeline.warnings:
             surface.say(render_warning(warning))
         event = await checkout.compare_changes(pipeline, checkout.event)

@@ -58,7 +58,7 @@ from conveyor.runs.records import (
 )
 from conveyor.runs.sources import MirrorSource
 from conveyor.runs.starts import QueuedRun
-from conveyor.settings import RepoSettings, Settings
+from conveyor.settings import RepoSettings, Settings, held_secret_values
 from conveyor.store.base import RunStore
 from conveyor.store.paths import new_run_id, run_dir
 from conveyor.triggers import event_from_trigger
@@ -111,6 +111,12 @@ class RunQueue:
         self.home = home
         self.env = env
         self.clock = clock
+        # A trigger variable equal to one of the server's own secrets is stored masked (and
+        # so reaches the jobs as `[MASKED]`): neither the database nor a job gets it.
+        self._held_secrets = {
+            f"conveyor server secret {n}": value
+            for n, value in enumerate(held_secret_values(settings, env), 1)
+        }
         self.listeners: list[RunListener] = list(listeners)
         self.checkouts = Checkouts(home / "mirrors", timeout_s=settings.server.git_timeout, env=env)
         self._waiting: asyncio.Queue[str] = asyncio.Queue()
@@ -182,7 +188,13 @@ class RunQueue:
     ) -> Queued:
         """Store a `pending` run for `event` and queue it; a delivery seen before queues
         nothing and answers its first run id. `play`: manual jobs to run."""
-        run = new_run_record(event, new_run_id(), clock=self.clock, trigger={"play": list(play)})
+        run = new_run_record(
+            event,
+            new_run_id(),
+            clock=self.clock,
+            trigger={"play": list(play)},
+            secrets=self._held_secrets,
+        )
         # Written on the event loop, like every store call of the engine: SQLite writes are
         # short, and handing them to a thread cost more (GIL hand-offs with a busy loop, and
         # writer threads waiting on each other's lock) than they take. Deliveries arriving
@@ -367,6 +379,7 @@ class RunQueue:
             play=frozenset(_played(run.trigger)),
             reserved_env=self.settings.secret_variables(),
             env=self.env,
+            remote_include_allow=self.settings.server.remote_include_allow,
         )
         source = MirrorSource(
             self.checkouts,

@@ -2,7 +2,9 @@
 
 The app stores the expected token (read from the environment variable named in
 conveyor.toml) in `app.state.api_token` and `server.public_read` in `app.state.public_read`.
-Comparison is constant-time. Routes: `Depends(require_write)` / `Depends(require_read)`.
+Comparison is constant-time and of bytes: a header with non-ASCII characters (which
+`hmac.compare_digest` refuses to compare as text) is a wrong token, answered 401 like any
+other. Routes: `Depends(require_write)` / `Depends(require_read)`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,17 @@ from fastapi import Request
 
 from conveyor.server.errors import ApiError
 
-__all__ = ["require_read", "require_write"]
+__all__ = ["require_read", "require_write", "token_matches"]
+
+
+def token_matches(header: str, expected: str) -> bool:
+    """Whether an `Authorization` header value (as the ASGI server decoded it: latin-1)
+    carries `Bearer <expected>`, compared in constant time over the header's raw bytes."""
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    raw = given.strip().encode("latin-1", "replace")
+    return hmac.compare_digest(raw, expected.encode("utf-8"))
 
 
 def _check(request: Request) -> None:
@@ -24,9 +36,7 @@ def _check(request: Request) -> None:
             "unauthorized",
             "This server has no API token configured (set server.api_token_env in conveyor.toml).",
         )
-    header = request.headers.get("authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), expected):
+    if not token_matches(request.headers.get("authorization", ""), expected):
         raise ApiError(
             401, "unauthorized", "Missing or wrong token: send 'Authorization: Bearer <token>'."
         )

@@ -24,7 +24,6 @@ structlog logger bound once rather than the per-call lazy proxy.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import itertools
 import os
 import re
@@ -40,7 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conveyor.errors import ConveyorError
 from conveyor.logconfig import AccessLine, access_line
-from conveyor.server.auth import require_read
+from conveyor.server.auth import require_read, token_matches
 from conveyor.server.errors import envelope_body, envelope_of
 
 __all__ = [
@@ -270,8 +269,7 @@ def require_read_scope(scope: Scope) -> None:
     if expected:
         for name, value in scope["headers"]:
             if name == b"authorization":
-                scheme, _, given = value.decode("latin-1").partition(" ")
-                if scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), expected):
+                if token_matches(value.decode("latin-1"), expected):
                     return
                 break
     require_read(Request(scope))

@@ -34,6 +34,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.errors import ConflictError, GitError
+from conveyor.inputs import check_ref, check_variable_names
 from conveyor.model import EventKind, RunRecord, Status
 from conveyor.server.auth import require_read, require_write
 from conveyor.server.errors import ApiError
@@ -61,6 +62,10 @@ __all__ = [
 ]
 
 _VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# Past any real history, and far below what the store's integers hold (an offset beyond
+# 2**63 made SQLite raise OverflowError: a 500).
+MAX_OFFSET = 1_000_000_000
+_MAX_EVENT_ID_DIGITS = 18
 _JSON = "application/json"
 
 
@@ -148,7 +153,7 @@ async def list_runs(
     ref: str | None = None,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
     """Newest first. `next_offset` is null on the last page."""
     runs = await asyncio.to_thread(
@@ -171,6 +176,8 @@ def _get_run_route(reads: RunReads) -> Callable[[Request, str], Any]:
 
 async def trigger_run(request: Request, body: TriggerBody) -> Response:
     settings: Settings = request.app.state.settings
+    check_ref(body.ref, where="POST /api/v1/runs: ref")
+    check_variable_names(body.variables, where="POST /api/v1/runs: variables")
     if settings.repo(body.repo) is None:
         raise ApiError(
             404,
@@ -250,7 +257,8 @@ async def job_log(
             ndjson_chunks(logs.read_job(job)), media_type="application/x-ndjson"
         )
     seen = last_event_id or ""
-    after_n = int(seen) if seen.isascii() and seen.isdigit() else 0
+    readable = seen.isascii() and seen.isdigit() and len(seen) <= _MAX_EVENT_ID_DIGITS
+    after_n = int(seen) if readable else 0
     store = _store(request)
 
     async def outcome() -> str | None:

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from conveyor.errors import WebhookRejected
+from conveyor.inputs import ref_problem
 from conveyor.model import Event, EventKind
 
 __all__ = [
@@ -171,10 +172,19 @@ def parse_gitlab(event_name: str, payload: Mapping[str, Any], repo: str) -> Even
 
 def _split_ref(ref: str) -> tuple[EventKind, str]:
     if ref.startswith("refs/heads/"):
-        return EventKind.PUSH, ref.removeprefix("refs/heads/")
-    if ref.startswith("refs/tags/"):
-        return EventKind.TAG, ref.removeprefix("refs/tags/")
-    raise _bad_request("the push has no 'ref' of the form refs/heads/… or refs/tags/…")
+        kind, name = EventKind.PUSH, ref.removeprefix("refs/heads/")
+    elif ref.startswith("refs/tags/"):
+        kind, name = EventKind.TAG, ref.removeprefix("refs/tags/")
+    else:
+        raise _bad_request("the push has no 'ref' of the form refs/heads/… or refs/tags/…")
+    problem = ref_problem(name)
+    if problem is not None:  # the same rule as the API's (conveyor.inputs)
+        raise WebhookRejected(
+            f"webhook: the pushed ref {problem} (not a branch or tag name git accepts)",
+            http_status=422,
+            code="invalid_ref",
+        )
+    return kind, name
 
 
 def _text(payload: Mapping[str, Any], key: str) -> str:

@@ -77,6 +77,12 @@ class ServerSettings(_Section):
     # The run store: a SQLAlchemy URL (e.g. postgresql+psycopg://user:pw@db/conveyor) read from
     # this environment variable (it may hold a password); unset: SQLite in `home`.
     store_url_env: str | None = None
+    # Internal hosts `include: remote` may fetch: host names, addresses or networks (CIDR).
+    # Loopback, private, link-local… addresses are refused unless named here.
+    remote_include_allow: tuple[str, ...] = ()
+    # A connection that has not sent a complete request head after this many seconds is
+    # closed (slow or idle clients cannot hold connections).
+    request_head_timeout: float = Field(default=5.0, gt=0, le=300)
 
 
 class RepoSettings(_Section):

@@ -16,6 +16,8 @@ from conveyor.config.gitlab import load_gitlab
 from conveyor.errors import ConfigError, IncludeFetchError
 from conveyor.outbound.remote import HttpRemoteFetcher
 
+# The fake upstream is on loopback, which remote includes refuse unless allowed.
+LOOPBACK = ("127.0.0.1",)
 BUILD = b"build:\n  stage: build\n  script: echo build\n"
 
 
@@ -99,7 +101,8 @@ def write_pipeline(root: Path, include: str) -> Path:
 
 def test_load_gitlab_merges_a_remote_include(tmp_path: Path, upstream: Upstream) -> None:
     pipeline = load_gitlab(
-        write_pipeline(tmp_path, upstream.url + "/ci/build.yml"), fetch=HttpRemoteFetcher()
+        write_pipeline(tmp_path, upstream.url + "/ci/build.yml"),
+        fetch=HttpRemoteFetcher(allow=LOOPBACK),
     )
     assert [job.name for job in pipeline.jobs] == ["build", "test"]
 
@@ -109,7 +112,7 @@ def test_load_gitlab_remote_http_404_names_include_url_and_status(
 ) -> None:
     path = write_pipeline(tmp_path, upstream.url + "/missing.yml?private_token=s3cr3t")
     with pytest.raises(ConfigError) as caught:
-        load_gitlab(path, fetch=HttpRemoteFetcher())
+        load_gitlab(path, fetch=HttpRemoteFetcher(allow=LOOPBACK))
     assert [str(p) for p in caught.value.problems] == [
         f"{path}:2:13: include:remote {upstream.url}/missing.yml: HTTP 404"
     ]
@@ -118,35 +121,35 @@ def test_load_gitlab_remote_http_404_names_include_url_and_status(
 def test_load_gitlab_remote_not_yaml(tmp_path: Path, upstream: Upstream) -> None:
     path = write_pipeline(tmp_path, upstream.url + "/not-yaml")
     with pytest.raises(ConfigError) as caught:
-        load_gitlab(path, fetch=HttpRemoteFetcher())
+        load_gitlab(path, fetch=HttpRemoteFetcher(allow=LOOPBACK))
     (problem,) = caught.value.problems
     assert str(problem).startswith(f"{path}:2:13: include:remote {upstream.url}/not-yaml: not YAML")
 
 
 def test_remote_fetcher_follows_five_redirects(upstream: Upstream) -> None:
-    assert HttpRemoteFetcher().fetch(upstream.url + "/redirect/4") == BUILD
+    assert HttpRemoteFetcher(allow=LOOPBACK).fetch(upstream.url + "/redirect/4") == BUILD
 
 
 def test_remote_fetcher_refuses_a_sixth_redirect(upstream: Upstream) -> None:
     with pytest.raises(IncludeFetchError, match=r"^more than 5 redirects$"):
-        HttpRemoteFetcher().fetch(upstream.url + "/redirect/5")
+        HttpRemoteFetcher(allow=LOOPBACK).fetch(upstream.url + "/redirect/5")
 
 
 def test_remote_fetcher_stops_reading_past_one_mib(upstream: Upstream) -> None:
     with pytest.raises(IncludeFetchError, match=r"^larger than 1 MiB$"):
-        HttpRemoteFetcher().fetch(upstream.url + "/huge")
+        HttpRemoteFetcher(allow=LOOPBACK).fetch(upstream.url + "/huge")
 
 
 def test_remote_fetcher_times_out(upstream: Upstream) -> None:
     with pytest.raises(IncludeFetchError, match=r"^timeout after 0.3s$"):
-        HttpRemoteFetcher(timeout_s=0.3).fetch(upstream.url + "/hang")
+        HttpRemoteFetcher(allow=LOOPBACK, timeout_s=0.3).fetch(upstream.url + "/hang")
 
 
 def test_remote_fetcher_connection_refused_is_a_fetch_error(upstream: Upstream) -> None:
     url = upstream.url + "/ci/build.yml"
     upstream.close()
     with pytest.raises(IncludeFetchError, match=r"^cannot connect \(ConnectError\)$"):
-        HttpRemoteFetcher().fetch(url)
+        HttpRemoteFetcher(allow=LOOPBACK).fetch(url)
 
 
 def test_cli_validate_reports_a_failed_remote_include(tmp_path: Path, upstream: Upstream) -> None:
@@ -157,7 +160,11 @@ def test_cli_validate_reports_a_failed_remote_include(tmp_path: Path, upstream: 
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PATH": "/usr/bin:/bin", "CONVEYOR_HOME": str(tmp_path / ".home")},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "CONVEYOR_HOME": str(tmp_path / ".home"),
+            "CONVEYOR_REMOTE_INCLUDE_ALLOW": "127.0.0.1",
+        },
         check=False,
     )
     assert done.returncode == 2

@@ -17,6 +17,12 @@ import pytest
 from tests.integration.leaks.scan import conveyor, env_for, find_leaks, plant
 
 
+def allowed_env(home: Path) -> dict[str, str]:
+    """The CLI's environment, the loopback fake allowed (remote includes refuse loopback
+    unless allowed: outbound.guard)."""
+    return {**env_for(home), "CONVEYOR_REMOTE_INCLUDE_ALLOW": "127.0.0.1"}
+
+
 class EchoUpstream:
     """Answers by path; every body echoes the request line (query string included)."""
 
@@ -82,7 +88,7 @@ def test_leaks_gitlab_remote_query_token_never_shown(
 ) -> None:
     token = plant("tokQuery")
     project = _project(tmp_path, [f"{upstream.url}{path}?private_token={token}&ref=main"])
-    env = env_for(project / ".home")
+    env = allowed_env(project / ".home")
     validated = conveyor(project, "validate", env=env)
     ran = conveyor(project, "run", env=env)
     assert (validated.returncode, ran.returncode) == (2, 2), validated.stderr
@@ -95,7 +101,7 @@ def test_leaks_gitlab_remote_userinfo_token_never_shown(tmp_path: Path) -> None:
     port = _closed_port()
     urls = [f"http://deploy:{token}@127.0.0.1:{port}/ci.yml", f"http://{token}@127.0.0.1:{port}/"]
     project = _project(tmp_path, urls)
-    env = env_for(project / ".home")
+    env = allowed_env(project / ".home")
     validated = conveyor(project, "validate", env=env)
     planned = conveyor(project, "plan", "--json", env=env)
     assert (validated.returncode, planned.returncode) == (2, 2), validated.stderr
@@ -106,6 +112,6 @@ def test_leaks_gitlab_remote_userinfo_token_never_shown(tmp_path: Path) -> None:
 def test_leaks_gitlab_remote_unreachable_host_hides_query(tmp_path: Path) -> None:
     token = plant("tokDown")
     project = _project(tmp_path, [f"http://127.0.0.1:{_closed_port()}/ci.yml?token={token}"])
-    validated = conveyor(project, "validate", env=env_for(project / ".home"))
+    validated = conveyor(project, "validate", env=allowed_env(project / ".home"))
     assert validated.returncode == 2, validated.stderr
     assert find_leaks([token], validated.stdout, validated.stderr) == []

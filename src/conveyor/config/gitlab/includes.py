@@ -23,7 +23,7 @@ from functools import lru_cache
 
 from conveyor.config.gitlab.document import Reader, load_document
 from conveyor.config.gitlab.extends import deep_merge
-from conveyor.config.gitlab.findings import Findings
+from conveyor.config.gitlab.findings import Findings, redact_quoted
 from conveyor.config.gitlab.include_entries import IncludeEntry, parse_include, shown_url
 from conveyor.config.gitlab.include_rules import IncludeConditions, include_exclusion
 from conveyor.config.remote import RemoteFetcher
@@ -106,13 +106,13 @@ class _Walk:
             for label, sub, sub_is_remote in self._documents(entry, is_remote):
                 if label in chain:
                     cycle = " -> ".join((*chain, label))
-                    self.findings.error(
+                    self.findings.include_error(
                         entry.mark, f"include cycle: {cycle} (remove one of these includes)"
                     )
                     continue
                 self.count += 1
                 if self.count > MAX_INCLUDES:
-                    self.findings.error(
+                    self.findings.include_error(
                         entry.mark, f"more than {MAX_INCLUDES} included files (include fewer)"
                     )
                     return None
@@ -154,7 +154,7 @@ class _Walk:
             found = self._remote(entry)
             return [] if found is None else [(*found, True)]
         if in_remote:
-            self.findings.error(
+            self.findings.include_error(
                 entry.mark,
                 f'include "{entry.location}": include:local in a remote file has no project '
                 "to be read from (GitLab refuses it too); include it with its full URL",
@@ -163,7 +163,7 @@ class _Walk:
         read = self.sources.read
         files = read(entry.location.lstrip("/")) if read is not None else []
         if not files:
-            self.findings.error(
+            self.findings.include_error(
                 entry.mark, f'include "{entry.location}" matches no file (check the path)'
             )
         documents: list[tuple[str, MarkedDict, bool]] = []
@@ -190,21 +190,23 @@ class _Walk:
         body = self.fetched[entry.location]
         reason = str(body) if isinstance(body, IncludeFetchError) else _body_problem(body, entry)
         if reason is not None or isinstance(body, IncludeFetchError):
-            self.findings.error(entry.mark, f"{where}: {reason}")
+            self.findings.include_error(entry.mark, f"{where}: {reason}")
             return None
         text = body.decode("utf-8")
+        self.findings.remote_files.add(label)  # what is found in it never quotes its text
         try:
             doc = load_yaml(text, label)
         except ConfigError as exc:
             first = exc.problems[0]
             what = first.message.removeprefix("YAML syntax error: ").removesuffix(" (fix the YAML)")
+            what = redact_quoted(what)
             at = f" (line {first.line}, column {first.col})" if first.line > 0 else ""
-            self.findings.error(entry.mark, f"{where}: not YAML: {what}{at}")
+            self.findings.include_error(entry.mark, f"{where}: not YAML: {what}{at}")
             return None
         if doc is None:
             return label, MarkedDict(Mark(label, 1, 1))
         if not isinstance(doc, MarkedDict):
-            self.findings.error(
+            self.findings.include_error(
                 entry.mark, f"{where}: not a mapping of keywords and jobs, got {type_name(doc)}"
             )
             return None

@@ -166,7 +166,7 @@ def parse_gitlab(
     if document is not None:
         document = _expand_includes(document, file, read, fetch, conditions, findings)
     if document is None:  # load_document or the includes recorded why
-        raise ConfigError(findings.problems)
+        raise ConfigError(findings.shown_problems())
     config = resolve_references(resolve_extends(document, findings), findings)
     stages = _stages(config, findings)
     env = string_map(config.get("variables"), config.value_mark("variables"), "variables", findings)

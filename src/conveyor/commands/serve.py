@@ -50,6 +50,7 @@ def serve(config_path: Path, host: str | None, port: int | None) -> None:
 
     from conveyor.logconfig import configure_logging
     from conveyor.server.app import create_app
+    from conveyor.server.protocol import head_deadline_protocol
     from conveyor.settings import held_secret_values, load_settings
     from conveyor.store import open_store, open_store_url
     from conveyor.store.locks import lock_database, lock_home
@@ -75,7 +76,8 @@ def serve(config_path: Path, host: str | None, port: int | None) -> None:
         config = uvicorn.Config(
             app,
             loop="uvloop",
-            http="httptools",
+            # httptools, closing connections whose request head is not complete in time
+            http=head_deadline_protocol(settings.server.request_head_timeout),
             access_log=False,
             log_config=None,
             lifespan="on",

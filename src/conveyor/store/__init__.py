@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conveyor.errors import StoreError
-from conveyor.store.paths import DB_NAME, ensure_home
+from conveyor.store.paths import DB_NAME, ensure_home, make_private
 
 if TYPE_CHECKING:
     from sqlalchemy import URL
@@ -33,7 +33,9 @@ def open_store(home: Path, *, busy_timeout_s: float = 30.0) -> SqlRunStore:
     from conveyor.store.sqlitedb import open_sqlite_database
 
     ensure_home(home)
-    return SqlRunStore(open_sqlite_database(str(home / DB_NAME), busy_timeout_s=busy_timeout_s))
+    database = open_sqlite_database(str(home / DB_NAME), busy_timeout_s=busy_timeout_s)
+    make_private(home / DB_NAME)
+    return SqlRunStore(database)
 
 
 def open_store_url(url: str, *, busy_timeout_s: float = 30.0) -> SqlRunStore:

@@ -22,6 +22,7 @@ import orjson
 from conveyor.errors import StoreError
 from conveyor.model import LogRecord, Stream
 from conveyor.records import format_ts
+from conveyor.store.paths import PRIVATE_DIR_MODE, private_opener
 
 __all__ = [
     "BUFFER_BYTES",
@@ -196,9 +197,9 @@ class RunLogs:
             raise StoreError(f"{self.run_dir}: log of job {job!r} written after close")
         path = job_log_path(self.run_dir, job)
         try:
-            self._folder.mkdir(parents=True, exist_ok=True)
-            # Kept open until close(): one open per job, not per line.
-            handle = open(path, "ab", buffering=BUFFER_BYTES)  # noqa: SIM115
+            self._folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+            # Kept open until close(): one open per job, not per line. `0600`: store.paths.
+            handle = open(path, "ab", buffering=BUFFER_BYTES, opener=private_opener)  # noqa: SIM115
         except OSError as exc:
             raise StoreError(
                 f"{path}: cannot open the job's log file: {exc.strerror} "

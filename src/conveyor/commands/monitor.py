@@ -16,21 +16,14 @@ from pathlib import Path
 
 import click
 
+from conveyor.commands.options import config_option
 from conveyor.monitor.cache import CacheEntry
 
 __all__ = ["monitor", "render_table"]
 
 
 @click.command()
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=Path("conveyor.toml"),
-    show_default=True,
-    help="Settings file with the [monitor] section.",
-)
+@config_option("Settings file with the [monitor] section.")
 @click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
 def monitor(config_path: Path, as_json: bool) -> None:
     """Sync watched pipelines once and print them."""

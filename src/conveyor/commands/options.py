@@ -1,4 +1,5 @@
-"""Command-line options that `run` and `plan` share, and the parsing of `--var K=V`.
+"""Command-line options that several commands share (`run`/`plan`: the event; `run`/`play`:
+the execution; `serve`/`monitor`: the settings file), and the parsing of `--var K=V`.
 
 One definition each, so both commands describe a pipeline run the same way. Imports only
 click and the core model: these modules load on every start-up.
@@ -16,7 +17,7 @@ from conveyor.errors import UsageError
 from conveyor.inputs import check_variable_names, ref_problem
 from conveyor.model import EventKind
 
-__all__ = ["event_options", "parse_vars"]
+__all__ = ["config_option", "event_options", "execution_options", "parse_vars"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,3 +79,36 @@ def event_options(function: F) -> F:
     for decorator in reversed(decorators):
         function = decorator(function)
     return function
+
+
+def execution_options(function: F) -> F:
+    """`--concurrency N` and `--json` (parameters `concurrency`, `as_json`)."""
+    decorators = [
+        click.option(
+            "--concurrency",
+            type=click.IntRange(min=1),
+            help="Jobs at once (default: the pipeline's, else the cores, at least 4).",
+        ),
+        click.option(
+            "--json",
+            "as_json",
+            is_flag=True,
+            help="Print the run record as JSON on stdout (job lines go to stderr).",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+def config_option(help_text: str) -> Callable[[F], F]:
+    """`-c/--config FILE`, default `conveyor.toml` (parameter `config_path`)."""
+    return click.option(
+        "-c",
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=Path("conveyor.toml"),
+        show_default=True,
+        help=help_text,
+    )

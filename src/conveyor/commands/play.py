@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from conveyor.commands.options import execution_options
 from conveyor.errors import UsageError
 from conveyor.model import RunRecord
 
@@ -132,17 +133,7 @@ async def play_job(
 @click.command()
 @click.argument("run_id")
 @click.argument("job")
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    help="Jobs at once (default: the pipeline's, else the cores, at least 4).",
-)
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the run record as JSON on stdout (job lines go to stderr).",
-)
+@execution_options
 def play(run_id: str, job: str, concurrency: int | None, as_json: bool) -> None:
     """Play manual job JOB of run RUN_ID inside that run (same run id).
 

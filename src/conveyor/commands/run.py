@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import click
 
 from conveyor.commands.execution import relative_path
-from conveyor.commands.options import event_options, parse_vars
+from conveyor.commands.options import event_options, execution_options, parse_vars
 from conveyor.model import Event, EventKind
 
 if TYPE_CHECKING:
@@ -111,17 +111,7 @@ async def run_pipeline(
     metavar="NAME",
     help="Run only this job and what it needs (repeatable); plays manual jobs.",
 )
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    help="Jobs at once (default: the pipeline's, else the cores, at least 4).",
-)
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the run record as JSON on stdout (job lines go to stderr).",
-)
+@execution_options
 def run(
     file: Path | None,
     event: str,

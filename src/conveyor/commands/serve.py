@@ -22,6 +22,7 @@ from pathlib import Path
 import click
 import structlog
 
+from conveyor.commands.options import config_option
 from conveyor.errors import ConveyorError
 from conveyor.settings import Settings
 
@@ -33,15 +34,7 @@ _GRACEFUL_HTTP_S = 5  # open connections (SSE followers) get this long to finish
 
 
 @click.command()
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=Path("conveyor.toml"),
-    show_default=True,
-    help="Settings file.",
-)
+@config_option("Settings file.")
 @click.option("--host", default=None, help="Address to listen on (default: server.host).")
 @click.option("--port", type=int, default=None, help="Port (default: server.port; 0: any).")
 def serve(config_path: Path, host: str | None, port: int | None) -> None:

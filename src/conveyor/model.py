@@ -382,7 +382,9 @@ class StepRecord:
 
 @dataclass(frozen=True, slots=True)
 class JobRecord:
-    """One job of a run as of its latest attempt. `attempt` counts executions from 1."""
+    """One job of a run as of its latest attempt. `attempt` counts executions from 1;
+    `worker` names where the latest attempt ran (`local` for the local executor; None
+    while no attempt has run)."""
 
     name: str
     stage: str
@@ -395,6 +397,7 @@ class JobRecord:
     needs: tuple[str, ...] = ()
     reason: str | None = None
     steps: tuple[StepRecord, ...] = ()
+    worker: str | None = None
 
     @property
     def duration_s(self) -> float | None:

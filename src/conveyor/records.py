@@ -62,6 +62,7 @@ def job_to_dict(job: JobRecord) -> dict[str, Any]:
         "duration_s": job.duration_s,
         "needs": list(job.needs),
         "reason": job.reason,
+        "worker": job.worker,
         "steps": [step_to_dict(s) for s in job.steps],
     }
 

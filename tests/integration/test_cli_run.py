@@ -66,6 +66,8 @@ def test_cli_run_json_success_and_masking(tmp_path: Path) -> None:
         "success",
         {"hello": "success", "after": "success", "deploy": "manual"},
     )
+    workers = {j["name"]: j["worker"] for j in record["jobs"]}
+    assert workers == {"hello": "local", "after": "local", "deploy": None}
     assert "[hello] hello world from hello" in done.stderr
     assert "s3cr3t-token-value" not in done.stderr
     run_dir = project / ".home" / "runs" / record["run_id"]

@@ -93,6 +93,7 @@ def test_run_to_dict_has_every_contract_field() -> None:
         "needs",
         "reason",
         "steps",
+        "worker",
     }
     assert job_data["duration_s"] == 2.5
     assert job_data["steps"][0] == {

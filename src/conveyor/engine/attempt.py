@@ -162,7 +162,11 @@ def attempt_record(
     allowed (status.is_allowed_failure)."""
     if result.status is Status.SUCCESS:
         return state.snapshot(
-            status=Status.SUCCESS, exit_code=0, finished_at=finished_at, steps=result.steps
+            status=Status.SUCCESS,
+            exit_code=0,
+            finished_at=finished_at,
+            steps=result.steps,
+            worker=result.worker,
         )
     codes = planned.job.allow_failure_exit_codes
     allowed = is_allowed_failure(planned.allow_failure, codes, result.exit_code)
@@ -173,4 +177,5 @@ def attempt_record(
         allow_failure=allowed,
         reason=result.reason or "failed",
         steps=result.steps,
+        worker=result.worker,
     )

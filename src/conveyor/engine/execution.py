@@ -247,6 +247,7 @@ class Execution:
                     finished_at=self.ctx.clock.now(),
                     reason=self.stop_reason,
                     steps=result.steps,
+                    worker=result.worker,
                 )
                 self.finish(canceled, outcome_of(name, Status.CANCELED))
                 return

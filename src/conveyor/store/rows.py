@@ -92,6 +92,7 @@ def job_params(job: JobRecord) -> dict[str, Any]:
         "v_needs_json": orjson.dumps(list(job.needs)).decode(),
         "v_reason": job.reason,
         "v_steps_json": orjson.dumps(steps).decode(),
+        "v_worker": job.worker,
     }
 
 
@@ -126,6 +127,7 @@ def job_from_row(row: Row) -> JobRecord:
         needs=tuple(orjson.loads(row["needs_json"])),
         reason=row["reason"],
         steps=steps,
+        worker=row["worker"],
     )
 
 

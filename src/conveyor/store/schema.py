@@ -100,6 +100,7 @@ jobs = sa.Table(
     sa.Column("needs_json", sa.Text, nullable=False),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("steps_json", sa.Text, nullable=False),
+    sa.Column("worker", sa.String(255), nullable=True),
     sa.UniqueConstraint("run_id", "name", "attempt"),
 )
 

@@ -10,7 +10,7 @@ from conveyor.store.executor import CompiledStatement
 
 __all__ = ["DDL", "HEAD_REVISION", "STATEMENTS"]
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 DDL = (
     "\nCREATE TABLE deliveries (\n\tdelivery_id VARCHAR(255) NOT NULL, \n\trun_id VARCHAR(128) NOT NULL, \n\tCONSTRAINT pk_deliveries PRIMARY KEY (delivery_id)\n)\n\n",
@@ -18,7 +18,7 @@ DDL = (
     "\nCREATE TABLE runs (\n\trun_id VARCHAR(128) NOT NULL, \n\tnumber INTEGER NOT NULL, \n\tpipeline_name VARCHAR(255) DEFAULT '' NOT NULL, \n\trepo VARCHAR(512) NOT NULL, \n\tref VARCHAR(512) NOT NULL, \n\tsha VARCHAR(64) NOT NULL, \n\tevent VARCHAR(32) NOT NULL, \n\tstatus VARCHAR(16) NOT NULL, \n\treason TEXT, \n\tcreated_at DATETIME NOT NULL, \n\tstarted_at DATETIME, \n\tfinished_at DATETIME, \n\ttrigger_json TEXT DEFAULT '{}' NOT NULL, \n\towner_pid INTEGER, \n\towner_started_ticks BIGINT, \n\tcancel_requested BOOLEAN DEFAULT 0 NOT NULL, \n\tCONSTRAINT pk_runs PRIMARY KEY (run_id), \n\tCONSTRAINT uq_runs_number UNIQUE (number)\n)\n\n",
     "CREATE INDEX ix_runs_repo_ref ON runs (repo, ref)",
     "CREATE INDEX ix_runs_status ON runs (status)",
-    "\nCREATE TABLE jobs (\n\tid INTEGER NOT NULL, \n\trun_id VARCHAR(128) NOT NULL, \n\tname VARCHAR(512) NOT NULL, \n\tattempt INTEGER NOT NULL, \n\tstage VARCHAR(255) NOT NULL, \n\tstatus VARCHAR(16) NOT NULL, \n\tallow_failure BOOLEAN NOT NULL, \n\texit_code INTEGER, \n\tstarted_at DATETIME, \n\tfinished_at DATETIME, \n\tneeds_json TEXT NOT NULL, \n\treason TEXT, \n\tsteps_json TEXT NOT NULL, \n\tCONSTRAINT pk_jobs PRIMARY KEY (id), \n\tCONSTRAINT uq_jobs_run_id_name_attempt UNIQUE (run_id, name, attempt), \n\tCONSTRAINT fk_jobs_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (run_id) ON DELETE CASCADE\n)\n\n",
+    "\nCREATE TABLE jobs (\n\tid INTEGER NOT NULL, \n\trun_id VARCHAR(128) NOT NULL, \n\tname VARCHAR(512) NOT NULL, \n\tattempt INTEGER NOT NULL, \n\tstage VARCHAR(255) NOT NULL, \n\tstatus VARCHAR(16) NOT NULL, \n\tallow_failure BOOLEAN NOT NULL, \n\texit_code INTEGER, \n\tstarted_at DATETIME, \n\tfinished_at DATETIME, \n\tneeds_json TEXT NOT NULL, \n\treason TEXT, \n\tsteps_json TEXT NOT NULL, \n\tworker VARCHAR(255), \n\tCONSTRAINT pk_jobs PRIMARY KEY (id), \n\tCONSTRAINT uq_jobs_run_id_name_attempt UNIQUE (run_id, name, attempt), \n\tCONSTRAINT fk_jobs_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (run_id) ON DELETE CASCADE\n)\n\n",
     "\nCREATE TABLE processes (\n\trun_id VARCHAR(128) NOT NULL, \n\tpgid INTEGER NOT NULL, \n\tjob VARCHAR(512) NOT NULL, \n\tstarted_ticks BIGINT NOT NULL, \n\tCONSTRAINT pk_processes PRIMARY KEY (run_id, pgid), \n\tCONSTRAINT fk_processes_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (run_id) ON DELETE CASCADE\n)\n\n",
     "\nCREATE TABLE alembic_version (\n\tversion_num VARCHAR(32) NOT NULL, \n\tCONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n)\n\n",
 )
@@ -46,7 +46,7 @@ STATEMENTS: dict[str, CompiledStatement] = {
         ),
     ),
     "job_attempts": CompiledStatement(
-        sql="SELECT jobs.id, jobs.run_id, jobs.name, jobs.attempt, jobs.stage, jobs.status, jobs.allow_failure, jobs.exit_code, jobs.started_at, jobs.finished_at, jobs.needs_json, jobs.reason, jobs.steps_json \nFROM jobs \nWHERE jobs.run_id = ? AND jobs.name = ? ORDER BY jobs.attempt, jobs.id",
+        sql="SELECT jobs.id, jobs.run_id, jobs.name, jobs.attempt, jobs.stage, jobs.status, jobs.allow_failure, jobs.exit_code, jobs.started_at, jobs.finished_at, jobs.needs_json, jobs.reason, jobs.steps_json, jobs.worker \nFROM jobs \nWHERE jobs.run_id = ? AND jobs.name = ? ORDER BY jobs.attempt, jobs.id",
         params=(
             ("key_run_id", ""),
             ("key_name", ""),
@@ -65,10 +65,11 @@ STATEMENTS: dict[str, CompiledStatement] = {
             ("needs_json", ""),
             ("reason", ""),
             ("steps_json", ""),
+            ("worker", ""),
         ),
     ),
     "job_insert": CompiledStatement(
-        sql="INSERT INTO jobs (run_id, name, attempt, stage, status, allow_failure, exit_code, started_at, finished_at, needs_json, reason, steps_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        sql="INSERT INTO jobs (run_id, name, attempt, stage, status, allow_failure, exit_code, started_at, finished_at, needs_json, reason, steps_json, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         params=(
             ("v_run_id", ""),
             ("v_name", ""),
@@ -82,11 +83,12 @@ STATEMENTS: dict[str, CompiledStatement] = {
             ("v_needs_json", ""),
             ("v_reason", ""),
             ("v_steps_json", ""),
+            ("v_worker", ""),
         ),
         columns=(),
     ),
     "job_update": CompiledStatement(
-        sql="UPDATE jobs SET name=?, attempt=?, stage=?, status=?, allow_failure=?, exit_code=?, started_at=?, finished_at=?, needs_json=?, reason=?, steps_json=? WHERE jobs.run_id = ? AND jobs.name = ? AND jobs.attempt = ?",
+        sql="UPDATE jobs SET name=?, attempt=?, stage=?, status=?, allow_failure=?, exit_code=?, started_at=?, finished_at=?, needs_json=?, reason=?, steps_json=?, worker=? WHERE jobs.run_id = ? AND jobs.name = ? AND jobs.attempt = ?",
         params=(
             ("v_name", ""),
             ("v_attempt", ""),
@@ -99,6 +101,7 @@ STATEMENTS: dict[str, CompiledStatement] = {
             ("v_needs_json", ""),
             ("v_reason", ""),
             ("v_steps_json", ""),
+            ("v_worker", ""),
             ("key_run_id", ""),
             ("key_name", ""),
             ("key_attempt", ""),
@@ -162,7 +165,7 @@ STATEMENTS: dict[str, CompiledStatement] = {
         columns=(),
     ),
     "run_jobs": CompiledStatement(
-        sql="SELECT jobs.id, jobs.run_id, jobs.name, jobs.attempt, jobs.stage, jobs.status, jobs.allow_failure, jobs.exit_code, jobs.started_at, jobs.finished_at, jobs.needs_json, jobs.reason, jobs.steps_json \nFROM jobs \nWHERE jobs.run_id = ? ORDER BY jobs.id",
+        sql="SELECT jobs.id, jobs.run_id, jobs.name, jobs.attempt, jobs.stage, jobs.status, jobs.allow_failure, jobs.exit_code, jobs.started_at, jobs.finished_at, jobs.needs_json, jobs.reason, jobs.steps_json, jobs.worker \nFROM jobs \nWHERE jobs.run_id = ? ORDER BY jobs.id",
         params=(("key_run_id", ""),),
         columns=(
             ("id", ""),
@@ -178,6 +181,7 @@ STATEMENTS: dict[str, CompiledStatement] = {
             ("needs_json", ""),
             ("reason", ""),
             ("steps_json", ""),
+            ("worker", ""),
         ),
     ),
     "run_number": CompiledStatement(

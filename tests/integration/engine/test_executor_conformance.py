@@ -85,6 +85,7 @@ async def test_executor_success_numbers_lines_from_first_line(
         ("s1", Status.SUCCESS),
         ("s2", Status.SUCCESS),
     ]
+    assert result.worker  # names where the attempt ran ("local" for LocalExecutor)
 
 
 async def test_executor_stderr_is_its_own_stream(executor: Executor, tmp_path: Path) -> None:

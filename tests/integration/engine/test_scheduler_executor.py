@@ -50,6 +50,7 @@ async def test_scheduler_hands_each_attempt_over_as_a_spec(tmp_path: Path) -> No
     record = await _execute(tmp_path, planned(build), executor=executor)
     (spec,) = executor.specs
     assert statuses(record) == {"build": "success"}
+    assert record.jobs[0].worker == "fake"  # the job record names where its attempt ran
     assert (spec.job, spec.attempt, spec.first_line, spec.timeout_s) == ("build", 1, 1, 42.0)
     assert (spec.env["CONVEYOR_ATTEMPT"], spec.workspace.job_dir) == ("1", str(tmp_path))
     assert (spec.secrets, spec.mask) == ({"TOKEN": "s3cr3t-value"}, ("s3cr3t-value",))

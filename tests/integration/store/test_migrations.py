@@ -27,23 +27,29 @@ _OPEN_AND_REPORT_ALEMBIC = (
 )
 
 
-def upgrade_with_alembic(database: Path) -> None:
-    """`alembic upgrade head` through the store's own env.py, the pre-shortcut path."""
+def upgrade_with_alembic(database: Path, revision: str = "head") -> None:
+    """`alembic upgrade REVISION` through the store's own env.py, the pre-shortcut path."""
     engine = sa.create_engine(f"sqlite:///{database}")
     with engine.begin() as connection:
         config = Config()
         config.set_main_option("script_location", str(SCRIPT_LOCATION))
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
     engine.dispose()
 
 
 def schema_of(database: Path) -> tuple[list[tuple[str, str, str, str]], list[tuple[str]]]:
     """Every CREATE statement SQLite recorded, and the stamped revision rows."""
     with sqlite3.connect(database) as connection:
-        objects = connection.execute(
-            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
-        ).fetchall()
+        objects = [
+            # SQLite keeps a table's CREATE text and splices an added column into it
+            # (`... NOT NULL, worker VARCHAR(255),` on one line): the same table, so the
+            # layout of the text is not compared, only its words.
+            (kind, name, table, " ".join(sql.split()) if sql else sql)
+            for kind, name, table, sql in connection.execute(
+                "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+            )
+        ]
         versions = connection.execute("SELECT version_num FROM alembic_version").fetchall()
     connection.close()
     return objects, versions
@@ -130,3 +136,33 @@ def test_database_of_a_newer_conveyor_is_refused(tmp_path: Path, opener: str) ->
         "know (a newer conveyor migrated it: upgrade conveyor)"
     )
     assert schema_of(database)[1] == [("9999",)]  # left as the newer conveyor wrote it
+
+
+def test_store_of_revision_0001_gains_the_job_worker(tmp_path: Path) -> None:
+    # A store made by the conveyor before workers: its jobs keep their rows, with no worker.
+    from conveyor.model import JobRecord, Status
+
+    upgrade_with_alembic(tmp_path / "conveyor.db", "0001")
+    with sqlite3.connect(tmp_path / "conveyor.db") as connection:
+        connection.execute(
+            "INSERT INTO runs (run_id, number, pipeline_name, repo, ref, sha, event, status, "
+            "created_at, trigger_json) VALUES ('r1', 1, 'p', 'app', 'main', 'abc', 'push', "
+            "'success', '2026-01-01 00:00:00.000000', '{}')"
+        )
+        connection.execute(
+            "INSERT INTO jobs (run_id, name, attempt, stage, status, allow_failure, needs_json, "
+            "steps_json) VALUES ('r1', 'old', 1, 'test', 'success', 0, '[]', '[]')"
+        )
+    connection.close()
+    store = open_store(tmp_path)
+    try:
+        run = store.get_run("r1")
+        assert run is not None and [(j.name, j.worker) for j in run.jobs] == [("old", None)]
+        store.save_job("r1", JobRecord("new", "test", Status.SUCCESS, attempt=1, worker="local"))
+        run = store.get_run("r1")
+        assert run is not None and [(j.name, j.worker) for j in run.jobs] == [
+            ("old", None),
+            ("new", "local"),
+        ]
+    finally:
+        store.close()

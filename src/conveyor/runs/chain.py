@@ -75,6 +75,7 @@ class RunRequest(NamedTuple):
     # Internal hosts `include: remote` may fetch (the server's conveyor.toml list; the
     # CONVEYOR_REMOTE_INCLUDE_ALLOW of `env` is added: outbound.remote.allow_entries).
     remote_include_allow: tuple[str, ...] = ()
+    strict: bool = False  # --strict: an unreadable GitLab include is an error
 
 
 class Checkout(Protocol):
@@ -182,7 +183,9 @@ def collect_secrets(
     return secrets
 
 
-async def _load(checkout: Checkout, event: Event, allow: tuple[str, ...]) -> Pipeline:
+async def _load(
+    checkout: Checkout, event: Event, allow: tuple[str, ...], *, strict: bool = False
+) -> Pipeline:
     """Load and validate the pipeline; problems and warnings name files as the user
     knows them (the checkout's own folder cut off)."""
     import asyncio
@@ -198,6 +201,7 @@ async def _load(checkout: Checkout, event: Event, allow: tuple[str, ...]) -> Pip
         event=event,
         changes_since=checkout.changes_since(),
         fetch=HttpRemoteFetcher(allow=allow),
+        strict=strict,
     )
     async with checkout.open_pipeline_file() as (path, prefix):
         try:
@@ -232,7 +236,7 @@ async def execute_request(
 
     async with source.open(request) as checkout:
         allow = allow_entries(request.env, request.remote_include_allow)
-        pipeline = await _load(checkout, checkout.event, allow)
+        pipeline = await _load(checkout, checkout.event, allow, strict=request.strict)
         for warning in pipeline.warnings:
             surface.say(render_warning(warning))
         event = await checkout.compare_changes(pipeline, checkout.event)

@@ -88,6 +88,7 @@ def resolve_extends(config: MarkedDict, findings: Findings) -> MarkedDict:
                 hint = did_you_mean(parent, [k for k, v in config.items() if isinstance(v, dict)])
                 what = "is not a job or template" if parent in config else "does not exist"
                 findings.error(mark, f'job "{name}" extends "{parent}", which {what}{hint}')
+                findings.unresolved.add(name)
                 continue
             merged = deep_merge(merged, resolve(parent, (*chain, name)))
         final = deep_merge(merged, body)

@@ -1,6 +1,9 @@
 """`include:` — merging local and remote files into the main `.gitlab-ci.yml`.
 
-Owns: walking the includes (include_entries.py parses each entry): deciding
+Owns: walking the includes (include_entries.py parses each entry; `template`, `project`
+and `component`, and `remote` without a fetcher or when its host cannot be reached, are
+recorded as unavailable in the Findings, and unavailable.py leaves out what depends on
+them): deciding
 `include:rules` (include_rules.py; without conditions every file is included, with one
 warning), matching local glob patterns against the repository's file list, taking remote
 files from a `RemoteFetcher` (checked against `integrity`, decoded as UTF-8, parsed by the
@@ -28,7 +31,7 @@ from conveyor.config.gitlab.include_entries import IncludeEntry, parse_include, 
 from conveyor.config.gitlab.include_rules import IncludeConditions, include_exclusion
 from conveyor.config.remote import RemoteFetcher
 from conveyor.config.yamlload import MarkedDict, load_yaml, type_name
-from conveyor.errors import ConfigError, IncludeFetchError
+from conveyor.errors import ConfigError, IncludeFetchError, IncludeUnreachable
 from conveyor.model import Mark
 
 __all__ = ["IncludeSources", "expand_includes", "match_include"]
@@ -153,6 +156,11 @@ class _Walk:
         if entry.kind == "remote":
             found = self._remote(entry)
             return [] if found is None else [(*found, True)]
+        if entry.kind != "local":
+            self.findings.include_unavailable(
+                entry.mark, entry.described, "conveyor reads no GitLab server's files"
+            )
+            return []
         if in_remote:
             self.findings.include_error(
                 entry.mark,
@@ -178,9 +186,7 @@ class _Walk:
         where = f"include:remote {label}"
         fetch = self.sources.fetch
         if fetch is None:
-            self.findings.warn_once(
-                "include:remote", entry.mark, f"{where} is not fetched here (ignored)"
-            )
+            self.findings.include_unavailable(entry.mark, where, "remote files are not fetched")
             return None
         if entry.location not in self.fetched:
             try:
@@ -188,6 +194,9 @@ class _Walk:
             except IncludeFetchError as exc:
                 self.fetched[entry.location] = exc
         body = self.fetched[entry.location]
+        if isinstance(body, IncludeUnreachable):  # offline: as an include never fetched
+            self.findings.include_unavailable(entry.mark, where, str(body))
+            return None
         reason = str(body) if isinstance(body, IncludeFetchError) else _body_problem(body, entry)
         if reason is not None or isinstance(body, IncludeFetchError):
             self.findings.include_error(entry.mark, f"{where}: {reason}")

@@ -25,6 +25,7 @@ import click
 from conveyor.commands.options import event_options, parse_vars, strict_option
 from conveyor.config import find_pipeline_file, is_gitlab_file, load_pipeline
 from conveyor.config.problems import render_warning
+from conveyor.config.remote import is_offline
 from conveyor.model import Event, EventKind, Pipeline, Plan
 from conveyor.outbound.remote import HttpRemoteFetcher, allow_entries
 
@@ -58,8 +59,11 @@ def _changes_lookup(path: Path, event: Event | None) -> ChangesSince | None:
     return changes_lookup(path.parent, event.sha)
 
 
-def _remote_fetcher() -> HttpRemoteFetcher:
-    """`include: remote` fetches; internal hosts only as CONVEYOR_REMOTE_INCLUDE_ALLOW lists."""
+def _remote_fetcher() -> HttpRemoteFetcher | None:
+    """`include: remote` fetches; internal hosts only as CONVEYOR_REMOTE_INCLUDE_ALLOW lists.
+    None in the offline mode (CONVEYOR_OFFLINE=1): remote includes are unavailable."""
+    if is_offline(os.environ):
+        return None
     return HttpRemoteFetcher(allow=allow_entries(os.environ))
 
 

@@ -8,6 +8,7 @@ import textwrap
 import pytest
 
 from conveyor.config.gitlab import parse_gitlab
+from conveyor.config.remote import is_offline
 from conveyor.errors import ConfigError, IncludeFetchError, IncludeUnreachable
 from tests.fakes.remote_files import FakeRemoteFetcher
 
@@ -130,3 +131,10 @@ def test_strict_makes_the_include_and_its_left_out_jobs_errors() -> None:
         f'.gitlab-ci.yml:5:1: job "build" is left out: it extends ".build", which {SOURCE} '
         "may define (--strict)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "offline"), [("1", True), ("true", True), ("YES", True), ("0", False), ("", False)]
+)
+def test_offline_mode_is_read_from_conveyor_offline(value: str, offline: bool) -> None:
+    assert is_offline({"CONVEYOR_OFFLINE": value}) is offline

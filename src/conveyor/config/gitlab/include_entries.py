@@ -55,6 +55,7 @@ class IncludeEntry:
     integrity: str | None = None  # `sha256-BASE64` of the remote file's bytes
     files: tuple[str, ...] = ()  # include:project: the files of the project
     ref: str | None = None  # include:project: the ref (None: the project's default branch)
+    inputs: MarkedDict | None = None  # include:inputs: values for the file's spec:inputs
 
     @property
     def described(self) -> str:
@@ -161,8 +162,12 @@ def _entry_from_mapping(item: MarkedDict, findings: Findings) -> IncludeEntry | 
         return None
     rules = _include_rules(item, findings) if "rules" in item else None
     files, ref = _project_files(item, findings) if kind == "project" else ((), None)
+    inputs = item.get("inputs")
+    if inputs is not None and not isinstance(inputs, MarkedDict):
+        findings.error(item.value_mark("inputs"), "include:inputs must be a mapping of inputs")
+        inputs = None
     return IncludeEntry(
-        kind, value, item.value_mark(kind), rules, _integrity(item, findings), files, ref
+        kind, value, item.value_mark(kind), rules, _integrity(item, findings), files, ref, inputs
     )
 
 

@@ -24,7 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from conveyor.config.gitlab.document import Reader, load_document
+from conveyor.config.expr import expand
+from conveyor.config.gitlab.document import Reader, load_document, with_inputs
 from conveyor.config.gitlab.extends import deep_merge
 from conveyor.config.gitlab.findings import Findings, redact_quoted
 from conveyor.config.gitlab.include_entries import IncludeEntry, parse_include, shown_url
@@ -176,7 +177,14 @@ class _Walk:
             )
         documents: list[tuple[str, MarkedDict, bool]] = []
         for label, text in files:
-            doc = load_document(text, label, self.findings)
+            doc = load_document(
+                text,
+                label,
+                self.findings,
+                given_inputs=entry.inputs,
+                include_mark=entry.mark,
+                expand=self._expand,
+            )
             if doc is not None:
                 documents.append((label, doc, False))
         return documents
@@ -203,6 +211,11 @@ class _Walk:
             return None
         text = body.decode("utf-8")
         self.findings.remote_files.add(label)  # what is found in it never quotes its text
+        header = None
+        if text.startswith("spec") or "\nspec" in text:
+            from conveyor.config.gitlab.inputs import split_header
+
+            header, text = split_header(text, label, self.findings)
         try:
             doc = load_yaml(text, label)
         except ConfigError as exc:
@@ -213,13 +226,20 @@ class _Walk:
             self.findings.include_error(entry.mark, f"{where}: not YAML: {what}{at}")
             return None
         if doc is None:
-            return label, MarkedDict(Mark(label, 1, 1))
+            doc = MarkedDict(Mark(label, 1, 1))
         if not isinstance(doc, MarkedDict):
             self.findings.include_error(
                 entry.mark, f"{where}: not a mapping of keywords and jobs, got {type_name(doc)}"
             )
             return None
-        return label, doc
+        return label, with_inputs(
+            doc, header, entry.inputs, entry.mark, self.findings, self._expand
+        )
+
+    def _expand(self, text: str) -> str:
+        """`expand_vars` of an input: the variables `include` sees (none without an event)."""
+        conditions = self.sources.conditions
+        return text if conditions is None else expand(text, conditions.variables)
 
 
 def _body_problem(body: bytes, entry: IncludeEntry) -> str | None:

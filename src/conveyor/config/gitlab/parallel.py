@@ -147,6 +147,8 @@ def _resolved_needs(
                     "its jobs (check the matrix values)",
                 )
                 continue
+        if not targets and need.optional:
+            continue  # GitLab: an optional need of a job not in the pipeline is dropped
         if not targets:
             others = [name for name in index.by_base if name not in (job.base_name, job.name)]
             hint = did_you_mean(need.job, others)

@@ -82,7 +82,7 @@ def leave_out_unresolvable(config: MarkedDict, findings: Findings) -> MarkedDict
     is not defined (or is itself left out)."""
     if not findings.unavailable:
         return config
-    defined = {name for name, _ in _entries(config)}
+    defined = set(config)  # a !reference may point at any key, `.tags: [a]` included
     left: dict[str, str] = {}
     changed = True
     while changed:

@@ -3,6 +3,7 @@
     ConveyorError                     exit 1  500 internal_error
     ├── ConfigError(problems)         exit 2  422 invalid_config     a pipeline/settings file
     ├── IncludeFetchError             exit 2  422 include_unavailable  `include: remote` failed
+    │   └── IncludeUnreachable                                         its host out of reach
     ├── UsageError                    exit 2  400 bad_request        a command line is wrong
     │   ├── InvalidRef                        422 invalid_ref        not a branch or tag name
     │   └── RefusedVariable                   422 refused_variable   BASH_ENV, LD_*, PATH…
@@ -46,6 +47,7 @@ __all__ = [
     "ConveyorError",
     "GitError",
     "IncludeFetchError",
+    "IncludeUnreachable",
     "InvalidRef",
     "Problem",
     "RefusedVariable",
@@ -112,6 +114,12 @@ class IncludeFetchError(ConveyorError):
     exit_code = 2
     http_status = 422
     code = "include_unavailable"
+
+
+class IncludeUnreachable(IncludeFetchError):
+    """The host of an `include: remote` file cannot be reached (offline, timeout): the
+    loader treats the include as unavailable (a warning; an error with --strict) instead
+    of as a broken file."""
 
 
 class UsageError(ConveyorError):

@@ -129,7 +129,10 @@ def _decide(job: Job, event: Event, scope: _Scope) -> tuple[Rule | None, str | N
     """(matching rule or None, exclusion reason or None)."""
     if job.rules is None:
         return None, ("when: never" if job.when is When.NEVER else None)
-    needs_vars = any(rule.if_expr is not None for rule in job.rules)
+    needs_vars = any(
+        rule.if_expr is not None or any("$" in path for path in rule.exists or ())
+        for rule in job.rules
+    )
     variables = scope.job_context(job) if needs_vars else {}
     ref_context: Mapping[str, str] = {}
     if any(rule.compare_to is not None and "$" in rule.compare_to for rule in job.rules):

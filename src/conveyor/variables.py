@@ -16,7 +16,7 @@ from conveyor.model import Event, EventKind, Pipeline, PlannedJob
 
 __all__ = ["include_variables", "job_variables", "pipeline_variables", "ref_slug"]
 
-_SLUG_INVALID = re.compile(r"[^a-z0-9]+")
+_SLUG_INVALID = re.compile(r"[^a-z0-9]")
 
 # GitLab's CI_PIPELINE_SOURCE for each event kind ("manual" runs are GitLab's "web").
 _GITLAB_SOURCE = {
@@ -29,8 +29,9 @@ _GITLAB_SOURCE = {
 
 
 def ref_slug(ref: str) -> str:
-    """GitLab's CI_COMMIT_REF_SLUG: lowercased, non-alphanumerics to '-', at most 63
-    characters, no leading or trailing '-'."""
+    """GitLab's CI_COMMIT_REF_SLUG (and CI_JOB_NAME_SLUG): lowercased, *each* character
+    outside a-z0-9 replaced by '-' (runs are not collapsed: `a--b` stays), cut to 63
+    characters (bytes: every one left is ASCII), then '-' trimmed at both ends."""
     return _SLUG_INVALID.sub("-", ref.lower())[:63].strip("-")
 
 

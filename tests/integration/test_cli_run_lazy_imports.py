@@ -38,6 +38,7 @@ sys.exit(main())
 
 LAZY = (
     "conveyor.config.expr_grammar",  # rules:if / when.if expressions
+    "re2",  # a /regex/ in an expression
     "conveyor.config.gitlab.includes",  # include:
     "conveyor.config.gitlab.include_entries",
     "conveyor.config.gitlab.include_rules",
@@ -63,7 +64,7 @@ build-1:
   stage: build
   script: echo A=1 > build.env
   rules:
-    - if: '$CI_COMMIT_BRANCH == "main"'
+    - if: '$CI_COMMIT_BRANCH == "main" && $CI_COMMIT_BRANCH =~ /\\Amain\\z/'
   cache:
     key: k
     paths: [build.env]

@@ -17,7 +17,7 @@ from conveyor.errors import UsageError
 from conveyor.inputs import check_variable_names, ref_problem
 from conveyor.model import EventKind
 
-__all__ = ["config_option", "event_options", "execution_options", "parse_vars"]
+__all__ = ["config_option", "event_options", "execution_options", "parse_vars", "strict_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -112,3 +112,12 @@ def config_option(help_text: str) -> Callable[[F], F]:
         show_default=True,
         help=help_text,
     )
+
+
+def strict_option(function: F) -> F:
+    """`--strict` (parameter `strict`): a GitLab include that cannot be read is an error."""
+    return click.option(
+        "--strict",
+        is_flag=True,
+        help="Fail on a GitLab include that cannot be read (and the jobs that need it).",
+    )(function)

@@ -33,7 +33,12 @@ from typing import TYPE_CHECKING
 import click
 
 from conveyor.commands.execution import relative_path
-from conveyor.commands.options import event_options, execution_options, parse_vars
+from conveyor.commands.options import (
+    event_options,
+    execution_options,
+    parse_vars,
+    strict_option,
+)
 from conveyor.model import Event, EventKind
 
 if TYPE_CHECKING:
@@ -59,10 +64,12 @@ async def run_pipeline(
     as_json: bool,
     env: Mapping[str, str],
     checkout: CheckoutQuery | None = None,
+    strict: bool = False,
 ) -> int:
     """The whole `conveyor run`; returns the exit code. `event`: the kind, ref, sha and
     variables asked for (the checkout describes the rest); `checkout`: the git commands
-    that describe `directory` for it, when the caller has started them already."""
+    that describe `directory` for it, when the caller has started them already; `strict`:
+    an unreadable GitLab include is an error (`--strict`)."""
     from conveyor.clock import SYSTEM_CLOCK
     from conveyor.commands.execution import TerminalSurface, finish_in_terminal
     from conveyor.config import find_pipeline_file
@@ -89,7 +96,12 @@ async def run_pipeline(
         home, run_id, pipeline_file, tuple(jobs), SYSTEM_CLOCK, surface.notice, surface.say
     )
     request = RunRequest(
-        event, str(pipeline_file), jobs=tuple(jobs), concurrency=concurrency, env=env
+        event,
+        str(pipeline_file),
+        jobs=tuple(jobs),
+        concurrency=concurrency,
+        env=env,
+        strict=strict,
     )
     source = FolderSource(directory, query, pipeline_file, folder)
     try:
@@ -112,6 +124,7 @@ async def run_pipeline(
     help="Run only this job and what it needs (repeatable); plays manual jobs.",
 )
 @execution_options
+@strict_option
 def run(
     file: Path | None,
     event: str,
@@ -121,6 +134,7 @@ def run(
     variables: tuple[str, ...],
     concurrency: int | None,
     as_json: bool,
+    strict: bool,
 ) -> None:
     """Run the pipeline in the current directory."""
     values = parse_vars(variables)
@@ -147,6 +161,7 @@ def run(
                     as_json=as_json,
                     env=os.environ,
                     checkout=checkout,
+                    strict=strict,
                 )
 
         code = asyncio.run(run_with_pidfds())

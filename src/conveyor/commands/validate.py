@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from conveyor.commands.options import event_options, parse_vars
+from conveyor.commands.options import event_options, parse_vars, strict_option
 from conveyor.config import find_pipeline_file, is_gitlab_file, load_pipeline
 from conveyor.config.problems import render_warning
+from conveyor.config.remote import is_offline
 from conveyor.model import Event, EventKind, Pipeline, Plan
 from conveyor.outbound.remote import HttpRemoteFetcher, allow_entries
 
@@ -58,8 +59,11 @@ def _changes_lookup(path: Path, event: Event | None) -> ChangesSince | None:
     return changes_lookup(path.parent, event.sha)
 
 
-def _remote_fetcher() -> HttpRemoteFetcher:
-    """`include: remote` fetches; internal hosts only as CONVEYOR_REMOTE_INCLUDE_ALLOW lists."""
+def _remote_fetcher() -> HttpRemoteFetcher | None:
+    """`include: remote` fetches; internal hosts only as CONVEYOR_REMOTE_INCLUDE_ALLOW lists.
+    None in the offline mode (CONVEYOR_OFFLINE=1): remote includes are unavailable."""
+    if is_offline(os.environ):
+        return None
     return HttpRemoteFetcher(allow=allow_entries(os.environ))
 
 
@@ -72,13 +76,14 @@ def _echo_warnings(pipeline: Pipeline) -> None:
 @click.option(
     "-f", "--file", "file", help="Pipeline file (default: .conveyor.yml, then .gitlab-ci.yml)."
 )
-def validate(file: str | None) -> None:  # fmt: skip
+@strict_option
+def validate(file: str | None, strict: bool) -> None:  # fmt: skip
     """Check a pipeline file and report every problem."""
     path = _pipeline_path(file)
     event = _lint_event(path)
     changes_since = _changes_lookup(path, event)
     pipeline = load_pipeline(
-        path, event=event, changes_since=changes_since, fetch=_remote_fetcher()
+        path, event=event, changes_since=changes_since, fetch=_remote_fetcher(), strict=strict
     )
     _echo_warnings(pipeline)
     stages = len(pipeline.stages)
@@ -148,6 +153,7 @@ def render_plan(result: Plan) -> list[str]:
 @click.command()
 @event_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@strict_option
 def plan(
     file: Path | None,
     event: str,
@@ -155,6 +161,7 @@ def plan(
     sha: str | None,
     variables: tuple[str, ...],
     as_json: bool,
+    strict: bool,
 ) -> None:
     """Show the jobs that would run, and why the others would not."""
     from conveyor.git.describe import event_from_checkout
@@ -169,7 +176,7 @@ def plan(
     # The event decides include:rules.
     changes_since = _changes_lookup(path, trigger)
     pipeline = load_pipeline(
-        path, event=trigger, changes_since=changes_since, fetch=_remote_fetcher()
+        path, event=trigger, changes_since=changes_since, fetch=_remote_fetcher(), strict=strict
     )
     _echo_warnings(pipeline)
     from conveyor.git.describe import add_compare_changes  # rules:changes:compare_to diffs

@@ -75,6 +75,7 @@ def load_pipeline(
     event: Event | None = None,
     changes_since: ChangesSince | None = None,
     fetch: RemoteFetcher | None,
+    strict: bool = False,
 ) -> Pipeline:
     """Read and validate the pipeline at `path`; ConfigError lists every problem.
 
@@ -84,7 +85,9 @@ def load_pipeline(
     `changes:compare_to` (the edge asks git: `git.describe.changes_lookup`; None: unknown,
     so they hold), and `fetch` reads its `include: remote` files (every caller passes
     `conveyor.outbound.remote.HttpRemoteFetcher()`; None: such includes are ignored with a
-    warning). The native format has neither and ignores all three.
+    warning). `strict` (`--strict`): a GitLab include that cannot be read (template,
+    project, component, remote offline) is an error, not a warning that leaves out the jobs
+    needing it. The native format has none of these and ignores all four.
     """
     if is_gitlab_file(path):
         try:
@@ -98,7 +101,9 @@ def load_pipeline(
             raise ConfigError(
                 [Problem(str(path), 0, 0, "the GitLab CI/CD flavor is not available")]
             )
-        pipeline: Pipeline = loader(path, event=event, changes_since=changes_since, fetch=fetch)
+        pipeline: Pipeline = loader(
+            path, event=event, changes_since=changes_since, fetch=fetch, strict=strict
+        )
         return pipeline
     from conveyor.config.native import parse_native
 

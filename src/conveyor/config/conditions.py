@@ -1,9 +1,9 @@
 """Whether one rule's conditions hold for an event, and if not, why. Pure.
 
 Owns: `rule_mismatch`, the one evaluator of a rule's conditions (`on` events, `refs`,
-`changes` with `compare_to`, `exists`, `if`) used for jobs and `workflow` by the planner
-(`plan`) and for `include:rules` by the GitLab loader (`config.gitlab.include_rules`), so
-both decide a rule the same way and give the same reasons.
+`changes` with `compare_to`, `exists` with its `$VARS` expanded, `if`) used for jobs and
+`workflow` by the planner (`plan`) and for `include:rules` by the GitLab loader
+(`config.gitlab.include_rules`), so both decide a rule the same way and give the same reasons.
 Must not: read files, run git or look at the clock: the edge fills Event.changed_files,
 Event.files and Event.changes_by_ref.
 """
@@ -74,12 +74,11 @@ def rule_mismatch(
         if changed is not None and not match_any(rule.changes, changed):
             since = "" if rule.compare_to is None else f" since {rule.compare_to}"
             return f"no changed file{since} matches {_quoted_list(rule.changes)}"
-    if (
-        rule.exists is not None
-        and event.files is not None
-        and not match_any(rule.exists, event.files)
-    ):
-        return f"no file matches {_quoted_list(rule.exists)}"
+    if rule.exists is not None and event.files is not None:
+        # GitLab expands job and pipeline variables in exists paths.
+        exists = tuple(expand(path, variables) for path in rule.exists)
+        if not match_any(exists, event.files):
+            return f"no file matches {_quoted_list(exists)}"
     if rule.if_expr is not None:
         try:
             holds = evaluate(rule.if_expr, variables)

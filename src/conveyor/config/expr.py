@@ -17,7 +17,7 @@ it is a non-empty string; `&&`/`||` return one of their operands (Ruby semantics
 counts as a value) and the whole statement is true when the result is true or a non-empty
 string. `=~` is false when the pattern is null; its left side null matches as "". A pattern
 may come from a variable holding `/re/flags` (any other text is used as the regex itself).
-Regexes are Python `re` (GitLab uses RE2, a subset); flags i, m, s are supported.
+Regexes are RE2, as GitLab's (expr_regex.py: `\\A`, `\\z`, flags i, m, s, U after the slash).
 Strings have no escapes (as in GitLab: a string ends at the next matching quote).
 """
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from conveyor.config.expr_regex import Regex, compile_literal, compile_text
 from conveyor.config.expr_values import NAME_PATTERN, ExprError, Value
 
 __all__ = ["Node", "evaluate_tree", "parse_tree"]
@@ -33,8 +34,6 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
-
-_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +81,7 @@ class _Lit:
 
 @dataclass(frozen=True, slots=True)
 class _Pattern:
-    regex: re.Pattern[str]
+    regex: Regex
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,19 +92,6 @@ class _Binary:
 
 
 Node = _Var | _Lit | _Pattern | _Binary
-
-
-def _compile_pattern(literal: str, col: int) -> re.Pattern[str]:
-    body, _, flags = literal[1:].rpartition("/")
-    value = 0
-    for flag in flags:
-        if flag not in _FLAGS:
-            raise ExprError(f"unsupported regex flag {flag!r} (use i, m or s)", col)
-        value |= _FLAGS[flag]
-    try:
-        return re.compile(body.replace("\\/", "/"), value)
-    except re.error as exc:
-        raise ExprError(f"invalid regex {literal}: {exc}", col) from None
 
 
 class _Parser:
@@ -168,7 +154,7 @@ class _Parser:
         if token.kind == "null":
             return _Lit(None)
         if token.kind == "pattern":
-            return _Pattern(_compile_pattern(token.text, token.col))
+            return _Pattern(compile_literal(token.text, token.col))
         if token.text == "(":
             node = self.parse_or()
             closing = self.take()
@@ -199,18 +185,10 @@ def _is_ruby_truthy(value: Value) -> bool:
     return value is not None and value is not False
 
 
-def _pattern_from(value: Value) -> re.Pattern[str] | None:
+def _pattern_from(value: Value) -> Regex | None:
     if value is None or isinstance(value, bool):
         return None
-    if len(value) >= 2 and value.startswith("/") and "/" in value[1:]:
-        try:
-            return _compile_pattern(value, 1)
-        except ExprError:
-            return None
-    try:
-        return re.compile(value)
-    except re.error:
-        return None
+    return compile_text(value)
 
 
 def _evaluate(node: Node, variables: Mapping[str, str]) -> Value:
@@ -231,7 +209,7 @@ def _evaluate(node: Node, variables: Mapping[str, str]) -> Value:
         equal = left == _evaluate(node.right, variables)
         return equal if node.op == "==" else not equal
     if isinstance(node.right, _Pattern):
-        regex: re.Pattern[str] | None = node.right.regex
+        regex: Regex | None = node.right.regex
     else:
         regex = _pattern_from(_evaluate(node.right, variables))
     if regex is None:

@@ -5,14 +5,24 @@ or an IncludeFetchError whose message is the short reason (`HTTP 404`, `timeout 
 `larger than 1 MiB`), never the URL or a response body. The network implementation is an
 adapter (`conveyor.outbound.remote.HttpRemoteFetcher`); callers of `load_pipeline` pass it in,
 tests pass a fake (tests/fakes/remote_files.py).
+`is_offline` reads the offline switch from the environment mapping it is given.
 Must not: do I/O or import an adapter: the core receives its fetcher, it never builds one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
-__all__ = ["RemoteFetcher"]
+__all__ = ["OFFLINE_ENV", "RemoteFetcher", "is_offline"]
+
+OFFLINE_ENV = "CONVEYOR_OFFLINE"  # 1/true/yes: fetch no include (docs/gitlab-compat.md)
+
+
+def is_offline(env: Mapping[str, str]) -> bool:
+    """Whether `env` asks for the offline mode: no include is fetched, every include that
+    would be is unavailable (a warning; the jobs needing it are left out)."""
+    return env.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 class RemoteFetcher(Protocol):

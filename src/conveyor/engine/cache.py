@@ -48,6 +48,7 @@ from conveyor.model import Artifacts, Cache, cache_key_problem
 __all__ = [
     "cache_folder",
     "cache_keys",
+    "cache_policy",
     "cache_root",
     "files_digest",
     "restore_caches",
@@ -92,6 +93,13 @@ def cache_keys(cache: Cache, env: Mapping[str, str], digest: str | None) -> list
     if env.get("CACHE_FALLBACK_KEY"):
         keys.append(env["CACHE_FALLBACK_KEY"])
     return list(dict.fromkeys(k for k in keys if k))
+
+
+def cache_policy(cache: Cache, env: Mapping[str, str]) -> str:
+    """`cache.policy` with its variables expanded (GitLab allows `policy: $CACHE_POLICY`);
+    a value that is not pull, push or pull-push after expansion is pull-push."""
+    policy = expand(cache.policy, env)
+    return policy if policy in ("pull", "push", "pull-push") else "pull-push"
 
 
 @contextlib.contextmanager
@@ -177,8 +185,10 @@ async def restore_caches(
             _usable(keys[:1], say)
             save_keys.append(None)
             continue
-        save_keys.append(keys[0])
-        if cache.policy == "push":
+        policy = cache_policy(cache, env)
+        # A cache whose policy only pulls is never saved: save_caches skips a None key.
+        save_keys.append(None if policy == "pull" else keys[0])
+        if policy == "push":
             continue
         found = await asyncio.to_thread(_restore, root, _usable(keys, say), workspace)
         if found is None:

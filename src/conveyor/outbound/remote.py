@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from conveyor.errors import IncludeFetchError
+from conveyor.errors import IncludeFetchError, IncludeUnreachable
 
 if TYPE_CHECKING:
     from conveyor.outbound.base import ClientPolicy, HttpClient
@@ -122,7 +122,7 @@ class HttpRemoteFetcher:
         try:
             reply = await client.request("GET", url)
         except UpstreamTimeout:
-            raise IncludeFetchError(f"timeout after {self.timeout_s:g}s") from None
+            raise IncludeUnreachable(f"timeout after {self.timeout_s:g}s") from None
         except UpstreamTooLarge:
             raise _too_large(self.max_body_bytes) from None
         except UpstreamAddressRefused as exc:
@@ -130,7 +130,7 @@ class HttpRemoteFetcher:
         except UpstreamRedirectError as exc:
             raise IncludeFetchError(exc.reason) from None
         except UpstreamUnreachable as exc:
-            raise IncludeFetchError(f"cannot connect ({exc.cause})") from None
+            raise IncludeUnreachable(f"cannot connect ({exc.cause})") from None
         finally:
             await client.aclose()
         if reply.status_code != 200:

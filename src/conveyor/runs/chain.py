@@ -75,6 +75,7 @@ class RunRequest(NamedTuple):
     # Internal hosts `include: remote` may fetch (the server's conveyor.toml list; the
     # CONVEYOR_REMOTE_INCLUDE_ALLOW of `env` is added: outbound.remote.allow_entries).
     remote_include_allow: tuple[str, ...] = ()
+    strict: bool = False  # --strict: an unreadable GitLab include is an error
 
 
 class Checkout(Protocol):
@@ -182,22 +183,31 @@ def collect_secrets(
     return secrets
 
 
-async def _load(checkout: Checkout, event: Event, allow: tuple[str, ...]) -> Pipeline:
+async def _load(
+    checkout: Checkout,
+    event: Event,
+    allow: tuple[str, ...],
+    *,
+    strict: bool = False,
+    env: Mapping[str, str] = EMPTY,
+) -> Pipeline:
     """Load and validate the pipeline; problems and warnings name files as the user
     knows them (the checkout's own folder cut off)."""
     import asyncio
     from functools import partial
 
     from conveyor.config import load_pipeline
+    from conveyor.config.remote import is_offline
     from conveyor.outbound.remote import HttpRemoteFetcher
 
     # The event decides GitLab's include:rules (predefined variables, changed files); remote
-    # includes are fetched through the one outbound client.
+    # includes are fetched through the one outbound client (none in the offline mode).
     load = partial(
         load_pipeline,
         event=event,
         changes_since=checkout.changes_since(),
-        fetch=HttpRemoteFetcher(allow=allow),
+        fetch=None if is_offline(env) else HttpRemoteFetcher(allow=allow),
+        strict=strict,
     )
     async with checkout.open_pipeline_file() as (path, prefix):
         try:
@@ -232,7 +242,9 @@ async def execute_request(
 
     async with source.open(request) as checkout:
         allow = allow_entries(request.env, request.remote_include_allow)
-        pipeline = await _load(checkout, checkout.event, allow)
+        pipeline = await _load(
+            checkout, checkout.event, allow, strict=request.strict, env=request.env
+        )
         for warning in pipeline.warnings:
             surface.say(render_warning(warning))
         event = await checkout.compare_changes(pipeline, checkout.event)

@@ -164,16 +164,16 @@ def test_include_missing_file_is_an_error() -> None:
 def test_include_remote_without_a_fetcher_is_a_warning() -> None:
     pipeline = parse("include:\n  - remote: https://example.invalid/x.yml\njob:\n  script: echo\n")
     assert pipeline.warnings == (
-        ".gitlab-ci.yml:2:13: warning: include:remote https://example.invalid/x.yml is not "
-        "fetched here (ignored)",
+        ".gitlab-ci.yml:2:13: warning: include:remote https://example.invalid/x.yml cannot be "
+        "read here (remote files are not fetched); jobs that depend on it are left out",
     )
 
 
 def test_include_template_is_a_warning() -> None:
     pipeline = parse("include:\n  - template: Jobs/Build.yml\njob:\n  script: echo\n")
     assert pipeline.warnings == (
-        ".gitlab-ci.yml:2:5: warning: include:template needs a GitLab server; "
-        "a local run ignores it",
+        ".gitlab-ci.yml:2:15: warning: include:template Jobs/Build.yml cannot be read here "
+        "(conveyor reads no GitLab server's files); jobs that depend on it are left out",
     )
 
 

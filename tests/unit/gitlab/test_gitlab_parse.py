@@ -177,11 +177,11 @@ def test_parse_workflow_name_names_the_pipeline() -> None:
     assert parse("workflow: {name: nightly}\njob:\n  script: echo\n").name == "nightly"
 
 
-def test_parse_boolean_variable_is_an_error_naming_the_key() -> None:
-    problems = errors_of("variables:\n  DEBUG: true\njob:\n  script: echo\n")
+def test_parse_list_variable_is_an_error_naming_the_key() -> None:
+    problems = errors_of("variables:\n  DEBUG: [a]\njob:\n  script: echo\n")
     assert problems == [
-        ".gitlab-ci.yml:2:10: variables: variable DEBUG must be a string or a number, got "
-        'boolean (quote it: DEBUG: "True")'
+        ".gitlab-ci.yml:2:10: variables: variable DEBUG must be a string, a number or a "
+        "boolean, got list (write its value as one string)"
     ]
 
 

@@ -78,6 +78,7 @@ def load_gitlab(
     event: Event | None = None,
     changes_since: ChangesSince | None = None,
     fetch: RemoteFetcher | None = None,
+    strict: bool = False,
 ) -> Pipeline:
     """Read and translate a `.gitlab-ci.yml`. Raises ConfigError with every problem.
 
@@ -86,7 +87,8 @@ def load_gitlab(
     known, so every conditional include is loaded (and a warning says so).
     `changes_since`: the paths changed since each ref `changes:compare_to` names (the edge
     asks git: `git.describe.changes_lookup`); None: unknown, so such rules hold.
-    `fetch` reads `include: remote` files (None: they are ignored, with a warning)."""
+    `fetch` reads `include: remote` files (None: they are unavailable). `strict`: an
+    include that cannot be read, and the jobs that need it, are errors, not warnings."""
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -111,4 +113,6 @@ def load_gitlab(
         )
 
     conditions = None if event is None else partial(make_conditions, event)
-    return parse_gitlab(text, file, repository.read, fetch=fetch, conditions=conditions)
+    return parse_gitlab(
+        text, file, repository.read, fetch=fetch, conditions=conditions, strict=strict
+    )

@@ -5,7 +5,8 @@ hold `$VARS`) or `{files: [one or two paths], prefix}`; `paths`; `untracked`; `p
 (`pull`, `push`, `pull-push`); `when` (`on_success`, `on_failure`, `always`);
 `fallback_keys` (up to 5); `unprotect` accepted (a local host has no protected refs) — and
 GitLab's key checks: a key cannot contain `/` (or `%2F`) nor be `.` or `..` (or `%2E`).
-`cache: []` or `{}` turns a default cache off.
+`cache: []` or `{}` turns a default cache off; nested lists (from aliases) are flattened,
+`paths: null` is no paths, a `policy` holding `$VAR` is kept for the engine to expand.
 Must not: compute keys or touch files (engine/cache.py does at run time).
 """
 
@@ -78,6 +79,8 @@ def _choice(
     value = raw.get(key, choices[-1] if key == "policy" else choices[0])
     if value in choices:
         return str(value)
+    if key == "policy" and isinstance(value, str) and "$" in value:
+        return value  # GitLab expands a variable here when the job runs (engine/cache.py)
     findings.error(
         raw.value_mark(key),
         f"{where}: cache:{key} must be one of {', '.join(choices)}, got {value!r}"
@@ -94,7 +97,7 @@ def _entry(raw: MarkedDict, where: str, findings: Findings) -> Cache:
                 f"{where}: unknown cache keyword {name}{did_you_mean(name, CACHE_KEYS)}",
             )
     key, key_files, key_prefix = _key(raw, where, findings)
-    paths = _strings(raw.get("paths", []))
+    paths = _strings(raw.get("paths") or [])  # `paths: null` (GitLab accepts it): none
     if paths is None:
         findings.error(raw.value_mark("paths"), f"{where}: cache:paths must be a list of paths")
         paths = ()
@@ -127,15 +130,24 @@ def _entry(raw: MarkedDict, where: str, findings: Findings) -> Cache:
     )
 
 
+def _flat_items(raw: MarkedList, mark: Mark) -> list[tuple[object, Mark]]:
+    """The entries of a cache list, nested lists flattened as GitLab does (a list built
+    from YAML aliases, `cache: [*go_cache, *node_caches]`, nests)."""
+    items: list[tuple[object, Mark]] = []
+    for index, item in enumerate(raw):
+        if isinstance(item, MarkedList):
+            items.extend(_flat_items(item, raw.item_mark(index)))
+        else:
+            items.append((item, raw.item_mark(index)))
+    return items
+
+
 def translate_cache(raw: object, mark: Mark, where: str, findings: Findings) -> tuple[Cache, ...]:
     """The caches of one job (`raw` is its `cache:` value, None when it has none)."""
     if raw is None:
         return ()
     items: list[tuple[object, Mark]]
-    if isinstance(raw, MarkedList):
-        items = [(item, raw.item_mark(i)) for i, item in enumerate(raw)]
-    else:
-        items = [(raw, mark)]
+    items = _flat_items(raw, mark) if isinstance(raw, MarkedList) else [(raw, mark)]
     if len(items) > MAX_CACHES:
         findings.error(mark, f"{where}: cache has {len(items)} entries, GitLab allows {MAX_CACHES}")
     caches: list[Cache] = []

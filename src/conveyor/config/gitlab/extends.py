@@ -88,6 +88,7 @@ def resolve_extends(config: MarkedDict, findings: Findings) -> MarkedDict:
                 hint = did_you_mean(parent, [k for k, v in config.items() if isinstance(v, dict)])
                 what = "is not a job or template" if parent in config else "does not exist"
                 findings.error(mark, f'job "{name}" extends "{parent}", which {what}{hint}')
+                findings.unresolved.add(name)
                 continue
             merged = deep_merge(merged, resolve(parent, (*chain, name)))
         final = deep_merge(merged, body)
@@ -104,6 +105,9 @@ def resolve_extends(config: MarkedDict, findings: Findings) -> MarkedDict:
     return result
 
 
+_MISSING = object()  # what a !reference that points at nothing resolves to (reported)
+
+
 def _lookup(config: Mapping[str, object], ref: Reference, findings: Findings) -> object:
     node: object = config
     for depth, part in enumerate(ref.path):
@@ -115,7 +119,7 @@ def _lookup(config: Mapping[str, object], ref: Reference, findings: Findings) ->
                 f"!reference [{', '.join(ref.path)}]: {where} does not exist"
                 f"{did_you_mean(part, choices)}",
             )
-            return None
+            return _MISSING
         node = node[part]
     return node
 
@@ -131,22 +135,27 @@ def resolve_references(config: MarkedDict, findings: Findings) -> MarkedDict:
                     f"!reference nests deeper than {MAX_REFERENCE_DEPTH} levels "
                     "(or refers to itself)",
                 )
-                return None
-            return walk(_lookup(config, value, findings), depth + 1)
+                return _MISSING
+            target = _lookup(config, value, findings)
+            return target if target is _MISSING else walk(target, depth + 1)
         if isinstance(value, MarkedDict):
             copy = MarkedDict(value.mark)
             for key, item in value.items():
-                copy[key] = walk(item, depth)
+                found = walk(item, depth)
+                copy[key] = None if found is _MISSING else found
                 copy.key_marks[key] = value.key_mark(key)
                 copy.value_marks[key] = mark_of(item, value.value_mark(key))
             return copy
         if isinstance(value, MarkedList):
             items = MarkedList(value.mark)
             for index, item in enumerate(value):
-                items.append(walk(item, depth))
+                found = walk(item, depth)
+                if found is _MISSING:  # reported once; the list's other items still count
+                    continue
+                items.append(found)
                 items.item_marks.append(value.item_mark(index))
             return items
         return value
 
-    resolved = walk(config, 0)
+    resolved = walk(config, 0)  # a missing reference at the top level is no key at all
     return resolved if isinstance(resolved, MarkedDict) else config

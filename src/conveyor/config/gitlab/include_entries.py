@@ -5,8 +5,9 @@ with `rules` and `integrity`), telling a local path from a URL (a string that st
 `http://` or `https://` is `include:remote`, as GitLab does), checking remote URLs (http or
 https only, a host, never credentials in the URL) and `include:rules` (`if`, `exists`,
 `changes`, `when: never|always`), and the URL shown in messages and marks (no credentials,
-query or fragment: a query may carry a token). `template`, `project` and `component` need a
-GitLab server: they are reported once as a warning and skipped.
+query or fragment: a query may carry a token). `template`, `project` (with `file`, `ref`)
+and `component` are parsed too: they need a GitLab server (includes.py decides what
+happens when none can be read).
 Must not: read files, fetch URLs or decide rules (includes.py and include_rules.py do).
 """
 
@@ -29,6 +30,16 @@ INCLUDE_RULE_KEYS = frozenset({"if", "exists", "changes", "when"})
 _ENTRY_KEYS = {
     "local": frozenset({"local", "rules", "inputs"}),
     "remote": frozenset({"remote", "rules", "inputs", "integrity"}),
+    "template": frozenset({"template", "rules", "inputs"}),
+    "project": frozenset({"project", "file", "ref", "rules", "inputs"}),
+    "component": frozenset({"component", "rules", "inputs"}),
+}
+_VALUE_NAMES = {
+    "local": "file path",
+    "remote": "URL",
+    "template": "template name",
+    "project": "project path",
+    "component": "component address",
 }
 _INTEGRITY = re.compile(r"sha256-[A-Za-z0-9+/]{43}=\Z")
 
@@ -37,11 +48,24 @@ _INTEGRITY = re.compile(r"sha256-[A-Za-z0-9+/]{43}=\Z")
 class IncludeEntry:
     """One file (or local glob) to include. `rules` None: included unconditionally."""
 
-    kind: str  # "local" or "remote"
-    location: str  # a repository path or glob, or the full URL as written
+    kind: str  # local, remote, template, project or component
+    location: str  # a path or glob, the full URL, the template, project or component
     mark: Mark  # where the location is written
     rules: tuple[Rule, ...] | None = None
     integrity: str | None = None  # `sha256-BASE64` of the remote file's bytes
+    files: tuple[str, ...] = ()  # include:project: the files of the project
+    ref: str | None = None  # include:project: the ref (None: the project's default branch)
+    inputs: MarkedDict | None = None  # include:inputs: values for the file's spec:inputs
+
+    @property
+    def described(self) -> str:
+        """The include as messages name it: `include:project group/app (ci/a.yml@v1)`."""
+        if self.kind == "remote":
+            return f"include:remote {shown_url(self.location)}"
+        if self.kind == "project":
+            at = f"@{self.ref}" if self.ref else ""
+            return f"include:project {self.location} ({', '.join(self.files)}{at})"
+        return f"include:{self.kind} {self.location}"
 
 
 def shown_url(url: str) -> str:
@@ -121,13 +145,6 @@ def _entry_from_mapping(item: MarkedDict, findings: Findings) -> IncludeEntry | 
         )
         return None
     kind = kinds[0]
-    if kind not in _ENTRY_KEYS:
-        findings.warn_once(
-            f"include:{kind}",
-            item.key_mark(kind),
-            f"include:{kind} needs a GitLab server; a local run ignores it",
-        )
-        return None
     for key in item:
         if key not in _ENTRY_KEYS[kind]:
             findings.error(
@@ -138,14 +155,37 @@ def _entry_from_mapping(item: MarkedDict, findings: Findings) -> IncludeEntry | 
     if not isinstance(value, str) or not value:
         findings.error(
             item.value_mark(kind),
-            f"include:{kind} must be a {'URL' if kind == 'remote' else 'file path'}, "
-            f"got {type_name(value)}",
+            f"include:{kind} must be a {_VALUE_NAMES[kind]}, got {type_name(value)}",
         )
         return None
     if kind == "remote" and not _check_url(value, item.value_mark(kind), findings):
         return None
     rules = _include_rules(item, findings) if "rules" in item else None
-    return IncludeEntry(kind, value, item.value_mark(kind), rules, _integrity(item, findings))
+    files, ref = _project_files(item, findings) if kind == "project" else ((), None)
+    inputs = item.get("inputs")
+    if inputs is not None and not isinstance(inputs, MarkedDict):
+        findings.error(item.value_mark("inputs"), "include:inputs must be a mapping of inputs")
+        inputs = None
+    return IncludeEntry(
+        kind, value, item.value_mark(kind), rules, _integrity(item, findings), files, ref, inputs
+    )
+
+
+def _project_files(item: MarkedDict, findings: Findings) -> tuple[tuple[str, ...], str | None]:
+    """include:project's `file` (a path or a list of paths) and `ref`."""
+    raw = item.get("file")
+    files = (raw,) if isinstance(raw, str) else raw
+    if not (isinstance(files, list | tuple) and files and all(isinstance(f, str) for f in files)):
+        findings.error(
+            item.value_mark("file") if "file" in item else item.mark,
+            "include:project needs file: a path or a list of paths in that project",
+        )
+        files = ()
+    ref = item.get("ref")
+    if ref is not None and not isinstance(ref, str | int | float):
+        findings.error(item.value_mark("ref"), "include:project: ref must be a branch, tag or sha")
+        ref = None
+    return tuple(files), (None if ref is None else str(ref))
 
 
 def _integrity(item: MarkedDict, findings: Findings) -> str | None:

@@ -1,6 +1,9 @@
 """`include:` — merging local and remote files into the main `.gitlab-ci.yml`.
 
-Owns: walking the includes (include_entries.py parses each entry): deciding
+Owns: walking the includes (include_entries.py parses each entry; `template`, `project`
+and `component`, and `remote` without a fetcher or when its host cannot be reached, are
+recorded as unavailable in the Findings, and unavailable.py leaves out what depends on
+them): deciding
 `include:rules` (include_rules.py; without conditions every file is included, with one
 warning), matching local glob patterns against the repository's file list, taking remote
 files from a `RemoteFetcher` (checked against `integrity`, decoded as UTF-8, parsed by the
@@ -21,14 +24,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from conveyor.config.gitlab.document import Reader, load_document
+from conveyor.config.expr import expand
+from conveyor.config.gitlab.document import Reader, load_document, with_inputs
 from conveyor.config.gitlab.extends import deep_merge
 from conveyor.config.gitlab.findings import Findings, redact_quoted
 from conveyor.config.gitlab.include_entries import IncludeEntry, parse_include, shown_url
 from conveyor.config.gitlab.include_rules import IncludeConditions, include_exclusion
 from conveyor.config.remote import RemoteFetcher
 from conveyor.config.yamlload import MarkedDict, load_yaml, type_name
-from conveyor.errors import ConfigError, IncludeFetchError
+from conveyor.errors import ConfigError, IncludeFetchError, IncludeUnreachable
 from conveyor.model import Mark
 
 __all__ = ["IncludeSources", "expand_includes", "match_include"]
@@ -153,6 +157,11 @@ class _Walk:
         if entry.kind == "remote":
             found = self._remote(entry)
             return [] if found is None else [(*found, True)]
+        if entry.kind != "local":
+            self.findings.include_unavailable(
+                entry.mark, entry.described, "conveyor reads no GitLab server's files"
+            )
+            return []
         if in_remote:
             self.findings.include_error(
                 entry.mark,
@@ -168,7 +177,14 @@ class _Walk:
             )
         documents: list[tuple[str, MarkedDict, bool]] = []
         for label, text in files:
-            doc = load_document(text, label, self.findings)
+            doc = load_document(
+                text,
+                label,
+                self.findings,
+                given_inputs=entry.inputs,
+                include_mark=entry.mark,
+                expand=self._expand,
+            )
             if doc is not None:
                 documents.append((label, doc, False))
         return documents
@@ -178,9 +194,7 @@ class _Walk:
         where = f"include:remote {label}"
         fetch = self.sources.fetch
         if fetch is None:
-            self.findings.warn_once(
-                "include:remote", entry.mark, f"{where} is not fetched here (ignored)"
-            )
+            self.findings.include_unavailable(entry.mark, where, "remote files are not fetched")
             return None
         if entry.location not in self.fetched:
             try:
@@ -188,12 +202,20 @@ class _Walk:
             except IncludeFetchError as exc:
                 self.fetched[entry.location] = exc
         body = self.fetched[entry.location]
+        if isinstance(body, IncludeUnreachable):  # offline: as an include never fetched
+            self.findings.include_unavailable(entry.mark, where, str(body))
+            return None
         reason = str(body) if isinstance(body, IncludeFetchError) else _body_problem(body, entry)
         if reason is not None or isinstance(body, IncludeFetchError):
             self.findings.include_error(entry.mark, f"{where}: {reason}")
             return None
         text = body.decode("utf-8")
         self.findings.remote_files.add(label)  # what is found in it never quotes its text
+        header = None
+        if text.startswith("spec") or "\nspec" in text:
+            from conveyor.config.gitlab.inputs import split_header
+
+            header, text = split_header(text, label, self.findings)
         try:
             doc = load_yaml(text, label)
         except ConfigError as exc:
@@ -204,13 +226,20 @@ class _Walk:
             self.findings.include_error(entry.mark, f"{where}: not YAML: {what}{at}")
             return None
         if doc is None:
-            return label, MarkedDict(Mark(label, 1, 1))
+            doc = MarkedDict(Mark(label, 1, 1))
         if not isinstance(doc, MarkedDict):
             self.findings.include_error(
                 entry.mark, f"{where}: not a mapping of keywords and jobs, got {type_name(doc)}"
             )
             return None
-        return label, doc
+        return label, with_inputs(
+            doc, header, entry.inputs, entry.mark, self.findings, self._expand
+        )
+
+    def _expand(self, text: str) -> str:
+        """`expand_vars` of an input: the variables `include` sees (none without an event)."""
+        conditions = self.sources.conditions
+        return text if conditions is None else expand(text, conditions.variables)
 
 
 def _body_problem(body: bytes, entry: IncludeEntry) -> str | None:

@@ -156,16 +156,44 @@ RETRY_WHEN = {
     "stuck_or_timeout_failure": ("timeout",),
     "job_execution_timeout": ("timeout",),
 }
-# The other documented failure types (kept verbatim in Retry.when: they never match locally).
+# The other failure reasons GitLab accepts in retry:when (its job failure reasons; kept
+# verbatim in Retry.when: they never happen on a local host, so they never match).
 RETRY_WHEN_OTHER = frozenset(
     {
         "api_failure",
         "runner_system_failure",
         "runner_unsupported",
+        "runner_interrupted",
+        "runner_external_dependency_failure",
         "stale_schedule",
         "archived_failure",
         "unmet_prerequisites",
         "scheduler_failure",
         "data_integrity_failure",
+        "missing_dependency_failure",
+        "forward_deployment_failure",
+        "user_blocked",
+        "project_deleted",
+        "ci_quota_exceeded",
+        "pipeline_loop_detected",
+        "no_matching_runner",
+        "trace_size_exceeded",
+        "builds_disabled",
+        "environment_creation_failure",
+        "deployment_rejected",
+        "failed_outdated_deployment_job",
+        "protected_environment_failure",
+        "insufficient_bridge_permissions",
+        "downstream_bridge_project_not_found",
+        "invalid_bridge_trigger",
+        "upstream_bridge_project_not_found",
+        "insufficient_upstream_permissions",
+        "bridge_pipeline_is_child_pipeline",
+        "downstream_pipeline_creation_failed",
+        "secrets_provider_not_found",
+        "reached_max_descendant_pipelines_depth",
+        "ip_restriction_failure",
+        "reached_max_pipeline_hierarchy_size",
+        "reached_downstream_pipeline_trigger_rate_limit",
     }
 )

@@ -12,6 +12,7 @@ Must not: read files or plan (whether a needed job runs is the planner's busines
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -137,10 +138,20 @@ def _resolved_needs(
     for position, need in enumerate(needs):
         targets = index.targets(need.job)
         wanted = selections.get(position)
-        if isinstance(wanted, list):
-            targets = [t for t in targets if any(_row_matches(t, row) for row in wanted)]
+        if targets and isinstance(wanted, list):
+            targets = [t for t in targets if any(_row_matches(t, row, job) for row in wanted)]
+            if not targets:
+                findings.error(
+                    mark,
+                    f'{where} needs "{need.job}" with a parallel:matrix that matches none of '
+                    "its jobs (check the matrix values)",
+                )
+                continue
+        if not targets and need.optional:
+            continue  # GitLab: an optional need of a job not in the pipeline is dropped
         if not targets:
-            hint = did_you_mean(need.job, index.by_base)
+            others = [name for name in index.by_base if name not in (job.base_name, job.name)]
+            hint = did_you_mean(need.job, others)
             findings.error(mark, f'{where} needs "{need.job}", which is not a job{hint}')
             continue
         for target in targets:
@@ -217,7 +228,23 @@ def resolve_job_links(
     return resolved
 
 
-def _row_matches(job: Job, row: object) -> bool:
+_MATRIX_EXPRESSION = re.compile(r"\$\[\[\s*matrix\.([A-Za-z_][A-Za-z0-9_]*)\s*\]\]")
+
+
+def _row_matches(job: Job, row: object, needing: Job) -> bool:
+    """Whether matrix job `job` is one that a `needs:parallel:matrix` row of `needing`
+    selects. A value may be a list (any of them) and may hold `$[[ matrix.NAME ]]`, the
+    needing job's own value of NAME (GitLab's matrix expressions)."""
     if not isinstance(row, dict):
         return False
-    return all(job.matrix.get(str(k)) == _scalar(v) for k, v in row.items())
+
+    def own_value(match: re.Match[str]) -> str:
+        return needing.matrix.get(match.group(1), "")
+
+    for key, value in row.items():
+        values = value if isinstance(value, list) else [value]
+        texts = [_scalar(v) for v in values]
+        wanted = {_MATRIX_EXPRESSION.sub(own_value, t) for t in texts if t is not None}
+        if job.matrix.get(str(key)) not in wanted:
+            return False
+    return True

@@ -155,19 +155,30 @@ def parse_gitlab(
     *,
     fetch: RemoteFetcher | None = None,
     conditions: IncludeConditions | Callable[[], IncludeConditions] | None = None,
+    strict: bool = False,
 ) -> Pipeline:
     """Translate a `.gitlab-ci.yml`; `read` resolves `include: local` patterns (None: a
     file with includes reports them as missing), `fetch` reads `include: remote` URLs (None:
-    ignored with a warning), `conditions` (or a function making them, called only for a
+    they are unavailable), `conditions` (or a function making them, called only for a
     file with `include:`) decide `include:rules` (None: every conditional include is
-    loaded, with a warning). Raises ConfigError with every problem."""
-    findings = Findings()
+    loaded, with a warning). An include that cannot be read (template, project, component,
+    remote offline) is a warning and the jobs needing it are left out (unavailable.py);
+    `strict` makes both errors. Raises ConfigError with every problem."""
+    findings = Findings(strict=strict)
     document = load_document(text, file, findings)
     if document is not None:
         document = _expand_includes(document, file, read, fetch, conditions, findings)
     if document is None:  # load_document or the includes recorded why
         raise ConfigError(findings.shown_problems())
+    if findings.unavailable:  # an include could not be read: leave out what needs it
+        from conveyor.config.gitlab.unavailable import leave_out_unresolvable
+
+        document = leave_out_unresolvable(document, findings)
     config = resolve_references(resolve_extends(document, findings), findings)
+    if findings.unavailable:
+        from conveyor.config.gitlab.unavailable import leave_out_incomplete
+
+        config = leave_out_incomplete(config, findings)
     stages = _stages(config, findings)
     env = string_map(config.get("variables"), config.value_mark("variables"), "variables", findings)
     workflow = None
@@ -192,7 +203,9 @@ def parse_gitlab(
             draft = replace(draft, job=replace(draft.job, inherit_variables=inherit_variables))
         drafts.append(draft)
         needs_matrix.update(_needs_matrix(name, job_body))
-    if not drafts:
+    if not drafts and findings.unavailable:
+        findings.left_out(Mark(file, 1, 1), "no job is left: every job needs an unread include")
+    elif not drafts:
         findings.error(
             Mark(file, 1, 1), "the pipeline has no visible job (add a job with a script)"
         )

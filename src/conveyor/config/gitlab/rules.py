@@ -8,7 +8,8 @@ planner decides both flavors:
     needs when the rule matches);
   * `except:` becomes `when: never` rules placed first, `only:` the rules after them (keys
     of one policy must all match, entries of one key any); refs keywords become event
-    kinds, names become ref globs, `/regex/` an `if` over CI_COMMIT_REF_NAME;
+    kinds, names become ref globs, `/regex/` an `if` over CI_COMMIT_REF_NAME, and
+    `ref@group/project` adds an `if` over CI_PROJECT_PATH;
   * a job with none of them gets GitLab's default `only: [branches, tags]`, which keeps it
     out of merge request pipelines.
 Must not: evaluate anything (the planner does) or read files.
@@ -16,6 +17,7 @@ Must not: evaluate anything (the planner does) or read files.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from conveyor.config.expr import ExprError, validate_expression
@@ -40,6 +42,7 @@ __all__ = [
     "translate_rule",
     "translate_rules",
     "translate_workflow",
+    "variable_text",
 ]
 
 _BRANCH_EVENTS = frozenset({EventKind.PUSH, EventKind.MANUAL, EventKind.SCHEDULE})
@@ -77,8 +80,36 @@ def parse_when(value: object, mark: Mark, where: str, findings: Findings) -> Whe
     return None
 
 
+def variable_text(value: object) -> str | None:
+    """A `variables:` value as the text GitLab gives the job, or None when it is not a
+    scalar: null is "", booleans are "true"/"false", floats print as Ruby prints them
+    (`3.10` -> "3.1", `1e16` -> "1.0e+16"), as GitLab's YAML loader hands them over."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return _ruby_float(value)
+    if isinstance(value, str | int):
+        return str(value)
+    return None
+
+
+def _ruby_float(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    text = repr(value)
+    mantissa, has_exponent, exponent = text.partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    return f"{mantissa}e{exponent}" if has_exponent else mantissa
+
+
 def string_map(raw: object, mark: Mark, where: str, findings: Findings) -> dict[str, str]:
-    """GitLab `variables:`: names to strings; numbers become text; `{value: ...}` allowed."""
+    """GitLab `variables:`: names to strings (scalars converted by `variable_text`);
+    `{value: ...}` allowed."""
     if raw is None:
         return {}
     if not isinstance(raw, MarkedDict):
@@ -88,14 +119,15 @@ def string_map(raw: object, mark: Mark, where: str, findings: Findings) -> dict[
     for name, value in raw.items():
         if isinstance(value, MarkedDict):
             value = value.get("value", "")
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
+        text = variable_text(value)
+        if text is None:
             findings.error(
                 raw.value_mark(name),
-                f"{where}: variable {name} must be a string or a number, got "
-                f'{type_name(value)} (quote it: {name}: "{value}")',
+                f"{where}: variable {name} must be a string, a number or a boolean, got "
+                f"{type_name(value)} (write its value as one string)",
             )
             continue
-        values[name] = str(value)
+        values[name] = text
     return values
 
 
@@ -302,13 +334,19 @@ def translate_workflow(raw: object, mark: Mark, findings: Findings) -> tuple[Rul
 
 
 def _ref_rule_parts(ref: str) -> tuple[frozenset[EventKind] | None, tuple[str, ...] | None, str]:
-    """(events, ref globs, if expression) for one only/except refs entry."""
-    if ref in _REF_KEYWORDS:
-        return _REF_KEYWORDS[ref], None, ""
-    if len(ref) >= 2 and ref.startswith("/") and "/" in ref[1:]:
-        return DEFAULT_ONLY_EVENTS, None, f"$CI_COMMIT_REF_NAME =~ {ref}"
-    name = ref.split("@", 1)[0]  # `main@group/project` limits to a project: this one
-    return DEFAULT_ONLY_EVENTS, (name.translate(_GLOB_CHARS),), ""
+    """(events, ref globs, if expression) for one only/except refs entry. `ref@group/project`
+    holds only in the project of that full path (GitLab compares CI_PROJECT_PATH; a fork's
+    pipeline does not match), whatever `ref` is: a keyword, a /regex/ or a name."""
+    pattern, project = ref, ""
+    if "@" in ref and not ref.endswith("/"):
+        pattern, _, project = ref.rpartition("@")
+    in_project = f'$CI_PROJECT_PATH == "{project}"' if project else ""
+    if pattern in _REF_KEYWORDS:
+        return _REF_KEYWORDS[pattern], None, in_project
+    if len(pattern) >= 2 and pattern.startswith("/") and "/" in pattern[1:]:
+        expr = f"$CI_COMMIT_REF_NAME =~ {pattern}"
+        return DEFAULT_ONLY_EVENTS, None, f"({expr}) && ({in_project})" if project else expr
+    return DEFAULT_ONLY_EVENTS, (pattern.translate(_GLOB_CHARS),), in_project
 
 
 def _policy_rules(

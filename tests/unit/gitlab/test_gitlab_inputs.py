@@ -1,0 +1,112 @@
+"""GitLab CI/CD inputs: a `spec: inputs:` header, defaults, types, options, regex,
+`include: inputs:` and `$[[ inputs.x ]]` with `expand_vars` and `truncate`."""
+
+from __future__ import annotations
+
+from conveyor.config.gitlab import parse_gitlab
+from conveyor.config.gitlab.include_rules import include_conditions
+from conveyor.model import Event, EventKind
+
+from .helpers import errors_of, parse
+
+TEMPLATE = """\
+spec:
+  inputs:
+    stage:
+      default: test
+    names:
+      type: array
+      default: [a, b]
+    retries:
+      type: number
+      default: 1
+    env:
+      options: [dev, prod]
+      default: dev
+    version:
+      regex: ^v\\d+$
+      default: v1
+---
+"$[[ inputs.env ]]-job":
+  stage: $[[ inputs.stage ]]
+  script: echo $[[ inputs.version | truncate(1,3) ]]
+  retry: $[[ inputs.retries ]]
+  parallel:
+    matrix:
+      - NAME: $[[ inputs.names ]]
+"""
+
+
+def test_main_file_header_takes_the_defaults_and_keeps_types() -> None:
+    pipeline = parse(TEMPLATE)
+    assert [job.name for job in pipeline.jobs] == ["dev-job: [a]", "dev-job: [b]"]
+    job = pipeline.jobs[0]
+    assert (job.stage, job.steps[0].run, job.retry.max) == ("test", "echo 1", 1)
+
+
+def test_include_inputs_replace_the_defaults() -> None:
+    text = "include:\n  - local: t.yml\n    inputs: {env: prod, names: [x], version: v22}\n"
+    pipeline = parse(text, {"t.yml": TEMPLATE})
+    assert [(job.name, job.steps[0].run) for job in pipeline.jobs] == [("prod-job: [x]", "echo 22")]
+
+
+def test_include_inputs_are_checked_against_the_spec() -> None:
+    text = (
+        "include:\n  - local: t.yml\n"
+        "    inputs: {env: qa, retries: two, version: x1, stag: build}\n"
+    )
+    assert [p.split(": ", 1)[1] for p in errors_of(text, {"t.yml": TEMPLATE})] == [
+        "input env: 'qa' is not one of its options (dev, prod)",
+        "input retries: expected a number, got string",
+        "input version: 'x1' does not match its regex ^v\\d+$",
+        'input stag is not in the file\'s spec:inputs (did you mean "stage"?)',
+    ]
+
+
+def test_mandatory_input_without_a_value_is_an_error_at_the_include() -> None:
+    files = {"t.yml": "spec:\n  inputs:\n    name:\n---\njob:\n  script: echo $[[ inputs.name ]]\n"}
+    assert errors_of("include: t.yml\n", files) == [
+        ".gitlab-ci.yml:1:10: input name has no default: give it a value "
+        "(include: inputs: {name: ...})"
+    ]
+
+
+def test_inputs_given_to_a_file_without_a_header_are_an_error() -> None:
+    text = "include:\n  - local: t.yml\n    inputs: {a: 1}\n"
+    assert errors_of(text, {"t.yml": "job:\n  script: x\n"}) == [
+        ".gitlab-ci.yml:2:12: include: inputs are given, but the file has no spec:inputs header"
+    ]
+
+
+def test_unknown_input_and_function_in_a_block_are_errors() -> None:
+    text = (
+        "spec:\n  inputs:\n    a:\n      default: x\n---\njob:\n  script:\n"
+        "    - echo $[[ inputs.b ]]\n    - echo $[[ inputs.a | upper ]]\n"
+    )
+    problems = errors_of(text)
+    assert [p.split(": ", 1)[1] for p in problems] == [
+        "$[[ inputs.b ]]: unknown input b",
+        "$[[ inputs.a | upper ]]: unknown function upper (expand_vars, truncate)",
+    ]
+
+
+def test_expand_vars_uses_the_variables_include_sees() -> None:
+    files = {
+        "t.yml": "spec:\n  inputs:\n    ref:\n---\njob:\n"
+        "  script: echo $[[ inputs.ref | expand_vars ]]\n"
+    }
+    text = "include:\n  - local: t.yml\n    inputs: {ref: $CI_COMMIT_REF_NAME}\n"
+    event = Event(kind=EventKind.PUSH, ref="main", sha="a" * 40)
+    files_read = files
+    pipeline = parse_gitlab(
+        text,
+        ".gitlab-ci.yml",
+        lambda pattern: [(pattern, files_read[pattern])] if pattern in files_read else [],
+        conditions=include_conditions(event),
+    )
+    assert pipeline.jobs[0].steps[0].run == "echo main"
+
+
+def test_a_file_without_a_header_keeps_its_brackets() -> None:
+    job = parse("job:\n  script: echo '$[[ inputs.x ]]'\n").job("job")
+    assert job.steps[0].run == "echo '$[[ inputs.x ]]'"

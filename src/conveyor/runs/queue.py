@@ -38,7 +38,6 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
 
 import structlog
 
@@ -49,6 +48,7 @@ from conveyor.errors import ConflictError, ConveyorError, StoreError
 from conveyor.git.checkout import Checkouts, GitAuth
 from conveyor.model import Event, EventKind, Plan, RunRecord, Status
 from conveyor.runs.chain import RunRequest, Started, execute_request
+from conveyor.runs.listeners import Listeners, RunListener
 from conveyor.runs.records import (
     cancel_open_jobs,
     claim_run,
@@ -63,21 +63,12 @@ from conveyor.store.base import RunStore
 from conveyor.store.paths import new_run_id, run_dir
 from conveyor.triggers import event_from_trigger
 
-__all__ = ["Queued", "RunListener", "RunQueue"]
+__all__ = ["Queued", "RunQueue"]
 
 log = structlog.get_logger(__name__)
 
-LISTENER_DEADLINE_S = 10.0
 _CANCEL_WAIT_S = 30.0
 _PLAY_WAIT_S = 30.0  # a play that arrives as a run ends waits this long for its final record
-
-
-class RunListener(Protocol):
-    """Told about each run's start and end; must return quickly (work in the background)."""
-
-    async def run_started(self, run: RunRecord) -> None: ...
-
-    async def run_finished(self, run: RunRecord) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +108,12 @@ class RunQueue:
             f"conveyor server secret {n}": value
             for n, value in enumerate(held_secret_values(settings, env), 1)
         }
-        self.listeners: list[RunListener] = list(listeners)
+        self.listeners = Listeners(listeners)
         self.checkouts = Checkouts(home / "mirrors", timeout_s=settings.server.git_timeout, env=env)
         self._waiting: asyncio.Queue[str] = asyncio.Queue()
         self._deliveries: list[tuple[RunRecord, str, asyncio.Future[str | None]]] = []
         self._active: dict[str, _Active] = {}
         self._workers: list[asyncio.Task[None]] = []
-        self._listener_tasks: set[asyncio.Task[None]] = set()
         self._accepting = False
         self._plays = asyncio.Lock()
 
@@ -137,7 +127,7 @@ class RunQueue:
         return tuple(self._active)
 
     def add_listener(self, listener: RunListener) -> None:
-        self.listeners.append(listener)
+        self.listeners.add(listener)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -177,8 +167,7 @@ class RunQueue:
                 for worker in self._workers:
                     worker.cancel()
                 await asyncio.gather(*self._workers, return_exceptions=True)
-        if self._listener_tasks:
-            await asyncio.wait(set(self._listener_tasks), timeout=LISTENER_DEADLINE_S)
+        await self.listeners.wait()
         log.info("queue.stopped")
 
     # ------------------------------------------------------------ triggers
@@ -364,7 +353,7 @@ class RunQueue:
         finally:
             del self._active[run_id]
             active.finished.set()
-        self._tell("run_finished", final)
+        self.listeners.run_finished(final)
         log.info("run.finished", run_id=run_id, status=str(final.status), reason=final.reason)
 
     async def _execute(self, run: RunRecord, active: _Active) -> RunRecord:
@@ -414,20 +403,7 @@ class RunQueue:
         return final
 
     async def _started(self, run: RunRecord) -> None:
-        self._tell("run_started", run)
-
-    def _tell(self, method: str, run: RunRecord) -> None:
-        for listener in self.listeners:
-            task = asyncio.create_task(self._call(listener, method, run))
-            self._listener_tasks.add(task)
-            task.add_done_callback(self._listener_tasks.discard)
-
-    async def _call(self, listener: RunListener, method: str, run: RunRecord) -> None:
-        try:
-            async with asyncio.timeout(LISTENER_DEADLINE_S):
-                await getattr(listener, method)(run)
-        except Exception:  # a listener's bug or hang must not reach the engine
-            log.error("run.listener_failed", run_id=run.run_id, method=method, exc_info=True)
+        self.listeners.run_started(run)
 
     # ------------------------------------------------------------ helpers
 

@@ -25,7 +25,8 @@ from starlette.types import Receive, Scope, Send
 
 from conveyor.monitor.service import Monitor
 from conveyor.notify import build_notifications
-from conveyor.runs.queue import RunListener, RunQueue
+from conveyor.runs.listeners import RunListener
+from conveyor.runs.queue import RunQueue
 from conveyor.server import cctray, dashboard, health, metrics, pipelines, runs, webhooks
 from conveyor.server.errors import install_error_handlers
 from conveyor.server.middleware import (

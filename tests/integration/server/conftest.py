@@ -24,7 +24,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from conveyor.model import RunRecord
-from conveyor.runs.queue import RunListener
+from conveyor.runs.listeners import RunListener
 from conveyor.server.app import create_app
 from conveyor.server.webhook_parse import github_signature
 from conveyor.settings import Settings, parse_settings

@@ -7,7 +7,7 @@ IncludeFetchError whose message is the short reason and never the URL or its tok
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
@@ -59,13 +59,13 @@ async def fetcher(request: pytest.FixtureRequest) -> AsyncIterator[tuple[RemoteF
 
         server = HttpServer(handle)
         base = await server.start()
-        yield HttpRemoteFetcher(timeout_s=0.3, max_body_bytes=1000), base
+        yield HttpRemoteFetcher(allow=("127.0.0.1",), timeout_s=0.3, max_body_bytes=1000), base
         await server.stop()
         return
     base = "http://files.test"
     if request.param == "scripted-client":
 
-        def open_client(policy: ClientPolicy) -> HttpClient:
+        def open_client(policy: ClientPolicy, allow: Sequence[str]) -> HttpClient:
             return ScriptedHttpClient(policy, answer)
 
         yield HttpRemoteFetcher(timeout_s=0.3, max_body_bytes=1000, open_client=open_client), base

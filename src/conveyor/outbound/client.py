@@ -17,10 +17,9 @@ httpx's own request log (URL at INFO) is turned down, since a Slack webhook URL 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http.cookiejar
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 
 import httpx
 
@@ -38,8 +37,10 @@ PER_CLIENT = 8  # connections per httpx client (see the module docstring)
 
 
 class OutboundClient:
-    """HttpClient over httpx. `transport` is the test seam (httpx.MockTransport); the httpx
-    clients are made on first use, inside the running event loop."""
+    """HttpClient over httpx. `transport` is the test seam (httpx.MockTransport).
+
+    The httpx clients are made here, not on the first request: making one builds an SSL
+    context (tens of milliseconds), which must not be spent inside a request's deadline."""
 
     def __init__(
         self,
@@ -47,18 +48,8 @@ class OutboundClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._policy = policy
-        self._transport = transport
-        self._clients: list[httpx.AsyncClient] = []
-        self._free: asyncio.Queue[httpx.AsyncClient] | None = None
         logging.getLogger("httpx").setLevel(logging.WARNING)
-
-    @property
-    def policy(self) -> ClientPolicy:
-        return self._policy
-
-    def _open_pool(self) -> asyncio.Queue[httpx.AsyncClient]:
-        policy = self._policy
+        self._policy = policy
         per_client = min(PER_CLIENT, policy.slots)
         count = -(-policy.slots // per_client)
         jar = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
@@ -72,24 +63,18 @@ class OutboundClient:
                 timeout=httpx.Timeout(policy.timeout_s),
                 trust_env=policy.trust_env,
                 headers=dict(policy.headers),
-                transport=self._transport,
+                transport=transport,
             )
             for _ in range(count)
         ]
-        free: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+        # Bound to an event loop only when a request has to wait for a slot.
+        self._free: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
         for slot in range(policy.slots):
-            free.put_nowait(self._clients[slot % count])
-        return free
+            self._free.put_nowait(self._clients[slot % count])
 
-    @contextlib.asynccontextmanager
-    async def _checkout(self) -> AsyncIterator[httpx.AsyncClient]:
-        if self._free is None:
-            self._free = self._open_pool()
-        client = await self._free.get()
-        try:
-            yield client
-        finally:
-            self._free.put_nowait(client)
+    @property
+    def policy(self) -> ClientPolicy:
+        return self._policy
 
     async def request(
         self,
@@ -102,15 +87,19 @@ class OutboundClient:
     ) -> Reply:
         policy = self._policy
         try:
-            async with asyncio.timeout(policy.timeout_s), self._checkout() as client:
-                request = client.build_request(
-                    method, url, headers=headers, params=params, json=json
-                )
-                response = await client.send(request, stream=True)
+            async with asyncio.timeout(policy.timeout_s):
+                client = await self._free.get()  # a slot: see the module docstring
                 try:
-                    body = await self._read_capped(response)
+                    request = client.build_request(
+                        method, url, headers=headers, params=params, json=json
+                    )
+                    response = await client.send(request, stream=True)
+                    try:
+                        body = await self._read_capped(response)
+                    finally:
+                        await response.aclose()
                 finally:
-                    await response.aclose()
+                    self._free.put_nowait(client)
         except (TimeoutError, httpx.TimeoutException):
             raise UpstreamTimeout(f"timeout after {policy.timeout_s:g}s") from None
         except httpx.TooManyRedirects:
@@ -139,8 +128,7 @@ class OutboundClient:
         return b"".join(chunks)
 
     async def aclose(self) -> None:
-        clients, self._clients, self._free = self._clients, [], None
-        for client in clients:
+        for client in self._clients:
             await client.aclose()
 
 

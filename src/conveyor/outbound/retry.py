@@ -3,7 +3,7 @@
 Owns: `retry_call`, stamina's rules on tenacity: retry only on the exceptions the caller
 names (`on`: classes or a predicate), exponential backoff with jitter, stretched to what the
 answer's `Retry-After` asks for when the caller reads it (`wait_hint`), a cap on attempts
-AND on total time (no wait that would pass `max_total_s` is started, and the whole call runs
+AND on total time (no wait that would pass `max_total_s` is started, and a retried call runs
 under that deadline), and `should_wait=False`, the test switch that removes every wait.
 `parse_retry_after` reads delta-seconds or an HTTP-date; monitor and notify both use it.
 Must not: know HTTP clients or upstreams, log (callers log through `on_retry`), or sleep
@@ -95,7 +95,7 @@ class _Wait:
 
 
 def _predicate(on: Retryable) -> Callable[[BaseException], bool]:
-    if isinstance(on, type | tuple):
+    if isinstance(on, (type, tuple)):
         classes = on
         return lambda error: isinstance(error, classes)
     return on
@@ -113,10 +113,17 @@ async def retry_call(
     """`await call()` until it returns; retry only when its error is one `on` names.
 
     The last error is raised as it is once the attempts are used up or the next wait would
-    pass `max_total_s`; UpstreamTimeout when the call as a whole passes `max_total_s`.
+    pass `max_total_s`; UpstreamTimeout when a retried call as a whole passes `max_total_s`.
+    The first attempt is bounded by the call's own deadline (the client's); the total
+    deadline is armed when the first retry is scheduled, so a call that succeeds at once
+    pays no timer for it (the monitor sends thousands of such GETs per tick).
     """
+    started = asyncio.get_running_loop().time()
+    deadline: asyncio.Timeout | None = None
 
     def before_sleep(state: RetryCallState) -> None:
+        if deadline is not None and deadline.when() is None:
+            deadline.reschedule(started + policy.max_total_s)
         error = state.outcome.exception() if state.outcome else None
         if on_retry is not None and error is not None:
             on_retry(state.attempt_number, state.upcoming_sleep, error)
@@ -130,7 +137,7 @@ async def retry_call(
         reraise=True,
     )
     try:
-        async with asyncio.timeout(policy.max_total_s):
+        async with asyncio.timeout(None) as deadline:
             async for attempt in retrying:
                 with attempt:
                     return await call()

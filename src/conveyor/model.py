@@ -23,6 +23,7 @@ __all__ = [
     "ArtifactWhen",
     "Artifacts",
     "Cache",
+    "ChangeRequest",
     "Event",
     "EventKind",
     "Excluded",
@@ -70,6 +71,12 @@ class EventKind(StrEnum):
     MANUAL = "manual"
     SCHEDULE = "schedule"
     MERGE_REQUEST = "merge_request_event"  # GitLab's merge request pipelines
+    PULL_REQUEST = "pull_request"  # GitHub's pull requests
+
+    @property
+    def is_change_request(self) -> bool:
+        """A pull (GitHub) or merge (GitLab) request: the run is for its head commit."""
+        return self is EventKind.MERGE_REQUEST or self is EventKind.PULL_REQUEST
 
 
 class When(StrEnum):
@@ -295,6 +302,27 @@ class Pipeline:
 
 
 @dataclass(frozen=True, slots=True)
+class ChangeRequest:
+    """The pull (GitHub) or merge (GitLab) request a run is for, as its webhook told it.
+    Every text here comes from whoever opened the request: it reaches a job only as an
+    environment variable, never as shell text.
+
+    number: GitHub's PR number, GitLab's IID.  is_fork: the source branch lives in another
+    repository (it gets no secrets).  diff_base_sha: the merge base of the target branch and
+    the head, found from the checkout (None until then)."""
+
+    number: int
+    source_branch: str
+    target_branch: str
+    title: str = ""
+    is_fork: bool = False
+    source_repo: str = ""
+    labels: tuple[str, ...] = ()
+    url: str = ""
+    diff_base_sha: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """What asked for a run. `ref` is the short branch or tag name ("main", "v1.2").
 
@@ -305,6 +333,8 @@ class Event:
     ref the pipeline compares with and `sha` (git's `ref...sha`, from their merge base).
     None: not looked up, so such rules hold; a ref missing from the mapping is not a valid
     ref (the planner refuses the pipeline, as GitLab does).
+    change: the pull or merge request of a `pull_request` / `merge_request_event` run
+    (its `ref` is the source branch).
     """
 
     kind: EventKind = EventKind.PUSH
@@ -318,6 +348,7 @@ class Event:
     files: tuple[str, ...] | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
     changes_by_ref: Mapping[str, tuple[str, ...]] | None = None
+    change: ChangeRequest | None = None
 
     @property
     def is_tag(self) -> bool:
@@ -337,6 +368,7 @@ class PlannedJob:
     allow_failure: bool
     variables: Mapping[str, str] = field(default_factory=dict)
     start_in_s: float | None = None
+    skip_reason: str | None = None  # withheld by the run (recorded `skipped` with it)
 
     @property
     def name(self) -> str:

@@ -112,12 +112,16 @@ def decide_start(
     is_played: bool = False,
     allow_failure: bool = False,
     explicit_needs: bool = False,
+    skip_reason: str | None = None,
 ) -> Decision:
     """Whether job `name` (with `when`, after rules) starts, given the results of every job
     it depends on. `is_played`: a manual job was asked for (`--job`, API play).
     `allow_failure`: the job's own failure is allowed (an unplayed manual job is then not
     blocking). `explicit_needs`: its edges are `needs`, not stage order (a non-blocking
-    manual dependency then still holds it back)."""
+    manual dependency then still holds it back). `skip_reason`: the run withholds the job
+    (e.g. it declares secrets in a fork's pull request); its dependants do not run either."""
+    if skip_reason is not None:
+        return Decision(False, Status.SKIPPED, skip_reason, Outcome.CANCELED)
     if when is When.ALWAYS:
         return _RUN
     if when is When.NEVER:

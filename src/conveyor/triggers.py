@@ -11,12 +11,33 @@ masked."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from conveyor.masking import Masker
-from conveyor.model import Event, EventKind
+from conveyor.model import ChangeRequest, Event, EventKind
 
-__all__ = ["event_from_trigger", "event_to_trigger", "hide_secret_variables"]
+__all__ = [
+    "event_from_trigger",
+    "event_to_trigger",
+    "hide_secret_variables",
+    "skip_ci_reason",
+]
+
+# GitLab's and GitHub's convention, anywhere in the head commit's message, any case.
+_SKIP_CI = re.compile(r"\[(skip ci|ci skip)\]", re.IGNORECASE)
+
+
+def skip_ci_reason(event: Event) -> str | None:
+    """Why the run is skipped, when the head commit's message asks for it (`[skip ci]` or
+    `[ci skip]`); None otherwise. A run asked for by hand or by a schedule is never
+    skipped (as in GitLab: the convention is about pushes)."""
+    if event.kind in (EventKind.MANUAL, EventKind.SCHEDULE):
+        return None
+    found = _SKIP_CI.search(event.message)
+    if found is None:
+        return None
+    return f"skipped: the head commit's message says {found.group(0)}"
 
 
 def event_to_trigger(event: Event) -> dict[str, object]:
@@ -29,7 +50,38 @@ def event_to_trigger(event: Event) -> dict[str, object]:
         "message": event.message,
         "default_branch": event.default_branch,
         "variables": dict(event.variables),
+        **({"change": _change_to_dict(event.change)} if event.change is not None else {}),
     }
+
+
+def _change_to_dict(change: ChangeRequest) -> dict[str, object]:
+    return {
+        "number": change.number,
+        "source_branch": change.source_branch,
+        "target_branch": change.target_branch,
+        "title": change.title,
+        "is_fork": change.is_fork,
+        "source_repo": change.source_repo,
+        "labels": list(change.labels),
+        "url": change.url,
+    }
+
+
+def _change_from_dict(data: object) -> ChangeRequest | None:
+    if not isinstance(data, dict):
+        return None
+    number = data.get("number")
+    labels = data.get("labels")
+    return ChangeRequest(
+        number=number if isinstance(number, int) else 0,
+        source_branch=str(data.get("source_branch", "")),
+        target_branch=str(data.get("target_branch", "")),
+        title=str(data.get("title", "")),
+        is_fork=data.get("is_fork") is True,
+        source_repo=str(data.get("source_repo", "")),
+        labels=tuple(str(x) for x in labels) if isinstance(labels, list) else (),
+        url=str(data.get("url", "")),
+    )
 
 
 def hide_secret_variables(
@@ -73,4 +125,5 @@ def event_from_trigger(data: Mapping[str, object], env: Mapping[str, str] | None
         variables=(
             {str(k): str(v) for k, v in variables.items()} if isinstance(variables, dict) else {}
         ),
+        change=_change_from_dict(data.get("change")),
     )

@@ -12,19 +12,22 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from conveyor.model import Event, EventKind, Pipeline, PlannedJob
+from conveyor.model import ChangeRequest, Event, EventKind, Pipeline, PlannedJob
 
 __all__ = ["include_variables", "job_variables", "pipeline_variables", "ref_slug"]
 
 _SLUG_INVALID = re.compile(r"[^a-z0-9]")
 
-# GitLab's CI_PIPELINE_SOURCE for each event kind ("manual" runs are GitLab's "web").
+# GitLab's CI_PIPELINE_SOURCE for each event kind ("manual" runs are GitLab's "web"). A
+# GitHub pull request is a merge request pipeline too, so `.gitlab-ci.yml` rules written for
+# merge requests decide the same for both.
 _GITLAB_SOURCE = {
     EventKind.PUSH: "push",
     EventKind.TAG: "push",
     EventKind.MANUAL: "web",
     EventKind.SCHEDULE: "schedule",
     EventKind.MERGE_REQUEST: "merge_request_event",
+    EventKind.PULL_REQUEST: "merge_request_event",
 }
 
 
@@ -42,6 +45,7 @@ def pipeline_variables(pipeline: Pipeline, event: Event) -> dict[str, str]:
         "CONVEYOR_EVENT": str(event.kind),
         "CONVEYOR_REF": event.ref,
         "CONVEYOR_SHA": event.sha,
+        **_change_variables(event.change),
     }
     if pipeline.flavor == "gitlab":
         values.update(_gitlab_pipeline_variables(event))
@@ -57,9 +61,49 @@ def include_variables(event: Event) -> dict[str, str]:
         "CONVEYOR_EVENT": str(event.kind),
         "CONVEYOR_REF": event.ref,
         "CONVEYOR_SHA": event.sha,
+        **_change_variables(event.change),
         **_gitlab_pipeline_variables(event),
         **event.variables,
     }
+
+
+def _change_variables(change: ChangeRequest | None) -> dict[str, str]:
+    """A pull or merge request's facts, for pipelines of both flavors. Values as written by
+    whoever opened the request: environment variables only, never expanded."""
+    if change is None:
+        return {}
+    return {
+        "CONVEYOR_PR_NUMBER": str(change.number),
+        "CONVEYOR_PR_SOURCE_BRANCH": change.source_branch,
+        "CONVEYOR_PR_TARGET_BRANCH": change.target_branch,
+        "CONVEYOR_PR_TITLE": change.title,
+        "CONVEYOR_PR_IS_FORK": "true" if change.is_fork else "false",
+        "CONVEYOR_PR_LABELS": ",".join(change.labels),
+    }
+
+
+def _merge_request_variables(event: Event, change: ChangeRequest) -> dict[str, str]:
+    """GitLab's CI_MERGE_REQUEST_* of a (detached) merge request pipeline."""
+    ref_path = (
+        f"refs/pull/{change.number}/head"
+        if event.kind is EventKind.PULL_REQUEST
+        else f"refs/merge-requests/{change.number}/head"
+    )
+    values = {
+        "CI_MERGE_REQUEST_IID": str(change.number),
+        "CI_MERGE_REQUEST_TITLE": change.title,
+        "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": change.source_branch,
+        "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": change.target_branch,
+        "CI_MERGE_REQUEST_EVENT_TYPE": "detached",
+        "CI_MERGE_REQUEST_PROJECT_PATH": event.repo,
+        "CI_MERGE_REQUEST_SOURCE_PROJECT_PATH": change.source_repo or event.repo,
+        "CI_MERGE_REQUEST_REF_PATH": ref_path,
+    }
+    if change.labels:  # GitLab leaves it unset when the request has no labels
+        values["CI_MERGE_REQUEST_LABELS"] = ",".join(change.labels)
+    if change.diff_base_sha:
+        values["CI_MERGE_REQUEST_DIFF_BASE_SHA"] = change.diff_base_sha
+    return values
 
 
 def _gitlab_pipeline_variables(event: Event) -> dict[str, str]:
@@ -83,9 +127,11 @@ def _gitlab_pipeline_variables(event: Event) -> dict[str, str]:
     }
     if event.kind is EventKind.TAG:
         values["CI_COMMIT_TAG"] = event.ref
-    elif event.kind is EventKind.MERGE_REQUEST:
+    elif event.kind.is_change_request:
         # GitLab sets no CI_COMMIT_BRANCH in merge request pipelines.
         values["CI_MERGE_REQUEST_SOURCE_BRANCH_NAME"] = event.ref
+        if event.change is not None:
+            values.update(_merge_request_variables(event, event.change))
     else:
         values["CI_COMMIT_BRANCH"] = event.ref
     return values

@@ -250,6 +250,14 @@ class FakeGit:
             return None
         return store.branches.get(ref) or store.tags.get(ref)
 
+    async def merge_base(self, repository: Path, ref: str, sha: str) -> str | None:
+        store = None if self.failing else self._find(repository)
+        theirs = store.branches.get(ref) if store is not None else None
+        if store is None or theirs is None or sha not in store.commits:
+            return None
+        ours = store.ancestors(sha)
+        return next((s for s in store.ancestors(theirs) if s in ours), None)
+
     async def add_worktree(self, repository: Path, sha: str, dest: Path) -> None:
         store = self._repository(repository, "worktree")
         commit = self._commit(store, sha, "worktree")

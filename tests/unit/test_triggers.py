@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from conveyor.masking import MASK
-from conveyor.model import Event, EventKind
-from conveyor.triggers import event_from_trigger, event_to_trigger, hide_secret_variables
+from conveyor.model import ChangeRequest, Event, EventKind
+from conveyor.triggers import (
+    event_from_trigger,
+    event_to_trigger,
+    hide_secret_variables,
+    skip_ci_reason,
+)
 
 
 def test_trigger_round_trip_keeps_the_event() -> None:
@@ -38,3 +44,37 @@ def test_hide_secret_variables_masks_and_names_secrets() -> None:
 def test_event_from_trigger_reads_named_secrets_again() -> None:
     data = {"variables": {"A": MASK}, "secret_variables": {"A": "TOKEN"}}
     assert event_from_trigger(data, {"TOKEN": "tok-123456"}).variables == {"A": "tok-123456"}
+
+
+def test_trigger_round_trip_keeps_the_change_request() -> None:
+    change = ChangeRequest(
+        number=3,
+        source_branch="f",
+        target_branch="main",
+        title="t",
+        is_fork=True,
+        source_repo="x/y",
+        labels=("a",),
+        url="https://h/x",
+    )
+    event = Event(kind=EventKind.PULL_REQUEST, ref="f", sha="a" * 40, change=change)
+    stored = orjson.loads(orjson.dumps(event_to_trigger(event)))
+    assert event_from_trigger(stored) == event
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ("fix docs [skip ci]", "skipped: the head commit's message says [skip ci]"),
+        ("wip\n\n[CI SKIP] later", "skipped: the head commit's message says [CI SKIP]"),
+        ("skip ci please", None),
+        ("", None),
+    ],
+)
+def test_skip_ci_reason_reads_the_head_commit_message(message: str, reason: str | None) -> None:
+    assert skip_ci_reason(Event(message=message)) == reason
+
+
+@pytest.mark.parametrize("kind", [EventKind.MANUAL, EventKind.SCHEDULE])
+def test_skip_ci_does_not_skip_runs_asked_for_by_hand_or_schedule(kind: EventKind) -> None:
+    assert skip_ci_reason(Event(kind=kind, message="[skip ci]")) is None

@@ -1,6 +1,16 @@
 from pathlib import PurePosixPath
 
-from conveyor.model import Event, EventKind, Job, Mark, Pipeline, PlannedJob, Step, When
+from conveyor.model import (
+    ChangeRequest,
+    Event,
+    EventKind,
+    Job,
+    Mark,
+    Pipeline,
+    PlannedJob,
+    Step,
+    When,
+)
 from conveyor.variables import job_variables, merged, pipeline_variables, ref_slug
 
 MARK = Mark(".gitlab-ci.yml", 1, 1)
@@ -129,3 +139,70 @@ def test_native_job_variables() -> None:
 
 def test_merged_later_layers_win() -> None:
     assert merged({"A": "1", "B": "1"}, {"B": "2"}) == {"A": "1", "B": "2"}
+
+
+_CHANGE = ChangeRequest(
+    number=12,
+    source_branch="feature/x",
+    target_branch="main",
+    title='Fix "it" $(id)',
+    is_fork=True,
+    source_repo="stranger/app",
+    labels=("bug", "ci"),
+    diff_base_sha="d" * 40,
+)
+
+
+def test_merge_request_pipeline_has_gitlabs_merge_request_variables() -> None:
+    event = Event(
+        kind=EventKind.MERGE_REQUEST, ref="feature/x", sha="a" * 40, repo="g/app", change=_CHANGE
+    )
+    values = pipeline_variables(_pipeline("gitlab"), event)
+    expected = {
+        "CI_PIPELINE_SOURCE": "merge_request_event",
+        "CI_MERGE_REQUEST_IID": "12",
+        "CI_MERGE_REQUEST_TITLE": 'Fix "it" $(id)',
+        "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": "feature/x",
+        "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main",
+        "CI_MERGE_REQUEST_LABELS": "bug,ci",
+        "CI_MERGE_REQUEST_DIFF_BASE_SHA": "d" * 40,
+        "CI_MERGE_REQUEST_EVENT_TYPE": "detached",
+        "CI_MERGE_REQUEST_PROJECT_PATH": "g/app",
+        "CI_MERGE_REQUEST_SOURCE_PROJECT_PATH": "stranger/app",
+        "CI_MERGE_REQUEST_REF_PATH": "refs/merge-requests/12/head",
+    }
+    assert {k: values.get(k) for k in expected} == expected
+    assert "CI_COMMIT_BRANCH" not in values
+
+
+def test_github_pull_request_is_a_merge_request_pipeline_for_gitlab_rules() -> None:
+    event = Event(kind=EventKind.PULL_REQUEST, ref="feature/x", sha="a" * 40, change=_CHANGE)
+    values = pipeline_variables(_pipeline("gitlab"), event)
+    assert values["CI_PIPELINE_SOURCE"] == "merge_request_event"
+    assert values["CI_MERGE_REQUEST_REF_PATH"] == "refs/pull/12/head"
+
+
+def test_merge_request_without_labels_has_no_labels_variable() -> None:
+    event = Event(
+        kind=EventKind.MERGE_REQUEST,
+        ref="f",
+        sha="a" * 40,
+        change=ChangeRequest(number=1, source_branch="f", target_branch="main"),
+    )
+    values = pipeline_variables(_pipeline("gitlab"), event)
+    assert "CI_MERGE_REQUEST_LABELS" not in values
+    assert "CI_MERGE_REQUEST_DIFF_BASE_SHA" not in values
+
+
+def test_native_pull_request_has_the_pr_facts() -> None:
+    event = Event(kind=EventKind.PULL_REQUEST, ref="feature/x", sha="a" * 40, change=_CHANGE)
+    values = pipeline_variables(_pipeline("native"), event)
+    assert {k: v for k, v in values.items() if k.startswith("CONVEYOR_PR_")} == {
+        "CONVEYOR_PR_NUMBER": "12",
+        "CONVEYOR_PR_SOURCE_BRANCH": "feature/x",
+        "CONVEYOR_PR_TARGET_BRANCH": "main",
+        "CONVEYOR_PR_TITLE": 'Fix "it" $(id)',
+        "CONVEYOR_PR_IS_FORK": "true",
+        "CONVEYOR_PR_LABELS": "bug,ci",
+    }
+    assert values["CONVEYOR_EVENT"] == "pull_request"

@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 ALL_EVENTS = frozenset(EventKind)
+_CHANGE_EVENTS = frozenset(kind for kind in EventKind if kind.is_change_request)
 STEP_KEYS = ("name", "run", "timeout", "env", "workdir")
 WHEN_KEYS = ("on", "ref", "changes", "exists", "if", "status")
 RETRY_KEYS = ("max", "when", "delay")
@@ -84,7 +85,9 @@ def read_events(section: Section, key: str) -> frozenset[EventKind] | None:
         section.report(key, "lists no events (remove it to allow every event)")
     for name, mark in items:
         if name in names:
-            events.add(EventKind(name))
+            kind = EventKind(name)
+            # One condition for pull (GitHub) and merge (GitLab) requests, either name.
+            events.update(_CHANGE_EVENTS if kind.is_change_request else (kind,))
         else:
             section.problems.add(
                 mark,

@@ -190,6 +190,7 @@ class Execution:
             is_played=name in self.play,
             allow_failure=planned.allow_failure,
             explicit_needs=planned.job.needs is not None,
+            skip_reason=planned.skip_reason,
         )
         if not decision.should_run:
             record = replace(self.records[name], status=decision.status, reason=decision.reason)

@@ -195,6 +195,15 @@ class GitCli:
                 return out.strip()
         return None
 
+    async def merge_base(self, repository: Path, ref: str, sha: str) -> str | None:
+        if ref.startswith("-") or sha.startswith("-"):
+            return None
+        try:
+            out = await self._git(repository, "merge-base", f"refs/heads/{ref}", sha)
+        except GitFailed:
+            return None
+        return out.strip() or None
+
     async def add_worktree(self, repository: Path, sha: str, dest: Path) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         await self._git(

@@ -80,6 +80,11 @@ class Git(Protocol):
         """The commit of branch `ref`, else of tag `ref`; None when neither exists."""
         ...
 
+    async def merge_base(self, repository: Path, ref: str, sha: str) -> str | None:
+        """The best common ancestor of branch `ref` and commit `sha` (a merge request's diff
+        base); None when the branch does not exist or they share no history."""
+        ...
+
     async def add_worktree(self, repository: Path, sha: str, dest: Path) -> None:
         """A detached worktree of `sha` at `dest` (which must not exist yet)."""
         ...

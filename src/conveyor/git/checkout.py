@@ -139,6 +139,11 @@ class Checkouts:
         with _about(repo):
             return await self.git.changed_files(mirror, before, after)
 
+    async def merge_base(self, repo: str, mirror: Path, branch: str, sha: str) -> str | None:
+        """Where `sha` forked from `branch` (a merge request's diff base), None if unknown."""
+        with _about(repo):
+            return await self.git.merge_base(mirror, branch, sha)
+
     async def list_files(self, repo: str, mirror: Path, sha: str) -> tuple[str, ...]:
         with _about(repo):
             return await self.git.list_files(mirror, sha)

@@ -5,6 +5,7 @@
         pipeline = load(checkout)                         # load + validate (problems relative)
         plan = plan(pipeline, checkout.compare(event))    # workflow rules, rules, DAG
         plan, played = select_jobs(plan, request.jobs)    # `--job`
+        plan = withhold_fork_secrets(plan, policy)        # a fork's PR: no secrets
         secrets = collect_secrets(plan, env, reserved)    # declared, set, not conveyor's own
         started = await start.begin(plan, secrets)        # recover, record: new, resumed, queued
         async with surface.open(plan, started) as controls:   # view, cancel, live plays
@@ -27,7 +28,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
 from conveyor.errors import ConfigError, UsageError
 from conveyor.model import EMPTY, Event, Pipeline, Plan, RunRecord
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Checkout",
+    "ForkSecrets",
     "RunRequest",
     "RunStart",
     "Source",
@@ -49,6 +51,7 @@ __all__ = [
     "collect_secrets",
     "default_concurrency",
     "execute_request",
+    "withhold_fork_secrets",
 ]
 
 
@@ -56,6 +59,12 @@ def default_concurrency(requested: int | None, pipeline: Pipeline) -> int:
     """Jobs at once: asked for (`--concurrency`), else the pipeline's `concurrency`, else
     the host's cores but at least 4 (jobs mostly wait on I/O and child processes)."""
     return requested or pipeline.concurrency or max(4, os.cpu_count() or 1)
+
+
+# What a job that declares secrets does in a pull or merge request from a fork, which never
+# gets secrets (GitHub's rule): "skip" records it skipped with the reason; "omit" runs it
+# without them.
+ForkSecrets = Literal["skip", "omit"]
 
 
 class RunRequest(NamedTuple):
@@ -76,6 +85,7 @@ class RunRequest(NamedTuple):
     # CONVEYOR_REMOTE_INCLUDE_ALLOW of `env` is added: outbound.remote.allow_entries).
     remote_include_allow: tuple[str, ...] = ()
     strict: bool = False  # --strict: an unreadable GitLab include is an error
+    fork_secrets: ForkSecrets = "skip"  # a fork's pull request: what a job with secrets does
 
 
 class Checkout(Protocol):
@@ -158,14 +168,44 @@ class Surface(Protocol):
     def open(self, plan: Plan, started: Started) -> AbstractAsyncContextManager[RunControls]: ...
 
 
+def withhold_fork_secrets(plan: Plan, policy: ForkSecrets, surface: Surface) -> Plan:
+    """A pull or merge request from a fork gets no secrets. With "skip", each job that
+    declares secrets (its own or the pipeline's) is recorded skipped with the reason (and
+    the jobs that depend on it are not run); with "omit" the jobs run without them. Any
+    other run: `plan` as it is."""
+    change = plan.event.change
+    if change is None or not change.is_fork:
+        return plan
+    declaring = [p for p in plan.jobs if plan.pipeline.secrets or p.job.secrets]
+    if not declaring:
+        return plan
+    if policy == "omit":
+        surface.say(
+            "warning: this pull request comes from a fork: its jobs run without secrets "
+            '(fork_secrets = "omit")'
+        )
+        return plan
+    reason = (
+        "skipped: the job declares secrets and this pull request comes from a fork, which "
+        'gets none (set fork_secrets = "omit" on the repo to run it without them)'
+    )
+    names = {p.name for p in declaring}
+    jobs = tuple(replace(p, skip_reason=reason) if p.name in names else p for p in plan.jobs)
+    return replace(plan, jobs=jobs)
+
+
 def collect_secrets(
     plan: Plan, env: Mapping[str, str], reserved: frozenset[str], surface: Surface
 ) -> dict[str, str]:
     """The values of the secrets the plan's pipeline and jobs declare, read from `env`.
     Names in `reserved` (conveyor's own tokens) are refused: a pushed commit must not read
-    them by declaring them. A declared secret that is not set is said once."""
+    them by declaring them. A declared secret that is not set is said once. A fork's pull
+    request reads none (`withhold_fork_secrets`)."""
     from conveyor.secrets import secret_values
 
+    change = plan.event.change
+    if change is not None and change.is_fork:
+        return {}
     names = dict.fromkeys(plan.pipeline.secrets)
     for planned in plan.jobs:
         names.update(dict.fromkeys(planned.job.secrets))
@@ -252,6 +292,7 @@ async def execute_request(
         if plan.workflow_excluded is not None and start.is_excluded(plan, plan.workflow_excluded):
             return None
         plan, selected = select_jobs(plan, request.jobs)
+        plan = withhold_fork_secrets(plan, request.fork_secrets, surface)
         secrets = collect_secrets(plan, request.env, request.reserved_env, surface)
         workspaces = await checkout.workspaces_for(pipeline, plan.event.sha)
         played = request.play | selected

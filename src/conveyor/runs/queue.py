@@ -369,6 +369,7 @@ class RunQueue:
             reserved_env=self.settings.secret_variables(),
             env=self.env,
             remote_include_allow=self.settings.server.remote_include_allow,
+            fork_secrets=repo.fork_secrets if repo else "skip",
         )
         source = MirrorSource(
             self.checkouts,

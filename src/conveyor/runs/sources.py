@@ -270,7 +270,16 @@ class MirrorSource:
         mirror = await checkouts.ensure_commit(repo, self.clone_url, event.sha, self.auth)
         try:
             await checkouts.add_worktree(repo, mirror, event.sha, self.worktree)
-            changed = await checkouts.changed_files(repo, mirror, event.before_sha, event.sha)
+            before = event.before_sha
+            if event.change is not None:
+                # A merge request's changes are from where it forked off its target, as
+                # GitLab compares them (`rules:changes`), not from the previous push.
+                base = await checkouts.merge_base(
+                    repo, mirror, event.change.target_branch, event.sha
+                )
+                change = replace(event.change, diff_base_sha=base)
+                event, before = replace(event, change=change), base
+            changed = await checkouts.changed_files(repo, mirror, before, event.sha)
             files = await checkouts.list_files(repo, mirror, event.sha)
             event = replace(event, changed_files=changed, files=files)
             path = find_pipeline_file(self.worktree, request.pipeline_file)

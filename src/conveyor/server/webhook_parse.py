@@ -4,6 +4,7 @@ in; a decision out. No store, no queue, no network, no clock.
 GitHub: `X-Hub-Signature-256: sha256=<hex>` is HMAC-SHA256 of the raw body; the body is
 JSON or form-encoded (`payload=<json>`); `X-GitHub-Event` is `ping`, `push`, … GitLab:
 `X-Gitlab-Token` is the shared secret; `X-Gitlab-Event` is `Push Hook` or `Tag Push Hook`.
+Pull and merge requests (`pull_request`, `Merge Request Hook`) are parsed by `change_parse`.
 Comparisons are constant-time. Messages never contain a secret or the body.
 """
 
@@ -21,6 +22,7 @@ import orjson
 from conveyor.errors import WebhookRejected
 from conveyor.inputs import ref_problem
 from conveyor.model import Event, EventKind
+from conveyor.server.change_parse import parse_github_pull_request, parse_gitlab_merge_request
 
 __all__ = [
     "Ignored",
@@ -116,6 +118,9 @@ def parse_github(event_name: str, payload: Mapping[str, Any], repo: str) -> Even
     """A GitHub delivery -> the Event to run, or why it is ignored."""
     if event_name == "ping":
         return Ignored("ping", status_code=200)
+    if event_name == "pull_request":
+        outcome = parse_github_pull_request(payload, repo)
+        return Ignored(outcome) if isinstance(outcome, str) else outcome
     if event_name != "push":
         return Ignored(f"event {event_name or 'unknown'!r} is not built")
     if payload.get("deleted") is True:
@@ -144,6 +149,9 @@ def parse_github(event_name: str, payload: Mapping[str, Any], repo: str) -> Even
 
 def parse_gitlab(event_name: str, payload: Mapping[str, Any], repo: str) -> Event | Ignored:
     """A GitLab delivery -> the Event to run, or why it is ignored."""
+    if event_name == "Merge Request Hook":
+        outcome = parse_gitlab_merge_request(payload, repo)
+        return Ignored(outcome) if isinstance(outcome, str) else outcome
     if event_name not in _GITLAB_PUSH_EVENTS:
         return Ignored(f"event {event_name or 'unknown'!r} is not built")
     kind, ref = _split_ref(_text(payload, "ref"))

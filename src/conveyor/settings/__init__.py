@@ -98,6 +98,9 @@ class RepoSettings(_Section):
     project: str | None = None  # GitLab project id or path (default: `name`)
     pipeline_file: str | None = None
     default_branch: str = "main"
+    # A pull/merge request from a fork gets no secrets: its jobs that declare some are
+    # skipped with the reason ("skip") or run without them ("omit").
+    fork_secrets: Literal["skip", "omit"] = "skip"
 
     @field_validator("clone_url", "api_url")
     @classmethod

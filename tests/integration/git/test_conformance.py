@@ -120,6 +120,16 @@ async def test_git_compare_changes_diff_from_the_merge_base(world: World, tmp_pa
     assert changes == {"main": ("docs/x.md", "src/b.py")}
 
 
+async def test_git_merge_base_of_a_branch_and_a_commit(world: World, tmp_path: Path) -> None:
+    repo = world.create(tmp_path / "app", {"a.txt": "1"})
+    base = repo.head()
+    repo.branch("feature")
+    head = repo.commit({"src/b.py": "b"})
+    assert await world.git.merge_base(tmp_path / "app", "main", head) == base
+    assert await world.git.merge_base(tmp_path / "app", "nope", head) is None
+    assert await world.git.merge_base(tmp_path / "app", "--x", head) is None
+
+
 async def test_git_mirror_holds_the_remote_commits(world: World, tmp_path: Path) -> None:
     remote = world.create(tmp_path / "remote", {"a.txt": "1", "b/c.txt": "2"})
     mirror = tmp_path / "mirrors" / "app.git"

@@ -69,7 +69,7 @@ def test_yaml_syntax_error_is_a_problem() -> None:
         ("jobs: {a: {run: x, needs: [a]}}", "p.yml:1:28: jobs.a.needs: needs form a cycle: a -> a (remove one of these needs)"),
         ("jobs: {a: {run: x, when: {status: fail}}}", 'p.yml:1:35: jobs.a.when.status: unknown status "fail" (did you mean "failure"?) (use success, failure, always)'),
         ("jobs: {a: {run: x, when: {if: '$A =='}}}", "p.yml:1:31: jobs.a.when.if: expression ends too early (a value is missing) at column 6 of the expression"),
-        ("jobs: {a: {run: x, when: {on: [pushh]}}}", 'p.yml:1:32: jobs.a.when.on: unknown event "pushh" (did you mean "push"?) (use push, tag, manual, schedule, merge_request_event)'),
+        ("jobs: {a: {run: x, when: {on: [pushh]}}}", 'p.yml:1:32: jobs.a.when.on: unknown event "pushh" (did you mean "push"?) (use push, tag, manual, schedule, merge_request_event, pull_request)'),
         ("jobs: {a: {run: x, manual: true, when: {status: always}}}", "p.yml:1:49: jobs.a.when.status: a manual job runs when played, not on always (drop one)"),
         ("on: []\njobs: {a: {run: x}}", "p.yml:1:5: on: lists no events (remove it to allow every event)"),
         ("jobs: {a: {run: x, when: {iff: x}}}", 'p.yml:1:27: jobs.a.when: unknown key "iff" (did you mean "if"?)'),

@@ -89,7 +89,7 @@ def test_only_refs_names_regex_and_keywords() -> None:
         (("main",), None, DEFAULT_ONLY_EVENTS),
         (None, "$CI_COMMIT_REF_NAME =~ /^release-/", DEFAULT_ONLY_EVENTS),
         (None, None, frozenset({EventKind.TAG})),
-        (None, None, frozenset({EventKind.MERGE_REQUEST})),
+        (None, None, frozenset({EventKind.MERGE_REQUEST, EventKind.PULL_REQUEST})),
     ]
 
 

@@ -53,7 +53,7 @@ DEFAULT_ONLY_EVENTS = _BRANCH_EVENTS | {EventKind.TAG}  # only: [branches, tags]
 _REF_KEYWORDS: Mapping[str, frozenset[EventKind]] = {
     "branches": _BRANCH_EVENTS,
     "tags": frozenset({EventKind.TAG}),
-    "merge_requests": frozenset({EventKind.MERGE_REQUEST}),
+    "merge_requests": frozenset({EventKind.MERGE_REQUEST, EventKind.PULL_REQUEST}),
     "schedules": frozenset({EventKind.SCHEDULE}),
     "web": frozenset({EventKind.MANUAL}),
     "pushes": frozenset({EventKind.PUSH, EventKind.TAG}),

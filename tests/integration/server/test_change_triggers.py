@@ -1,0 +1,185 @@
+"""Pull and merge request deliveries against a real server: the services' example payloads
+(tests/payloads), signed as GitHub and GitLab sign them, a real store and real git remotes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from conveyor.model import EventKind, Status
+from tests.fakes.git_repos import GitRepo
+from tests.integration.server.conftest import (
+    ENV,
+    GL_TOKEN,
+    github_headers,
+    make_settings,
+    serve_app,
+)
+
+PAYLOADS = Path(__file__).parents[2] / "payloads"
+SECRET_PIPELINE = """\
+name: pr
+jobs:
+  facts:
+    run: printf '%s|%s|%s|%s|%s' "$CONVEYOR_EVENT" "$CONVEYOR_PR_NUMBER" \
+"$CONVEYOR_PR_TARGET_BRANCH" "$CONVEYOR_PR_TITLE" "$CONVEYOR_PR_IS_FORK" > {out}/facts
+  deploy:
+    secrets: [DEPLOY_TOKEN]
+    run: echo "${{DEPLOY_TOKEN:-unset}}" > {out}/token
+"""
+GITLAB_PIPELINE = """\
+workflow:
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+mr-only:
+  rules:
+    - if: $CI_MERGE_REQUEST_TARGET_BRANCH_NAME == "main"
+      changes: [src/**/*]
+  script:
+    - printf '%s|%s|%s' "$CI_MERGE_REQUEST_IID" "$CI_MERGE_REQUEST_LABELS" \
+"$CI_MERGE_REQUEST_DIFF_BASE_SHA" > {out}/mr
+docs-only:
+  rules:
+    - changes: [docs/**/*]
+  script: [echo docs]
+"""
+
+
+def pull_request_body(sha: str, *, action: str = "opened", fork: bool = False) -> bytes:
+    payload: dict[str, Any] = orjson.loads(
+        (PAYLOADS / "github" / f"pull_request.{action}.json").read_bytes()
+    )
+    pull = payload["pull_request"]
+    payload["repository"]["full_name"] = pull["base"]["repo"]["full_name"] = "acme/app"
+    pull["head"]["repo"]["full_name"] = "stranger/app" if fork else "acme/app"
+    pull["head"]["sha"], pull["head"]["ref"], pull["base"]["ref"] = sha, "feature", "main"
+    pull["title"] = "Fix it; $(touch /tmp/pwned) `id`"
+    return orjson.dumps(payload)
+
+
+def _remote_with_feature(remote: GitRepo, files: dict[str, str]) -> str:
+    remote.branch("feature")
+    sha = remote.commit(files)
+    remote.git("checkout", "--quiet", "main")
+    return sha
+
+
+def test_pull_request_runs_the_head_with_its_facts_and_secrets(
+    tmp_path: Path, remote: GitRepo
+) -> None:
+    sha = _remote_with_feature(remote, {".conveyor.yml": SECRET_PIPELINE.format(out=tmp_path)})
+    env = {**ENV, "DEPLOY_TOKEN": "deploy-token-value-0123456789"}
+    body = pull_request_body(sha)
+    with serve_app(make_settings(remote), home=tmp_path / "home", env=env) as server:
+        response = httpx.post(
+            server.url("/webhooks/github"),
+            content=body,
+            headers=github_headers(body, event="pull_request"),
+        )
+        assert response.status_code == 202
+        run = server.wait_for_run(response.json()["run_id"])
+    assert (run.status, run.event, run.sha, run.ref) == (
+        Status.SUCCESS,
+        EventKind.PULL_REQUEST,
+        sha,
+        "feature",
+    )
+    facts = (tmp_path / "facts").read_text()
+    assert facts == "pull_request|2|main|Fix it; $(touch /tmp/pwned) `id`|false"
+    assert (tmp_path / "token").read_text().strip() == "deploy-token-value-0123456789"
+
+
+def test_fork_pull_request_skips_jobs_that_declare_secrets(tmp_path: Path, remote: GitRepo) -> None:
+    sha = _remote_with_feature(remote, {".conveyor.yml": SECRET_PIPELINE.format(out=tmp_path)})
+    env = {**ENV, "DEPLOY_TOKEN": "deploy-token-value-0123456789"}
+    body = pull_request_body(sha, action="synchronize", fork=True)
+    with serve_app(make_settings(remote), home=tmp_path / "home", env=env) as server:
+        response = httpx.post(
+            server.url("/webhooks/github"),
+            content=body,
+            headers=github_headers(body, event="pull_request"),
+        )
+        run = server.wait_for_run(response.json()["run_id"])
+    jobs = {job.name: job for job in run.jobs}
+    assert run.status is Status.SUCCESS
+    assert jobs["facts"].status is Status.SUCCESS
+    assert (tmp_path / "facts").read_text().endswith("|true")
+    assert jobs["deploy"].status is Status.SKIPPED
+    assert "comes from a fork" in (jobs["deploy"].reason or "")
+    assert not (tmp_path / "token").exists()
+
+
+def test_fork_pull_request_with_omit_runs_jobs_without_secrets(
+    tmp_path: Path, remote: GitRepo
+) -> None:
+    sha = _remote_with_feature(remote, {".conveyor.yml": SECRET_PIPELINE.format(out=tmp_path)})
+    env = {**ENV, "DEPLOY_TOKEN": "deploy-token-value-0123456789"}
+    settings = make_settings(remote)
+    repos = tuple(
+        r.model_copy(update={"fork_secrets": "omit"}) if r.provider == "github" else r
+        for r in settings.repos
+    )
+    settings = settings.model_copy(update={"repos": repos})
+    body = pull_request_body(sha, fork=True)
+    with serve_app(settings, home=tmp_path / "home", env=env) as server:
+        response = httpx.post(
+            server.url("/webhooks/github"),
+            content=body,
+            headers=github_headers(body, event="pull_request"),
+        )
+        run = server.wait_for_run(response.json()["run_id"])
+    assert {job.name: job.status for job in run.jobs} == {
+        "facts": Status.SUCCESS,
+        "deploy": Status.SUCCESS,
+    }
+    assert (tmp_path / "token").read_text().strip() == "unset"
+
+
+def test_closed_pull_request_runs_nothing(tmp_path: Path, remote: GitRepo) -> None:
+    body = pull_request_body(remote.head(), action="closed")
+    with serve_app(make_settings(remote), home=tmp_path / "home") as server:
+        response = httpx.post(
+            server.url("/webhooks/github"),
+            content=body,
+            headers=github_headers(body, event="pull_request"),
+        )
+        runs = server.store.list_runs()
+    assert (response.status_code, response.json()["status"], runs) == (202, "ignored", [])
+
+
+def test_gitlab_merge_request_rules_decide_as_on_gitlab(tmp_path: Path, remote: GitRepo) -> None:
+    base = remote.commit({".gitlab-ci.yml": GITLAB_PIPELINE.format(out=tmp_path)})
+    remote.branch("feature")
+    sha = remote.commit({"src/app.py": "print(1)\n"})
+    remote.git("checkout", "--quiet", "main")
+    remote.commit({"docs/later.md": "changed on main after the fork\n"})  # not in the MR's diff
+    payload: dict[str, Any] = orjson.loads(
+        (PAYLOADS / "gitlab" / "merge_request.open.json").read_bytes()
+    )
+    payload["project"]["path_with_namespace"] = "group/sub/app"
+    attributes = payload["object_attributes"]
+    attributes["last_commit"]["id"], attributes["source_branch"] = sha, "feature"
+    attributes["target_branch"] = "main"
+    settings = make_settings(remote)
+    repos = tuple(
+        r.model_copy(update={"pipeline_file": ".gitlab-ci.yml"}) if r.provider == "gitlab" else r
+        for r in settings.repos
+    )
+    settings = settings.model_copy(update={"repos": repos})
+    headers = {
+        "content-type": "application/json",
+        "x-gitlab-event": "Merge Request Hook",
+        "x-gitlab-token": GL_TOKEN,
+    }
+    with serve_app(settings, home=tmp_path / "home") as server:
+        response = httpx.post(
+            server.url("/webhooks/gitlab"), content=orjson.dumps(payload), headers=headers
+        )
+        assert response.status_code == 202
+        run = server.wait_for_run(response.json()["run_id"])
+    assert (run.status, run.event) == (Status.SUCCESS, EventKind.MERGE_REQUEST)
+    assert [job.name for job in run.jobs] == ["mr-only"]
+    assert (tmp_path / "mr").read_text() == f"1|API|{base}"

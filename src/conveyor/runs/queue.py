@@ -61,7 +61,7 @@ from conveyor.runs.starts import QueuedRun
 from conveyor.settings import RepoSettings, Settings, held_secret_values
 from conveyor.store.base import RunStore
 from conveyor.store.paths import new_run_id, run_dir
-from conveyor.triggers import event_from_trigger
+from conveyor.triggers import event_from_trigger, skip_ci_reason
 
 __all__ = ["Queued", "RunQueue"]
 
@@ -184,6 +184,9 @@ class RunQueue:
             trigger={"play": list(play)},
             secrets=self._held_secrets,
         )
+        skipped = skip_ci_reason(event)
+        if skipped is not None:  # stored final, so it shows why nothing ran; never queued
+            run = replace(run, status=Status.SKIPPED, finished_at=run.created_at, reason=skipped)
         # Written on the event loop, like every store call of the engine: SQLite writes are
         # short, and handing them to a thread cost more (GIL hand-offs with a busy loop, and
         # writer threads waiting on each other's lock) than they take. Deliveries arriving
@@ -224,6 +227,9 @@ class RunQueue:
                 future.set_result(existing)
 
     def _queue_new(self, run: RunRecord) -> None:
+        if run.status is Status.SKIPPED:
+            log.info("run.skipped", run_id=run.run_id, repo=run.repo, reason=run.reason)
+            return
         self._waiting.put_nowait(run.run_id)
         log.info("run.queued", run_id=run.run_id, repo=run.repo, ref=run.ref, sha=run.sha)
 

@@ -27,7 +27,17 @@ from conveyor.monitor.service import Monitor
 from conveyor.notify import build_notifications
 from conveyor.runs.listeners import RunListener
 from conveyor.runs.queue import RunQueue
-from conveyor.server import cctray, dashboard, health, metrics, pipelines, runs, webhooks
+from conveyor.runs.schedules import FileScheduleState, ScheduleLoop, fire_on
+from conveyor.server import (
+    cctray,
+    dashboard,
+    health,
+    metrics,
+    pipelines,
+    runs,
+    schedules,
+    webhooks,
+)
 from conveyor.server.errors import install_error_handlers
 from conveyor.server.middleware import (
     FastReads,
@@ -56,6 +66,12 @@ def create_app(
         settings, store=store, home=home, env=env, listeners=[notifications, *listeners]
     )
     monitor = Monitor(settings.monitor, env, store)
+    schedule_loop = ScheduleLoop(
+        settings.schedules,
+        fire_on(queue),
+        FileScheduleState(home / "schedules.json"),
+        queue.clock,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,8 +80,10 @@ def create_app(
             await queue.start()
             try:
                 await monitor.start()
+                await schedule_loop.start()
                 yield
             finally:
+                await schedule_loop.stop()
                 await monitor.stop()
                 await queue.stop()
         finally:
@@ -94,6 +112,7 @@ def create_app(
     app.state.public_read = settings.server.public_read
     app.state.queue = queue
     app.state.monitor = monitor
+    app.state.schedules = schedule_loop
     app.state.notifications = notifications
     install_error_handlers(app)
     app.add_middleware(
@@ -104,6 +123,7 @@ def create_app(
     app.include_router(health.build_router())
     app.include_router(webhooks.build_router())
     app.include_router(runs.build_router(run_reads))
+    app.include_router(schedules.build_router())
     app.include_router(pipelines.build_router(monitor))
     app.include_router(metrics.build_router(monitor))
     app.include_router(cctray.build_router(monitor))

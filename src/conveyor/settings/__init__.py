@@ -1,6 +1,7 @@
 """conveyor.toml -> Settings: the server's configuration, validated with pydantic.
 
-Owns the `[server]`, `[[repos]]` and `[notify.slack]` sections (`[monitor]` is
+Owns the `[server]`, `[[repos]]` and `[notify.slack]` sections (`[[schedules]]` is
+`conveyor.settings.schedules.ScheduleSettings`; `[monitor]` is
 `conveyor.settings.monitor.MonitorSettings`, embedded here; the monitor imports it from
 there, never the other way round) and the rule that secrets never
 live in the file: a key ending in `_env` names an environment variable, and the values are
@@ -33,11 +34,13 @@ from pydantic import (
 from conveyor.errors import ConfigError, Problem
 from conveyor.secrets import MIN_TOKEN_LENGTH, looks_like_secret, read_secret
 from conveyor.settings.monitor import MonitorSettings, resolve_targets
+from conveyor.settings.schedules import ScheduleSettings
 
 __all__ = [
     "DEFAULT_API_URLS",
     "RepoSettings",
     "ResolvedSecrets",
+    "ScheduleSettings",
     "ServerSettings",
     "Settings",
     "SlackSettings",
@@ -163,7 +166,34 @@ class Settings(_Section):
     repos: tuple[RepoSettings, ...] = ()
     notify: NotifySettings = NotifySettings()
     monitor: MonitorSettings = MonitorSettings()
+    schedules: tuple[ScheduleSettings, ...] = ()
     _secrets: ResolvedSecrets = PrivateAttr(default_factory=ResolvedSecrets)
+
+    @field_validator("schedules")
+    @classmethod
+    def _schedule_ids(cls, value: tuple[ScheduleSettings, ...]) -> tuple[ScheduleSettings, ...]:
+        """A schedule without an `id` is named by its position ("1", "2", …)."""
+        return tuple(
+            s if s.id else s.model_copy(update={"id": str(n)}) for n, s in enumerate(value, 1)
+        )
+
+    @model_validator(mode="after")
+    def _schedules_of_configured_repos(self) -> Settings:
+        names = {repo.name for repo in self.repos}
+        seen: set[str] = set()
+        for n, schedule in enumerate(self.schedules):
+            if schedule.repo not in names:
+                raise ValueError(
+                    f"schedules[{n}].repo: {schedule.repo!r} is not configured (add it to "
+                    "[[repos]])"
+                )
+            if schedule.id in seen:
+                raise ValueError(f"schedules[{n}].id: {schedule.id!r} is declared twice")
+            seen.add(schedule.id)
+        return self
+
+    def schedule(self, schedule_id: str) -> ScheduleSettings | None:
+        return next((s for s in self.schedules if s.id == schedule_id), None)
 
     @model_validator(mode="after")
     def _unique_repo_names(self) -> Settings:

@@ -15,6 +15,7 @@ from tests.integration.server.conftest import (
     ENV,
     GL_TOKEN,
     github_headers,
+    github_push_body,
     make_settings,
     serve_app,
 )
@@ -183,3 +184,19 @@ def test_gitlab_merge_request_rules_decide_as_on_gitlab(tmp_path: Path, remote: 
     assert (run.status, run.event) == (Status.SUCCESS, EventKind.MERGE_REQUEST)
     assert [job.name for job in run.jobs] == ["mr-only"]
     assert (tmp_path / "mr").read_text() == f"1|API|{base}"
+
+
+def test_skip_ci_push_is_recorded_skipped_with_the_reason(tmp_path: Path, remote: GitRepo) -> None:
+    sha = remote.commit({"README": "typo\n"}, "fix a typo [skip ci]")
+    body = github_push_body(sha, head_commit={"id": sha, "message": "fix a typo [skip ci]"})
+    with serve_app(make_settings(remote), home=tmp_path / "home") as server:
+        response = httpx.post(
+            server.url("/webhooks/github"), content=body, headers=github_headers(body)
+        )
+        assert response.status_code == 202
+        run = server.wait_for_run(response.json()["run_id"], timeout_s=2)
+    assert (run.status, run.reason, run.jobs) == (
+        Status.SKIPPED,
+        "skipped: the head commit's message says [skip ci]",
+        (),
+    )

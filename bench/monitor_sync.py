@@ -74,7 +74,7 @@ def bare_requests(url: str, specs: list[dict[str, str]]) -> list[tuple[str, dict
                 (f"{url}/repos/{t['repo']}/actions/runs", {"branch": "main", "per_page": "5"})
             )
         else:
-            out.append((f"{url}{job_path(t['repo'])}/api/json", {"tree": TREE}))
+            out.append((f"{url}{job_path(t['repo'])}/job/main/api/json", {"tree": TREE}))
     return out
 
 

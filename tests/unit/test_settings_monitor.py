@@ -111,3 +111,32 @@ def test_duplicate_keys_are_refused() -> None:
                 ]
             }
         )
+
+
+def _jenkins(**target: str) -> MonitorSettings:
+    return MonitorSettings.model_validate(
+        {"targets": [{"provider": "jenkins", "url": "https://j.example", **target}]}
+    )
+
+
+def test_jenkins_multibranch_target_keys_like_the_others() -> None:
+    (target,) = resolve_targets(_jenkins(repo="team/app", branch="feature/x"), {})
+    assert (target.key, target.job) == ("team/app@feature/x", None)
+
+
+def test_jenkins_plain_job_names_the_target_by_its_path() -> None:
+    (target,) = resolve_targets(_jenkins(job="folder/app"), {})
+    assert (target.key, target.job) == ("folder/app@main", "folder/app")
+
+
+def test_jenkins_old_config_with_branch_in_repo_says_how_to_change_it() -> None:
+    with pytest.raises(ValidationError) as caught:
+        _jenkins(repo="team/app/main", branch="main")
+    message = str(caught.value)
+    assert 'write repo = "team/app", branch = "main"' in message
+    assert 'job = "team/app/main"' in message
+
+
+def test_job_is_refused_for_other_providers() -> None:
+    with pytest.raises(ValidationError, match="jenkins targets only"):
+        _settings(job="g/a")

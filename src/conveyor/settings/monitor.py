@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -35,6 +35,8 @@ class TargetSettings(BaseModel):
     provider: ProviderName
     repo: str = Field(min_length=1, max_length=255)
     branch: str = Field(default="main", min_length=1, max_length=255)
+    # Jenkins only: the path of a plain (not multibranch) job; `repo` defaults to it.
+    job: str | None = Field(default=None, min_length=1, max_length=255)
     url: str | None = None
     token_env: str | None = None
     user_env: str | None = None
@@ -58,17 +60,39 @@ class TargetSettings(BaseModel):
             raise ValueError("must not carry credentials; use token_env / user_env")
         return value
 
-    @field_validator("repo", "branch")
+    @model_validator(mode="before")
     @classmethod
-    def _sane_name(cls, value: str) -> str:
-        if ".." in value or any(ord(c) < 32 or c in " @?#" for c in value):
+    def _repo_defaults_to_job(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "repo" not in data and isinstance(data.get("job"), str):
+            return {**data, "repo": data["job"]}
+        return data
+
+    @field_validator("repo", "branch", "job")
+    @classmethod
+    def _sane_name(cls, value: str | None) -> str | None:
+        if value is not None and (".." in value or any(ord(c) < 32 or c in " @?#" for c in value)):
             raise ValueError("must not contain '..', spaces, '@', '?', '#' or control characters")
         return value
 
     @model_validator(mode="after")
-    def _jenkins_needs_url(self) -> TargetSettings:
-        if self.provider == "jenkins" and self.url is None:
+    def _jenkins_target(self) -> TargetSettings:
+        if self.provider != "jenkins":
+            if self.job is not None:
+                raise ValueError(
+                    f"job is for jenkins targets only; a {self.provider} target "
+                    "names its project with repo"
+                )
+            return self
+        if self.url is None:
             raise ValueError('a jenkins target needs url = "https://jenkins.example.com"')
+        if self.job is None and "/" in self.repo and self.repo.rsplit("/", 1)[1] == self.branch:
+            # Before round 2 the branch was written into a multibranch job's path.
+            project = self.repo.rsplit("/", 1)[0]
+            raise ValueError(
+                f'repo = "{self.repo}" ends with the branch: a jenkins repo is now the '
+                f'multibranch project without the branch (write repo = "{project}", '
+                f'branch = "{self.branch}"); for a plain job write job = "{self.repo}"'
+            )
         return self
 
     @property
@@ -111,6 +135,7 @@ class Target:
     token: str | None = field(default=None, repr=False)
     user: str | None = field(default=None, repr=False)
     token_env: str | None = None
+    job: str | None = None  # jenkins: a plain job's path; None for a multibranch branch
 
     @property
     def key(self) -> str:
@@ -149,4 +174,4 @@ def _resolve_one(ts: TargetSettings, env: Mapping[str, str], where: str, file: s
             [Problem(file, 0, 0, f"{where}: jenkins needs both user_env and token_env, or neither")]
         )
     base_url = (ts.url or DEFAULT_URLS[ts.provider]).rstrip("/")
-    return Target(ts.provider, ts.repo, ts.branch, base_url, token, user, ts.token_env)
+    return Target(ts.provider, ts.repo, ts.branch, base_url, token, user, ts.token_env, ts.job)

@@ -1,6 +1,7 @@
 """The three fake APIs behind one loopback server, their data, and the faults to inject.
 
-Data: `gitlab[project_path]`, `github["owner/repo"]`, `jenkins["folder/job"]` hold raw
+Data: `gitlab[project_path]`, `github["owner/repo"]`, `jenkins["folder/job"]` (a
+multibranch branch job: `jenkins["team/app/main"]`, `jenkins["team/app/feature%2Fx"]`) hold raw
 upstream records (newest first) in each API's own shape, extra fields included. With
 `auto_data`, unknown repos answer 5 generated records (benchmarks of many targets).
 `faults[repo] = Fault.X` makes every data request of that repo misbehave; `requests` logs
@@ -319,8 +320,12 @@ class FakeUpstream:
                 },
                 headers={"Set-Cookie": f"JSESSIONID.fake={session}; Path=/; HttpOnly"},
             )
+        # Jenkins' paths: /job/<name>/job/<name>…; a multibranch project's branch job is
+        # named by its encoded branch (`feature%2Fx`), URL-encoded again in the path.
         parts = request.path.strip("/").split("/")
-        job = "/".join(parts[i + 1] for i in range(0, len(parts) - 1, 2) if parts[i] == "job")
+        job = "/".join(
+            unquote(parts[i + 1]) for i in range(0, len(parts) - 1, 2) if parts[i] == "job"
+        )
         if request.method == "POST" and parts[-1] == "build":
             return self._jenkins_build(request, job)
         records = self._records(self.jenkins, job, jenkins_build)
@@ -331,7 +336,9 @@ class FakeUpstream:
         if tree.endswith("}") and "{" in tree:
             limit = int(tree.rsplit("{", 1)[1].rstrip("}").split(",")[-1])
         shown = records[:limit]
-        return self._fault(job, shown, "jenkins") or _json(self._wrap(shown, "jenkins"))
+        # A fault set on a multibranch project (its repo) applies to its branch jobs too.
+        faulty = job if job in self.faults else job.rpartition("/")[0]
+        return self._fault(faulty, shown, "jenkins") or _json(self._wrap(shown, "jenkins"))
 
     def _jenkins_build(self, request: Request, job: str) -> Answer:
         cookie = request.headers.get("cookie", "")

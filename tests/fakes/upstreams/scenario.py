@@ -110,7 +110,7 @@ def seed(upstream: FakeUpstream) -> None:
         github_run(2, conclusion="failure"),
         github_run(1),
     ]
-    upstream.jenkins["folder/app"] = [
+    upstream.jenkins["folder/app/main"] = [
         jenkins_build(2, result=None, building=True),
         jenkins_build(1, result="FAILURE"),
     ]

@@ -92,7 +92,7 @@ async def test_pipelines_before_first_sync_are_stale_and_empty(fake: FakeUpstrea
     [
         ("group/other@main", ("gitlab", "group/other")),
         ("octo/api@main", ("github", "octo/api#5003")),
-        ("folder/app@main", ("jenkins", "folder/app")),
+        ("folder/app@main", ("jenkins", "folder/app/main")),
     ],
 )
 async def test_retry_asks_the_upstream(

@@ -87,3 +87,23 @@ async def test_provider_retry_reaches_the_upstream(
     fetched = await provider.fetch(_target(fake, name), Memo())
     await provider.retry(_target(fake, name), fetched.pipelines[0])
     assert [name] == [kind for kind, _ in fake.retries]
+
+
+@pytest.mark.parametrize(
+    ("settings", "data_key"),
+    [
+        ({"repo": "team/app", "branch": "feature/x"}, "team/app/feature%2Fx"),
+        ({"job": "folder/plain"}, "folder/plain"),
+    ],
+)
+async def test_jenkins_fetches_branch_jobs_and_plain_jobs(
+    fake: FakeUpstream, upstream: Upstream, settings: dict[str, str], data_key: str
+) -> None:
+    from tests.fakes.upstreams.apis import jenkins_build
+
+    fake.jenkins[data_key] = [jenkins_build(7, result="SUCCESS")]
+    spec = {"provider": "jenkins", "url": fake.url, **settings}
+    spec |= {"user_env": "JENKINS_USER", "token_env": "JENKINS_TOKEN"}
+    (target,) = resolve_targets(MonitorSettings.model_validate({"targets": [spec]}), ENV)
+    fetched = await Jenkins(upstream, include_canceled=False).fetch(target, Memo())
+    assert [p.id for p in fetched.pipelines] == [7]

@@ -14,8 +14,9 @@ from conveyor.model import Status
 from conveyor.monitor.providers.base import keep_shown, parse_records
 from conveyor.monitor.providers.github import parse_run
 from conveyor.monitor.providers.gitlab import parse_pipeline
-from conveyor.monitor.providers.jenkins import TREE, job_path, parse_build
+from conveyor.monitor.providers.jenkins import TREE, job_path, parse_build, target_path
 from conveyor.monitor.validate import Invalid, PipelineView
+from conveyor.settings.monitor import Target
 
 SHA = "ab" * 20
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -154,6 +155,22 @@ def test_jenkins_build_without_git_has_no_sha() -> None:
 def test_jenkins_job_path_and_tree() -> None:
     assert job_path("folder/app x/main") == "/job/folder/job/app%20x/job/main"
     assert TREE.endswith("{0,5}") and TREE.startswith("builds[number,url,result,building")
+
+
+@pytest.mark.parametrize(
+    ("repo", "branch", "job", "path"),
+    [
+        ("team/app", "main", None, "/job/team/job/app/job/main"),
+        ("team/app", "feature/x", None, "/job/team/job/app/job/feature%252Fx"),
+        ("team/app", "50%", None, "/job/team/job/app/job/50%2525"),
+        ("folder/app", "main", "folder/app", "/job/folder/job/app"),
+    ],
+)
+def test_jenkins_target_path_multibranch_or_plain(
+    repo: str, branch: str, job: str | None, path: str
+) -> None:
+    target = Target("jenkins", repo, branch, "https://j.example", job=job)
+    assert path == target_path(target)
 
 
 def test_parse_records_drops_and_counts_invalid() -> None:

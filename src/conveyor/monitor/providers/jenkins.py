@@ -1,5 +1,10 @@
 """Jenkins builds: `GET /job/a/job/b/api/json?tree=builds[…]{0,5}` and `POST …/build`.
 
+A target is a branch of a multibranch project (`repo = "team/app"`, `branch = "main"` ->
+`/job/team/job/app/job/main`; the branch job's name is the branch encoded as Jenkins'
+branch-api does, `feature/x` -> `feature%2Fx`, itself URL-encoded in the path) or, with
+`job = "folder/app"`, a plain job (`/job/folder/job/app`).
+
 `parse_build` maps one build onto PipelineView (pure, validated; the ref is the target's
 branch, the sha comes from the Git plugin's `lastBuiltRevision` when present). `Jenkins`
 authenticates with basic auth (user + API token). A build POST needs a CSRF crumb from
@@ -31,7 +36,16 @@ from conveyor.monitor.validate import (
 )
 from conveyor.settings.monitor import Target
 
-__all__ = ["RESULT", "TREE", "Crumb", "Jenkins", "job_path", "parse_build"]
+__all__ = [
+    "RESULT",
+    "TREE",
+    "Crumb",
+    "Jenkins",
+    "branch_job_name",
+    "job_path",
+    "parse_build",
+    "target_path",
+]
 
 TREE = (
     "builds[number,url,result,building,timestamp,duration,"
@@ -47,8 +61,22 @@ RESULT: dict[str, Status] = {
 
 
 def job_path(repo: str) -> str:
-    """`folder/app/main` -> `/job/folder/job/app/job/main` (folders, multibranch jobs)."""
+    """`folder/app` -> `/job/folder/job/app` (a job inside folders)."""
     return "".join(f"/job/{quote(part, safe='')}" for part in repo.split("/") if part)
+
+
+def branch_job_name(branch: str) -> str:
+    """The name a multibranch project gives a branch's job: `%` and `/` percent-encoded
+    (`feature/x` -> `feature%2Fx`), as Jenkins' branch-api NameEncoder does."""
+    return branch.replace("%", "%25").replace("/", "%2F")
+
+
+def target_path(target: Target) -> str:
+    """The job path of a target: its plain `job`, else the branch job of the multibranch
+    project `repo` (`team/app` + `feature/x` -> `/job/team/job/app/job/feature%252Fx`)."""
+    if target.job is not None:
+        return job_path(target.job)
+    return f"{job_path(target.repo)}/job/{quote(branch_job_name(target.branch), safe='')}"
 
 
 def _sha(actions: Any) -> str | None:
@@ -117,7 +145,7 @@ class Jenkins:
         reply = await self.upstream.request(
             self.name,
             "GET",
-            f"{target.base_url}{job_path(target.repo)}/api/json",
+            f"{target.base_url}{target_path(target)}/api/json",
             gate=f"jenkins:{target.base_url}",
             headers=self._auth(target),
             params={"tree": TREE},
@@ -163,7 +191,7 @@ class Jenkins:
                 await self.upstream.request(
                     self.name,
                     "POST",
-                    f"{target.base_url}{job_path(target.repo)}/build",
+                    f"{target.base_url}{target_path(target)}/build",
                     gate=f"jenkins:{target.base_url}",
                     headers={**self._auth(target), **crumb.headers()},
                     expect_json=False,

@@ -16,10 +16,12 @@ from conveyor.errors import ConfigError, Problem
 __all__ = ["MIN_TOKEN_LENGTH", "looks_like_secret", "read_secret", "secret_values"]
 
 MIN_TOKEN_LENGTH = 20
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CONVENTIONAL_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+# Compiled on first use (re caches them): `conveyor run` imports this module for
+# `secret_values` alone, and its start-up is mostly imports.
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_CONVENTIONAL_ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
 # Well-known token shapes: GitHub (ghp_, github_pat_), GitLab (glpat-), Slack (xox?-, hook URLs).
-_TOKEN_PREFIX = re.compile(r"^(gh[pousr]_|github_pat_|glpat-|gldt-|xox[abprs]-|https://hooks\.)")
+_TOKEN_PREFIX = r"^(gh[pousr]_|github_pat_|glpat-|gldt-|xox[abprs]-|https://hooks\.)"
 
 
 def secret_values(names: Iterable[str], env: Mapping[str, str]) -> dict[str, str]:
@@ -30,9 +32,9 @@ def secret_values(names: Iterable[str], env: Mapping[str, str]) -> dict[str, str
 def looks_like_secret(value: str) -> bool:
     """True when a config value looks like a literal token rather than an env var name:
     a known token prefix, or a long string that is not a variable name."""
-    if _TOKEN_PREFIX.match(value):
+    if re.match(_TOKEN_PREFIX, value):
         return True
-    return len(value) >= MIN_TOKEN_LENGTH and not _CONVENTIONAL_ENV_NAME.match(value)
+    return len(value) >= MIN_TOKEN_LENGTH and not re.match(_CONVENTIONAL_ENV_NAME, value)
 
 
 def read_secret(
@@ -48,7 +50,7 @@ def read_secret(
     Raises ConfigError naming the key and the variable (never the value) when the name is
     not a valid variable name, the variable is unset or empty, or shorter than `min_length`.
     """
-    if not _ENV_NAME.match(var):
+    if not re.match(_ENV_NAME, var):
         raise ConfigError(
             [
                 Problem(

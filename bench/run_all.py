@@ -15,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 SCRIPTS = [
     "cli_startup.py",
     "plan_chain.py",
+    "gitlab_real_plan.py",
     "engine_jobs.py",
     "engine_output.py",
     "store_open.py",

@@ -25,7 +25,7 @@ import click
 from conveyor.commands.options import event_options, parse_vars, strict_option
 from conveyor.config import find_pipeline_file, is_gitlab_file, load_pipeline
 from conveyor.config.problems import render_warning
-from conveyor.config.remote import is_offline
+from conveyor.config.remote import GitLabFiles, is_offline
 from conveyor.model import Event, EventKind, Pipeline, Plan
 from conveyor.outbound.remote import HttpRemoteFetcher, allow_entries
 
@@ -67,6 +67,15 @@ def _remote_fetcher() -> HttpRemoteFetcher | None:
     return HttpRemoteFetcher(allow=allow_entries(os.environ))
 
 
+def _gitlab_files() -> GitLabFiles | None:
+    """`include: project/template/component` from CONVEYOR_GITLAB_URL (None when unset)."""
+    if "CONVEYOR_GITLAB_URL" not in os.environ:
+        return None
+    from conveyor.outbound.gitlab_files import from_env
+
+    return from_env(os.environ, offline=is_offline(os.environ))
+
+
 def _echo_warnings(pipeline: Pipeline) -> None:
     for warning in pipeline.warnings:
         click.echo(render_warning(warning), err=True)
@@ -83,7 +92,12 @@ def validate(file: str | None, strict: bool) -> None:  # fmt: skip
     event = _lint_event(path)
     changes_since = _changes_lookup(path, event)
     pipeline = load_pipeline(
-        path, event=event, changes_since=changes_since, fetch=_remote_fetcher(), strict=strict
+        path,
+        event=event,
+        changes_since=changes_since,
+        fetch=_remote_fetcher(),
+        strict=strict,
+        gitlab=_gitlab_files(),
     )
     _echo_warnings(pipeline)
     stages = len(pipeline.stages)
@@ -176,7 +190,12 @@ def plan(
     # The event decides include:rules.
     changes_since = _changes_lookup(path, trigger)
     pipeline = load_pipeline(
-        path, event=trigger, changes_since=changes_since, fetch=_remote_fetcher(), strict=strict
+        path,
+        event=trigger,
+        changes_since=changes_since,
+        fetch=_remote_fetcher(),
+        strict=strict,
+        gitlab=_gitlab_files(),
     )
     _echo_warnings(pipeline)
     from conveyor.git.describe import add_compare_changes  # rules:changes:compare_to diffs

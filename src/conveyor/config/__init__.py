@@ -13,7 +13,7 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from conveyor.config.remote import RemoteFetcher
+from conveyor.config.remote import GitLabFiles, RemoteFetcher
 from conveyor.errors import ConfigError, Problem, UsageError
 from conveyor.model import Event, Pipeline
 
@@ -76,6 +76,7 @@ def load_pipeline(
     changes_since: ChangesSince | None = None,
     fetch: RemoteFetcher | None,
     strict: bool = False,
+    gitlab: GitLabFiles | None = None,
 ) -> Pipeline:
     """Read and validate the pipeline at `path`; ConfigError lists every problem.
 
@@ -87,22 +88,29 @@ def load_pipeline(
     `conveyor.outbound.remote.HttpRemoteFetcher()`; None: such includes are ignored with a
     warning). `strict` (`--strict`): a GitLab include that cannot be read (template,
     project, component, remote offline) is an error, not a warning that leaves out the jobs
-    needing it. The native format has none of these and ignores all four.
+    needing it. `gitlab` reads `project`, `template` and `component` includes from a GitLab
+    instance (`conveyor.outbound.gitlab_files.GitLabApiFiles`; None: they are unavailable).
+    The native format has none of these and ignores them all.
     """
     if is_gitlab_file(path):
         try:
-            gitlab = importlib.import_module("conveyor.config.gitlab")
+            flavor = importlib.import_module("conveyor.config.gitlab")
         except ModuleNotFoundError as exc:
             if exc.name != "conveyor.config.gitlab":
                 raise
-            gitlab = None
-        loader = getattr(gitlab, "load_gitlab", None)
+            flavor = None
+        loader = getattr(flavor, "load_gitlab", None)
         if loader is None:
             raise ConfigError(
                 [Problem(str(path), 0, 0, "the GitLab CI/CD flavor is not available")]
             )
         pipeline: Pipeline = loader(
-            path, event=event, changes_since=changes_since, fetch=fetch, strict=strict
+            path,
+            event=event,
+            changes_since=changes_since,
+            fetch=fetch,
+            strict=strict,
+            gitlab=gitlab,
         )
         return pipeline
     from conveyor.config.native import parse_native

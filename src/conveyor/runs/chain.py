@@ -35,6 +35,7 @@ from conveyor.model import EMPTY, Event, Pipeline, Plan, RunRecord
 
 if TYPE_CHECKING:
     from conveyor.config.gitlab.include_rules import ChangesSince
+    from conveyor.config.remote import GitLabFiles
     from conveyor.engine.resume import Resume
     from conveyor.engine.scheduler import RunControls
     from conveyor.engine.workspace import JobWorkspaces
@@ -223,6 +224,17 @@ def collect_secrets(
     return secrets
 
 
+def _gitlab_files(env: Mapping[str, str]) -> GitLabFiles | None:
+    """The GitLab instance CONVEYOR_GITLAB_URL names (None: not set; the adapter is then
+    not even imported: a run's start stays light)."""
+    if "CONVEYOR_GITLAB_URL" not in env:
+        return None
+    from conveyor.config.remote import is_offline
+    from conveyor.outbound.gitlab_files import from_env
+
+    return from_env(env, offline=is_offline(env))
+
+
 async def _load(
     checkout: Checkout,
     event: Event,
@@ -241,13 +253,15 @@ async def _load(
     from conveyor.outbound.remote import HttpRemoteFetcher
 
     # The event decides GitLab's include:rules (predefined variables, changed files); remote
-    # includes are fetched through the one outbound client (none in the offline mode).
+    # includes are fetched through the one outbound client (none in the offline mode), and
+    # project/template/component ones from CONVEYOR_GITLAB_URL (cached; offline: the cache).
     load = partial(
         load_pipeline,
         event=event,
         changes_since=checkout.changes_since(),
         fetch=None if is_offline(env) else HttpRemoteFetcher(allow=allow),
         strict=strict,
+        gitlab=_gitlab_files(env),
     )
     async with checkout.open_pipeline_file() as (path, prefix):
         try:

@@ -173,7 +173,8 @@ def test_include_template_is_a_warning() -> None:
     pipeline = parse("include:\n  - template: Jobs/Build.yml\njob:\n  script: echo\n")
     assert pipeline.warnings == (
         ".gitlab-ci.yml:2:15: warning: include:template Jobs/Build.yml cannot be read here "
-        "(conveyor reads no GitLab server's files); jobs that depend on it are left out",
+        "(no GitLab instance is configured: set CONVEYOR_GITLAB_URL); jobs that depend on it "
+        "are left out",
     )
 
 

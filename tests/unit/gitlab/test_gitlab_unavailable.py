@@ -126,8 +126,8 @@ def test_strict_makes_the_include_and_its_left_out_jobs_errors() -> None:
         parse_gitlab(text, ".gitlab-ci.yml", strict=True)
     assert [str(p) for p in caught.value.problems] == [
         ".gitlab-ci.yml:2:15: include:template Jobs/Build.gitlab-ci.yml cannot be read here "
-        "(conveyor reads no GitLab server's files); jobs that depend on it are left out; "
-        "--strict refuses that (drop it to plan the rest)",
+        "(no GitLab instance is configured: set CONVEYOR_GITLAB_URL); jobs that depend on it "
+        "are left out; --strict refuses that (drop it to plan the rest)",
         f'.gitlab-ci.yml:5:1: job "build" is left out: it extends ".build", which {SOURCE} '
         "may define (--strict)",
     ]

@@ -26,7 +26,7 @@ from conveyor.model import Event, Pipeline
 
 if TYPE_CHECKING:
     from conveyor.config.gitlab.include_rules import ChangesSince, IncludeConditions
-    from conveyor.config.remote import RemoteFetcher
+    from conveyor.config.remote import GitLabFiles, RemoteFetcher
 
 __all__ = ["load_gitlab", "parse_gitlab"]
 
@@ -79,6 +79,7 @@ def load_gitlab(
     changes_since: ChangesSince | None = None,
     fetch: RemoteFetcher | None = None,
     strict: bool = False,
+    gitlab: GitLabFiles | None = None,
 ) -> Pipeline:
     """Read and translate a `.gitlab-ci.yml`. Raises ConfigError with every problem.
 
@@ -88,7 +89,8 @@ def load_gitlab(
     `changes_since`: the paths changed since each ref `changes:compare_to` names (the edge
     asks git: `git.describe.changes_lookup`); None: unknown, so such rules hold.
     `fetch` reads `include: remote` files (None: they are unavailable). `strict`: an
-    include that cannot be read, and the jobs that need it, are errors, not warnings."""
+    include that cannot be read, and the jobs that need it, are errors, not warnings.
+    `gitlab` reads `project`, `template` and `component` includes (None: unavailable)."""
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -114,5 +116,11 @@ def load_gitlab(
 
     conditions = None if event is None else partial(make_conditions, event)
     return parse_gitlab(
-        text, file, repository.read, fetch=fetch, conditions=conditions, strict=strict
+        text,
+        file,
+        repository.read,
+        fetch=fetch,
+        conditions=conditions,
+        strict=strict,
+        gitlab=gitlab,
     )

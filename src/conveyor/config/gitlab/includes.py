@@ -29,8 +29,13 @@ from conveyor.config.gitlab.document import Reader, load_document, with_inputs
 from conveyor.config.gitlab.extends import deep_merge
 from conveyor.config.gitlab.findings import Findings, redact_quoted
 from conveyor.config.gitlab.include_entries import IncludeEntry, parse_include, shown_url
+from conveyor.config.gitlab.include_gitlab import (
+    ProjectOrigin,
+    gitlab_documents,
+    project_local,
+)
 from conveyor.config.gitlab.include_rules import IncludeConditions, include_exclusion
-from conveyor.config.remote import RemoteFetcher
+from conveyor.config.remote import GitLabFiles, RemoteFetcher
 from conveyor.config.yamlload import MarkedDict, load_yaml, type_name
 from conveyor.errors import ConfigError, IncludeFetchError, IncludeUnreachable
 from conveyor.model import Mark
@@ -38,6 +43,9 @@ from conveyor.model import Mark
 __all__ = ["IncludeSources", "expand_includes", "match_include"]
 
 MAX_INCLUDES = 150  # GitLab's default limit on included files per pipeline
+_REMOTE = "remote"
+# Where an included file came from: the repository (None), a URL, or a GitLab project.
+_Origin = ProjectOrigin | str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +56,7 @@ class IncludeSources:
     read: Reader | None = None
     fetch: RemoteFetcher | None = None
     conditions: IncludeConditions | None = None
+    gitlab: GitLabFiles | None = None  # project, template and component includes
 
 
 @lru_cache(maxsize=256)
@@ -86,7 +95,7 @@ def expand_includes(
     """The main document `doc` (read from `file`) with every included file merged in, or
     None when too many files are included (reported). YAML errors of included files are
     reported with their file."""
-    return _Walk(sources, findings).expand(doc, (file,), is_remote=False)
+    return _Walk(sources, findings).expand(doc, (file,), origin=None)
 
 
 class _Walk:
@@ -99,7 +108,7 @@ class _Walk:
         self.fetched: dict[str, bytes | IncludeFetchError] = {}
 
     def expand(
-        self, doc: MarkedDict, chain: tuple[str, ...], *, is_remote: bool
+        self, doc: MarkedDict, chain: tuple[str, ...], *, origin: _Origin
     ) -> MarkedDict | None:
         if "include" not in doc:
             return doc
@@ -107,7 +116,7 @@ class _Walk:
         for entry in parse_include(doc["include"], doc.value_mark("include"), self.findings):
             if not self._is_included(entry):
                 continue
-            for label, sub, sub_is_remote in self._documents(entry, is_remote):
+            for label, sub, sub_origin in self._documents(entry, origin):
                 if label in chain:
                     cycle = " -> ".join((*chain, label))
                     self.findings.include_error(
@@ -120,7 +129,7 @@ class _Walk:
                         entry.mark, f"more than {MAX_INCLUDES} included files (include fewer)"
                     )
                     return None
-                expanded = self.expand(sub, (*chain, label), is_remote=sub_is_remote)
+                expanded = self.expand(sub, (*chain, label), origin=sub_origin)
                 if expanded is not None:
                     merged = deep_merge(merged, expanded)
         body = MarkedDict(doc.mark)
@@ -151,18 +160,25 @@ class _Walk:
             return False
 
     def _documents(
-        self, entry: IncludeEntry, in_remote: bool
-    ) -> list[tuple[str, MarkedDict, bool]]:
-        """(label, document, is_remote) for each file `entry` names, [] when reported."""
+        self, entry: IncludeEntry, origin: _Origin
+    ) -> list[tuple[str, MarkedDict, _Origin]]:
+        """(label, document, origin) for each file `entry` names, [] when reported."""
         if entry.kind == "remote":
             found = self._remote(entry)
-            return [] if found is None else [(*found, True)]
-        if entry.kind != "local":
-            self.findings.include_unavailable(
-                entry.mark, entry.described, "conveyor reads no GitLab server's files"
-            )
-            return []
-        if in_remote:
+            return [] if found is None else [(*found, _REMOTE)]
+        gitlab = self.sources.gitlab
+        if entry.kind != "local" or isinstance(origin, ProjectOrigin):
+            if gitlab is None:
+                self.findings.include_unavailable(
+                    entry.mark,
+                    entry.described,
+                    "no GitLab instance is configured: set CONVEYOR_GITLAB_URL",
+                )
+                return []
+            if entry.kind == "local" and isinstance(origin, ProjectOrigin):
+                return list(project_local(entry, origin, gitlab, self.findings, self._expand))
+            return list(gitlab_documents(entry, gitlab, self.findings, self._expand))
+        if origin == _REMOTE:
             self.findings.include_error(
                 entry.mark,
                 f'include "{entry.location}": include:local in a remote file has no project '
@@ -175,7 +191,7 @@ class _Walk:
             self.findings.include_error(
                 entry.mark, f'include "{entry.location}" matches no file (check the path)'
             )
-        documents: list[tuple[str, MarkedDict, bool]] = []
+        documents: list[tuple[str, MarkedDict, _Origin]] = []
         for label, text in files:
             doc = load_document(
                 text,
@@ -186,7 +202,7 @@ class _Walk:
                 expand=self._expand,
             )
             if doc is not None:
-                documents.append((label, doc, False))
+                documents.append((label, doc, None))
         return documents
 
     def _remote(self, entry: IncludeEntry) -> tuple[str, MarkedDict] | None:

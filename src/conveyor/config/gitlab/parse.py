@@ -37,7 +37,7 @@ from conveyor.suggest import closest_name, did_you_mean
 
 if TYPE_CHECKING:
     from conveyor.config.gitlab.include_rules import IncludeConditions
-    from conveyor.config.remote import RemoteFetcher
+    from conveyor.config.remote import GitLabFiles, RemoteFetcher
 
 __all__ = ["parse_gitlab"]
 
@@ -53,6 +53,7 @@ def _expand_includes(
     fetch: RemoteFetcher | None,
     conditions: IncludeConditions | Callable[[], IncludeConditions] | None,
     findings: Findings,
+    gitlab: GitLabFiles | None = None,
 ) -> MarkedDict | None:
     """`doc` with its `include:` files merged in. The include machinery (includes.py,
     include_entries.py, include_rules.py, hashlib) is imported only for a file that has an
@@ -64,7 +65,7 @@ def _expand_includes(
 
     if callable(conditions):
         conditions = conditions()
-    return expand_includes(doc, file, IncludeSources(read, fetch, conditions), findings)
+    return expand_includes(doc, file, IncludeSources(read, fetch, conditions, gitlab), findings)
 
 
 def _stages(config: MarkedDict, findings: Findings) -> tuple[str, ...]:
@@ -156,6 +157,7 @@ def parse_gitlab(
     fetch: RemoteFetcher | None = None,
     conditions: IncludeConditions | Callable[[], IncludeConditions] | None = None,
     strict: bool = False,
+    gitlab: GitLabFiles | None = None,
 ) -> Pipeline:
     """Translate a `.gitlab-ci.yml`; `read` resolves `include: local` patterns (None: a
     file with includes reports them as missing), `fetch` reads `include: remote` URLs (None:
@@ -163,11 +165,12 @@ def parse_gitlab(
     file with `include:`) decide `include:rules` (None: every conditional include is
     loaded, with a warning). An include that cannot be read (template, project, component,
     remote offline) is a warning and the jobs needing it are left out (unavailable.py);
-    `strict` makes both errors. Raises ConfigError with every problem."""
+    `strict` makes both errors. `gitlab` reads project, template and component includes
+    from a GitLab instance (None: they are unavailable). Raises ConfigError with every problem."""
     findings = Findings(strict=strict)
     document = load_document(text, file, findings)
     if document is not None:
-        document = _expand_includes(document, file, read, fetch, conditions, findings)
+        document = _expand_includes(document, file, read, fetch, conditions, findings, gitlab)
     if document is None:  # load_document or the includes recorded why
         raise ConfigError(findings.shown_problems())
     if findings.unavailable:  # an include could not be read: leave out what needs it

@@ -86,3 +86,25 @@ def test_missing_project_file_is_an_error_of_the_include(gitlab: FakeGitLabFiles
     assert [str(p) for p in caught.value.problems] == [
         ".gitlab-ci.yml:2:14: include:project gnome/citemplates (nope.yml): HTTP 404"
     ]
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"\xff\xfe", "include:project g/p (x.yml): not UTF-8 text (invalid start byte)"),
+        (b"- a\n", "include:project g/p (x.yml): not a mapping of keywords and jobs, got list"),
+        (b"a: [\n", "YAML syntax error"),
+    ],
+)
+def test_unusable_project_files_are_errors(body: bytes, problem: str) -> None:
+    files = FakeGitLabFiles({("g/p", "x.yml", "HEAD"): body}, {})
+    text = "include:\n  - project: g/p\n    file: x.yml\nown:\n  script: x\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_with(text, files)
+    assert problem in str(caught.value)
+
+
+def test_an_empty_project_file_defines_nothing() -> None:
+    files = FakeGitLabFiles({("g/p", "x.yml", "HEAD"): b""}, {})
+    text = "include:\n  - project: g/p\n    file: x.yml\nown:\n  script: x\n"
+    assert [job.name for job in parse_with(text, files).jobs] == ["own"]

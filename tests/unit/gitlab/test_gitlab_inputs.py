@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conveyor.config.gitlab import parse_gitlab
 from conveyor.config.gitlab.include_rules import include_conditions
 from conveyor.model import Event, EventKind
@@ -110,3 +112,69 @@ def test_expand_vars_uses_the_variables_include_sees() -> None:
 def test_a_file_without_a_header_keeps_its_brackets() -> None:
     job = parse("job:\n  script: echo '$[[ inputs.x ]]'\n").job("job")
     assert job.steps[0].run == "echo '$[[ inputs.x ]]'"
+
+
+def _problems_of(text: str) -> list[str]:
+    return [p.split(": ", 1)[1] for p in errors_of(text)]
+
+
+@pytest.mark.parametrize(
+    ("header", "problem"),
+    [
+        ("spec: [a]", "spec must be a mapping with inputs"),
+        ("spec:\n  inputs: [a]", "spec:inputs must be a mapping of inputs"),
+        ("spec:\n  input: {}", "spec: unknown keyword input"),
+        (
+            "spec:\n  inputs:\n    a: {default: x, typo: 1}",
+            'input a: unknown keyword typo (did you mean "type"?)',
+        ),
+        (
+            "spec:\n  inputs:\n    a: {default: x, type: text}",
+            "input a: type must be string, number, boolean or array",
+        ),
+        (
+            "spec:\n  inputs:\n    a: {default: x, regex: '('}",
+            "input a: regex is not a valid RE2 pattern",
+        ),
+        (
+            "spec:\n  inputs:\n    a: {default: 1, type: boolean}",
+            "input a: expected a boolean, got integer",
+        ),
+    ],
+)
+def test_spec_problems_are_reported(header: str, problem: str) -> None:
+    assert problem in _problems_of(header + "\n---\njob:\n  script: x\n")
+
+
+@pytest.mark.parametrize(
+    ("block", "problem"),
+    [
+        ("$[[ matrix.a ]]", "only inputs.NAME can be interpolated here"),
+        (
+            "$[[ inputs.a | truncate(0,1) | truncate(0,1) | truncate(0,1) | expand_vars ]]",
+            "at most 3 functions",
+        ),
+    ],
+)
+def test_block_problems_are_reported(block: str, problem: str) -> None:
+    text = f"spec:\n  inputs:\n    a:\n      default: x\n---\njob:\n  script: echo {block}\n"
+    assert any(problem in p for p in _problems_of(text))
+
+
+def test_boolean_input_inside_text_is_written_as_gitlab_does() -> None:
+    text = (
+        "spec:\n  inputs:\n    on:\n      type: boolean\n      default: true\n---\n"
+        "job:\n  script: echo $[[ inputs.on ]] $[[ inputs.on | expand_vars ]]\n"
+    )
+    assert parse(text).job("job").steps[0].run == "echo true true"
+
+
+def test_a_document_start_without_a_spec_header_is_not_a_header() -> None:
+    assert errors_of("a: 1\n---\njob:\n  script: x\n")[0].endswith(
+        "expected a single document in the stream, but found another document (fix the YAML)"
+    )
+
+
+@pytest.mark.parametrize("head", ["spec: [unclosed\n", "spec: {}\nother: 1\n", "specs: 1\n"])
+def test_a_first_document_that_is_not_only_spec_is_no_header(head: str) -> None:
+    assert errors_of(head + "---\njob:\n  script: x\n")

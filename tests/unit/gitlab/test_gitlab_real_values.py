@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from conveyor.config.expr import ExprError, evaluate, validate_expression
-from conveyor.config.gitlab.rules import variable_text
+from conveyor.config.gitlab.variables import variable_text
 from conveyor.engine.cache import cache_policy
 from conveyor.model import Cache, Event, EventKind
 from conveyor.plan import plan

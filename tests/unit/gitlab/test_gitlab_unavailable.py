@@ -138,3 +138,19 @@ def test_strict_makes_the_include_and_its_left_out_jobs_errors() -> None:
 )
 def test_offline_mode_is_read_from_conveyor_offline(value: str, offline: bool) -> None:
     assert is_offline({"CONVEYOR_OFFLINE": value}) is offline
+
+
+def test_needs_and_dependencies_on_jobs_an_unread_include_defines_leave_jobs_out() -> None:
+    text = TEMPLATE + (
+        "a:\n  script: x\n  needs: [{job: from-template}]\n"
+        "b:\n  script: x\n  dependencies: [from-template]\n"
+        "c:\n  script: x\n  needs: [{job: from-template, optional: true}, "
+        "{pipeline: other, job: x}]\n"
+    )
+    pipeline = parse(text)
+    assert [job.name for job in pipeline.jobs] == ["c"]
+    left_out = [w for w in pipeline.warnings if "is left out: " in w]
+    assert [w.split("left out: ")[1].split(",")[0] for w in left_out] == [
+        'it needs "from-template"',
+        'it needs "from-template"',
+    ]

@@ -6,9 +6,11 @@ files under the file's directory, the repository root for a `.gitlab-ci.yml`), h
 `include: remote` URLs to the caller's `fetch` (a config.remote.RemoteFetcher; the network
 adapter lives in conveyor.outbound) and asks the caller's `changes_since` (git, at the
 edge) for `include:rules:changes:compare_to`. Everything else is pure and lives in this
-package: parse (order of the steps), document (one file's YAML), includes (include_entries,
-include_rules), extends (deep merge, !reference), inherit, jobs, cache, needs (job and
-rules:needs), parallel, rules (rules/only/except/workflow), durations, keywords, findings.
+package: parse (order of the steps), document (one file's YAML), inputs (spec:inputs),
+includes (include_entries, include_rules, include_gitlab for project/template/component
+through a GitLabFiles), unavailable (jobs needing an unreadable include), extends (deep
+merge, !reference), inherit, jobs, cache, needs (job and rules:needs), parallel, rules
+(rules/only/except/workflow), variables (values → text), durations, keywords, findings.
 Must not: plan or run anything — the shared planner and engine do that — nor run git or
 touch the network.
 """

@@ -27,10 +27,10 @@ from conveyor.config.gitlab.keywords import (
 from conveyor.config.gitlab.needs import parse_needs
 from conveyor.config.gitlab.rules import (
     parse_when,
-    string_map,
     translate_only_except,
     translate_rules,
 )
+from conveyor.config.gitlab.variables import string_map
 from conveyor.config.yamlload import MarkedDict, type_name
 from conveyor.model import Artifacts, ArtifactWhen, Cache, Job, Mark, Retry, Rule, Step, When
 from conveyor.suggest import did_you_mean

@@ -29,7 +29,8 @@ from conveyor.config.gitlab.keywords import (
     TOP_LEVEL_KEYS,
 )
 from conveyor.config.gitlab.parallel import expand_parallel, resolve_job_links
-from conveyor.config.gitlab.rules import string_map, translate_workflow
+from conveyor.config.gitlab.rules import translate_workflow
+from conveyor.config.gitlab.variables import string_map
 from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
 from conveyor.errors import ConfigError
 from conveyor.model import Mark, Pipeline

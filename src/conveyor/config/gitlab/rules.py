@@ -17,7 +17,6 @@ Must not: evaluate anything (the planner does) or read files.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 from conveyor.config.expr import ExprError, validate_expression
@@ -30,6 +29,7 @@ from conveyor.config.gitlab.keywords import (
     WORKFLOW_RULE_KEYS,
 )
 from conveyor.config.gitlab.needs import RULE_NEED_KEYS, parse_needs
+from conveyor.config.gitlab.variables import string_map
 from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
 from conveyor.model import EventKind, Mark, Rule, When
 from conveyor.suggest import did_you_mean
@@ -37,12 +37,10 @@ from conveyor.suggest import did_you_mean
 __all__ = [
     "DEFAULT_ONLY_EVENTS",
     "parse_when",
-    "string_map",
     "translate_only_except",
     "translate_rule",
     "translate_rules",
     "translate_workflow",
-    "variable_text",
 ]
 
 _BRANCH_EVENTS = frozenset({EventKind.PUSH, EventKind.MANUAL, EventKind.SCHEDULE})
@@ -78,57 +76,6 @@ def parse_when(value: object, mark: Mark, where: str, findings: Findings) -> Whe
         mark, f"{where}: when must be one of {', '.join(WHEN_VALUES)}, got {shown!r}{hint}"
     )
     return None
-
-
-def variable_text(value: object) -> str | None:
-    """A `variables:` value as the text GitLab gives the job, or None when it is not a
-    scalar: null is "", booleans are "true"/"false", floats print as Ruby prints them
-    (`3.10` -> "3.1", `1e16` -> "1.0e+16"), as GitLab's YAML loader hands them over."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return _ruby_float(value)
-    if isinstance(value, str | int):
-        return str(value)
-    return None
-
-
-def _ruby_float(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    text = repr(value)
-    mantissa, has_exponent, exponent = text.partition("e")
-    if "." not in mantissa:
-        mantissa += ".0"
-    return f"{mantissa}e{exponent}" if has_exponent else mantissa
-
-
-def string_map(raw: object, mark: Mark, where: str, findings: Findings) -> dict[str, str]:
-    """GitLab `variables:`: names to strings (scalars converted by `variable_text`);
-    `{value: ...}` allowed."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, MarkedDict):
-        findings.error(mark, f"{where}: variables must be a mapping, got {type_name(raw)}")
-        return {}
-    values: dict[str, str] = {}
-    for name, value in raw.items():
-        if isinstance(value, MarkedDict):
-            value = value.get("value", "")
-        text = variable_text(value)
-        if text is None:
-            findings.error(
-                raw.value_mark(name),
-                f"{where}: variable {name} must be a string, a number or a boolean, got "
-                f"{type_name(value)} (write its value as one string)",
-            )
-            continue
-        values[name] = text
-    return values
 
 
 def _strings(raw: object, mark: Mark, where: str, findings: Findings) -> tuple[str, ...] | None:

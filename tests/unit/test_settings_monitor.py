@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from conveyor.errors import ConfigError
-from conveyor.settings.monitor import MonitorSettings, resolve_targets
+from conveyor.settings.monitor import MonitorSettings, resolve_hook_secret, resolve_targets
 
 GL_TOKEN = "glpat-abcdefghijklmnopqrst"
 
@@ -140,3 +140,11 @@ def test_jenkins_old_config_with_branch_in_repo_says_how_to_change_it() -> None:
 def test_job_is_refused_for_other_providers() -> None:
     with pytest.raises(ValidationError, match="jenkins targets only"):
         _settings(job="g/a")
+
+
+def test_hook_secret_comes_from_the_named_variable() -> None:
+    settings = MonitorSettings.model_validate({"hook_secret_env": "HOOK"})
+    assert resolve_hook_secret(settings, {"HOOK": "h" * 24}) == "h" * 24
+    assert resolve_hook_secret(MonitorSettings(), {}) is None
+    with pytest.raises(ConfigError, match=r"monitor\.hook_secret_env"):
+        resolve_hook_secret(settings, {"HOOK": "short"})

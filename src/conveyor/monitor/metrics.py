@@ -70,6 +70,14 @@ class MonitorMetrics:
             registry=r,
         )
 
+        self.hook_events = Counter(
+            "conveyor_monitor_hook_events",
+            "Upstream webhook events by provider and outcome (started, queued, coalesced, "
+            "ignored, unknown_target, rejected)",
+            ["provider", "outcome"],
+            registry=r,
+        )
+
     def record_response(self, provider: str, code: str, headers: Mapping[str, str]) -> None:
         self.upstream_requests.labels(provider, code).inc()
         remaining = headers.get("x-ratelimit-remaining") or headers.get("ratelimit-remaining")

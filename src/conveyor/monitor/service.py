@@ -3,9 +3,10 @@
 `Monitor(settings, env, store)` resolves targets and their secrets at once (a missing or
 implausible token is a ConfigError at startup). `start()` restores the last snapshots from
 the store (served at once, stale until refreshed) and starts the loop; `stop()` ends it and
-closes the HTTP client. The loop runs ticks one after another, so a slow tick is never
-doubled: a due tick that falls inside a running one is skipped. `sync_once()` joins a tick
-already running rather than starting a second. Request handlers only read `cache`.
+closes the HTTP client. `refresh(target)` fetches one target at once (upstream webhooks).
+The loop runs ticks one after another, so a slow tick is never doubled: a due tick that
+falls inside a running one is skipped. `sync_once()` joins a tick already running rather
+than starting a second. Request handlers only read `cache`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from conveyor.monitor.providers.base import Provider
 from conveyor.monitor.providers.github import GitHub
 from conveyor.monitor.providers.gitlab import GitLab
 from conveyor.monitor.providers.jenkins import Jenkins
+from conveyor.monitor.refresh import Refresh, Refresher
 from conveyor.monitor.sync import Syncer, TickReport
 from conveyor.monitor.upstream import Upstream, open_monitor_client, retry_policy
 from conveyor.monitor.validate import Invalid
@@ -75,6 +77,7 @@ class Monitor:
         self._client: OutboundClient | None = None
         self._providers: dict[str, Provider] = {}
         self._syncer: Syncer | None = None
+        self._refresher: Refresher | None = None
         self._tick: asyncio.Task[TickReport] | None = None
         self._loop: asyncio.Task[None] | None = None
 
@@ -109,6 +112,13 @@ class Monitor:
             )
         return self._syncer
 
+    def _ensure_refresher(self) -> Refresher:
+        if self._refresher is None:
+            self._refresher = Refresher(
+                self._ensure_syncer().refresh, min_gap_s=self.settings.hook_min_gap
+            )
+        return self._refresher
+
     async def start(self) -> None:
         await self._restore_snapshots()
         self._loop = asyncio.create_task(self._run_loop(), name="conveyor-monitor-loop")
@@ -122,6 +132,9 @@ class Monitor:
         if self._tick is not None and not self._tick.done():
             self._tick.cancel()
             await asyncio.gather(self._tick, return_exceptions=True)
+        if self._refresher is not None:
+            await self._refresher.aclose()
+            self._refresher = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -135,6 +148,13 @@ class Monitor:
         self.last_report = report
         await self._save_snapshots()
         return report
+
+    def refresh(self, target: Target) -> Refresh:
+        """Fetch `target` now (an upstream event said it changed), in the background:
+        de-duplicated and rate-limited per target (`monitor.refresh`)."""
+        outcome = self._ensure_refresher().request(target)
+        log.info("monitor.refresh_requested", target=target.key, outcome=str(outcome))
+        return outcome
 
     async def retry(self, key: str) -> None:
         """Ask the upstream of target `key` for a new pipeline. KeyError when unknown;

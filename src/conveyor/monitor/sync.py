@@ -1,5 +1,5 @@
 """One sync tick: fetch every target with bounded concurrency, each under its own deadline,
-and put the outcome into the cache.
+and put the outcome into the cache; or one target's refresh on an upstream event.
 
 A target's failure (any UpstreamError, its deadline, or a bug caught by the per-target
 guard) never delays or fails another: its entry keeps the last good pipelines, becomes
@@ -67,6 +67,8 @@ class Syncer:
         self.timeout_s = timeout_s
         self.clock = clock
         self.memos: dict[str, Memo] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._refresh_gate = asyncio.Semaphore(concurrency)  # event refreshes, all targets
 
     async def tick(self) -> TickReport:
         started = time.perf_counter()
@@ -74,7 +76,7 @@ class Syncer:
         gate = asyncio.Semaphore(self.concurrency)
         async with asyncio.TaskGroup() as group:
             for target in self.targets:
-                group.create_task(self._sync_target(gate, target, failures))
+                group.create_task(self._sync_gated(gate, target, failures))
         self.cache.publish()
         duration_s = time.perf_counter() - started
         self.metrics.sync_duration.set(duration_s)
@@ -87,10 +89,25 @@ class Syncer:
         )
         return TickReport(duration_s, failures)
 
-    async def _sync_target(
+    async def refresh(self, target: Target) -> None:
+        """Fetch one target now (an upstream event said it changed) and publish the lists.
+        Its failure only touches its entry, as in a tick."""
+        await self._sync_gated(self._refresh_gate, target, {})
+        self.cache.publish()
+
+    async def _sync_gated(
         self, gate: asyncio.Semaphore, target: Target, failures: dict[str, tuple[str, str]]
     ) -> None:
         async with gate:
+            await self._sync_target(target, failures)
+
+    async def _sync_target(self, target: Target, failures: dict[str, tuple[str, str]]) -> None:
+        # One fetch per target at a time (tick or event refresh): a slower, older answer
+        # must not overwrite a newer one, and both would race on the memo.
+        lock = self._locks.get(target.key)
+        if lock is None:
+            lock = self._locks[target.key] = asyncio.Lock()
+        async with lock:
             provider = self.providers[target.provider]
             memo = self.memos.get(target.key) or self._memo_from_cache(target.key)
             try:

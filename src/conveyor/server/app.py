@@ -33,6 +33,7 @@ from conveyor.server import (
     dashboard,
     health,
     metrics,
+    monitor_hooks,
     pipelines,
     runs,
     schedules,
@@ -46,6 +47,7 @@ from conveyor.server.middleware import (
     bind_access_log,
 )
 from conveyor.settings import Settings
+from conveyor.settings.monitor import resolve_hook_secret
 from conveyor.store.base import RunStore
 
 __all__ = ["ConveyorApp", "create_app"]
@@ -66,6 +68,7 @@ def create_app(
         settings, store=store, home=home, env=env, listeners=[notifications, *listeners]
     )
     monitor = Monitor(settings.monitor, env, store)
+    hook_secret = resolve_hook_secret(settings.monitor, env)
     schedule_loop = ScheduleLoop(
         settings.schedules,
         fire_on(queue),
@@ -125,6 +128,7 @@ def create_app(
     app.include_router(runs.build_router(run_reads))
     app.include_router(schedules.build_router())
     app.include_router(pipelines.build_router(monitor))
+    app.include_router(monitor_hooks.build_router(monitor, hook_secret))
     app.include_router(metrics.build_router(monitor))
     app.include_router(cctray.build_router(monitor))
     app.include_router(dashboard.build_router())

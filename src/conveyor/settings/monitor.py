@@ -17,7 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from conveyor.errors import ConfigError, Problem
 from conveyor.secrets import MIN_TOKEN_LENGTH, looks_like_secret, read_secret
 
-__all__ = ["DEFAULT_URLS", "MonitorSettings", "Target", "TargetSettings", "resolve_targets"]
+__all__ = [
+    "DEFAULT_URLS",
+    "MonitorSettings",
+    "Target",
+    "TargetSettings",
+    "resolve_hook_secret",
+    "resolve_targets",
+]
 
 ProviderName = Literal["gitlab", "github", "jenkins"]
 
@@ -112,7 +119,23 @@ class MonitorSettings(BaseModel):
     ttl: float = Field(default=300.0, gt=0, description="an entry older than this is stale")
     include_canceled: bool = False
     max_body_bytes: int = Field(default=2_000_000, ge=1024)
+    hook_secret_env: str | None = Field(
+        default=None, description="the variable holding the upstream webhooks' shared secret"
+    )
+    hook_min_gap: float = Field(
+        default=0.5, ge=0, description="seconds between two event refreshes of one target"
+    )
     targets: tuple[TargetSettings, ...] = ()
+
+    @field_validator("hook_secret_env")
+    @classmethod
+    def _hook_secret_is_a_name(cls, value: str | None) -> str | None:
+        if value is not None and looks_like_secret(value):
+            raise ValueError(
+                "holds what looks like a literal secret; name the environment variable that "
+                'holds it instead (e.g. hook_secret_env = "MONITOR_HOOK_SECRET")'
+            )
+        return value
 
     @model_validator(mode="after")
     def _unique_keys(self) -> MonitorSettings:
@@ -175,3 +198,19 @@ def _resolve_one(ts: TargetSettings, env: Mapping[str, str], where: str, file: s
         )
     base_url = (ts.url or DEFAULT_URLS[ts.provider]).rstrip("/")
     return Target(ts.provider, ts.repo, ts.branch, base_url, token, user, ts.token_env, ts.job)
+
+
+def resolve_hook_secret(
+    settings: MonitorSettings, env: Mapping[str, str], *, file: str = "conveyor.toml"
+) -> str | None:
+    """The shared secret of the monitor's webhooks (None: the hooks are off); ConfigError
+    naming the variable when it is unset or shorter than 20 characters."""
+    if settings.hook_secret_env is None:
+        return None
+    return read_secret(
+        env,
+        settings.hook_secret_env,
+        key="monitor.hook_secret_env",
+        file=file,
+        min_length=MIN_TOKEN_LENGTH,
+    )

@@ -290,6 +290,9 @@ class Pipeline:
     workflow: tuple[Rule, ...] | None = None
     isolate_jobs: bool = False
     warnings: tuple[str, ...] = ()  # rendered "FILE:LINE:COL: message" lines
+    # GitLab's workflow:auto_cancel:on_new_commit (conservative | interruptible | none);
+    # None: not written (the repo's `auto_cancel` decides, runs.supersede).
+    auto_cancel: str | None = None
 
     def job(self, name: str) -> Job:
         for job in self.jobs:

@@ -61,3 +61,9 @@ def test_repo_fork_secrets_defaults_to_skip() -> None:
     assert settings.repos[0].fork_secrets == "skip"
     omit = parse_settings(BASE + 'fork_secrets = "omit"\n', ENV)
     assert omit.repos[0].fork_secrets == "omit"
+
+
+def test_repo_auto_cancel_defaults_to_conservative() -> None:
+    assert parse_settings(BASE, ENV).repos[0].auto_cancel == "conservative"
+    assert parse_settings(BASE + 'auto_cancel = "none"\n', ENV).repos[0].auto_cancel == "none"
+    assert "auto_cancel" in _problems(BASE + 'auto_cancel = "always"\n')

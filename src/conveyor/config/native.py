@@ -44,7 +44,7 @@ TOP_KEYS = (
 DEFAULT_KEYS = ("timeout", "retry", "shell", "allow_failure")
 JOB_KEYS = (
     "stage", "steps", "run", "needs", "env", "secrets", "timeout", "retry", "allow_failure",
-    "manual", "when", "matrix", "artifacts", "workdir", "shell",
+    "manual", "when", "matrix", "artifacts", "workdir", "shell", "interruptible",
 )  # fmt: skip
 NEED_KEYS = ("job", "optional")
 SHELLS = ("bash", "sh")
@@ -247,6 +247,7 @@ def _read_job(
         shell=_read_shell(job) or defaults.shell,
         workdir=job.text("workdir"),
         base_name=name,
+        interruptible=bool(job.boolean("interruptible")),
     )
     needs = _read_needs(job)
     drafts: list[_Draft] = []

@@ -305,6 +305,7 @@ class LiveRun:
 
     def __init__(self) -> None:
         self._execution: Execution | None = None
+        self._cancel_reason: str | None = None
         self.is_ended = False
 
     @property
@@ -318,8 +319,17 @@ class LiveRun:
         execution = self._execution
         return execution is not None and execution.play_job(job)
 
+    def cancel(self, reason: str) -> None:
+        """Cancel the run with `reason` as its recorded reason (e.g. "superseded by run
+        …"): now when it executes, else as soon as its execution starts."""
+        self._cancel_reason = reason
+        if self._execution is not None:
+            self._execution.request_stop(reason, is_cancel=True)
+
     def attach(self, execution: Execution) -> None:
         self._execution = execution
+        if self._cancel_reason is not None:
+            execution.request_stop(self._cancel_reason, is_cancel=True)
 
     def detach(self) -> None:
         self._execution = None

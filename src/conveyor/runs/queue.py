@@ -58,6 +58,13 @@ from conveyor.runs.records import (
 )
 from conveyor.runs.sources import MirrorSource
 from conveyor.runs.starts import QueuedRun
+from conveyor.runs.supersede import (
+    auto_cancel_mode,
+    line_of_work,
+    older_runs,
+    should_cancel,
+    superseded_reason,
+)
 from conveyor.settings import RepoSettings, Settings, held_secret_values
 from conveyor.store.base import RunStore
 from conveyor.store.paths import new_run_id, run_dir
@@ -84,6 +91,7 @@ class _Active:
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
     live: LiveRun = field(default_factory=LiveRun)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
+    plan: Plan | None = None  # once planned: which jobs are interruptible
 
 
 class RunQueue:
@@ -194,10 +202,39 @@ class RunQueue:
         # the new runs: a cancelled request cannot strand its run.
         if delivery_id is not None:
             existing = await self._record_delivery(run, delivery_id)
-            return Queued(existing, duplicate=True) if existing else Queued(run.run_id)
-        self.store.create_run(run)
-        self._queue_new(run)
+            if existing:
+                return Queued(existing, duplicate=True)
+        else:
+            self.store.create_run(run)
+            self._queue_new(run)
+        if run.status is Status.PENDING and line_of_work(run) is not None:
+            await self._supersede(run)
         return Queued(run.run_id)
+
+    async def _supersede(self, new: RunRecord) -> None:
+        """Cancel the older runs `new` supersedes (runs.supersede), naming it. A run that
+        executes in another process is left alone."""
+        reason = superseded_reason(new.run_id)
+        async with self._plays:  # as `cancel`: a pending run is canceled or taken, not both
+            open_runs = await asyncio.to_thread(
+                self.store.runs_with_status, [Status.PENDING, Status.RUNNING]
+            )
+            for listed in older_runs(open_runs, new):
+                old = await asyncio.to_thread(self.store.get_run, listed.run_id)  # its jobs
+                if old is None or old.status.is_final:
+                    continue
+                repo = self.settings.repo(old.repo)
+                repo_mode = repo.auto_cancel if repo is not None else "conservative"
+                active = self._active.get(old.run_id)
+                if active is not None:
+                    pipeline = active.plan.pipeline if active.plan is not None else None
+                    mode = auto_cancel_mode(pipeline, repo_mode)
+                    if should_cancel(mode, pipeline, old.jobs) and not active.cancel.is_set():
+                        active.live.cancel(reason)  # the engine records this reason
+                        log.info("run.superseded", run_id=old.run_id, by=new.run_id)
+                elif old.status is Status.PENDING and should_cancel(repo_mode, None, old.jobs):
+                    await asyncio.to_thread(self._cancel_pending, old.run_id, reason)
+                    log.info("run.superseded", run_id=old.run_id, by=new.run_id)
 
     def _record_delivery(self, run: RunRecord, delivery_id: str) -> asyncio.Future[str | None]:
         """The first run id of a delivery seen before, else None once `run` is stored and
@@ -281,9 +318,8 @@ class RunQueue:
         # Running in another process (e.g. `conveyor run`): ask through the store.
         return await asyncio.to_thread(self.store.request_cancel, run_id)
 
-    def _cancel_pending(self, run_id: str) -> None:
+    def _cancel_pending(self, run_id: str, reason: str = "canceled before it started") -> None:
         # A resumed run waiting for a worker holds its play requests as `pending` jobs.
-        reason = "canceled before it started"
         cancel_open_jobs(self.store, run_id, reason, self.clock)
         now = self.clock.now()
         self.store.update_run(run_id, status=Status.CANCELED, finished_at=now, reason=reason)
@@ -443,4 +479,5 @@ class _QueueSurface:
 
     @contextlib.asynccontextmanager
     async def open(self, plan: Plan, started: Started) -> AsyncIterator[RunControls]:
+        self._active.plan = plan
         yield RunControls(cancel=self._active.cancel, live=self._active.live)

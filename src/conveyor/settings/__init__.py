@@ -104,6 +104,9 @@ class RepoSettings(_Section):
     # A pull/merge request from a fork gets no secrets: its jobs that declare some are
     # skipped with the reason ("skip") or run without them ("omit").
     fork_secrets: Literal["skip", "omit"] = "skip"
+    # Superseded runs of native pipelines (a .gitlab-ci.yml says its own in
+    # workflow:auto_cancel:on_new_commit): conservative | interruptible | none (runs.supersede).
+    auto_cancel: Literal["conservative", "interruptible", "none"] = "conservative"
 
     @field_validator("clone_url", "api_url")
     @classmethod

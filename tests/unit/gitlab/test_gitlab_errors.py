@@ -184,7 +184,7 @@ def test_errors_name_place_and_problem(text: str, where: str, message: str) -> N
 WARNINGS = {
     "include-rules": ("include:\n  - local: a.yml\n    rules: [{if: $A}]\n", "include:rules"),
     "include-url": ("include: https://example.invalid/ci.yml\n", "include:remote"),
-    "auto-cancel": ("workflow: {auto_cancel: {on_new_commit: none}}\n", "workflow:auto_cancel"),
+    "auto-cancel": ("workflow: {auto_cancel: {on_job_failure: all}}\n", "workflow:auto_cancel"),
     "kubernetes": ("x:\n  script: x\n  only: {kubernetes: active}\n", "only:kubernetes"),
     "reports": ("x:\n  script: x\n  artifacts: {reports: {junit: r.xml}}\n", "artifacts:reports"),
     "cross-project-needs": ("x:\n  script: x\n  needs: [{project: g/p, job: b}]\n", "needs from"),

@@ -29,7 +29,7 @@ from conveyor.config.gitlab.keywords import (
     TOP_LEVEL_KEYS,
 )
 from conveyor.config.gitlab.parallel import expand_parallel, resolve_job_links
-from conveyor.config.gitlab.rules import translate_workflow
+from conveyor.config.gitlab.rules import translate_workflow, workflow_auto_cancel
 from conveyor.config.gitlab.variables import string_map
 from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
 from conveyor.errors import ConfigError
@@ -185,9 +185,10 @@ def parse_gitlab(
         config = leave_out_incomplete(config, findings)
     stages = _stages(config, findings)
     env = string_map(config.get("variables"), config.value_mark("variables"), "variables", findings)
-    workflow = None
+    workflow, auto_cancel = None, None
     if "workflow" in config:
         workflow = translate_workflow(config["workflow"], config.value_mark("workflow"), findings)
+        auto_cancel = workflow_auto_cancel(config["workflow"], findings)
     for key in _UNSUPPORTED_GLOBALS:
         if key in config:
             findings.warn_once(
@@ -224,6 +225,7 @@ def parse_gitlab(
         stages=stages,
         env=env,
         workflow=workflow,
+        auto_cancel=auto_cancel,
         isolate_jobs=True,
         warnings=findings.warnings,
     )

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
+from conveyor.config.gitlab.auto_cancel import workflow_auto_cancel
 from conveyor.config.gitlab.document import Reader, load_document
 from conveyor.config.gitlab.extends import resolve_extends, resolve_references
 from conveyor.config.gitlab.findings import Findings
@@ -29,7 +30,7 @@ from conveyor.config.gitlab.keywords import (
     TOP_LEVEL_KEYS,
 )
 from conveyor.config.gitlab.parallel import expand_parallel, resolve_job_links
-from conveyor.config.gitlab.rules import translate_workflow, workflow_auto_cancel
+from conveyor.config.gitlab.rules import translate_workflow
 from conveyor.config.gitlab.variables import string_map
 from conveyor.config.yamlload import MarkedDict, MarkedList, type_name
 from conveyor.errors import ConfigError

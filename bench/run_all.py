@@ -23,6 +23,7 @@ SCRIPTS = [
     "server_api.py",
     "monitor_sync.py",
     "monitor_api.py",
+    "monitor_hooks.py",
 ]
 
 

@@ -8,9 +8,13 @@ header or an upstream body.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
+from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from conveyor.model import Status
 
@@ -20,6 +24,7 @@ __all__ = ["MonitorMetrics"]
 class MonitorMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._gates: _GateCollector | None = None
         r = self.registry
         self.pipeline_status = Gauge(
             "conveyor_pipeline_status",
@@ -78,6 +83,17 @@ class MonitorMetrics:
             registry=r,
         )
 
+    def watch_gates(
+        self, gates: Callable[[], Mapping[str, datetime]], clock: Callable[[], datetime]
+    ) -> None:
+        """Export the upstream's rate-limit gates (`provider:base_url` -> reset time) as
+        `conveyor_monitor_rate_limited_until_timestamp_seconds{provider,host}`, read at
+        scrape time: the reset time while closed, 0 once open."""
+        if self._gates is None:  # a restarted Monitor watches its new Upstream
+            self._gates = _GateCollector(gates, clock)
+            self.registry.register(self._gates)
+        self._gates.gates, self._gates.clock = gates, clock
+
     def record_response(self, provider: str, code: str, headers: Mapping[str, str]) -> None:
         self.upstream_requests.labels(provider, code).inc()
         remaining = headers.get("x-ratelimit-remaining") or headers.get("ratelimit-remaining")
@@ -96,3 +112,28 @@ class MonitorMetrics:
             self.pipeline_status.labels(key, provider, str(status)).set(int(status == latest))
         if duration_s is not None:
             self.pipeline_duration.labels(key, provider).set(duration_s)
+
+
+class _GateCollector(Collector):
+    def __init__(
+        self, gates: Callable[[], Mapping[str, datetime]], clock: Callable[[], datetime]
+    ) -> None:
+        self.gates = gates
+        self.clock = clock
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "conveyor_monitor_rate_limited_until_timestamp_seconds",
+            "While an upstream host (or token) rate-limits conveyor: when it allows the next "
+            "request (every target on it waits); 0 once it does",
+            labels=["provider", "host"],
+        )
+        now = self.clock()
+        for gate, reset_at in sorted(self.gates().items()):
+            provider, _, base_url = gate.partition(":")
+            host = urlsplit(base_url).netloc  # base URLs never carry credentials
+            family.add_metric([provider, host], reset_at.timestamp() if reset_at > now else 0)
+        yield family
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())

@@ -95,6 +95,7 @@ class Monitor:
                 on_response=self.metrics.record_response,
                 retry=retry_policy(self.settings.timeout, self.retry_wait_s),
             )
+            self.metrics.watch_gates(upstream.gates, self.clock)
             canceled = self.settings.include_canceled
             self._providers = {
                 "gitlab": GitLab(upstream, include_canceled=canceled),

@@ -134,6 +134,11 @@ class Upstream:
         self.retry = retry
         self._gates: dict[str, datetime] = {}
 
+    def gates(self) -> dict[str, datetime]:
+        """Every rate-limit gate ever closed (`provider:base_url`) and its reset time (in the
+        past once it opened again); for the metrics."""
+        return dict(self._gates)
+
     def gate_closed_until(self, gate: str) -> datetime | None:
         reset_at = self._gates.get(gate)
         if reset_at is None or reset_at <= self.clock():

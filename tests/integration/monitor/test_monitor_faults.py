@@ -123,3 +123,26 @@ async def test_sync_partly_invalid_records_are_dropped_and_counted(fake: FakeUps
     await monitor.stop()
     assert ([p["id"] for p in entry["pipelines"]], entry["stale"]) == ([1001], False)
     assert 'conveyor_monitor_dropped_records_total{provider="gitlab"} 1.0' in metrics
+
+
+async def test_sync_rate_limit_of_a_host_is_shown_on_every_target_and_in_metrics(
+    fake: FakeUpstream,
+) -> None:
+    fake.faults["group/other"] = Fault.RATE_LIMIT
+    monitor = _monitor(fake)
+    async with open_api_client(monitor) as client:
+        await monitor.sync_once()  # group/other closes the GitLab host's gate
+        await monitor.sync_once()  # group/sub/app now waits for it too
+        entries = await _entries(client)
+        metrics = (await client.get("/metrics")).text
+    await monitor.stop()
+    errors = {k: e["error"] for k, e in entries.items() if k.startswith("group/")}
+    assert all(str(e).startswith("rate limited until ") for e in errors.values()), errors
+    host = fake.url.split("//", 1)[1]
+    line = next(
+        x for x in metrics.splitlines() if x.startswith("conveyor_monitor_rate_limited_until")
+    )
+    assert line.startswith(
+        f'conveyor_monitor_rate_limited_until_timestamp_seconds{{host="{host}",provider="gitlab"}}'
+    )
+    assert float(line.rsplit(" ", 1)[1]) > 0

@@ -60,7 +60,9 @@ def _add_pipeline(fake: FakeUpstream, provider: str) -> int:
 def _settings_text(url: str, *, hooks: bool = True) -> str:
     text = "[server]\npublic_read = true\n\n[monitor]\ninterval = 30\njitter = 0\ntimeout = 2\n"
     if hooks:
-        text += 'hook_secret_env = "MONITOR_HOOK_SECRET"\n'
+        # A 2 s gap: on a loaded machine the burst below takes longer than the default 0.5 s
+        # to deliver, and a stream longer than the gap rightly costs one fetch per gap.
+        text += 'hook_secret_env = "MONITOR_HOOK_SECRET"\nhook_min_gap = 2\n'
     for target in targets_for(url):
         text += "\n[[monitor.targets]]\n"
         text += "".join(f"{k} = {orjson.dumps(v).decode()}\n" for k, v in target.items())
@@ -158,7 +160,7 @@ async def test_monitor_hook_burst_of_100_costs_one_or_two_fetches(
             for _ in range(100)
         )
     )
-    await asyncio.sleep(1.5)  # past the follow-up fetch (hook_min_gap = 0.5 s)
+    await asyncio.sleep(2.5)  # past the follow-up fetch (hook_min_gap = 2 s)
     assert {202} == {a.status_code for a in answers}
     assert 1 <= len(fake.requests_to(fragment)) - before <= 2
     assert new_id == (await _entry(client, key))["pipelines"][0]["id"]  # type: ignore[index]

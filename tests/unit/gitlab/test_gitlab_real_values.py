@@ -117,6 +117,11 @@ def test_parse_unknown_need_never_suggests_the_job_itself() -> None:
     assert problems == ['.gitlab-ci.yml:2:3: job "lint" needs "lin", which is not a job']
 
 
+def test_parse_unknown_dependency_never_suggests_the_job_itself() -> None:
+    problems = errors_of("lint:\n  script: echo\n  dependencies: [lin]\n")
+    assert problems == ['.gitlab-ci.yml:2:3: job "lint": dependency "lin" is not a job']
+
+
 def test_parse_cache_paths_null_nested_alias_lists_and_variable_policy() -> None:
     job = parse(
         """

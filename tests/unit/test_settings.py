@@ -115,3 +115,26 @@ def test_settings_monitor_section_is_embedded() -> None:
 def test_settings_secret_variables_names_every_secret_env() -> None:
     settings = parse_settings(BASE, ENV)
     assert settings.secret_variables() == {"API_TOKEN", "HOOK_SECRET", "GH_STATUS"}
+
+
+def test_settings_sandbox_defaults_to_bwrap_with_network() -> None:
+    settings = parse_settings("", {})
+    assert (settings.sandbox.mode, settings.sandbox.network) == ("bwrap", True)
+    assert settings.sandbox.max_processes is None
+
+
+def test_settings_sandbox_section_and_repo_network() -> None:
+    text = (
+        '[sandbox]\nmode = "none"\nmax_processes = 256\nmax_memory_mb = 1024\nmax_cpu_s = 60\n'
+        '[[repos]]\nname = "acme/app"\nprovider = "github"\nclone_url = "https://x/y.git"\n'
+        'secret_env = "HOOK"\nnetwork = false\n'
+    )
+    settings = parse_settings(text, {"HOOK": "hook-secret-0123456789abcdef"})
+    assert (settings.sandbox.mode, settings.sandbox.max_processes) == ("none", 256)
+    assert settings.repos[0].network is False
+
+
+def test_settings_sandbox_unknown_mode_names_the_key() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings('[sandbox]\nmode = "docker"\n', {})
+    assert "sandbox.mode" in str(caught.value)

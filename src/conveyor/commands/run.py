@@ -42,6 +42,7 @@ from conveyor.commands.options import (
 from conveyor.model import Event, EventKind
 
 if TYPE_CHECKING:
+    from conveyor.engine.sandbox import Sandbox
     from conveyor.git.describe import CheckoutQuery
 
 __all__ = ["run", "run_pipeline"]
@@ -65,14 +66,17 @@ async def run_pipeline(
     env: Mapping[str, str],
     checkout: CheckoutQuery | None = None,
     strict: bool = False,
+    sandbox: Sandbox | None = None,
 ) -> int:
     """The whole `conveyor run`; returns the exit code. `event`: the kind, ref, sha and
     variables asked for (the checkout describes the rest); `checkout`: the git commands
     that describe `directory` for it, when the caller has started them already; `strict`:
-    an unreadable GitLab include is an error (`--strict`)."""
+    an unreadable GitLab include is an error (`--strict`); `sandbox`: how jobs are
+    confined (None: not at all, as on a developer's own machine)."""
     from conveyor.clock import SYSTEM_CLOCK
     from conveyor.commands.execution import TerminalSurface, finish_in_terminal
     from conveyor.config import find_pipeline_file
+    from conveyor.engine.sandbox import NO_SANDBOX
     from conveyor.git.describe import start_checkout_query
     from conveyor.runs.chain import RunRequest, execute_request
     from conveyor.runs.sources import FolderSource
@@ -102,6 +106,7 @@ async def run_pipeline(
         concurrency=concurrency,
         env=env,
         strict=strict,
+        sandbox=sandbox or NO_SANDBOX,
     )
     source = FolderSource(directory, query, pipeline_file, folder)
     try:
@@ -125,6 +130,17 @@ async def run_pipeline(
 )
 @execution_options
 @strict_option
+@click.option(
+    "--sandbox",
+    "use_sandbox",
+    is_flag=True,
+    help="Run each job in a bubblewrap sandbox (as the server does; needs bwrap).",
+)
+@click.option(
+    "--no-network",
+    is_flag=True,
+    help="With --sandbox: jobs see loopback only (implies --sandbox).",
+)
 def run(
     file: Path | None,
     event: str,
@@ -135,6 +151,8 @@ def run(
     concurrency: int | None,
     as_json: bool,
     strict: bool,
+    use_sandbox: bool,
+    no_network: bool,
 ) -> None:
     """Run the pipeline in the current directory."""
     values = parse_vars(variables)
@@ -149,6 +167,9 @@ def run(
         import asyncio
 
         from conveyor.engine.runner import pidfd_child_watcher
+        from conveyor.engine.sandbox import Sandbox
+
+        sandbox = Sandbox("bwrap", network=not no_network) if use_sandbox or no_network else None
 
         async def run_with_pidfds() -> int:
             with pidfd_child_watcher():
@@ -162,6 +183,7 @@ def run(
                     env=os.environ,
                     checkout=checkout,
                     strict=strict,
+                    sandbox=sandbox,
                 )
 
         code = asyncio.run(run_with_pidfds())

@@ -1,20 +1,29 @@
 """`conveyor serve [-c conveyor.toml] [--host H] [--port P]`: the long-running server.
 
-One chain: load settings (secrets from the environment; any problem exits 2 before anything
-starts) -> configure logging once (JSON, every secret masked) -> open the store and lock the
+One chain: make the process non-dumpable (same-user processes, jobs included, cannot read
+its /proc files: environ, memory, fds) -> load settings (secrets from the environment; any
+problem exits 2 before anything starts) -> configure logging once (JSON, every secret
+masked) -> check the job sandbox (`[sandbox] mode = "bwrap"`, the default, must work or the
+server refuses to start; `"none"` logs a warning at every start) -> open the store and lock the
 home (one server per home) -> build the app -> run uvicorn programmatically (uvloop,
 httptools, its access log off, no logging set-up of its own). SIGTERM/SIGINT make uvicorn
 stop accepting and run the app's shutdown: running jobs get `server.shutdown_grace`, then
 are canceled (process groups killed); the store is closed last. The bound address is logged
-as `server.listening` (port 0 picks a free port).
+as `server.listening` (port 0 picks a free port). The listening socket is never
+inheritable: uvloop does not close descriptors when it starts a process, so an inheritable
+one would reach every job (which could accept the API's requests, and would hold the port
+after a crash).
 """
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
 import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +32,7 @@ import click
 import structlog
 
 from conveyor.commands.options import config_option
-from conveyor.errors import ConveyorError
+from conveyor.errors import ConfigError, ConveyorError, Problem
 from conveyor.settings import Settings
 
 __all__ = ["resolve_home", "serve"]
@@ -31,6 +40,8 @@ __all__ = ["resolve_home", "serve"]
 log = structlog.get_logger(__name__)
 
 _GRACEFUL_HTTP_S = 5  # open connections (SSE followers) get this long to finish
+_PROBE_TIMEOUT_S = 10.0
+_PR_SET_DUMPABLE = 4  # linux/prctl.h
 
 
 @click.command()
@@ -49,9 +60,11 @@ def serve(config_path: Path, host: str | None, port: int | None) -> None:
     from conveyor.store.locks import lock_database, lock_home
     from conveyor.store.paths import ensure_home
 
+    make_undumpable()
     env = dict(os.environ)
     settings = load_settings(config_path, env)
     configure_logging(json=True, secrets=held_secret_values(settings, env))
+    check_sandbox(settings, config_path)
     home = resolve_home(settings, config_path, env)
     url = settings.secrets.store_url
     if url is None:
@@ -132,5 +145,60 @@ def _bind(host: str, port: int) -> socket.socket:
             f"serve: cannot listen on {host}:{port} ({exc.strerror}); "
             "choose another --port or stop the other server"
         ) from None
-    sock.set_inheritable(True)
-    return sock
+    return sock  # not inheritable (PEP 446 default): no job may hold it (module docstring)
+
+
+def make_undumpable() -> None:
+    """prctl(PR_SET_DUMPABLE, 0): processes of the same user (the jobs) can no longer read
+    this process's /proc/<pid>/environ, mem, fd/ or cwd, nor ptrace it. Linux only; a
+    failure is logged, not fatal (the sandbox hides the server's processes anyway)."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        log.warning("server.undumpable_failed", errno=ctypes.get_errno())
+
+
+def check_sandbox(settings: Settings, config_path: Path) -> None:
+    """`[sandbox] mode = "bwrap"`: bubblewrap must start a sandbox here, or ConfigError;
+    `"none"`: a warning (jobs then share the server's view of the host)."""
+    if settings.sandbox.mode == "none":
+        log.warning(
+            "server.sandbox_off",
+            detail='[sandbox] mode = "none": jobs run unconfined, as the server user',
+        )
+        return
+    problem = _bwrap_problem()
+    if problem is not None:
+        raise ConfigError(
+            [
+                Problem(
+                    str(config_path),
+                    0,
+                    0,
+                    f'sandbox.mode: "bwrap" cannot run here ({problem}); install the Debian '
+                    "package bubblewrap and allow user namespaces, or write "
+                    '`mode = "none"` in [sandbox] to run jobs unconfined',
+                )
+            ]
+        )
+
+
+def _bwrap_problem() -> str | None:
+    """Why `bwrap` cannot start a sandbox as jobs use it, or None."""
+    import shutil
+
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return "bwrap is not installed"
+    probe = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--ro-bind", "/", "/"]
+    probe += ["--dev", "/dev", "--proc", "/proc", "--", "true"]
+    try:
+        done = subprocess.run(
+            probe, capture_output=True, timeout=_PROBE_TIMEOUT_S, check=False, text=True
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bwrap did not run: {type(exc).__name__}"
+    if done.returncode != 0:
+        return (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+    return None

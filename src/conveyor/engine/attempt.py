@@ -23,6 +23,7 @@ from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.engine.artifacts import safe_segment
 from conveyor.engine.env import job_environment
 from conveyor.engine.executor import AttemptResult, AttemptSpec, Executor, WorkspaceSource
+from conveyor.engine.sandbox import NO_SANDBOX, Sandbox
 from conveyor.masking import Masker
 from conveyor.model import JobRecord, LogRecord, Plan, PlannedJob, Status, Stream
 from conveyor.status import is_allowed_failure
@@ -67,6 +68,7 @@ class RunContext:
     observer: RunObserver | None
     clock: Clock = SYSTEM_CLOCK
     line_counts: dict[str, int] = field(default_factory=dict)
+    sandbox: Sandbox = NO_SANDBOX
 
 
 class JobLog:
@@ -148,10 +150,11 @@ def attempt_spec(
         timeout_s=job.timeout_s if job.timeout_s is not None else DEFAULT_JOB_TIMEOUT_S,
         event_variables=ctx.plan.event.variables,
         secrets={name: ctx.secrets[name] for name in names if name in ctx.secrets},
-        mask=tuple(ctx.secrets.values()),
+        mask=ctx.masker.values,  # the run's secrets and conveyor's own
         artifacts_from=planned.artifacts_from,
         artifacts=job.artifacts,
         caches=job.caches,
+        sandbox=ctx.sandbox,
     )
 
 

@@ -13,8 +13,8 @@ worker on another host), so everything crossing it is data:
   layered per step by the executor with `engine.env.step_environment`), where (the
   workspace source: the project folder shared by every job, or a pristine checkout of a
   commit copied per attempt), which artifacts, caches and dotenv reports come in and go
-  out, and its time limit (seconds from the attempt's start: a monotonic deadline does not
-  cross hosts).
+  out, its time limit (seconds from the attempt's start: a monotonic deadline does not
+  cross hosts) and its sandbox policy (engine.sandbox: every executor applies it).
 - Output comes back as batches of `LogRecord`s, already masked and numbered from
   `spec.first_line`; the result says the last number used, so the scheduler's own lines
   (retries, skips) go on from there.
@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any, NamedTuple, Protocol
 
+from conveyor.engine.sandbox import NO_SANDBOX, Sandbox
 from conveyor.model import (
     EMPTY,
     Artifacts,
@@ -77,8 +78,10 @@ class WorkspaceSource(NamedTuple):
 class AttemptSpec(NamedTuple):
     """One attempt of one job, as data (module docstring). `secrets`: the job's declared
     secrets (name -> value, added to each step's env); `mask`: every value to mask in its
-    output (the run's secrets). `artifacts_from`: the jobs whose saved artifacts (isolated
-    workspaces) and dotenv reports it receives; `artifacts`: what it saves afterwards."""
+    output (the run's secrets and the server's own). `sandbox`: how its steps are confined
+    (engine.sandbox; the executor adds its own home to the hidden folders).
+    `artifacts_from`: the jobs whose saved artifacts (isolated workspaces) and dotenv
+    reports it receives; `artifacts`: what it saves afterwards."""
 
     run_id: str
     job: str
@@ -97,6 +100,7 @@ class AttemptSpec(NamedTuple):
     artifacts_from: tuple[str, ...] = ()
     artifacts: Artifacts | None = None
     caches: tuple[Cache, ...] = ()
+    sandbox: Sandbox = NO_SANDBOX
 
 
 class AttemptResult(NamedTuple):
@@ -142,6 +146,7 @@ def attempt_spec_to_dict(spec: AttemptSpec) -> dict[str, Any]:
     if spec.artifacts is not None:
         data["artifacts"] = {**asdict(spec.artifacts), "when": str(spec.artifacts.when)}
     data["caches"] = [{**asdict(cache), "when": str(cache.when)} for cache in spec.caches]
+    data["sandbox"] = spec.sandbox._asdict()
     return data
 
 
@@ -166,6 +171,7 @@ def attempt_spec_from_dict(data: Mapping[str, Any]) -> AttemptSpec:
             dotenv=tuple(artifacts["dotenv"]),
         )
     values["caches"] = tuple(_cache(cache) for cache in values.get("caches", ()))
+    values["sandbox"] = Sandbox(**values.get("sandbox", {}))
     for key in ("mask", "artifacts_from"):
         values[key] = tuple(values.get(key, ()))
     return AttemptSpec(**values)

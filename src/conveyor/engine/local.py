@@ -8,6 +8,10 @@ limit, never changing the status), then cache saved, artifacts and dotenv report
 GitLab's cache and dotenv modules are imported only by jobs that use them: most runs never
 do, and a short run's time is mostly imports.
 
+Each step runs in the spec's sandbox when it is on (engine.sandbox): the attempt's folder
+writable, conveyor's home and the run's folder (database, logs, mirrors, other jobs' copies)
+replaced by empty folders; artifacts, caches and dotenv files move outside it, here.
+
 Every output line is masked with the spec's values and numbered from `spec.first_line`,
 then handed to `on_output` as one batch per chunk the runner reads. A `cancel` message
 cancels the attempt's task: the runner stops its process group and `run` answers
@@ -267,8 +271,29 @@ class LocalExecutor:
         env = step_environment(
             job_env, step, event_variables=spec.event_variables, secrets=spec.secrets
         )
-        command = StepSpec(step.run, env, cwd, spec.shell, deadline, spec.run_id, spec.job)
+        command = StepSpec(
+            step.run,
+            env,
+            cwd,
+            spec.shell,
+            deadline,
+            spec.run_id,
+            spec.job,
+            sandbox=spec.sandbox,
+            workspace=where,
+            hidden=self._hidden() if spec.sandbox.is_on else (),
+        )
         return await self.runner.run_step(command, attempt.sink(step.name))
+
+    def _hidden(self) -> tuple[str, ...]:
+        """The folders of conveyor's a sandboxed job must not see (those that exist: the
+        sandbox mounts an empty folder over each)."""
+        folders = [path.resolve() for path in (self.home, self.run_dir) if path is not None]
+        return tuple(
+            str(path)
+            for path in folders
+            if path.is_dir() and not any(o in path.parents for o in folders)  # hidden already
+        )
 
 
 def _limit_s(spec: AttemptSpec, is_job: bool) -> float:

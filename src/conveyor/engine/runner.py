@@ -9,6 +9,11 @@ decoded incrementally as UTF-8 with replacement, split into lines; a last line w
 newline is still a line, and a line longer than `MAX_LINE_CHARS` is cut with a marker and
 the rest of it dropped, so output volume never grows memory.
 
+Sandbox: a step whose spec carries a sandbox that is on runs inside bubblewrap
+(engine.sandbox builds the argv); bwrap leads the group, so everything above holds, except
+that the polite SIGTERM goes to the group's other members (bwrap's monitor would die of it
+and take the job down without its grace).
+
 Stopping: SIGTERM to the group, `grace_s`, SIGKILL, then wait until no live member is left.
 Trap: a step that ran `sleep 1000 &` keeps the pipes open after its shell exits; so when the
 leader exits, the rest of its group is stopped too and the pipes are drained with a short
@@ -24,7 +29,9 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import functools
 import os
+import shutil
 import signal
 import sys
 import time
@@ -34,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from conveyor.engine.sandbox import NO_SANDBOX, Sandbox, sandbox_command
 from conveyor.model import Stream
 from conveyor.store.base import LiveProcess, ProcessBook
 
@@ -49,6 +57,7 @@ __all__ = [
     "group_is_alive",
     "pidfd_child_watcher",
     "shell_command",
+    "step_command",
 ]
 
 MAX_LINE_CHARS = 64 * 1024
@@ -61,7 +70,8 @@ LineSink = Callable[[Stream, Sequence[str]], None]
 
 @dataclass(frozen=True, slots=True)
 class StepSpec:
-    """One step to run. `deadline` is absolute `time.monotonic()` (None: no limit)."""
+    """One step to run. `deadline` is absolute `time.monotonic()` (None: no limit).
+    `sandbox` on: confined to `workspace` (writable), with `hidden` folders emptied."""
 
     script: str
     env: Mapping[str, str]
@@ -70,6 +80,9 @@ class StepSpec:
     deadline: float | None = None
     run_id: str = ""
     job: str = ""
+    sandbox: Sandbox = NO_SANDBOX
+    workspace: Path | None = None
+    hidden: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +115,31 @@ def shell_command(shell: str, script: str) -> list[str]:
     return [shell, "-c", script]
 
 
+@functools.cache
+def _find_tool(name: str) -> str | None:
+    return shutil.which(name)
+
+
+def step_command(spec: StepSpec) -> list[str]:
+    """The argv of `spec`: its shell command, inside the sandbox when that is on.
+    OSError (ENOENT) when the sandbox is on and bubblewrap is not installed."""
+    command = shell_command(spec.shell, spec.script)
+    if not spec.sandbox.is_on:
+        return command
+    bwrap = _find_tool("bwrap")
+    if bwrap is None:
+        raise FileNotFoundError(2, "bwrap is not installed (Debian package bubblewrap)")
+    return sandbox_command(
+        spec.sandbox,
+        command,
+        workspace=str(spec.workspace or spec.cwd),
+        cwd=str(spec.cwd),
+        hidden=spec.hidden,
+        bwrap=bwrap,
+        prlimit=_find_tool("prlimit") or "prlimit",
+    )
+
+
 # ---------------------------------------------------------------- process groups
 
 
@@ -127,15 +165,13 @@ def _signal_group(pgid: int, sig: int) -> bool:
     return True
 
 
-def group_is_alive(pgid: int) -> bool:
-    """Whether group `pgid` has a member that is not a zombie (zombies cannot be killed and
-    vanish when reaped, so they do not count)."""
-    if not _signal_group(pgid, 0):
-        return False
+def _live_members(pgid: int) -> list[int] | None:
+    """The pids of group `pgid` that are not zombies; None without procfs."""
     try:
         entries = [p.name for p in Path("/proc").iterdir()]
-    except OSError:  # no procfs: trust kill(0)
-        return True
+    except OSError:
+        return None
+    members = []
     for entry in entries:
         if not entry.isdigit():
             continue
@@ -146,13 +182,37 @@ def group_is_alive(pgid: int) -> bool:
             continue
         # after the command: state, ppid, pgrp
         if int(fields[2]) == pgid and fields[0] != b"Z":
-            return True
-    return False
+            members.append(int(entry))
+    return members
 
 
-async def stop_group(pgid: int, grace_s: float) -> None:
-    """SIGTERM the group, give it `grace_s`, SIGKILL what is left, wait until it is gone."""
-    if not _signal_group(pgid, signal.SIGTERM):
+def group_is_alive(pgid: int) -> bool:
+    """Whether group `pgid` has a member that is not a zombie (zombies cannot be killed and
+    vanish when reaped, so they do not count)."""
+    if not _signal_group(pgid, 0):
+        return False
+    members = _live_members(pgid)
+    return members is None or bool(members)  # no procfs: trust kill(0)
+
+
+def _terminate(pgid: int, *, spares_leader: bool) -> bool:
+    """SIGTERM to group `pgid` (all but its leader when `spares_leader`); False when the
+    group is gone."""
+    if not spares_leader:
+        return _signal_group(pgid, signal.SIGTERM)
+    if not _signal_group(pgid, 0):
+        return False
+    for pid in _live_members(pgid) or ():
+        if pid != pgid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+    return True
+
+
+async def stop_group(pgid: int, grace_s: float, *, spares_leader: bool = False) -> None:
+    """SIGTERM the group (all but its leader when `spares_leader`: a sandbox's monitor),
+    give it `grace_s`, SIGKILL what is left, wait until it is gone."""
+    if not _terminate(pgid, spares_leader=spares_leader):
         return
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
@@ -272,7 +332,7 @@ class LocalRunner:
         try:
             transport, protocol = await loop.subprocess_exec(
                 lambda: _StepProtocol(loop, on_lines),
-                *shell_command(spec.shell, spec.script),
+                *step_command(spec),
                 cwd=spec.cwd,
                 env=dict(spec.env),
                 stdin=asyncio.subprocess.DEVNULL,
@@ -281,7 +341,8 @@ class LocalRunner:
                 start_new_session=True,  # own group: one signal stops the whole tree
             )
         except OSError as exc:
-            return StepResult(None, error=f"cannot start {spec.shell}: {exc.strerror}")
+            what = "the sandbox (bwrap)" if spec.sandbox.is_on else spec.shell
+            return StepResult(None, error=f"cannot start {what}: {exc.strerror}")
         pgid = transport.get_pid()
         self._register(spec, pgid)
         timed_out = False
@@ -292,10 +353,11 @@ class LocalRunner:
             except TimeoutError:
                 timed_out = True
             # The leader is gone or out of time: nothing of its group may outlive it.
-            await stop_group(pgid, self.grace_s if timed_out else 0.2)
+            grace_s = self.grace_s if timed_out else 0.2
+            await stop_group(pgid, grace_s, spares_leader=spec.sandbox.is_on)
             await _settle(protocol)
         except BaseException:  # cancellation included: stop the group, then propagate
-            await asyncio.shield(self._stop(pgid, protocol))
+            await asyncio.shield(self._stop(pgid, protocol, spares_leader=spec.sandbox.is_on))
             raise
         finally:
             transport.close()
@@ -309,8 +371,8 @@ class LocalRunner:
         # Killed by a signal: report it the way shells do (128 + signal number).
         return StepResult(code if code >= 0 else 128 - code)
 
-    async def _stop(self, pgid: int, protocol: _StepProtocol) -> None:
-        await stop_group(pgid, self.grace_s)
+    async def _stop(self, pgid: int, protocol: _StepProtocol, *, spares_leader: bool) -> None:
+        await stop_group(pgid, self.grace_s, spares_leader=spares_leader)
         await _settle(protocol)
 
     def _register(self, spec: StepSpec, pgid: int) -> None:

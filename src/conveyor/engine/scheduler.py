@@ -13,7 +13,8 @@ run chain (`conveyor.runs.chain`) that `conveyor run`, `conveyor play` and the s
             secrets={"TOKEN": "…"},# values of declared secrets, read from conveyor's env
             base_env=os.environ,   # only its safe part (PATH, HOME, …) reaches jobs
             play=frozenset({"deploy"}),  # manual jobs to run
-        ),                         # (+ home, workspaces, executor or runner, grace_s, clock)
+        ),                         # (+ home, workspaces, executor or runner, grace_s, clock,
+                                   #  masked: conveyor's own secrets, sandbox: engine.sandbox)
         resume=None,               # engine.resume.Resume: run only its jobs, keep the rest
         controls=RunControls(cancel=event, live=live, observer=view),
     )
@@ -65,6 +66,7 @@ from conveyor.engine.execution import CANCEL_POLL_S, Execution, LiveRun, pending
 from conveyor.engine.executor import Executor
 from conveyor.engine.journal import JobJournal
 from conveyor.engine.runner import LocalRunner, StepRunner
+from conveyor.engine.sandbox import NO_SANDBOX, Sandbox
 from conveyor.engine.workspace import JobWorkspaces
 from conveyor.masking import Masker
 from conveyor.model import Plan, RunRecord, Status
@@ -102,6 +104,8 @@ class RunSetup(NamedTuple):
     runner: StepRunner | None = None
     grace_s: float = 5.0
     clock: Clock = SYSTEM_CLOCK
+    masked: tuple[str, ...] = ()  # conveyor's own secrets: masked in output, never given
+    sandbox: Sandbox = NO_SANDBOX
 
 
 class RunControls:
@@ -163,9 +167,10 @@ async def execute_run(
         secrets=setup.secrets,
         base_env=setup.base_env,
         executor=executor,
-        masker=Masker(setup.secrets.values()),
+        masker=Masker((*setup.secrets.values(), *setup.masked)),
         observer=controls.observer,
         clock=setup.clock,
+        sandbox=setup.sandbox,
     )
     execution = Execution(plan, run, store, ctx, setup.concurrency, setup.play, journal)
     if resume is not None:

@@ -30,6 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
+from conveyor.engine.sandbox import NO_SANDBOX, Sandbox
 from conveyor.errors import ConfigError, UsageError
 from conveyor.model import EMPTY, Event, Pipeline, Plan, RunRecord
 
@@ -73,7 +74,8 @@ class RunRequest(NamedTuple):
     the checkout's changed and listed files); `pipeline_file` as given (`-f`, the repo's
     setting, the run's trigger), None to find it; `jobs` the `--job` selection; `play`
     the manual jobs to run; `reserved_env` conveyor's own secret names, never handed to a
-    pipeline that declares them."""
+    pipeline that declares them; `held_secrets` every secret value conveyor holds (masked
+    in job output with the pipeline's own); `sandbox` how its jobs are confined."""
 
     event: Event
     pipeline_file: str | None = None
@@ -87,6 +89,8 @@ class RunRequest(NamedTuple):
     remote_include_allow: tuple[str, ...] = ()
     strict: bool = False  # --strict: an unreadable GitLab include is an error
     fork_secrets: ForkSecrets = "skip"  # a fork's pull request: what a job with secrets does
+    held_secrets: tuple[str, ...] = ()
+    sandbox: Sandbox = NO_SANDBOX
 
 
 class Checkout(Protocol):
@@ -323,12 +327,21 @@ async def execute_request(
                 play=played,
                 home=started.home,
                 workspaces=workspaces,
+                masked=_held_secrets(request),
+                sandbox=request.sandbox,
             )
             record = await execute_run(
                 plan, started.run, setup, resume=started.resume, controls=controls
             )
     start.finished(record)
     return record
+
+
+def _held_secrets(request: RunRequest) -> tuple[str, ...]:
+    """What of conveyor's own is masked in job output: the values it holds, and those of
+    the names it reserves (a job that reads them some other way prints `[MASKED]`)."""
+    reserved = (request.env[name] for name in sorted(request.reserved_env) if name in request.env)
+    return (*request.held_secrets, *reserved)
 
 
 @contextlib.asynccontextmanager

@@ -43,6 +43,7 @@ import structlog
 
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.engine.resume import check_playable
+from conveyor.engine.sandbox import Sandbox
 from conveyor.engine.scheduler import LiveRun, RunControls
 from conveyor.errors import ConflictError, ConveyorError, StoreError
 from conveyor.git.checkout import Checkouts, GitAuth
@@ -412,6 +413,8 @@ class RunQueue:
             env=self.env,
             remote_include_allow=self.settings.server.remote_include_allow,
             fork_secrets=repo.fork_secrets if repo else "skip",
+            held_secrets=tuple(self._held_secrets.values()),  # masked in every job's output
+            sandbox=job_sandbox(self.settings, repo),
         )
         source = MirrorSource(
             self.checkouts,
@@ -481,3 +484,16 @@ class _QueueSurface:
     async def open(self, plan: Plan, started: Started) -> AsyncIterator[RunControls]:
         self._active.plan = plan
         yield RunControls(cancel=self._active.cancel, live=self._active.live)
+
+
+def job_sandbox(settings: Settings, repo: RepoSettings | None) -> Sandbox:
+    """The engine's sandbox for the jobs of `repo` (`[sandbox]`, the repo's `network`)."""
+    section = settings.sandbox
+    network = repo.network if repo is not None and repo.network is not None else section.network
+    return Sandbox(
+        mode=section.mode,
+        network=network,
+        max_processes=section.max_processes,
+        max_memory_mb=section.max_memory_mb,
+        max_cpu_s=section.max_cpu_s,
+    )

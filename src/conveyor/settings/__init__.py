@@ -1,7 +1,8 @@
 """conveyor.toml -> Settings: the server's configuration, validated with pydantic.
 
 Owns the `[server]`, `[[repos]]` and `[notify.slack]` sections (`[[schedules]]` is
-`conveyor.settings.schedules.ScheduleSettings`; `[monitor]` is
+`conveyor.settings.schedules.ScheduleSettings`; `[sandbox]` is
+`conveyor.settings.sandbox.SandboxSettings`; `[monitor]` is
 `conveyor.settings.monitor.MonitorSettings`, embedded here; the monitor imports it from
 there, never the other way round) and the rule that secrets never
 live in the file: a key ending in `_env` names an environment variable, and the values are
@@ -34,12 +35,14 @@ from pydantic import (
 from conveyor.errors import ConfigError, Problem
 from conveyor.secrets import MIN_TOKEN_LENGTH, looks_like_secret, read_secret
 from conveyor.settings.monitor import MonitorSettings, resolve_targets
+from conveyor.settings.sandbox import SandboxSettings
 from conveyor.settings.schedules import ScheduleSettings
 
 __all__ = [
     "DEFAULT_API_URLS",
     "RepoSettings",
     "ResolvedSecrets",
+    "SandboxSettings",
     "ScheduleSettings",
     "ServerSettings",
     "Settings",
@@ -107,6 +110,7 @@ class RepoSettings(_Section):
     # Superseded runs of native pipelines (a .gitlab-ci.yml says its own in
     # workflow:auto_cancel:on_new_commit): conservative | interruptible | none (runs.supersede).
     auto_cancel: Literal["conservative", "interruptible", "none"] = "conservative"
+    network: bool | None = None  # the repo's jobs reach the network (None: `[sandbox]`'s)
 
     @field_validator("clone_url", "api_url")
     @classmethod
@@ -170,6 +174,7 @@ class Settings(_Section):
     notify: NotifySettings = NotifySettings()
     monitor: MonitorSettings = MonitorSettings()
     schedules: tuple[ScheduleSettings, ...] = ()
+    sandbox: SandboxSettings = SandboxSettings()
     _secrets: ResolvedSecrets = PrivateAttr(default_factory=ResolvedSecrets)
 
     @field_validator("schedules")

@@ -1,5 +1,6 @@
 """The Executor contract (engine.executor), held by every implementation: LocalExecutor
-(real processes in their own groups) and the scripted fake. Scripts use only what both
+(real processes in their own groups, and the same inside a bubblewrap sandbox: every spec
+with `sandbox` on, where bwrap works) and the scripted fake. Scripts use only what all
 understand: `echo`, `echo … >&2`, `sleep`, `exit`."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -16,25 +18,42 @@ from conveyor.engine.executor import (
     AttemptResult,
     AttemptSpec,
     Executor,
+    OutputSink,
     WorkspaceSource,
     attempt_spec_from_dict,
     attempt_spec_to_dict,
 )
 from conveyor.engine.local import LocalExecutor
 from conveyor.engine.runner import LocalRunner, ProcessGroups
+from conveyor.engine.sandbox import Sandbox
 from conveyor.engine.workspace import JobWorkspaces
 from conveyor.model import Artifacts, ArtifactWhen, Cache, LogRecord, Status, Step, Stream
 from tests.fakes.executor import ScriptedExecutor
+from tests.sandboxing import requires_bwrap
 
 
-@pytest.fixture(params=["local", "scripted"])
+@dataclass(slots=True)
+class Sandboxed:
+    """The local executor with every spec's sandbox on (what the server hands it)."""
+
+    inner: LocalExecutor
+
+    async def run(self, spec: AttemptSpec, on_output: OutputSink) -> AttemptResult:
+        return await self.inner.run(replace(spec, sandbox=Sandbox("bwrap")), on_output)
+
+    def cancel(self, run_id: str, job: str) -> None:
+        self.inner.cancel(run_id, job)
+
+
+@pytest.fixture(params=["local", pytest.param("local-bwrap", marks=requires_bwrap), "scripted"])
 async def executor(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Executor]:
     if request.param == "scripted":
         yield ScriptedExecutor()
         return
     workspaces = JobWorkspaces(tmp_path, isolate=False, sha="", root=tmp_path / "run" / "work")
     runner = LocalRunner(grace_s=0.3, groups=ProcessGroups())
-    yield LocalExecutor(runner, workspaces, tmp_path / "run", None)
+    local = LocalExecutor(runner, workspaces, tmp_path / "run", None)
+    yield Sandboxed(local) if request.param == "local-bwrap" else local
     await workspaces.close()
 
 
@@ -176,6 +195,7 @@ def test_attempt_spec_round_trips_through_json(tmp_path: Path) -> None:
         artifacts=Artifacts(paths=("dist/",), exclude=("*.tmp",), when=ArtifactWhen.ALWAYS),
         caches=(Cache(key="deps", paths=("node_modules/",), key_files=("package.json",)),),
         timeout_s=12.5,
+        sandbox=Sandbox("bwrap", network=False, max_processes=64, max_memory_mb=512),
     )
     data = json.loads(json.dumps(attempt_spec_to_dict(spec)))
     assert attempt_spec_from_dict(data) == spec

@@ -31,6 +31,7 @@ from conveyor.settings import Settings, parse_settings
 from conveyor.store import open_store
 from conveyor.store.sql import SqlRunStore
 from tests.fakes.git_repos import GitRepo
+from tests.sandboxing import BWRAP_MISSING
 
 GH_SECRET = "gh-webhook-secret-0123456789abcdef"
 GL_TOKEN = "gl-webhook-token-0123456789abcdef"
@@ -42,6 +43,7 @@ ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "HOME": os.environ.get("HOME", "/"),
 }
+TEST_SANDBOX = "bwrap" if BWRAP_MISSING is None else "none"
 PIPELINE = """\
 name: demo
 jobs:
@@ -50,13 +52,21 @@ jobs:
 """
 
 
-def settings_text(github_url: str, gitlab_url: str, **server: Any) -> str:
+def settings_text(
+    github_url: str, gitlab_url: str, *, sandbox: str = TEST_SANDBOX, **server: Any
+) -> str:
+    """Settings with `server` keys; jobs sandboxed as the server's default does, where
+    bwrap works (`sandbox="none"`: a test that hands files to a running job through
+    tmp_path, which the sandbox's private /tmp hides)."""
     values = {"api_token_env": "CONVEYOR_API_TOKEN", "shutdown_grace": 2, **server}
     lines = ["[server]"]
     lines += [f"{key} = {orjson.dumps(value).decode()}" for key, value in values.items()]
     return (
         "\n".join(lines)
         + f"""
+
+[sandbox]
+mode = "{sandbox}"
 
 [[repos]]
 name = "acme/app"
@@ -73,8 +83,9 @@ secret_env = "GL_HOOK_TOKEN"
     )
 
 
-def make_settings(remote: GitRepo, **server: Any) -> Settings:
-    return parse_settings(settings_text(remote.clone_url, remote.clone_url, **server), ENV)
+def make_settings(remote: GitRepo, *, sandbox: str = TEST_SANDBOX, **server: Any) -> Settings:
+    text = settings_text(remote.clone_url, remote.clone_url, sandbox=sandbox, **server)
+    return parse_settings(text, ENV)
 
 
 @dataclass

@@ -66,7 +66,12 @@ jobs:
     needs: [deploy]
     run: echo smoke
 """
+# `none`: these jobs wait for files the tests create in tmp_path, which a sandbox's private
+# /tmp hides (tests/integration/security runs the server's jobs sandboxed).
 SETTINGS = """
+[sandbox]
+mode = "none"
+
 [server]
 api_token_env = "CONVEYOR_API_TOKEN"
 public_url = "http://ci.example"

@@ -115,7 +115,10 @@ def test_serve_sigterm_during_a_run_leaves_no_process(tmp_path: Path) -> None:
         {".conveyor.yml": f"name: slow\njobs:\n  wait:\n    run: echo $$ > {pid_file}; sleep 60\n"},
     )
     config = tmp_path / "conveyor.toml"
-    config.write_text(settings_text(remote.clone_url, remote.clone_url, shutdown_grace=0.5))
+    # `none`: the job's pid file goes to tmp_path (a sandbox has its own /tmp and pids;
+    # tests/integration/security checks the same with the sandbox on).
+    text = settings_text(remote.clone_url, remote.clone_url, sandbox="none", shutdown_grace=0.5)
+    config.write_text(text)
     with _serve_process(config, tmp_path / "home") as server:
         port = server.wait_for_event("server.listening")["port"]
         body = github_push_body(remote.head())

@@ -281,7 +281,8 @@ def test_webhook_pipeline_cannot_read_conveyors_own_secrets(
     )
     sha = remote.commit({".conveyor.yml": pipeline})
     body = github_push_body(sha)
-    with serve_app(make_settings(remote), home=tmp_path / "home") as server:
+    # `none`: the job writes to tmp_path (the refusal holds without a sandbox too).
+    with serve_app(make_settings(remote, sandbox="none"), home=tmp_path / "home") as server:
         response = httpx.post(
             server.url("/webhooks/github"), content=body, headers=github_headers(body)
         )

@@ -148,19 +148,36 @@ class Execution:
         name = planned.name
         try:
             await self._run_job(planned, job_number)
+        except StoreError as exc:  # its log or the database cannot be written (a full disk)
+            reason = self.ctx.masker.mask(str(exc))
+            _log().warning("engine.store_failed", run_id=self.run.run_id, job=name, error=reason)
+            self.request_stop(reason, is_cancel=False)  # the next job would fail the same way
+            self.fail_job(name, reason)
         except Exception as exc:  # per-job guard: conveyor failed, not the job's command
             log = _log()
             log.error("engine.job_crashed", run_id=self.run.run_id, job=name, exc_info=True)
-            record = self.records[name]
-            reason = self.ctx.masker.mask(f"conveyor error: {type(exc).__name__}: {exc}")
-            self.finish(
-                replace(
-                    record, status=Status.FAILED, reason=reason, finished_at=self.ctx.clock.now()
-                ),
-                outcome_of(name, Status.FAILED),
+            self.fail_job(
+                name, self.ctx.masker.mask(f"conveyor error: {type(exc).__name__}: {exc}")
             )
         finally:
             self.open_jobs -= 1
+
+    def fail_job(self, name: str, reason: str) -> None:
+        """End job `name` failed for a reason of conveyor's; when even its record cannot be
+        stored, the run still learns the outcome (its final update says what it can)."""
+        failed = replace(
+            self.records[name],
+            status=Status.FAILED,
+            reason=reason,
+            finished_at=self.ctx.clock.now(),
+        )
+        try:
+            self.finish(failed, outcome_of(name, Status.FAILED))
+        except StoreError as exc:
+            _log().warning("engine.record_lost", run_id=self.run.run_id, job=name, error=str(exc))
+            self.remember(failed)
+            self.results[name] = outcome_of(name, Status.FAILED)
+            self.done[name].set()
 
     async def wait_for_dependencies(self, planned: PlannedJob) -> None:
         """Until every dependency is final. `done` is read again after each wait: a play

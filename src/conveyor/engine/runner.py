@@ -286,6 +286,7 @@ class _StepProtocol(asyncio.SubprocessProtocol):
         self.exited: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
         self.error: BaseException | None = None  # raised by on_lines; re-raised by run_step
+        self.broken: asyncio.Future[None] = loop.create_future()  # set with `error`
 
     def _emit(self, fd: int, lines: list[str]) -> None:
         if lines and self.error is None:
@@ -293,6 +294,8 @@ class _StepProtocol(asyncio.SubprocessProtocol):
                 self._on_lines(_STREAMS[fd], lines)
             except Exception as exc:  # noqa: BLE001 (a callback cannot raise into the loop: keep it)
                 self.error = exc
+                if not self.broken.done():  # the output has nowhere to go: stop the step
+                    self.broken.set_result(None)
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         self._emit(fd, self._splitters[fd].feed(data))
@@ -348,12 +351,15 @@ class LocalRunner:
         timed_out = False
         try:
             timeout = None if spec.deadline is None else max(0.0, spec.deadline - time.monotonic())
-            try:
-                await asyncio.wait_for(asyncio.shield(protocol.exited), timeout)
-            except TimeoutError:
-                timed_out = True
-            # The leader is gone or out of time: nothing of its group may outlive it.
-            grace_s = self.grace_s if timed_out else 0.2
+            ended, _ = await asyncio.wait(
+                (protocol.exited, protocol.broken),
+                timeout=timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            timed_out = not ended
+            # The leader is gone, out of time, or its output cannot be kept: nothing of its
+            # group may outlive it.
+            grace_s = self.grace_s if timed_out or protocol.error is not None else 0.2
             await stop_group(pgid, grace_s, spares_leader=spec.sandbox.is_on)
             await _settle(protocol)
         except BaseException:  # cancellation included: stop the group, then propagate
@@ -416,7 +422,7 @@ def pidfd_child_watcher() -> Iterator[None]:
     try:
         yield
     finally:
-        asyncio.set_child_watcher(previous)
         with warnings.catch_warnings():  # processes still running get no handler: exiting
             warnings.simplefilter("ignore", RuntimeWarning)
+            asyncio.set_child_watcher(previous)  # closes `watcher` too (Python 3.11)
             watcher.close()

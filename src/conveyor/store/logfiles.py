@@ -7,10 +7,20 @@ buffered, yet flushed at least every FLUSH_INTERVAL_S by a small background thre
 follower in another process sees lines promptly. Each line is exactly
 `records.log_to_dict(record)`. Reading them back is `store.logreader`'s. Must not mask
 (records arrive masked) or touch the database.
+
+A full disk is a clear failure, not a crash: a write, flush or open that fails (ENOSPC,
+EDQUOT, EIO…) makes the sink broken. Every later `write_many` raises a StoreError naming
+the file and the cause (the engine fails the job and stops the run with it), the flusher
+thread and `close` never raise, and a small reserve file made next to the logs when the
+first one opens (`RESERVE_BYTES`, allocated, not written) is removed at that moment, so the
+database on the same disk still has room to record the run as failed. `close` removes the
+reserve too; nothing of it outlives the run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -27,6 +37,7 @@ from conveyor.store.paths import PRIVATE_DIR_MODE, private_opener
 __all__ = [
     "BUFFER_BYTES",
     "FLUSH_INTERVAL_S",
+    "RESERVE_BYTES",
     "RunLogs",
     "TimestampCache",
     "decode_job_name",
@@ -38,6 +49,9 @@ __all__ = [
 FLUSH_INTERVAL_S = 0.2
 #: A job file's write buffer, and the reader's chunk size.
 BUFFER_BYTES = 1 << 20
+#: Room kept free for the database while a run writes logs (module docstring).
+RESERVE_BYTES = 256 * 1024
+_RESERVE_NAME = ".reserve"
 _SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 _MAX_STEM = 180
 _MS_SUFFIX = tuple(f"{ms:03d}Z" for ms in range(1000))
@@ -128,26 +142,60 @@ class RunLogs:
         self._closed = False
         self._key: tuple[object, ...] = (None, None, None, None, None)
         self._head = b""
+        self._reserve: Path | None = None
+        self._failure: str | None = None  # why the sink is broken (module docstring)
+        self._flush_failure: tuple[str, OSError] | None = None  # seen by the flusher thread
 
     def write_many(self, records: Sequence[LogRecord]) -> None:
         """Append each record to its job's file, with one file write per run of records of
-        the same job instead of one per line (the engine hands over one output chunk)."""
+        the same job instead of one per line (the engine hands over one output chunk).
+        StoreError once the sink is broken (module docstring)."""
+        if self._failure is None and self._flush_failure is not None:
+            self._fail(*self._flush_failure)
+        if self._failure is not None:
+            raise StoreError(self._failure)
         parts: list[bytes] = []
         job: str | None = None
         handle: BinaryIO | None = None
         line = self._line
-        for record in records:
-            if record.job != job:
-                if handle is not None:
-                    handle.write(b"".join(parts))
-                    parts.clear()
-                job = record.job
-                handle = self._files.get(job)
-                if handle is None:
-                    handle = self._open(job)
-            parts.append(line(record))
-        if handle is not None:
-            handle.write(b"".join(parts))
+        try:
+            for record in records:
+                if record.job != job:
+                    if handle is not None:
+                        handle.write(b"".join(parts))
+                        parts.clear()
+                    job = record.job
+                    handle = self._files.get(job)
+                    if handle is None:
+                        handle = self._open(job)
+                parts.append(line(record))
+            if handle is not None:
+                handle.write(b"".join(parts))
+        except OSError as exc:
+            raise StoreError(self._fail(job or "", exc)) from None
+
+    def _fail(self, job: str, exc: OSError) -> str:
+        """Break the sink: its files closed (what they still buffer is lost), the reserve
+        given back to the disk; the message every later write raises."""
+        if self._failure is None:
+            path = job_log_path(self.run_dir, job)
+            self._failure = (
+                f"{path}: cannot write the job's log ({exc.strerror or exc}); free space on "
+                "that disk (or fix its permissions) and run again"
+            )
+            with self._lock:
+                handles = list(self._files.values())
+                self._files.clear()
+            for handle in handles:
+                with contextlib.suppress(OSError, ValueError):
+                    handle.close()
+            self._release_reserve()
+        return self._failure
+
+    @property
+    def failure(self) -> str | None:
+        """Why the sink is broken, or None."""
+        return self._failure
 
     def _line(self, record: LogRecord) -> bytes:
         # `{"ts":…,"run_id":…,"job":…,"step":…,"stream":…,"n":N,"text":T}` + newline: orjson's
@@ -174,37 +222,63 @@ class RunLogs:
 
     def flush(self) -> None:
         with self._lock:
-            handles = list(self._files.values())
-        for handle in handles:
+            handles = list(self._files.items())
+        for job, handle in handles:
             try:
                 handle.flush()
             except ValueError:  # closed meanwhile by close(): nothing left to flush
                 continue
+            except OSError as exc:  # the writer breaks the sink at its next write
+                self._flush_failure = self._flush_failure or (job, exc)
+                self._release_reserve()  # now: the database may need the room first
+                return
 
     def close(self) -> None:
+        """Flush and close every file; never raises (a failure is kept in `failure`)."""
         self._stop.set()
         if self._flusher is not None:
             self._flusher.join()
         with self._lock:
-            handles = list(self._files.values())
+            handles = list(self._files.items())
             self._files.clear()
             self._closed = True
-        for handle in handles:
-            handle.close()
+        for job, handle in handles:
+            try:
+                handle.close()
+            except OSError as exc:
+                self._fail(job, exc)
+        self._release_reserve()
+
+    def _make_reserve(self) -> None:
+        path = self._folder / _RESERVE_NAME
+        try:
+            fd = private_opener(str(path), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            os.posix_fallocate(fd, 0, RESERVE_BYTES)
+        except OSError:  # no room even for it, or no fallocate here: go on without
+            pass
+        finally:
+            os.close(fd)
+        self._reserve = path
+
+    def _release_reserve(self) -> None:
+        if self._reserve is not None:
+            with contextlib.suppress(OSError):
+                self._reserve.unlink()
+            self._reserve = None
 
     def _open(self, job: str) -> BinaryIO:
         if self._closed:
             raise StoreError(f"{self.run_dir}: log of job {job!r} written after close")
         path = job_log_path(self.run_dir, job)
-        try:
-            self._folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
-            # Kept open until close(): one open per job, not per line. `0600`: store.paths.
-            handle = open(path, "ab", buffering=BUFFER_BYTES, opener=private_opener)  # noqa: SIM115
-        except OSError as exc:
-            raise StoreError(
-                f"{path}: cannot open the job's log file: {exc.strerror} "
-                "(check free space and permissions of the conveyor home)"
-            ) from exc
+        # OSError: write_many breaks the sink (module docstring)
+        self._folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+        if self._reserve is None and not self._files:
+            self._make_reserve()
+        # Kept open until close(): one open per job, not per line. `0600`: store.paths.
+        handle = open(path, "ab", buffering=BUFFER_BYTES, opener=private_opener)  # noqa: SIM115
         with self._lock:
             self._files[job] = handle
         if self._flusher is None:

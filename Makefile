@@ -6,7 +6,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-dev
 
-.PHONY: demo test lint types unit bench compat clean
+.PHONY: demo test lint types unit bench compat clean bubblewrap
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,10 +30,18 @@ types: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
-test: lint types
+# The job sandbox (docs/security.md) is bubblewrap, a Debian package: installed when missing
+# (as root, or with password-less sudo). Without it the sandbox tests skip and say why.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo "sudo -n")
+bubblewrap:
+	@command -v bwrap >/dev/null 2>&1 || { $(SUDO) apt-get update -qq \
+		&& $(SUDO) apt-get install -y -qq bubblewrap >/dev/null; } \
+		|| echo "warning: could not install bubblewrap; the sandbox tests will be skipped"
+
+test: lint types bubblewrap
 	$(BIN)/pytest -q -p no:cacheprovider
 
-bench: $(STAMP)
+bench: $(STAMP) bubblewrap
 	$(BIN)/python bench/run_all.py
 
 clean:

@@ -18,6 +18,7 @@ SCRIPTS = [
     "gitlab_real_plan.py",
     "engine_jobs.py",
     "engine_output.py",
+    "engine_sandbox.py",
     "store_open.py",
     "server_webhooks.py",
     "server_api.py",

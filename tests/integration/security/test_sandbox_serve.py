@@ -284,3 +284,36 @@ def test_server_without_sandbox_warns_at_every_start(tmp_path: Path) -> None:
         with serve(config, tmp_path / "home") as server:
             warning = server.wait_for_event("server.sandbox_off")
         assert warning["level"] == "warning"
+
+
+UNDUMPABLE_CHILD = """
+import ctypes, os, sys, time
+from conveyor.commands.serve import make_undumpable
+os.setresgid(65534, 65534, 65534)
+os.setresuid(65534, 65534, 65534)
+ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # dumpable again after the change of user
+if sys.argv[1] == "undumpable":
+    make_undumpable()
+print("ready", flush=True)
+time.sleep(30)
+"""
+
+
+@pytest.mark.parametrize(("how", "owner"), [("dumpable", 65534), ("undumpable", 0)])
+def test_make_undumpable_gives_its_proc_files_to_root(how: str, owner: int) -> None:
+    """What `conveyor serve` does first: a process of the same user can no longer open its
+    /proc/<pid>/environ (the files belong to root once it is not dumpable)."""
+    if os.getuid() != 0:
+        pytest.skip("changing to another user to compare needs root")
+    child = subprocess.Popen(
+        [sys.executable, "-c", UNDUMPABLE_CHILD, how],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"ready\n"
+        assert Path(f"/proc/{child.pid}/environ").stat().st_uid == owner
+    finally:
+        child.kill()
+        child.communicate(timeout=10)

@@ -9,7 +9,7 @@ import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -39,7 +39,7 @@ class Sandboxed:
     inner: LocalExecutor
 
     async def run(self, spec: AttemptSpec, on_output: OutputSink) -> AttemptResult:
-        return await self.inner.run(replace(spec, sandbox=Sandbox("bwrap")), on_output)
+        return await self.inner.run(spec._replace(sandbox=Sandbox("bwrap")), on_output)
 
     def cancel(self, run_id: str, job: str) -> None:
         self.inner.cancel(run_id, job)

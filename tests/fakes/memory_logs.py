@@ -24,6 +24,7 @@ class MemoryLogs:
     def __init__(self) -> None:
         self.records: list[LogRecord] = []  # every record, in the order written
         self.closed = False
+        self.given_up: str | None = None
 
     def texts(self, job: str) -> list[str]:
         """The texts of `job`'s lines (for assertions)."""
@@ -37,6 +38,9 @@ class MemoryLogs:
 
     def close(self) -> None:
         self.closed = True
+
+    def give_up(self, reason: str) -> None:
+        self.given_up = reason
 
     # -- LogReader
     def job_names(self) -> list[str]:

@@ -151,6 +151,7 @@ class Execution:
         except StoreError as exc:  # its log or the database cannot be written (a full disk)
             reason = self.ctx.masker.mask(str(exc))
             _log().warning("engine.store_failed", run_id=self.run.run_id, job=name, error=reason)
+            self.ctx.logs.give_up(reason)  # no more output: the store needs the room first
             self.request_stop(reason, is_cancel=False)  # the next job would fail the same way
             self.fail_job(name, reason)
         except Exception as exc:  # per-job guard: conveyor failed, not the job's command

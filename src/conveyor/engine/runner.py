@@ -347,9 +347,9 @@ class LocalRunner:
             what = "the sandbox (bwrap)" if spec.sandbox.is_on else spec.shell
             return StepResult(None, error=f"cannot start {what}: {exc.strerror}")
         pgid = transport.get_pid()
-        self._register(spec, pgid)
         timed_out = False
         try:
+            self._register(spec, pgid)  # a store that fails here must not leave the group
             timeout = None if spec.deadline is None else max(0.0, spec.deadline - time.monotonic())
             ended, _ = await asyncio.wait(
                 (protocol.exited, protocol.broken),

@@ -217,6 +217,12 @@ class LogSink(Protocol):
 
     def close(self) -> None: ...
 
+    def give_up(self, reason: str) -> None:
+        """Stop writing (later writes raise StoreError with `reason`; what is buffered is
+        dropped) and give back any room kept for the store: the store failed, most likely
+        on a full disk, and must still be able to record the run's outcome."""
+        ...
+
 
 #: "Is the writer done?", sync or async (e.g. "the job or run has a final status").
 DoneCheck = Callable[[], bool] | Callable[[], Awaitable[bool]]

@@ -175,14 +175,19 @@ class RunLogs:
             raise StoreError(self._fail(job or "", exc)) from None
 
     def _fail(self, job: str, exc: OSError) -> str:
-        """Break the sink: its files closed (what they still buffer is lost), the reserve
-        given back to the disk; the message every later write raises."""
+        path = job_log_path(self.run_dir, job)
+        self.give_up(
+            f"{path}: cannot write the job's log ({exc.strerror or exc}); free space on "
+            "that disk (or fix its permissions) and run again"
+        )
+        return self._failure or ""
+
+    def give_up(self, reason: str) -> None:
+        """Break the sink (store.base.LogSink.give_up): its files closed (what they still
+        buffer is lost), the reserve given back to the disk; `reason` is the message every
+        later write raises. The first reason stays."""
         if self._failure is None:
-            path = job_log_path(self.run_dir, job)
-            self._failure = (
-                f"{path}: cannot write the job's log ({exc.strerror or exc}); free space on "
-                "that disk (or fix its permissions) and run again"
-            )
+            self._failure = reason
             with self._lock:
                 handles = list(self._files.values())
                 self._files.clear()
@@ -190,7 +195,6 @@ class RunLogs:
                 with contextlib.suppress(OSError, ValueError):
                     handle.close()
             self._release_reserve()
-        return self._failure
 
     @property
     def failure(self) -> str | None:

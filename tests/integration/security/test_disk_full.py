@@ -71,7 +71,10 @@ def test_full_home_fails_the_run_naming_the_file_and_the_next_run_works(
     assert "Traceback" not in full.stdout + full.stderr
     run_id = shown[0]["run_id"]
     path = small_home / "runs" / run_id / "logs" / "spam.jsonl"
-    assert f"{path}: cannot write the job's log (No space left on device)" in full.stdout
+    # Whichever filled first: the job's log file, or the database next to it.
+    log_full = f"{path}: cannot write the job's log (No space left on device)"
+    db_full = f"{small_home / 'conveyor.db'}: cannot save"
+    assert log_full in full.stdout or (db_full in full.stdout and "disk is full" in full.stdout)
     assert shown[0]["status"] == "failed"
     assert (after.returncode, "Traceback" in after.stderr) == (0, False), after.stderr[-2000:]
 

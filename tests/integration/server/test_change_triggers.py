@@ -49,6 +49,11 @@ docs-only:
 """
 
 
+# The jobs here write what they saw to tmp_path, which a sandbox's private /tmp hides
+# (tests/integration/security runs the server's jobs sandboxed).
+UNCONFINED = "none"
+
+
 def pull_request_body(sha: str, *, action: str = "opened", fork: bool = False) -> bytes:
     payload: dict[str, Any] = orjson.loads(
         (PAYLOADS / "github" / f"pull_request.{action}.json").read_bytes()
@@ -74,7 +79,9 @@ def test_pull_request_runs_the_head_with_its_facts_and_secrets(
     sha = _remote_with_feature(remote, {".conveyor.yml": SECRET_PIPELINE.format(out=tmp_path)})
     env = {**ENV, "DEPLOY_TOKEN": "deploy-token-value-0123456789"}
     body = pull_request_body(sha)
-    with serve_app(make_settings(remote), home=tmp_path / "home", env=env) as server:
+    with serve_app(
+        make_settings(remote, sandbox=UNCONFINED), home=tmp_path / "home", env=env
+    ) as server:
         response = httpx.post(
             server.url("/webhooks/github"),
             content=body,
@@ -97,7 +104,9 @@ def test_fork_pull_request_skips_jobs_that_declare_secrets(tmp_path: Path, remot
     sha = _remote_with_feature(remote, {".conveyor.yml": SECRET_PIPELINE.format(out=tmp_path)})
     env = {**ENV, "DEPLOY_TOKEN": "deploy-token-value-0123456789"}
     body = pull_request_body(sha, action="synchronize", fork=True)
-    with serve_app(make_settings(remote), home=tmp_path / "home", env=env) as server:
+    with serve_app(
+        make_settings(remote, sandbox=UNCONFINED), home=tmp_path / "home", env=env
+    ) as server:
         response = httpx.post(
             server.url("/webhooks/github"),
             content=body,
@@ -118,7 +127,7 @@ def test_fork_pull_request_with_omit_runs_jobs_without_secrets(
 ) -> None:
     sha = _remote_with_feature(remote, {".conveyor.yml": SECRET_PIPELINE.format(out=tmp_path)})
     env = {**ENV, "DEPLOY_TOKEN": "deploy-token-value-0123456789"}
-    settings = make_settings(remote)
+    settings = make_settings(remote, sandbox=UNCONFINED)
     repos = tuple(
         r.model_copy(update={"fork_secrets": "omit"}) if r.provider == "github" else r
         for r in settings.repos
@@ -141,7 +150,7 @@ def test_fork_pull_request_with_omit_runs_jobs_without_secrets(
 
 def test_closed_pull_request_runs_nothing(tmp_path: Path, remote: GitRepo) -> None:
     body = pull_request_body(remote.head(), action="closed")
-    with serve_app(make_settings(remote), home=tmp_path / "home") as server:
+    with serve_app(make_settings(remote, sandbox=UNCONFINED), home=tmp_path / "home") as server:
         response = httpx.post(
             server.url("/webhooks/github"),
             content=body,
@@ -164,7 +173,7 @@ def test_gitlab_merge_request_rules_decide_as_on_gitlab(tmp_path: Path, remote: 
     attributes = payload["object_attributes"]
     attributes["last_commit"]["id"], attributes["source_branch"] = sha, "feature"
     attributes["target_branch"] = "main"
-    settings = make_settings(remote)
+    settings = make_settings(remote, sandbox=UNCONFINED)
     repos = tuple(
         r.model_copy(update={"pipeline_file": ".gitlab-ci.yml"}) if r.provider == "gitlab" else r
         for r in settings.repos
@@ -189,7 +198,7 @@ def test_gitlab_merge_request_rules_decide_as_on_gitlab(tmp_path: Path, remote: 
 def test_skip_ci_push_is_recorded_skipped_with_the_reason(tmp_path: Path, remote: GitRepo) -> None:
     sha = remote.commit({"README": "typo\n"}, "fix a typo [skip ci]")
     body = github_push_body(sha, head_commit={"id": sha, "message": "fix a typo [skip ci]"})
-    with serve_app(make_settings(remote), home=tmp_path / "home") as server:
+    with serve_app(make_settings(remote, sandbox=UNCONFINED), home=tmp_path / "home") as server:
         response = httpx.post(
             server.url("/webhooks/github"), content=body, headers=github_headers(body)
         )

@@ -25,7 +25,8 @@ AUTH = {"authorization": f"Bearer {API_TOKEN}"}
 
 
 def _settings(remote: GitRepo) -> Settings:
-    text = settings_text(remote.clone_url, remote.clone_url) + SCHEDULES
+    # `none`: a job writes what it saw to tmp_path, which a sandbox's private /tmp hides.
+    text = settings_text(remote.clone_url, remote.clone_url, sandbox="none") + SCHEDULES
     return parse_settings(text, ENV)
 
 

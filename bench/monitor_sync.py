@@ -11,7 +11,12 @@ connections; no validation, no cache, no metrics). Also shown: the same loop wit
 connection count). Rounds alternate baseline /
 monitor; the figure is the median.
 
+Issue 13 adds the 10,000-target case (`--targets 10000`): the first sync's ratio to the
+floor `ceil(targets / concurrency) x delay` and the monitor's resident memory (VmRSS of this
+process, which holds the monitor, after the first sync, and its peak).
+
     .venv/bin/python bench/monitor_sync.py [--targets 1000] [--concurrency 64] [--rounds 3]
+    .venv/bin/python bench/monitor_sync.py --targets 10000 --rounds 3
 """
 
 from __future__ import annotations
@@ -127,9 +132,15 @@ def request_counts(monitor: Monitor) -> dict[str, float]:
     return counts
 
 
+def rss_mb() -> tuple[float, float]:
+    """(VmRSS, VmHWM) of this process in MB."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return tuple(int(fields[name].split()[0]) / 1024 for name in ("VmRSS", "VmHWM"))  # type: ignore[return-value]
+
+
 async def run_monitor(
     url: str, count: int, concurrency: int
-) -> tuple[float, float, dict[str, float], int]:
+) -> tuple[float, float, dict[str, float], int, float]:
     env = {**ENV, "GITLAB_USER": "x"}
     settings = MonitorSettings.model_validate(
         {"targets": targets(url, count), "concurrency": concurrency, "timeout": 8}
@@ -137,6 +148,7 @@ async def run_monitor(
     monitor = Monitor(settings, env)
     try:
         first = await monitor.sync_once()
+        rss, _ = rss_mb()
         before = request_counts(monitor)
         second = await monitor.sync_once()
         after = request_counts(monitor)
@@ -145,7 +157,7 @@ async def run_monitor(
     delta = {code: after.get(code, 0) - before.get(code, 0) for code in after}
     delta = {code: n for code, n in delta.items() if n}
     failures = len(first.failures) + len(second.failures)
-    return first.duration_s, second.duration_s, delta, failures
+    return first.duration_s, second.duration_s, delta, failures, rss
 
 
 def main() -> None:
@@ -158,16 +170,17 @@ def main() -> None:
     fake, url = start_fake(args.delay)
     try:
         requests = bare_requests(url, targets(url, args.targets))
-        bare, naive, first, second = [], [], [], []
+        bare, naive, first, second, rss = [], [], [], [], []
         for _ in range(args.rounds):
             bare.append(asyncio.run(run_bare(requests, args.concurrency, per_client=8)))
             naive.append(
                 asyncio.run(run_bare(requests, args.concurrency, per_client=args.concurrency))
             )
-            one, two, delta, failures = asyncio.run(
+            one, two, delta, failures, resident = asyncio.run(
                 run_monitor(url, args.targets, args.concurrency)
             )
             assert failures == 0, f"{failures} target fetches failed"
+            rss.append(resident)
             first.append(one)
             second.append(two)
     finally:
@@ -191,6 +204,11 @@ def main() -> None:
         f"monitor first sync:          {f:.2f} s  (rounds: {', '.join(f'{x:.2f}' for x in first)})"
     )
     print(f"ratio monitor / bare:        {f / b:.2f}")
+    print(f"ratio monitor / floor:       {f / floor:.2f}")
+    print(
+        f"memory: RSS after the first sync {max(rss):.0f} MB, peak {rss_mb()[1]:.0f} MB "
+        "(this process: monitor, bare baselines, Python)"
+    )
     print(f"monitor second sync:         {s:.2f} s")
     print(
         f"second sync requests by answer: {dict(sorted(delta.items()))} "

@@ -55,6 +55,7 @@ clean:
 compat: $(STAMP)
 	$(BIN)/python bench/gitlab_tools.py
 	$(BIN)/python bench/gitlab_compat.py
+	$(BIN)/python bench/gitlab_real_compat.py
 
 bench-gitlab: $(STAMP)
 	$(BIN)/python bench/gitlab_tools.py

@@ -213,8 +213,7 @@ def resolve_job_links(
                 others = [name for name in by_base if name not in (job.base_name, job.name)]
                 findings.error(
                     job.mark,
-                    f'job "{job.name}": dependency "{dep}" is not a job'
-                    f"{did_you_mean(dep, others)}",
+                    f'job "{job.name}": dependency "{dep}" is not a job{did_you_mean(dep, others)}',
                 )
             if deps is not None:
                 deps.extend(target.name for target in targets)

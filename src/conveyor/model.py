@@ -293,6 +293,9 @@ class Pipeline:
     # GitLab's workflow:auto_cancel:on_new_commit (conservative | interruptible | none);
     # None: not written (the repo's `auto_cancel` decides, runs.supersede).
     auto_cancel: str | None = None
+    # Native `on: {push: {branches: […]}, pull_request: {branches: […]}}`: fnmatch globs per
+    # event; a pull/merge request's target branch, any other event's ref must match one.
+    event_branches: Mapping[EventKind, tuple[str, ...]] = field(default_factory=dict)
 
     def job(self, name: str) -> Job:
         for job in self.jobs:

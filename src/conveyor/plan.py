@@ -24,6 +24,8 @@ ref the edge could not resolve refuses the pipeline, as GitLab does. A matching 
 
 from __future__ import annotations
 
+import fnmatch
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -75,6 +77,17 @@ def _workflow(
     if pipeline.events is not None and event.kind not in pipeline.events:
         names = [str(kind) for kind in EventKind if kind in pipeline.events]
         return f"event {event.kind} not in the pipeline's on: [{', '.join(names)}]", {}
+    globs = pipeline.event_branches.get(event.kind)
+    if globs:
+        change = event.change
+        branch = change.target_branch if change is not None else event.ref
+        if not any(fnmatch.fnmatchcase(branch, glob) for glob in globs):
+            what = "target branch" if change is not None else "ref"
+            listed = ", ".join(json.dumps(glob) for glob in globs)
+            return (
+                f"{what} {json.dumps(branch)} matches none of on.{event.kind}.branches: [{listed}]",
+                {},
+            )
     if pipeline.workflow is None:
         return None, {}
     rule, reason = _match_rules(pipeline.workflow, event, base, base, "workflow:rules")

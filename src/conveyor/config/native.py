@@ -19,8 +19,8 @@ from conveyor.config.native_fields import (
     ALL_EVENTS,
     read_artifacts,
     read_duration,
-    read_events,
     read_names,
+    read_on,
     read_retry,
     read_rule,
     read_steps,
@@ -83,7 +83,7 @@ def parse_native(text: str, file: str) -> Pipeline:
     top.check_keys(TOP_KEYS)
     for key, mark in find_duplicate_keys(data):
         problems.add(mark, f'key "{key}" is written twice in this mapping (remove one)')
-    events = read_events(top, "on")
+    events, event_branches = read_on(top, "on")
     stages = tuple(name for name, _ in top.text_list("stages", allow_single=False) or ())
     defaults = _read_defaults(top)
     drafts = _read_jobs(top, defaults, stages, events or ALL_EVENTS)
@@ -97,6 +97,7 @@ def parse_native(text: str, file: str) -> Pipeline:
         flavor="native",
         stages=jobs_stages,
         events=events,
+        event_branches=event_branches,
         env=top.text_mapping("env") or {},
         secrets=read_names(top, "secrets"),
         fail_fast=bool(top.boolean("fail_fast")),

@@ -22,6 +22,7 @@ __all__ = [
     "read_duration",
     "read_events",
     "read_names",
+    "read_on",
     "read_retry",
     "read_rule",
     "read_steps",
@@ -73,6 +74,46 @@ def read_duration(section: Section, key: str, *, allow_zero: bool = False) -> fl
         section.report(key, f"must be more than zero, got {value}")
         return None
     return seconds
+
+
+def read_on(
+    section: Section, key: str
+) -> tuple[frozenset[EventKind] | None, dict[EventKind, tuple[str, ...]]]:
+    """The top-level `on`: a list of events, or a mapping of event -> null or
+    `{branches: [globs]}` (the branches a push must be to, a pull request must target)."""
+    if not isinstance(section.get(key), MarkedDict):
+        return read_events(section, key), {}
+    table = section.section(key)
+    if table is None:  # pragma: no cover - a mapping was checked just above
+        return None, {}
+    names = [str(kind) for kind in EventKind]
+    events: set[EventKind] = set()
+    branches: dict[EventKind, tuple[str, ...]] = {}
+    for name in table.data:
+        if name not in names:
+            table.problems.add(
+                table.key_mark(name),
+                f'{table.path(name)}: unknown event "{name}"{did_you_mean(name, names)} '
+                f"(use {', '.join(names)})",
+            )
+            continue
+        kind = EventKind(name)
+        kinds = _CHANGE_EVENTS if kind.is_change_request else frozenset((kind,))
+        events.update(kinds)
+        if table.get(name) is None:
+            continue
+        filters = table.section(name)
+        if filters is None:
+            continue
+        filters.check_keys(("branches",))
+        globs = filters.text_list("branches")
+        if globs is not None:
+            if not globs:
+                filters.report("branches", "lists no branches (remove it to allow every branch)")
+            branches.update(dict.fromkeys(kinds, tuple(glob for glob, _ in globs)))
+    if not events:
+        section.report(key, "lists no events (remove it to allow every event)")
+    return frozenset(events), branches
 
 
 def read_events(section: Section, key: str) -> frozenset[EventKind] | None:

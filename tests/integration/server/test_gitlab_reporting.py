@@ -13,9 +13,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+import orjson
 import pytest
 
-from conveyor.model import RunRecord, Status
+from conveyor.model import EventKind, RunRecord, Status
 from conveyor.server.app import create_app
 from conveyor.settings import parse_settings
 from conveyor.store import open_store
@@ -25,6 +26,7 @@ from tests.fakes.status_sinks import Answer, Recorded, StatusSinks, open_status_
 from tests.integration.server.conftest import gitlab_push_payload
 from tests.integration.server.test_runs_api import serve
 
+PAYLOADS = Path(__file__).parents[2] / "payloads"
 HOOK_TOKEN = "gl-hook-token-0123456789abcdef"
 STATUS_TOKEN = "glpat-statustoken0123456789abcd"
 PROJECT = "group/sub/app"
@@ -123,3 +125,24 @@ def test_gitlab_rate_limited_status_is_retried_after_retry_after(live: GitLabLiv
     # The 429'd "running" is sent again; the final state still lands last.
     assert _states(requests)[-1] == "success"
     assert _states(requests).count("running") == 2
+
+
+def test_gitlab_merge_request_reports_to_its_head_commit(live: GitLabLive) -> None:
+    live.repo.branch("feature")
+    sha = live.repo.commit({"src/a.py": "a = 1\n"})
+    live.repo.git("checkout", "--quiet", "main")
+    payload = orjson.loads((PAYLOADS / "gitlab" / "merge_request.open.json").read_bytes())
+    payload["project"]["path_with_namespace"] = PROJECT
+    attributes = payload["object_attributes"]
+    attributes["last_commit"]["id"], attributes["source_branch"] = sha, "feature"
+    attributes["target_branch"] = "main"
+    headers = {"x-gitlab-token": HOOK_TOKEN, "x-gitlab-event": "Merge Request Hook"}
+    answer = live.client.post("/webhooks/gitlab", json=payload, headers=headers)
+    assert answer.status_code == 202, answer.text
+    run = live.wait(str(answer.json()["run_id"]))
+    requests = live.sinks.wait_for(2, "gitlab")
+    assert (run.status, run.event) == (Status.SUCCESS, EventKind.MERGE_REQUEST)
+    assert {r.path for r in requests} == {
+        f"/api/v4/projects/{quote(PROJECT, safe='')}/statuses/{sha}"
+    }
+    assert _states(requests) == ["running", "success"]

@@ -214,16 +214,24 @@ async def stop_group(pgid: int, grace_s: float, *, spares_leader: bool = False) 
     give it `grace_s`, SIGKILL what is left, wait until it is gone."""
     if not _terminate(pgid, spares_leader=spares_leader):
         return
-    deadline = time.monotonic() + grace_s
+    if await _gone_within(pgid, grace_s):
+        return
+    _signal_group(pgid, signal.SIGKILL)
+    await _gone_within(pgid, 5.0)  # SIGKILL cannot be ignored; give the kernel up to 5 s
+
+
+async def _gone_within(pgid: int, timeout_s: float) -> bool:
+    """Whether group `pgid` is gone within `timeout_s`. Polled from 1 ms up to every 20 ms:
+    a sandbox's processes are still being killed by the kernel for a moment after its
+    monitor exits, and a flat 20 ms poll would cost that much per step."""
+    deadline = time.monotonic() + timeout_s
+    delay_s = 0.001
     while time.monotonic() < deadline:
         if not group_is_alive(pgid):
-            return
-        await asyncio.sleep(0.02)
-    _signal_group(pgid, signal.SIGKILL)
-    for _ in range(250):  # SIGKILL cannot be ignored; give the kernel up to 5 s
-        if not group_is_alive(pgid):
-            return
-        await asyncio.sleep(0.02)
+            return True
+        await asyncio.sleep(delay_s)
+        delay_s = min(delay_s * 2, 0.02)
+    return not group_is_alive(pgid)
 
 
 # ---------------------------------------------------------------- output

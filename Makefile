@@ -6,7 +6,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-dev
 
-.PHONY: demo test lint types unit bench compat clean bubblewrap
+.PHONY: demo test lint types unit bench compat clean bubblewrap chromium
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,8 +38,15 @@ bubblewrap:
 		&& $(SUDO) apt-get install -y -qq bubblewrap >/dev/null; } \
 		|| echo "warning: could not install bubblewrap; the sandbox tests will be skipped"
 
-test: lint types bubblewrap
+test: lint types bubblewrap chromium
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# The web UI's browser tests (tests/integration/ui) drive Debian's Chromium: installed when
+# missing (as root, or with password-less sudo). Without it the browser tests skip and say why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "warning: could not install chromium; the browser tests will be skipped"
 
 bench: $(STAMP) bubblewrap
 	$(BIN)/python bench/run_all.py

@@ -3,9 +3,9 @@
 `create_app` puts settings, store, API token, queue and monitor on `app.state`, installs the
 request frame (request id, body limit, deadline, last-resort 500, access event) and the one
 error envelope for every error, includes the routers (health, webhooks, the runs API, the
-monitor's pipelines/metrics/cc.xml, the dashboard page) and runs the lifespan: start the run
-queue (recovering orphans, resuming `pending` runs) and the monitor; on shutdown stop the
-monitor, stop the queue (grace, then cancel), close the notifiers. The app is a
+monitor's pipelines/metrics/cc.xml, the dashboard page, the web UI under /ui) and runs the
+lifespan: start the run queue (recovering orphans, resuming `pending` runs) and the monitor;
+on shutdown stop the monitor, stop the queue (grace, then cancel), close the notifiers. The app is a
 `ConveyorApp`: the monitor's reads and `GET /api/v1/runs/{id}` (when the store's reads are
 local) are answered in front of the middleware stack by `middleware.answer_fast` (same
 request id, auth, envelope and access event). It does not configure logging (serve does)
@@ -46,6 +46,7 @@ from conveyor.server.middleware import (
     answer_fast,
     bind_access_log,
 )
+from conveyor.server.ui import pages as ui_pages
 from conveyor.settings import Settings
 from conveyor.settings.monitor import resolve_hook_secret
 from conveyor.store.base import RunStore
@@ -132,6 +133,7 @@ def create_app(
     app.include_router(metrics.build_router(monitor))
     app.include_router(cctray.build_router(monitor))
     app.include_router(dashboard.build_router())
+    app.include_router(ui_pages.build_router(monitor))
     return app
 
 

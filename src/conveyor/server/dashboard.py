@@ -1,5 +1,5 @@
 """`GET /dashboard`: one self-contained HTML page over the monitor cache and the latest runs;
-`GET /` redirects to it (307).
+`GET /` redirects to the web UI (server/ui).
 
 The page (`dashboard.html`, package data next to this module) holds no data: its inline
 script reads `GET /api/v1/pipelines`, `GET /api/v1/runs` and `GET /api/v1/runs/{id}` with
@@ -19,8 +19,7 @@ import re
 from importlib.resources import files
 
 from fastapi import APIRouter
-from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 __all__ = ["DASHBOARD_PATH", "build_router", "content_security_policy", "load_page"]
 
@@ -91,11 +90,5 @@ def build_router() -> APIRouter:
     @router.get(DASHBOARD_PATH, include_in_schema=False)
     async def dashboard() -> Response:
         return Response(body, media_type="text/html; charset=utf-8", headers=headers)
-
-    @router.get("/", include_in_schema=False)
-    async def home(request: Request) -> RedirectResponse:
-        # root_path keeps the redirect inside a reverse proxy's prefix; the page's own
-        # requests are relative for the same reason.
-        return RedirectResponse(request.scope.get("root_path", "") + DASHBOARD_PATH, 307)
 
     return router

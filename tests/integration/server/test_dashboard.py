@@ -106,9 +106,9 @@ def test_dashboard_page_loads_nothing_from_another_host(server: Served) -> None:
     assert "<img" not in page
 
 
-def test_root_redirects_to_the_dashboard_with_307(server: Served) -> None:
+def test_root_redirects_to_the_web_ui_runs_page_with_307(server: Served) -> None:
     response = httpx.get(server.url("/"))
-    assert (response.status_code, response.headers["location"]) == (307, "/dashboard")
+    assert (response.status_code, response.headers["location"]) == (307, "/ui/runs")
 
 
 def test_guard_page_script_has_no_html_injection_sink() -> None:

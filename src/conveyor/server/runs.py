@@ -1,4 +1,5 @@
-"""The runs API: list, show, trigger, cancel, play manual jobs, read and follow job logs.
+"""The runs API: list, show, trigger, cancel, retry, play manual jobs, read and follow job
+logs.
 
 `build_router()` returns the APIRouter that `server.app.create_app` mounts. Handlers read
 `app.state.store` (its RunRecords, sync, called through `asyncio.to_thread`),
@@ -24,7 +25,7 @@ Job names travel in paths URL-encoded (`test%20%5BPY%3D3.12%5D`, `deploy%2Fprod`
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Protocol
@@ -35,7 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.errors import ConflictError, GitError
 from conveyor.inputs import check_ref, check_variable_names
-from conveyor.model import EventKind, RunRecord, Status
+from conveyor.model import Event, EventKind, RunRecord, Status
+from conveyor.runs.queue import Queued
 from conveyor.server.auth import require_read, require_write
 from conveyor.server.errors import ApiError
 from conveyor.server.runreads import RUN_PREFIX, FinishedRuns, RunReads, run_not_found
@@ -50,6 +52,7 @@ from conveyor.store.base import LogReader, RunRecords
 from conveyor.store.logreader import LogFileReader
 from conveyor.store.paths import is_valid_run_id, run_dir
 from conveyor.suggest import closest_name
+from conveyor.triggers import event_from_trigger
 
 __all__ = [
     "RUN_PREFIX",
@@ -87,6 +90,8 @@ class RunQueue(Protocol):
         """Play `job` in run `run_id` and return the run's record; None for an unknown run;
         ConflictError when `job` is not a manual job waiting in that run."""
         ...
+
+    async def enqueue(self, event: Event, *, play: Sequence[str] = ()) -> Queued: ...
 
 
 class TriggerBody(BaseModel):
@@ -206,6 +211,25 @@ async def cancel_run(request: Request, run_id: str) -> Response:
     )
 
 
+async def retry_run(request: Request, run_id: str) -> Response:
+    """A new run of what started run `run_id` (repo, ref, sha, event, variables, the pull or
+    merge request, the manual jobs it played): 202 with the new run's record."""
+    run = await _get_run(request, run_id)
+    if not run.status.is_final:
+        raise ApiError(
+            409,
+            "run_not_finished",
+            f"Run {run_id!r} has not ended ({run.status}): cancel it first, or wait for it.",
+        )
+    played = run.trigger.get("play")
+    queued = await _queue(request).enqueue(
+        event_from_trigger(run.trigger),
+        play=[str(job) for job in played] if isinstance(played, list) else (),
+    )
+    new = await _get_run(request, queued.run_id)
+    return json_response(new, status_code=202, headers={"Location": f"/api/v1/runs/{new.run_id}"})
+
+
 def _play_job_route(reads: RunReads) -> Callable[[Request, str, str], Any]:
     async def play_job(request: Request, run_id: str, job: str) -> Response:
         """Play manual job `job` in run `run_id` (same run): 202 with the run's record."""
@@ -306,6 +330,7 @@ def build_router(reads: RunReads | None = None) -> APIRouter:
     reads = reads or RunReads()
     router.add_api_route("/runs/{run_id}", _get_run_route(reads), methods=["GET"])
     router.add_api_route("/runs/{run_id}/cancel", cancel_run, methods=["POST"], dependencies=write)
+    router.add_api_route("/runs/{run_id}/retry", retry_run, methods=["POST"], dependencies=write)
     router.add_api_route(
         "/runs/{run_id}/jobs/{job:path}/play",
         _play_job_route(reads),

@@ -192,6 +192,15 @@ def test_ui_cancels_a_long_run_and_sees_it_canceled(page: Any, server: Served) -
     assert server.wait_for_run(run_id).status == "canceled"
 
 
+def test_ui_retries_a_failed_run_as_a_new_run(page: Any, server: Served, failed_run: str) -> None:
+    page.goto(f"/ui/runs/{failed_run}")
+    page.get_by_role("button", name="Retry run").click()
+    expect(page).not_to_have_url(re.compile(rf"/ui/runs/{failed_run}$"))
+    new_run = page.url.rsplit("/", 1)[-1]
+    expect(page.locator("li.job", has_text="unit")).to_contain_text("✖ failed", timeout=20_000)
+    assert server.wait_for_run(new_run).sha == server.store.get_run(failed_run).sha
+
+
 def test_ui_deep_link_scrolls_to_and_marks_the_log_line(page: Any, failed_run: str) -> None:
     page.goto(f"/ui/runs/{failed_run}/jobs/build/log#L25")
     line = page.locator("#L25")

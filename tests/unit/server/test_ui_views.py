@@ -70,10 +70,12 @@ def test_views_manual_job_offers_play_unless_the_run_was_canceled() -> None:
     assert views.job_actions(run_of(Status.CANCELED, deploy), deploy) == ()
 
 
-def test_views_run_offers_cancel_while_it_runs() -> None:
+def test_views_run_offers_cancel_while_it_runs_and_retry_once_it_failed() -> None:
     assert views.run_actions(run_of(Status.RUNNING)) == ("cancel",)
     assert views.run_actions(run_of(Status.PENDING)) == ("cancel",)
     assert views.run_actions(run_of(Status.SUCCESS)) == ()
+    assert views.run_actions(run_of(Status.FAILED)) == ("retry",)
+    assert views.run_actions(run_of(Status.CANCELED)) == ("retry",)
 
 
 def test_views_job_path_encodes_spaces_brackets_and_slashes() -> None:

@@ -100,9 +100,12 @@ def job_actions(run: RunRecord, job: JobRecord) -> tuple[str, ...]:
 
 
 def run_actions(run: RunRecord) -> tuple[str, ...]:
-    """`cancel` while the run is not final."""
+    """`cancel` while the run is not final, `retry` (a new run of the same trigger) once it
+    ended failed or canceled."""
     if not run.status.is_final:
         return ("cancel",)
+    if run.status in (Status.FAILED, Status.CANCELED):
+        return ("retry",)
     return ()
 
 

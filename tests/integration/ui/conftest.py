@@ -31,7 +31,10 @@ def chromium_path() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running in the
+# main thread while it is open, and the asyncio tests that follow could not run theirs.
+# One module (test_browser.py) uses the browser: one launch per test session all the same.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     executable = chromium_path()
     if executable is None:

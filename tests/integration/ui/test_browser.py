@@ -247,6 +247,17 @@ def test_ui_works_by_keyboard(page: Any, failed_run: str) -> None:
     expect(page.get_by_role("button", name="▸ compile")).to_be_focused()
 
 
+def test_ui_live_refresh_keeps_keyboard_focus(page: Any, failed_run: str) -> None:
+    page.goto(f"/ui/runs/{failed_run}")
+    link = page.locator("#log-job-unit")
+    link.focus()
+    link.evaluate("el => { el.dataset.old = '1'; }")
+    page.evaluate("htmx.trigger('#run', 'refresh')")
+    fresh = page.locator("#log-job-unit:not([data-old])")
+    fresh.wait_for(state="attached")  # the fragment was swapped for a new one
+    expect(fresh).to_be_focused()
+
+
 def test_ui_monitor_page_is_accessible(page: Any, axe_source: str) -> None:
     page.goto("/ui/monitor")
     expect(page.locator("#monitor")).to_contain_text("No pipelines are watched")

@@ -17,7 +17,15 @@ from conveyor.errors import UsageError
 from conveyor.inputs import check_variable_names, ref_problem
 from conveyor.model import EventKind
 
-__all__ = ["config_option", "event_options", "execution_options", "parse_vars", "strict_option"]
+__all__ = [
+    "config_option",
+    "event_options",
+    "execution_options",
+    "input_option",
+    "parse_inputs",
+    "parse_vars",
+    "strict_option",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,6 +40,18 @@ def parse_vars(pairs: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"--var {pair!r}: expected KEY=VALUE (e.g. --var DEPLOY=1)")
         values[key.strip()] = value
     check_variable_names(values, where="--var")
+    return values
+
+
+def parse_inputs(pairs: Sequence[str]) -> dict[str, str]:
+    """`--input NAME=VALUE` pairs as a mapping of text (the pipeline file's spec:inputs
+    types them); a pair without `=` or with an empty name is an error."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--input {pair!r}: expected NAME=VALUE (e.g. --input env=prod)")
+        values[name.strip()] = value
     return values
 
 
@@ -120,4 +140,17 @@ def strict_option(function: F) -> F:
         "--strict",
         is_flag=True,
         help="Fail on a GitLab include that cannot be read (and the jobs that need it).",
+    )(function)
+
+
+def input_option(function: F) -> F:
+    """`--input NAME=VALUE`, repeatable (parameter `inputs`): a value for the GitLab
+    file's own `spec:inputs`, as GitLab takes them when a pipeline is created."""
+    return click.option(
+        "--input",
+        "inputs",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="A value for the file's spec:inputs (repeatable; typed as the spec says: "
+        "number, true/false, JSON array).",
     )(function)

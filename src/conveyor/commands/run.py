@@ -36,6 +36,8 @@ from conveyor.commands.execution import relative_path
 from conveyor.commands.options import (
     event_options,
     execution_options,
+    input_option,
+    parse_inputs,
     parse_vars,
     strict_option,
 )
@@ -67,12 +69,14 @@ async def run_pipeline(
     checkout: CheckoutQuery | None = None,
     strict: bool = False,
     sandbox: Sandbox | None = None,
+    inputs: Mapping[str, str] | None = None,
 ) -> int:
     """The whole `conveyor run`; returns the exit code. `event`: the kind, ref, sha and
     variables asked for (the checkout describes the rest); `checkout`: the git commands
     that describe `directory` for it, when the caller has started them already; `strict`:
     an unreadable GitLab include is an error (`--strict`); `sandbox`: how jobs are
-    confined (None: not at all, as on a developer's own machine)."""
+    confined (None: not at all, as on a developer's own machine); `inputs`: the values of
+    a GitLab file's own `spec:inputs` (`--input`, text)."""
     from conveyor.clock import SYSTEM_CLOCK
     from conveyor.commands.execution import TerminalSurface, finish_in_terminal
     from conveyor.config import find_pipeline_file
@@ -106,6 +110,7 @@ async def run_pipeline(
         concurrency=concurrency,
         env=env,
         strict=strict,
+        inputs=inputs or {},
         sandbox=sandbox or NO_SANDBOX,
     )
     source = FolderSource(directory, query, pipeline_file, folder)
@@ -130,6 +135,7 @@ async def run_pipeline(
 )
 @execution_options
 @strict_option
+@input_option
 @click.option(
     "--sandbox",
     "use_sandbox",
@@ -151,11 +157,13 @@ def run(
     concurrency: int | None,
     as_json: bool,
     strict: bool,
+    inputs: tuple[str, ...],
     use_sandbox: bool,
     no_network: bool,
 ) -> None:
     """Run the pipeline in the current directory."""
     values = parse_vars(variables)
+    given_inputs = parse_inputs(inputs)
     directory, kind = Path.cwd(), EventKind(event)
     asked = Event(kind=kind, ref=ref or "", sha=sha or "", variables=values)
     gc.disable()  # until start-up is over (`settle_start_up_memory`): imports make no cycles
@@ -184,6 +192,7 @@ def run(
                     checkout=checkout,
                     strict=strict,
                     sandbox=sandbox,
+                    inputs=given_inputs,
                 )
 
         code = asyncio.run(run_with_pidfds())

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from conveyor.commands.options import event_options, parse_vars, strict_option
+from conveyor.commands.options import (
+    event_options,
+    input_option,
+    parse_inputs,
+    parse_vars,
+    strict_option,
+)
 from conveyor.config import find_pipeline_file, is_gitlab_file, load_pipeline
 from conveyor.config.problems import render_warning
 from conveyor.config.remote import GitLabFiles, is_offline
@@ -86,7 +92,8 @@ def _echo_warnings(pipeline: Pipeline) -> None:
     "-f", "--file", "file", help="Pipeline file (default: .conveyor.yml, then .gitlab-ci.yml)."
 )
 @strict_option
-def validate(file: str | None, strict: bool) -> None:  # fmt: skip
+@input_option
+def validate(file: str | None, strict: bool, inputs: tuple[str, ...]) -> None:  # fmt: skip
     """Check a pipeline file and report every problem."""
     path = _pipeline_path(file)
     event = _lint_event(path)
@@ -98,6 +105,7 @@ def validate(file: str | None, strict: bool) -> None:  # fmt: skip
         fetch=_remote_fetcher(),
         strict=strict,
         gitlab=_gitlab_files(),
+        inputs=parse_inputs(inputs),
     )
     _echo_warnings(pipeline)
     stages = len(pipeline.stages)
@@ -168,6 +176,7 @@ def render_plan(result: Plan) -> list[str]:
 @event_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @strict_option
+@input_option
 def plan(
     file: Path | None,
     event: str,
@@ -176,6 +185,7 @@ def plan(
     variables: tuple[str, ...],
     as_json: bool,
     strict: bool,
+    inputs: tuple[str, ...],
 ) -> None:
     """Show the jobs that would run, and why the others would not."""
     from conveyor.git.describe import event_from_checkout
@@ -196,6 +206,7 @@ def plan(
         fetch=_remote_fetcher(),
         strict=strict,
         gitlab=_gitlab_files(),
+        inputs=parse_inputs(inputs),
     )
     _echo_warnings(pipeline)
     from conveyor.git.describe import add_compare_changes  # rules:changes:compare_to diffs

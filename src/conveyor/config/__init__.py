@@ -10,6 +10,7 @@ RemoteFetcher (config.remote) the caller passes, e.g. conveyor.outbound.remote's
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,6 +78,7 @@ def load_pipeline(
     fetch: RemoteFetcher | None,
     strict: bool = False,
     gitlab: GitLabFiles | None = None,
+    inputs: Mapping[str, str] | None = None,
 ) -> Pipeline:
     """Read and validate the pipeline at `path`; ConfigError lists every problem.
 
@@ -90,7 +92,8 @@ def load_pipeline(
     project, component, remote offline) is an error, not a warning that leaves out the jobs
     needing it. `gitlab` reads `project`, `template` and `component` includes from a GitLab
     instance (`conveyor.outbound.gitlab_files.GitLabApiFiles`; None: they are unavailable).
-    The native format has none of these and ignores them all.
+    `inputs` (`--input NAME=VALUE`) are the values of a GitLab file's own `spec:inputs`.
+    The native format has none of these and ignores them all (but `inputs`: an error).
     """
     if is_gitlab_file(path):
         try:
@@ -111,8 +114,14 @@ def load_pipeline(
             fetch=fetch,
             strict=strict,
             gitlab=gitlab,
+            inputs=inputs,
         )
         return pipeline
+    if inputs:
+        raise UsageError(
+            f"--input {next(iter(inputs))}: inputs are for a .gitlab-ci.yml with spec:inputs, "
+            f"not {path.name}"
+        )
     from conveyor.config.native import parse_native
 
     return parse_native(_read_text(path), str(path))

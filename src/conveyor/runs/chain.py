@@ -88,6 +88,7 @@ class RunRequest(NamedTuple):
     # CONVEYOR_REMOTE_INCLUDE_ALLOW of `env` is added: outbound.remote.allow_entries).
     remote_include_allow: tuple[str, ...] = ()
     strict: bool = False  # --strict: an unreadable GitLab include is an error
+    inputs: Mapping[str, str] = EMPTY  # --input: the GitLab file's own spec:inputs (text)
     fork_secrets: ForkSecrets = "skip"  # a fork's pull request: what a job with secrets does
     held_secrets: tuple[str, ...] = ()
     sandbox: Sandbox = NO_SANDBOX
@@ -246,6 +247,7 @@ async def _load(
     *,
     strict: bool = False,
     env: Mapping[str, str] = EMPTY,
+    inputs: Mapping[str, str] = EMPTY,
 ) -> Pipeline:
     """Load and validate the pipeline; problems and warnings name files as the user
     knows them (the checkout's own folder cut off)."""
@@ -266,6 +268,7 @@ async def _load(
         fetch=None if is_offline(env) else HttpRemoteFetcher(allow=allow),
         strict=strict,
         gitlab=_gitlab_files(env),
+        inputs=inputs,
     )
     async with checkout.open_pipeline_file() as (path, prefix):
         try:
@@ -301,7 +304,12 @@ async def execute_request(
     async with source.open(request) as checkout:
         allow = allow_entries(request.env, request.remote_include_allow)
         pipeline = await _load(
-            checkout, checkout.event, allow, strict=request.strict, env=request.env
+            checkout,
+            checkout.event,
+            allow,
+            strict=request.strict,
+            env=request.env,
+            inputs=request.inputs,
         )
         for warning in pipeline.warnings:
             surface.say(render_warning(warning))

@@ -7,6 +7,7 @@ import pytest
 
 from conveyor.config.gitlab import parse_gitlab
 from conveyor.config.gitlab.include_rules import include_conditions
+from conveyor.errors import ConfigError
 from conveyor.model import Event, EventKind
 
 from .helpers import errors_of, parse
@@ -178,3 +179,43 @@ def test_a_document_start_without_a_spec_header_is_not_a_header() -> None:
 @pytest.mark.parametrize("head", ["spec: [unclosed\n", "spec: {}\nother: 1\n", "specs: 1\n"])
 def test_a_first_document_that_is_not_only_spec_is_no_header(head: str) -> None:
     assert errors_of(head + "---\njob:\n  script: x\n")
+
+
+def _with_inputs(given: dict[str, str], text: str = TEMPLATE) -> list[str] | list[tuple[str, str]]:
+    """The jobs (name, script) of TEMPLATE given `--input` values, or its problems."""
+    try:
+        pipeline = parse_gitlab(text, ".gitlab-ci.yml", inputs=given)
+    except ConfigError as exc:
+        return [str(problem) for problem in exc.problems]
+    return [(job.name, job.steps[0].run) for job in pipeline.jobs]
+
+
+def test_pipeline_inputs_are_typed_as_the_spec_says() -> None:
+    given = {"env": "prod", "names": '["x", "y"]', "retries": "2", "version": "v123"}
+    assert _with_inputs(given) == [("prod-job: [x]", "echo 123"), ("prod-job: [y]", "echo 123")]
+    pipeline = parse_gitlab(TEMPLATE, ".gitlab-ci.yml", inputs={"retries": "2"})
+    assert pipeline.jobs[0].retry.max == 2
+    flag = "spec:\n  inputs:\n    debug: {type: boolean, default: false}\n---\nj:\n  script: echo\n"
+    flag += "  variables:\n    DEBUG: $[[ inputs.debug ]]\n"
+    debug = parse_gitlab(flag, ".gitlab-ci.yml", inputs={"debug": "true"}).jobs[0]
+    assert debug.env["DEBUG"] == "true"
+
+
+def test_pipeline_inputs_not_declared_or_not_of_their_type_are_refused_where_declared() -> None:
+    given = {"envv": "prod", "retries": "two", "names": "a,b", "version": "x1"}
+    assert _with_inputs(given) == [
+        '.gitlab-ci.yml:3:5: --input envv: not in the file\'s spec:inputs (did you mean "env"?)',
+        '.gitlab-ci.yml:5:5: --input names=a,b: expected an array (a JSON array, e.g. ["a", "b"])',
+        ".gitlab-ci.yml:8:5: --input retries=two: expected a number (e.g. 3 or 1.5)",
+        ".gitlab-ci.yml:14:5: input version: 'x1' does not match its regex ^v\\d+$",
+    ]
+    assert _with_inputs({"env": "qa"}) == [
+        ".gitlab-ci.yml:11:5: input env: 'qa' is not one of its options (dev, prod)"
+    ]
+
+
+def test_pipeline_inputs_for_a_file_without_a_header_are_refused() -> None:
+    assert _with_inputs({"env": "prod"}, "j:\n  script: echo\n") == [
+        ".gitlab-ci.yml:1:1: --input env: the file has no spec:inputs header "
+        "(declare its inputs in a spec: document, then ---)"
+    ]

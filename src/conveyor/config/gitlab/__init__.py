@@ -18,6 +18,7 @@ touch the network.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -82,8 +83,10 @@ def load_gitlab(
     fetch: RemoteFetcher | None = None,
     strict: bool = False,
     gitlab: GitLabFiles | None = None,
+    inputs: Mapping[str, str] | None = None,
 ) -> Pipeline:
     """Read and translate a `.gitlab-ci.yml`. Raises ConfigError with every problem.
+    `inputs`: values for the file's own `spec:inputs` (`--input NAME=VALUE`).
 
     `event`: the event the pipeline will be planned for; `include:rules` are decided with
     its predefined and `--var` variables, changed files and file list. None: no event is
@@ -125,4 +128,5 @@ def load_gitlab(
         conditions=conditions,
         strict=strict,
         gitlab=gitlab,
+        inputs=inputs,
     )

@@ -9,7 +9,7 @@ Must not: read files itself, or import parse.py or includes.py (both import this
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from conveyor.config.gitlab.findings import Findings
 from conveyor.config.yamlload import MarkedDict, load_yaml, type_name
@@ -30,17 +30,22 @@ def load_document(
     given_inputs: MarkedDict | None = None,
     include_mark: Mark | None = None,
     expand: Callable[[str], str] | None = None,
+    pipeline_inputs: Mapping[str, str] | None = None,
 ) -> MarkedDict | None:
     """One file's YAML as a mapping (an empty file is an empty one), or None when it is not
     valid YAML or not a mapping (reported). A `spec:` header (then `---`) declares inputs:
-    `given_inputs` (an `include: inputs:`, written at `include_mark`) or their defaults
+    `given_inputs` (an `include: inputs:`, written at `include_mark`), for the main file
+    `pipeline_inputs` (`--input NAME=VALUE`, text typed as the spec says), or their defaults
     are checked and `$[[ inputs.x ]]` interpolated (inputs.py; `expand` serves
     `expand_vars`)."""
     header = None
-    if text.startswith("spec") or "\nspec" in text:  # inputs.py only for a possible header
+    if pipeline_inputs or text.startswith("spec") or "\nspec" in text:  # inputs.py if needed
+        from conveyor.config.gitlab.inputs import pipeline_inputs as typed_inputs
         from conveyor.config.gitlab.inputs import split_header
 
         header, text = split_header(text, file, findings)
+        if pipeline_inputs:
+            given_inputs = typed_inputs(header, pipeline_inputs, file, findings)
     try:
         doc = load_yaml(text, file)
     except ConfigError as exc:

@@ -4,18 +4,22 @@ Owns: splitting a file into its header document (`spec:` alone, then `---`) and 
 configuration (`split_header`, blank lines keep every line number), checking the values an
 `include: inputs:` gives (or, for the main file, the defaults) against the spec — unknown
 names, missing mandatory inputs, `type` (string, number, boolean, array), `options`,
-`regex` (RE2, as GitLab) — and interpolating `$[[ inputs.NAME ]]` in keys and values with
-the functions `expand_vars` (the variables known to `include`) and `truncate(offset,
-length)`. A value that is one whole `$[[ ... ]]` keeps its type (an array stays an array),
-as GitLab's interpolation does; inside text it is written as text.
+`regex` (RE2, as GitLab) — the values given when the pipeline is created (`--input
+NAME=VALUE`, `pipeline_inputs`: text typed as the spec says) — and interpolating
+`$[[ inputs.NAME ]]` in keys and values with the functions `expand_vars` (the variables
+known to `include`) and `truncate(offset, length)`. A value that is one whole
+`$[[ ... ]]` keeps its type (an array stays an array), as GitLab's interpolation does;
+inside text it is written as text.
 Must not: read files, or interpolate a file without a header (GitLab leaves `$[[` alone
 there).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from conveyor.config.gitlab.findings import Findings
 from conveyor.config.yamlload import MarkedDict, MarkedList, load_yaml, type_name
@@ -23,7 +27,7 @@ from conveyor.errors import ConfigError
 from conveyor.model import Mark
 from conveyor.suggest import did_you_mean
 
-__all__ = ["Inputs", "interpolate", "resolve_inputs", "split_header"]
+__all__ = ["Inputs", "interpolate", "pipeline_inputs", "resolve_inputs", "split_header"]
 
 Inputs = dict[str, object]
 
@@ -104,6 +108,76 @@ def _check(name: str, value: object, rule: MarkedDict, mark: Mark, findings: Fin
             findings.error(mark, f"{where}: {value!r} does not match its regex {pattern}")
             return False
     return True
+
+
+def _typed(kind: object, text: str) -> tuple[object, bool]:
+    """(`text` as a value of the spec's type, True) or (text, False). As GitLab reads the
+    inputs of a new pipeline from text: a number as an integer or decimal, a boolean as
+    `true`/`false`, an array as a JSON array."""
+    if kind == "number":
+        for convert in (int, float):
+            try:
+                number = convert(text)
+            except ValueError:
+                continue
+            return number, math.isfinite(number)
+        return text, False
+    if kind == "boolean":
+        return text == "true", text in ("true", "false")
+    if kind == "array":
+        try:
+            array = json.loads(text)
+        except ValueError:
+            return text, False
+        return array, isinstance(array, list)
+    return text, True
+
+
+def pipeline_inputs(
+    header: MarkedDict | None, given: Mapping[str, str], file: str, findings: Findings
+) -> MarkedDict | None:
+    """The main file's inputs given when the pipeline is created (`--input NAME=VALUE`,
+    text), typed as its `spec:inputs` says, as an `include: inputs:` mapping whose marks
+    are the declarations (resolve_inputs checks options and regex there). An input the spec
+    does not declare, or text that is not of its type, is reported."""
+    if header is None:
+        if given:
+            findings.error(
+                Mark(file, 1, 1),
+                f"--input {next(iter(given))}: the file has no spec:inputs header "
+                "(declare its inputs in a spec: document, then ---)",
+            )
+        return None
+    spec = _spec_inputs(header, findings)
+    values = MarkedDict(spec.mark)
+    for name, text in given.items():
+        if name not in spec:
+            findings.error(
+                spec.mark,
+                f"--input {name}: not in the file's spec:inputs{did_you_mean(name, spec)}",
+            )
+            continue
+        rule = spec[name]
+        kind = rule.get("type", "string") if isinstance(rule, MarkedDict) else "string"
+        value, ok = _typed(kind, text)
+        if not ok:
+            findings.error(
+                spec.key_mark(name),
+                f"--input {name}={text}: expected {'an' if kind == 'array' else 'a'} {kind} "
+                f"({_HOW_WRITTEN.get(str(kind), 'text')})",
+            )
+            continue
+        values[name] = value
+        values.key_marks[name] = spec.key_mark(name)
+        values.value_marks[name] = spec.key_mark(name)
+    return values
+
+
+_HOW_WRITTEN = {
+    "number": "e.g. 3 or 1.5",
+    "boolean": "true or false",
+    "array": 'a JSON array, e.g. ["a", "b"]',
+}
 
 
 def resolve_inputs(

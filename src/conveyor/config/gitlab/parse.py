@@ -12,7 +12,7 @@ evaluate job rules.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import PurePath
 from typing import TYPE_CHECKING
@@ -160,8 +160,11 @@ def parse_gitlab(
     conditions: IncludeConditions | Callable[[], IncludeConditions] | None = None,
     strict: bool = False,
     gitlab: GitLabFiles | None = None,
+    inputs: Mapping[str, str] | None = None,
 ) -> Pipeline:
-    """Translate a `.gitlab-ci.yml`; `read` resolves `include: local` patterns (None: a
+    """Translate a `.gitlab-ci.yml`; `inputs` are the values of its own `spec:inputs` given
+    when the pipeline is created (`--input NAME=VALUE`, text; None: their defaults);
+    `read` resolves `include: local` patterns (None: a
     file with includes reports them as missing), `fetch` reads `include: remote` URLs (None:
     they are unavailable), `conditions` (or a function making them, called only for a
     file with `include:`) decide `include:rules` (None: every conditional include is
@@ -170,7 +173,7 @@ def parse_gitlab(
     `strict` makes both errors. `gitlab` reads project, template and component includes
     from a GitLab instance (None: they are unavailable). Raises ConfigError with every problem."""
     findings = Findings(strict=strict)
-    document = load_document(text, file, findings)
+    document = load_document(text, file, findings, pipeline_inputs=inputs)
     if document is not None:
         document = _expand_includes(document, file, read, fetch, conditions, findings, gitlab)
     if document is None:  # load_document or the includes recorded why

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from conveyor.model import RunRecord, Status
 from tests.fakes.git_repos import GitRepo
@@ -28,6 +29,7 @@ jobs:
 """
 
 
+@pytest.mark.timeout(150)  # 20 checkouts: seconds alone, much longer on a loaded machine
 def test_burst_of_20_pushes_leaves_only_the_newest_running(tmp_path: Path, remote: GitRepo) -> None:
     remote.commit({".conveyor.yml": SLOW})
     shas = [remote.commit({"n.txt": str(n)}, f"change {n}") for n in range(20)]
@@ -59,7 +61,7 @@ def test_burst_of_20_pushes_leaves_only_the_newest_running(tmp_path: Path, remot
 
 
 def _wait_for_superseded(get_run, run_ids: list[str]) -> dict[str, RunRecord]:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # below the test's timeout: fail with the runs' states
     while True:
         runs = {run_id: get_run(run_id) for run_id in run_ids}
         older_done = all(runs[r] is not None and runs[r].status.is_final for r in run_ids[:-1])

@@ -45,10 +45,11 @@ from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.engine.resume import check_playable
 from conveyor.engine.sandbox import Sandbox
 from conveyor.engine.scheduler import LiveRun, RunControls
-from conveyor.errors import ConflictError, ConveyorError, StoreError
+from conveyor.errors import ConflictError, ConveyorError
 from conveyor.git.checkout import Checkouts, GitAuth
 from conveyor.model import Event, EventKind, Plan, RunRecord, Status
 from conveyor.runs.chain import RunRequest, Started, execute_request
+from conveyor.runs.intake import DeliveryIntake
 from conveyor.runs.listeners import Listeners, RunListener
 from conveyor.runs.records import (
     cancel_open_jobs,
@@ -120,7 +121,7 @@ class RunQueue:
         self.listeners = Listeners(listeners)
         self.checkouts = Checkouts(home / "mirrors", timeout_s=settings.server.git_timeout, env=env)
         self._waiting: asyncio.Queue[str] = asyncio.Queue()
-        self._deliveries: list[tuple[RunRecord, str, asyncio.Future[str | None]]] = []
+        self._intake = DeliveryIntake(store, self._queue_new)
         self._active: dict[str, _Active] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._accepting = False
@@ -196,13 +197,10 @@ class RunQueue:
         skipped = skip_ci_reason(event)
         if skipped is not None:  # stored final, so it shows why nothing ran; never queued
             run = replace(run, status=Status.SKIPPED, finished_at=run.created_at, reason=skipped)
-        # Written on the event loop, like every store call of the engine: SQLite writes are
-        # short, and handing them to a thread cost more (GIL hand-offs with a busy loop, and
-        # writer threads waiting on each other's lock) than they take. Deliveries arriving
-        # together are written in one transaction (`_flush_deliveries`), which also queues
-        # the new runs: a cancelled request cannot strand its run.
+        # Deliveries: a group commit that also queues the new runs (runs.intake), so a
+        # cancelled request cannot strand its run.
         if delivery_id is not None:
-            existing = await self._record_delivery(run, delivery_id)
+            existing = await self._intake.record(run, delivery_id)
             if existing:
                 return Queued(existing, duplicate=True)
         else:
@@ -236,33 +234,6 @@ class RunQueue:
                 elif old.status is Status.PENDING and should_cancel(repo_mode, None, old.jobs):
                     await asyncio.to_thread(self._cancel_pending, old.run_id, reason)
                     log.info("run.superseded", run_id=old.run_id, by=new.run_id)
-
-    def _record_delivery(self, run: RunRecord, delivery_id: str) -> asyncio.Future[str | None]:
-        """The first run id of a delivery seen before, else None once `run` is stored and
-        queued. The write happens on the next turn of the loop, with every delivery that
-        arrived meanwhile (group commit)."""
-        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self._deliveries.append((run, delivery_id, future))
-        if len(self._deliveries) == 1:
-            future.get_loop().call_soon(self._flush_deliveries)
-        return future
-
-    def _flush_deliveries(self) -> None:
-        batch, self._deliveries = self._deliveries, []
-        try:
-            answers = self.store.create_delivered_runs([(run, d) for run, d, _ in batch])
-        except Exception as exc:  # each request answers the error (503 for a StoreError)
-            if not isinstance(exc, StoreError):
-                log.error("queue.intake_failed", deliveries=len(batch), exc_info=True)
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for (run, _, future), existing in zip(batch, answers, strict=True):
-            if existing is None:
-                self._queue_new(run)
-            if not future.done():  # a request that gave up still gets its run queued
-                future.set_result(existing)
 
     def _queue_new(self, run: RunRecord) -> None:
         if run.status is Status.SKIPPED:

@@ -6,6 +6,7 @@ each page go to docs/ui/ (docs/ui.md shows them)."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,6 +120,11 @@ def check_accessibility(tab: Any, axe_source: str) -> None:
 
 
 def screenshot(tab: Any, name: str) -> None:
+    """The page as a PNG: into docs/ui/ with CONVEYOR_UI_SCREENSHOTS=1 (so a test run leaves
+    the work tree as it was), else into the test's own memory (the capture still runs)."""
+    if os.environ.get("CONVEYOR_UI_SCREENSHOTS") != "1":
+        assert tab.screenshot()  # the page renders to an image
+        return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     tab.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 

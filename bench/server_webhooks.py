@@ -3,9 +3,10 @@ acknowledgement latency, against a bare uvicorn app answering 202 in the same ru
 
 Both servers run as their own process with uvloop + httptools. The client is a small
 keep-alive HTTP/1.1 client on asyncio streams (so the client's own cost stays low) with
-`--connections` concurrent connections. Every delivery has its own X-GitHub-Delivery, so
-every one is verified, de-duplicated and stored as a `pending` run; one queue worker runs
-the (trivial) pipelines meanwhile, as in production.
+`--connections` concurrent connections. Every delivery has its own X-GitHub-Delivery and
+its own body (its delivery id added to the payload, as real pushes differ), so every one is
+verified, de-duplicated (by id and by body digest) and stored as a `pending` run; one
+queue worker runs the (trivial) pipelines meanwhile, as in production.
 
     .venv/bin/python bench/server_webhooks.py [--requests 3000] [--connections 16]
                                               [--rate 250] [--paced 1000] [--diagnose-store]
@@ -183,7 +184,6 @@ async def _load(
     """Send `total` deliveries over `connections` keep-alive connections: as fast as
     answers come back (rate None), or paced at `rate` per second overall, latency then
     counted from each request's scheduled time (no coordinated omission)."""
-    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     remaining = iter(range(total))
@@ -197,13 +197,17 @@ async def _load(
                 if rate is not None:
                     scheduled = begin + index / rate
                     await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+                # A body of its own: the server takes a body seen before for a replay.
+                delivery = str(uuid.uuid4())
+                unique = body[:-1] + b',"bench_delivery":"' + delivery.encode() + b'"}'
+                digest = hmac.new(SECRET.encode(), unique, hashlib.sha256).hexdigest()
                 headers = {
                     "content-type": "application/json",
                     "x-github-event": "push",
-                    "x-github-delivery": str(uuid.uuid4()),
-                    "x-hub-signature-256": signature,
+                    "x-github-delivery": delivery,
+                    "x-hub-signature-256": "sha256=" + digest,
                 }
-                status = await client.post(PATH, body, headers)
+                status = await client.post(PATH, unique, headers)
                 latencies.append(time.perf_counter() - scheduled)
                 statuses[status] = statuses.get(status, 0) + 1
         finally:

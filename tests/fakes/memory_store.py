@@ -15,7 +15,7 @@ from datetime import datetime
 
 from conveyor.errors import StoreError
 from conveyor.model import JobRecord, RunRecord, Status
-from conveyor.store.base import LiveProcess, MonitorSnapshot
+from conveyor.store.base import BodySeen, LiveProcess, MonitorSnapshot
 
 __all__ = ["MemoryRunStore"]
 
@@ -35,6 +35,7 @@ class MemoryRunStore:
         self._runs: dict[str, _Run] = {}
         self._processes: dict[tuple[str, int], LiveProcess] = {}
         self._deliveries: dict[str, str] = {}
+        self._bodies: dict[str, list[tuple[datetime, str]]] = {}  # digest -> (at, run)
         self._snapshots: dict[str, MonitorSnapshot] = {}
         self.closed = False
 
@@ -185,16 +186,33 @@ class MemoryRunStore:
             self._deliveries[delivery_id] = run_id
         return seen
 
-    def create_delivered_run(self, run: RunRecord, delivery_id: str) -> str | None:
+    def create_delivered_run(
+        self, run: RunRecord, delivery_id: str, *, body: BodySeen | None = None
+    ) -> str | None:
         seen = self._deliveries.get(delivery_id)
         if seen is not None:
             return seen
+        if body is not None:
+            recent = [(at, r) for at, r in self._bodies.get(body.digest, []) if at >= body.since]
+            if recent:
+                return max(recent)[1]
         self.create_run(run)
         self._deliveries[delivery_id] = run.run_id
+        if body is not None:
+            self._bodies.setdefault(body.digest, []).append((run.created_at, run.run_id))
         return None
 
-    def create_delivered_runs(self, items: Sequence[tuple[RunRecord, str]]) -> list[str | None]:
-        return [self.create_delivered_run(run, delivery) for run, delivery in items]
+    def create_delivered_runs(
+        self,
+        items: Sequence[tuple[RunRecord, str]],
+        *,
+        bodies: Sequence[BodySeen | None] = (),
+    ) -> list[str | None]:
+        padded = [*bodies, *([None] * (len(items) - len(bodies)))]
+        return [
+            self.create_delivered_run(run, delivery, body=body)
+            for (run, delivery), body in zip(items, padded, strict=True)
+        ]
 
     def save_snapshots(self, snapshots: Sequence[MonitorSnapshot]) -> None:
         for snapshot in snapshots:

@@ -26,6 +26,8 @@ CORE = [
     "conveyor.masking",
     "conveyor.triggers",
     "conveyor.suggest",
+    "conveyor.inputs",
+    "conveyor.addresses",
 ]
 FORBIDDEN = ["asyncio", "subprocess", "socket", "httpx", "sqlalchemy", "fastapi"]
 

@@ -138,3 +138,15 @@ def test_settings_sandbox_unknown_mode_names_the_key() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_settings('[sandbox]\nmode = "docker"\n', {})
     assert "sandbox.mode" in str(caught.value)
+
+
+def test_settings_remote_include_allow_takes_names_addresses_and_networks() -> None:
+    text = '[server]\nremote_include_allow = ["git.lan", "10.0.0.0/8", "::1"]\n'
+    allow = parse_settings(text, {}).server.remote_include_allow
+    assert allow == ("git.lan", "10.0.0.0/8", "::1")
+
+
+def test_settings_remote_include_allow_names_a_bad_entry() -> None:
+    message = _problems('[server]\nremote_include_allow = ["http://x/y"]\n', {})
+    assert "server.remote_include_allow:" in message
+    assert "'http://x/y' is not a host name, an address or a network (CIDR)" in message

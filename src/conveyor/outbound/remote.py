@@ -59,8 +59,9 @@ def allow_entries(env: Mapping[str, str], extra: Sequence[str] = ()) -> tuple[st
 
 
 def _open_outbound_client(policy: ClientPolicy, allow: Sequence[str]) -> HttpClient:
+    from conveyor.addresses import parse_allow_list
     from conveyor.outbound.client import OutboundClient
-    from conveyor.outbound.guard import GuardedTransport, parse_allow_list
+    from conveyor.outbound.guard import GuardedTransport
 
     try:
         allowed = parse_allow_list(allow)

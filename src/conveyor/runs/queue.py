@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -68,7 +69,7 @@ from conveyor.runs.supersede import (
     superseded_reason,
 )
 from conveyor.settings import RepoSettings, Settings, held_secret_values
-from conveyor.store.base import RunStore
+from conveyor.store.base import BodySeen, RunStore
 from conveyor.store.paths import new_run_id, run_dir
 from conveyor.triggers import event_from_trigger, skip_ci_reason
 
@@ -183,10 +184,16 @@ class RunQueue:
     # ------------------------------------------------------------ triggers
 
     async def enqueue(
-        self, event: Event, *, delivery_id: str | None = None, play: Sequence[str] = ()
+        self,
+        event: Event,
+        *,
+        delivery_id: str | None = None,
+        body_digest: str | None = None,
+        play: Sequence[str] = (),
     ) -> Queued:
-        """Store a `pending` run for `event` and queue it; a delivery seen before queues
-        nothing and answers its first run id. `play`: manual jobs to run."""
+        """Store a `pending` run for `event` and queue it; a delivery seen before (by its
+        id, or by `body_digest` within `server.webhook_duplicate_window`) queues nothing
+        and answers its first run id. `play`: manual jobs to run."""
         run = new_run_record(
             event,
             new_run_id(),
@@ -199,8 +206,13 @@ class RunQueue:
             run = replace(run, status=Status.SKIPPED, finished_at=run.created_at, reason=skipped)
         # Deliveries: a group commit that also queues the new runs (runs.intake), so a
         # cancelled request cannot strand its run.
-        if delivery_id is not None:
-            existing = await self._intake.record(run, delivery_id)
+        window_s = self.settings.server.webhook_duplicate_window
+        body = None
+        if body_digest is not None and window_s > 0:
+            body = BodySeen(body_digest, since=run.created_at - timedelta(seconds=window_s))
+        key = delivery_id or body_digest  # a delivery without an id: its body is its key
+        if key is not None:
+            existing = await self._intake.record(run, key, body)
             if existing:
                 return Queued(existing, duplicate=True)
         else:

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from conveyor.errors import WebhookRejected
+from conveyor.inputs import check_ref
 from conveyor.model import ChangeRequest, Event, EventKind
 
 __all__ = ["GITHUB_PR_ACTIONS", "parse_github_pull_request", "parse_gitlab_merge_request"]
@@ -44,6 +45,7 @@ def parse_github_pull_request(payload: Mapping[str, Any], repo: str) -> Event | 
     source_branch, target_branch = _text(head, "ref"), _text(base, "ref")
     if len(sha) != _SHA_LENGTH or not source_branch or not target_branch:
         raise _bad_request("the pull request has no head sha or no head and base refs")
+    _check_branches(source_branch, target_branch)
     base_repo = _text(_mapping(base, "repo"), "full_name")
     # A deleted fork leaves `head.repo` null: still a fork.
     head_repo = _text(_mapping(head, "repo"), "full_name")
@@ -69,6 +71,13 @@ def parse_github_pull_request(payload: Mapping[str, Any], repo: str) -> Event | 
     )
 
 
+def _check_branches(source_branch: str, target_branch: str) -> None:
+    """Both branches as git's rules for branch names allow them (the API's and the push
+    webhooks' rule, conveyor.inputs): InvalidRef, 422 `invalid_ref`, otherwise."""
+    check_ref(source_branch, where="webhook: the request's source branch")
+    check_ref(target_branch, where="webhook: the request's target branch")
+
+
 def parse_gitlab_merge_request(payload: Mapping[str, Any], repo: str) -> Event | str:
     """A `Merge Request Hook` delivery -> the Event to run, or why it runs nothing."""
     attributes = _mapping(payload, "object_attributes")
@@ -85,6 +94,7 @@ def parse_gitlab_merge_request(payload: Mapping[str, Any], repo: str) -> Event |
         raise _bad_request(
             "the merge request has no last_commit.id or no source and target branches"
         )
+    _check_branches(source_branch, target_branch)
     source_id = attributes.get("source_project_id")
     target_id = attributes.get("target_project_id")
     iid = attributes.get("iid")

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from conveyor.errors import WebhookRejected
-from conveyor.inputs import ref_problem
+from conveyor.inputs import check_ref
 from conveyor.model import Event, EventKind
 from conveyor.server.change_parse import parse_github_pull_request, parse_gitlab_merge_request
 
@@ -185,13 +185,7 @@ def _split_ref(ref: str) -> tuple[EventKind, str]:
         kind, name = EventKind.TAG, ref.removeprefix("refs/tags/")
     else:
         raise _bad_request("the push has no 'ref' of the form refs/heads/… or refs/tags/…")
-    problem = ref_problem(name)
-    if problem is not None:  # the same rule as the API's (conveyor.inputs)
-        raise WebhookRejected(
-            f"webhook: the pushed ref {problem} (not a branch or tag name git accepts)",
-            http_status=422,
-            code="invalid_ref",
-        )
+    check_ref(name, where="webhook: the pushed ref")  # the API's rule (conveyor.inputs)
     return kind, name
 
 

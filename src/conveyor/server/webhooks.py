@@ -6,11 +6,15 @@ then the payload must decode (400, 415); then the payload's repository must be c
 (404) and be the one whose secret matched (401). A push answers 202 `{run_id}` once the run
 is stored as `pending`: no git or pipeline work happens on the request path. A redelivery
 (`X-GitHub-Delivery`, `X-Gitlab-Event-UUID`) answers 200 with the first run id. The body
-size limit is enforced by the middleware while the body is read.
+size limit is enforced by the middleware while the body is read. The same body received
+again within `server.webhook_duplicate_window` (by its SHA-256, per provider) is a
+duplicate too, whatever its delivery id: a captured signed body replayed under a new id
+starts nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import orjson
@@ -53,7 +57,7 @@ def build_router() -> APIRouter:
         repo = _configured_repo(settings, "github", payload, matched, event_name == "ping")
         outcome = parse_github(event_name, payload, repo)
         delivery = request.headers.get("x-github-delivery")
-        return await _answer(request, outcome, "github", delivery)
+        return await _answer(request, outcome, "github", delivery, body)
 
     @router.post("/gitlab", status_code=202)
     async def gitlab(request: Request) -> Response:
@@ -69,7 +73,7 @@ def build_router() -> APIRouter:
         delivery = request.headers.get("x-gitlab-event-uuid") or request.headers.get(
             "idempotency-key"
         )
-        return await _answer(request, outcome, "gitlab", delivery)
+        return await _answer(request, outcome, "gitlab", delivery, body)
 
     return router
 
@@ -114,14 +118,15 @@ def _configured_repo(
 
 
 async def _answer(
-    request: Request, outcome: Event | Ignored, provider: str, delivery: str | None
+    request: Request, outcome: Event | Ignored, provider: str, delivery: str | None, body: bytes
 ) -> Response:
     if isinstance(outcome, Ignored):
         log.info("webhook.ignored", provider=provider, reason=outcome.reason, delivery=delivery)
         return _json({"status": "ignored", "reason": outcome.reason}, outcome.status_code)
     queue: RunQueue = request.app.state.queue
     key = f"{provider}:{delivery}" if delivery else None
-    queued = await queue.enqueue(outcome, delivery_id=key)
+    digest = f"{provider}:sha256:{hashlib.sha256(body).hexdigest()}"
+    queued = await queue.enqueue(outcome, delivery_id=key, body_digest=digest)
     if queued.duplicate:
         log.info("webhook.duplicate", provider=provider, delivery=delivery, run_id=queued.run_id)
         return _json({"run_id": queued.run_id, "duplicate": True}, 200)

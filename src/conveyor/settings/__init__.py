@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from conveyor.addresses import parse_allow_list
 from conveyor.errors import ConfigError, Problem
 from conveyor.secrets import MIN_TOKEN_LENGTH, looks_like_secret, read_secret
 from conveyor.settings.monitor import MonitorSettings, resolve_targets
@@ -89,6 +90,15 @@ class ServerSettings(_Section):
     # A connection that has not sent a complete request head after this many seconds is
     # closed (slow or idle clients cannot hold connections).
     request_head_timeout: float = Field(default=5.0, gt=0, le=300)
+    # The same webhook body (signed, or sent with the repo's token) received again within
+    # this many seconds is a duplicate, whatever its delivery id; 0: ids only.
+    webhook_duplicate_window: float = Field(default=86400.0, ge=0)
+
+    @field_validator("remote_include_allow")
+    @classmethod
+    def _allow_entries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        parse_allow_list(value)  # ValueError names the entry that is no host or network
+        return value
 
 
 class RepoSettings(_Section):

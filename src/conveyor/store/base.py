@@ -27,6 +27,7 @@ from typing import Protocol
 from conveyor.model import JobRecord, LogRecord, RunRecord, Status
 
 __all__ = [
+    "BodySeen",
     "Deliveries",
     "DoneCheck",
     "LiveProcess",
@@ -168,23 +169,47 @@ class ProcessRecords(ProcessBook, Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class BodySeen:
+    """A delivery's body as de-duplication sees it: its `digest` (`<provider>:sha256:<hex>`)
+    and the oldest receipt that still makes the same body a duplicate (`since`: the run's
+    `created_at` minus the window)."""
+
+    digest: str
+    since: datetime
+
+
 class Deliveries(Protocol):
-    """Webhook deliveries: de-duplication that survives restarts, and the intake's write."""
+    """Webhook deliveries: de-duplication that survives restarts, and the intake's write.
+
+    A delivery is a duplicate when its id was seen, or (given its `BodySeen`) when a
+    delivery with the same body digest made a run created at or after `since`, whatever
+    its id: a signed body replayed under a new id starts nothing. The body is recorded
+    with the run it made (received at the run's `created_at`)."""
 
     def claim_delivery(self, delivery_id: str, run_id: str) -> str | None:
         """Record delivery -> run; if the delivery was seen before, return its run id and
         record nothing."""
         ...
 
-    def create_delivered_run(self, run: RunRecord, delivery_id: str) -> str | None:
+    def create_delivered_run(
+        self, run: RunRecord, delivery_id: str, *, body: BodySeen | None = None
+    ) -> str | None:
         """`claim_delivery` + `create_run` as one atomic write (the webhook intake): if the
-        delivery was seen before, write nothing and return its run id; else store `run`
-        (numbered as `create_run` does) and the delivery, and return None."""
+        delivery (or its body, class docstring) was seen before, write nothing and return
+        that run's id; else store `run` (numbered as `create_run` does), the delivery and
+        its body, and return None."""
         ...
 
-    def create_delivered_runs(self, items: Sequence[tuple[RunRecord, str]]) -> list[str | None]:
-        """`create_delivered_run` for each (run, delivery_id) pair, in order, as one write
-        where the store can (a delivery repeated within `items` answers its first run)."""
+    def create_delivered_runs(
+        self,
+        items: Sequence[tuple[RunRecord, str]],
+        *,
+        bodies: Sequence[BodySeen | None] = (),
+    ) -> list[str | None]:
+        """`create_delivered_run` for each (run, delivery_id) pair, in order, with the body
+        of the same position in `bodies` (none when shorter), as one write where the store
+        can (a delivery or body repeated within `items` answers its first run)."""
         ...
 
 

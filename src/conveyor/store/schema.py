@@ -15,6 +15,7 @@ from sqlalchemy.engine import Dialect
 __all__ = [
     "UtcDateTime",
     "deliveries",
+    "delivery_bodies",
     "jobs",
     "metadata",
     "processes",
@@ -124,6 +125,17 @@ deliveries = sa.Table(
     metadata,
     sa.Column("delivery_id", sa.String(255), primary_key=True),
     sa.Column("run_id", sa.String(128), nullable=False),
+)
+
+# Webhook bodies seen (`<provider>:sha256:<hex>`), when: the same signed body again within
+# the window is a duplicate whatever its delivery id. Written with its run; no foreign key
+# either, like `deliveries`.
+delivery_bodies = sa.Table(
+    "delivery_bodies",
+    metadata,
+    sa.Column("body_digest", sa.String(80), primary_key=True),
+    sa.Column("run_id", sa.String(128), primary_key=True),
+    sa.Column("received_at", UtcDateTime, nullable=False),
 )
 
 snapshots = sa.Table(

@@ -23,7 +23,7 @@ from datetime import datetime
 
 from conveyor.model import JobRecord, RunRecord, Status
 from conveyor.store import deliveries
-from conveyor.store.base import LiveProcess, MonitorSnapshot
+from conveyor.store.base import BodySeen, LiveProcess, MonitorSnapshot
 from conveyor.store.executor import Database, IntegrityConflict, MissingReference, Tx
 from conveyor.store.rows import (
     job_from_row,
@@ -249,11 +249,18 @@ class SqlRunStore:
     def claim_delivery(self, delivery_id: str, run_id: str) -> str | None:
         return deliveries.claim_delivery(self._db, delivery_id, run_id)
 
-    def create_delivered_run(self, run: RunRecord, delivery_id: str) -> str | None:
-        return deliveries.create_delivered_run(self._db, run, delivery_id)
+    def create_delivered_run(
+        self, run: RunRecord, delivery_id: str, *, body: BodySeen | None = None
+    ) -> str | None:
+        return deliveries.create_delivered_run(self._db, run, delivery_id, body)
 
-    def create_delivered_runs(self, items: Sequence[tuple[RunRecord, str]]) -> list[str | None]:
-        return deliveries.create_delivered_runs(self._db, items)
+    def create_delivered_runs(
+        self,
+        items: Sequence[tuple[RunRecord, str]],
+        *,
+        bodies: Sequence[BodySeen | None] = (),
+    ) -> list[str | None]:
+        return deliveries.create_delivered_runs(self._db, items, bodies)
 
     # ------------------------------------------------------------ monitor snapshots
 

@@ -10,10 +10,11 @@ from conveyor.store.executor import CompiledStatement
 
 __all__ = ["DDL", "HEAD_REVISION", "STATEMENTS"]
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 DDL = (
     "\nCREATE TABLE deliveries (\n\tdelivery_id VARCHAR(255) NOT NULL, \n\trun_id VARCHAR(128) NOT NULL, \n\tCONSTRAINT pk_deliveries PRIMARY KEY (delivery_id)\n)\n\n",
+    "\nCREATE TABLE delivery_bodies (\n\tbody_digest VARCHAR(80) NOT NULL, \n\trun_id VARCHAR(128) NOT NULL, \n\treceived_at DATETIME NOT NULL, \n\tCONSTRAINT pk_delivery_bodies PRIMARY KEY (body_digest, run_id)\n)\n\n",
     '\nCREATE TABLE monitor_snapshots (\n\t"key" VARCHAR(1024) NOT NULL, \n\tprovider VARCHAR(32) NOT NULL, \n\tdata BLOB NOT NULL, \n\tfetched_at DATETIME NOT NULL, \n\tCONSTRAINT pk_monitor_snapshots PRIMARY KEY ("key")\n)\n\n',
     "\nCREATE TABLE runs (\n\trun_id VARCHAR(128) NOT NULL, \n\tnumber INTEGER NOT NULL, \n\tpipeline_name VARCHAR(255) DEFAULT '' NOT NULL, \n\trepo VARCHAR(512) NOT NULL, \n\tref VARCHAR(512) NOT NULL, \n\tsha VARCHAR(64) NOT NULL, \n\tevent VARCHAR(32) NOT NULL, \n\tstatus VARCHAR(16) NOT NULL, \n\treason TEXT, \n\tcreated_at DATETIME NOT NULL, \n\tstarted_at DATETIME, \n\tfinished_at DATETIME, \n\ttrigger_json TEXT DEFAULT '{}' NOT NULL, \n\towner_pid INTEGER, \n\towner_started_ticks BIGINT, \n\tcancel_requested BOOLEAN DEFAULT 0 NOT NULL, \n\tCONSTRAINT pk_runs PRIMARY KEY (run_id), \n\tCONSTRAINT uq_runs_number UNIQUE (number)\n)\n\n",
     "CREATE INDEX ix_runs_repo_ref ON runs (repo, ref)",
@@ -24,6 +25,27 @@ DDL = (
 )
 
 STATEMENTS: dict[str, CompiledStatement] = {
+    "delivery_body_insert": CompiledStatement(
+        sql="INSERT INTO delivery_bodies (body_digest, run_id, received_at) VALUES (?, ?, ?)",
+        params=(
+            ("v_body_digest", ""),
+            ("v_run_id", ""),
+            ("v_received_at", "datetime"),
+        ),
+        columns=(),
+    ),
+    "delivery_body_runs": CompiledStatement(
+        sql="SELECT delivery_bodies.body_digest, delivery_bodies.run_id, delivery_bodies.received_at \nFROM delivery_bodies \nWHERE delivery_bodies.body_digest IN (__[POSTCOMPILE_key_body_digests]) AND delivery_bodies.received_at >= ?",
+        params=(
+            ("key_body_digests", ""),
+            ("key_since", "datetime"),
+        ),
+        columns=(
+            ("body_digest", ""),
+            ("run_id", ""),
+            ("received_at", "datetime"),
+        ),
+    ),
     "delivery_insert": CompiledStatement(
         sql="INSERT INTO deliveries (delivery_id, run_id) VALUES (?, ?)",
         params=(

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
-from conveyor.store.schema import deliveries, jobs, processes, runs, snapshots
+from conveyor.store.schema import deliveries, delivery_bodies, jobs, processes, runs, snapshots
 from conveyor.store.sql import LIST_FILTERS, list_runs_statement
 
 __all__ = ["RUN_COLUMNS", "STATEMENTS"]
@@ -118,6 +118,16 @@ STATEMENTS: dict[str, sa.Executable] = {
     "delivery_run": sa.select(deliveries.c.run_id).where(_key(deliveries.c.delivery_id)),
     "delivery_runs": sa.select(deliveries.c.delivery_id, deliveries.c.run_id).where(
         deliveries.c.delivery_id.in_(sa.bindparam("key_delivery_ids", expanding=True))
+    ),
+    "delivery_body_insert": delivery_bodies.insert().values(
+        _values(delivery_bodies, ("body_digest", "run_id", "received_at"))
+    ),
+    "delivery_body_runs": sa.select(
+        delivery_bodies.c.body_digest, delivery_bodies.c.run_id, delivery_bodies.c.received_at
+    ).where(
+        delivery_bodies.c.body_digest.in_(sa.bindparam("key_body_digests", expanding=True)),
+        delivery_bodies.c.received_at
+        >= sa.bindparam("key_since", type_=delivery_bodies.c.received_at.type),
     ),
     # -- monitor snapshots
     "snapshot_insert": snapshots.insert().values(

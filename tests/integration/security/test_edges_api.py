@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from tests.fakes.git_repos import GitRepo
@@ -23,6 +24,7 @@ from tests.integration.server.conftest import (
     make_settings,
     serve_app,
 )
+from tests.integration.server.test_change_triggers import pull_request_body
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 BAD_REFS = [
@@ -148,3 +150,33 @@ def test_edges_home_is_private(server: Served) -> None:
     logs = list((server.home / "runs" / run_id).rglob("*.jsonl"))
     assert logs
     assert {stat.S_IMODE(path.stat().st_mode) for path in logs} == {0o600}
+
+
+def test_edges_replayed_signed_body_under_a_new_delivery_id_is_a_duplicate(
+    server: Served, remote: GitRepo
+) -> None:
+    body = github_push_body(remote.head())
+    url = server.url("/webhooks/github")
+    first = httpx.post(url, content=body, headers=github_headers(body, delivery="d-1"))
+    assert first.status_code == 202
+    run_id = first.json()["run_id"]
+    for delivery in ("d-2", "d-3", None):
+        again = httpx.post(url, content=body, headers=github_headers(body, delivery=delivery))
+        assert (again.status_code, again.json()) == (200, {"run_id": run_id, "duplicate": True})
+    assert [r.run_id for r in server.store.list_runs(limit=10, offset=0)] == [run_id]
+
+
+@pytest.mark.parametrize("side", ["head", "base"])
+def test_edges_pull_request_with_a_revision_as_branch_is_refused(
+    server: Served, remote: GitRepo, side: str
+) -> None:
+    payload = orjson.loads(pull_request_body(remote.head()))
+    payload["pull_request"][side]["ref"] = "main:.conveyor.yml"
+    body = orjson.dumps(payload)
+    response = httpx.post(
+        server.url("/webhooks/github"),
+        content=body,
+        headers=github_headers(body, event="pull_request"),
+    )
+    assert _envelope(response) == (422, "invalid_ref")
+    assert server.store.list_runs(limit=10, offset=0) == []

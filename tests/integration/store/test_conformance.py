@@ -16,6 +16,7 @@ from conveyor.errors import StoreError
 from conveyor.model import EventKind, JobRecord, RunRecord, Status, StepRecord
 from conveyor.store import open_store, open_store_url
 from conveyor.store.base import (
+    BodySeen,
     Deliveries,
     LiveProcess,
     MonitorSnapshot,
@@ -330,6 +331,47 @@ def test_store_delivered_runs_in_one_batch(store: RunStore) -> None:
     assert [(r.run_id, r.number) for r in store.list_runs()] == [("r5", 3), ("r2", 2), ("r1", 1)]
     assert store.create_delivered_runs([(make_run("r6"), "d-3")]) == ["r5"]
     assert store.create_delivered_runs([]) == []
+
+
+def _body(digest: str, window_s: float, now: datetime = T0) -> BodySeen:
+    return BodySeen(digest, since=now - timedelta(seconds=window_s))
+
+
+def test_store_same_body_under_a_new_delivery_id_is_a_duplicate(store: RunStore) -> None:
+    body = _body("github:sha256:aa", 3600)
+    assert store.create_delivered_run(make_run("r1"), "github:d-1", body=body) is None
+    assert store.create_delivered_run(make_run("r2"), "github:d-2", body=body) == "r1"
+    assert store.get_run("r2") is None
+    # a new id whose body was seen answers the body's run, and records nothing
+    assert store.claim_delivery("github:d-2", "r9") is None
+
+
+def test_store_same_body_after_its_window_makes_a_new_run(store: RunStore) -> None:
+    assert store.create_delivered_run(make_run("r1"), "d-1", body=_body("b", 60)) is None
+    later = T0 + timedelta(seconds=61)
+    again = make_run("r2", created_at=later)
+    assert store.create_delivered_run(again, "d-2", body=_body("b", 60, later)) is None
+    third = make_run("r3", created_at=later + timedelta(seconds=1))
+    assert store.create_delivered_run(third, "d-3", body=_body("b", 60, later)) == "r2"
+
+
+def test_store_other_body_or_no_body_is_not_a_duplicate(store: RunStore) -> None:
+    assert store.create_delivered_run(make_run("r1"), "d-1", body=_body("b1", 60)) is None
+    assert store.create_delivered_run(make_run("r2"), "d-2", body=_body("b2", 60)) is None
+    assert store.create_delivered_run(make_run("r3"), "d-3") is None
+
+
+def test_store_delivered_runs_batch_deduplicates_bodies(store: RunStore) -> None:
+    assert store.create_delivered_run(make_run("r1"), "d-1", body=_body("b1", 60)) is None
+    batch = [
+        (make_run("r2"), "d-2"),  # body b1: seen before the batch
+        (make_run("r3"), "d-3"),  # body b2: new
+        (make_run("r4"), "d-4"),  # body b2: seen earlier in the batch
+        (make_run("r5"), "d-5"),  # no body given
+    ]
+    bodies = [_body("b1", 60), _body("b2", 60), _body("b2", 60)]
+    assert store.create_delivered_runs(batch, bodies=bodies) == ["r1", None, "r3", None]
+    assert [r.run_id for r in store.list_runs()] == ["r5", "r3", "r1"]
 
 
 # ---------------------------------------------------------------- MonitorSnapshots

@@ -82,6 +82,8 @@ def test_edges_fuzz_run_and_log_paths(server: Served, run_id: str, job: str, las
         _assert_safe(httpx.get(server.url(path), headers=headers))
     play = f"/api/v1/runs/{quote(run_id, safe='')}/jobs/{quote(job, safe='')}/play"
     _assert_safe(httpx.post(server.url(play), headers=headers))
+    schedule = f"/api/v1/schedules/{quote(run_id, safe='')}/run"
+    _assert_safe(httpx.post(server.url(schedule), headers=headers))
 
 
 _JSON = st.recursive(
@@ -124,12 +126,25 @@ def test_edges_fuzz_trigger_body(server: Served, body: dict[str, object]) -> Non
     st.binary(max_size=300),
     st.dictionaries(
         st.sampled_from(
-            ["content-type", "x-github-event", "x-hub-signature-256", "x-github-delivery"]
+            [
+                "content-type",
+                "x-github-event",
+                "x-hub-signature-256",
+                "x-github-delivery",
+                "x-gitlab-token",
+                "x-gitlab-event",
+            ]
         ),
         _HEADER_TEXT,
     ),
 )
 def test_edges_fuzz_webhook(server: Served, body: bytes, headers: dict[str, str]) -> None:
     raw = {name: value.encode("latin-1") for name, value in headers.items()}
-    _assert_safe(httpx.post(server.url("/webhooks/github"), content=body, headers=raw))
-    _assert_safe(httpx.post(server.url("/webhooks/gitlab"), content=body, headers=raw))
+    for path in (
+        "/webhooks/github",
+        "/webhooks/gitlab",
+        "/webhooks/monitor/github",
+        "/webhooks/monitor/gitlab",
+        "/webhooks/monitor/jenkins",
+    ):
+        _assert_safe(httpx.post(server.url(path), content=body, headers=raw))

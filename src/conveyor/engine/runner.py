@@ -341,19 +341,28 @@ class LocalRunner:
     async def run_step(self, spec: StepSpec, on_lines: LineSink) -> StepResult:
         loop = asyncio.get_running_loop()
         try:
-            transport, protocol = await loop.subprocess_exec(
-                lambda: _StepProtocol(loop, on_lines),
-                *step_command(spec),
-                cwd=spec.cwd,
-                env=dict(spec.env),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,  # own group: one signal stops the whole tree
+            argv = step_command(spec)
+            spawn = asyncio.ensure_future(
+                loop.subprocess_exec(
+                    lambda: _StepProtocol(loop, on_lines),
+                    *argv,
+                    cwd=spec.cwd,
+                    env=dict(spec.env),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    start_new_session=True,  # own group: one signal stops the whole tree
+                )
             )
+            # Shielded: a cancel while the process starts would make asyncio SIGKILL the
+            # leader alone, and a sandbox's job, not yet tied to bwrap's life, would live on.
+            transport, protocol = await asyncio.shield(spawn)
         except OSError as exc:
             what = "the sandbox (bwrap)" if spec.sandbox.is_on else spec.shell
             return StepResult(None, error=f"cannot start {what}: {exc.strerror}")
+        except asyncio.CancelledError:
+            await _abandon(spawn, spares_leader=spec.sandbox.is_on)
+            raise
         pgid = transport.get_pid()
         timed_out = False
         try:
@@ -401,6 +410,21 @@ class LocalRunner:
         self.groups.pgids.discard(pgid)
         if self.store is not None and spec.run_id:
             self.store.remove_process(spec.run_id, pgid)
+
+
+async def _abandon(
+    spawn: asyncio.Future[tuple[asyncio.SubprocessTransport, _StepProtocol]],
+    *,
+    spares_leader: bool,
+) -> None:
+    """Stop the whole group of a step whose start was cancelled, once it has started."""
+    try:
+        transport, protocol = await spawn
+    except Exception:  # noqa: BLE001 (it did not start: nothing to stop)
+        return
+    await stop_group(transport.get_pid(), 0.0, spares_leader=spares_leader)
+    await _settle(protocol)
+    transport.close()
 
 
 async def _settle(protocol: _StepProtocol) -> None:

@@ -123,6 +123,7 @@ class RunQueue:
         self.checkouts = Checkouts(home / "mirrors", timeout_s=settings.server.git_timeout, env=env)
         self._waiting: asyncio.Queue[str] = asyncio.Queue()
         self._intake = DeliveryIntake(store, self._queue_new)
+        self._superseding: set[asyncio.Task[None]] = set()
         self._active: dict[str, _Active] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._accepting = False
@@ -178,6 +179,8 @@ class RunQueue:
                 for worker in self._workers:
                     worker.cancel()
                 await asyncio.gather(*self._workers, return_exceptions=True)
+        if self._superseding:
+            await asyncio.wait(set(self._superseding), timeout=_CANCEL_WAIT_S)
         await self.listeners.wait()
         log.info("queue.stopped")
 
@@ -219,8 +222,18 @@ class RunQueue:
             self.store.create_run(run)
             self._queue_new(run)
         if run.status is Status.PENDING and line_of_work(run) is not None:
-            await self._supersede(run)
+            # In the background: the delivery is acknowledged at intake speed, and the
+            # older runs are canceled in order under the queue's lock (`_supersede`).
+            task = asyncio.create_task(self._supersede_logged(run))
+            self._superseding.add(task)
+            task.add_done_callback(self._superseding.discard)
         return Queued(run.run_id)
+
+    async def _supersede_logged(self, new: RunRecord) -> None:
+        try:
+            await self._supersede(new)
+        except Exception:  # a store hiccup must not surface as an unretrieved task error
+            log.error("run.supersede_failed", run_id=new.run_id, exc_info=True)
 
     async def _supersede(self, new: RunRecord) -> None:
         """Cancel the older runs `new` supersedes (runs.supersede), naming it. A run that

@@ -18,11 +18,11 @@ import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib.resources import files
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -137,6 +137,29 @@ def _query_text(filters: Mapping[str, Any], offset: int) -> str:
     return urlencode(pairs)
 
 
+class RunFilters(NamedTuple):
+    """The runs list's query: what the page and its fragment both read."""
+
+    repo: str
+    ref: str
+    status: Status | None
+    event: EventKind | None
+    offset: int
+
+
+def run_filters(
+    repo: str = "",
+    ref: str = "",
+    status: Status | None = None,
+    event: EventKind | None = None,
+    offset: int = Query(0, ge=0, le=1_000_000_000),
+) -> RunFilters:
+    return RunFilters(repo, ref, status, event, offset)
+
+
+_RUN_FILTERS = Depends(run_filters)
+
+
 def build_router(monitor: Monitor | None = None) -> APIRouter:
     env = templates()
     static = {
@@ -160,22 +183,20 @@ def build_router(monitor: Monitor | None = None) -> APIRouter:
         return Response(static[name], media_type=STATIC_FILES[name], headers=headers)
 
     @router.get(UI_PREFIX + "/runs")
-    async def runs_page(
-        request: Request,
-        repo: str = "",
-        ref: str = "",
-        status: Status | None = None,
-        event: EventKind | None = None,
-        offset: int = Query(0, ge=0, le=1_000_000_000),
-    ) -> Response:
-        filters = {"repo": repo, "ref": ref, "status": status or "", "event": event or ""}
+    async def runs_page(request: Request, asked: RunFilters = _RUN_FILTERS) -> Response:
+        filters = {
+            "repo": asked.repo,
+            "ref": asked.ref,
+            "status": asked.status or "",
+            "event": asked.event or "",
+        }
         return page(
             request,
             "runs.html",
             filters=filters,
             statuses=list(Status),
             events=list(EventKind),
-            fragment_query=_query_text(filters, offset),
+            fragment_query=_query_text(filters, asked.offset),
         )
 
     @router.get(UI_PREFIX + "/runs/{run_id}")
@@ -195,16 +216,15 @@ def build_router(monitor: Monitor | None = None) -> APIRouter:
         return page(request, "monitor.html")
 
     @router.get(UI_PREFIX + "/f/runs")
-    async def runs_fragment(
-        request: Request,
-        repo: str = "",
-        ref: str = "",
-        status: Status | None = None,
-        event: EventKind | None = None,
-        offset: int = Query(0, ge=0, le=1_000_000_000),
-    ) -> Response:
+    async def runs_fragment(request: Request, asked: RunFilters = _RUN_FILTERS) -> Response:
         require_read(request)
-        filters = {"repo": repo or None, "ref": ref or None, "status": status, "event": event}
+        offset = asked.offset
+        filters = {
+            "repo": asked.repo or None,
+            "ref": asked.ref or None,
+            "status": asked.status,
+            "event": asked.event,
+        }
         shown = await asyncio.to_thread(_runs_page, _store(request), filters, offset)
         nav = {key: value for key, value in filters.items() if value}
         return page(

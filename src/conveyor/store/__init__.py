@@ -62,8 +62,11 @@ def _open_url(url: URL, busy_timeout_s: float) -> SqlRunStore:
     try:
         engine = create_store_engine(url, busy_timeout_s=busy_timeout_s)
     except (sa.exc.ArgumentError, ImportError) as exc:
+        detail = str(exc)
+        if url.password:  # the driver's text may quote the URL it was given
+            detail = detail.replace(str(url.password), "***")
         raise StoreError(
-            f"{describe_url(url)}: cannot open the run store: {exc} "
+            f"{describe_url(url)}: cannot open the run store: {detail} "
             "(install the database driver or fix the URL)"
         ) from exc
     try:

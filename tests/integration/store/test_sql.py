@@ -153,3 +153,10 @@ def test_store_reports_locked_database(tmp_path: Path) -> None:
 def test_open_store_url_rejects_bad_url() -> None:
     with pytest.raises(StoreError, match="not a database URL"):
         open_store_url("::not a url::")
+
+
+def test_open_store_url_with_unknown_driver_names_no_password() -> None:
+    with pytest.raises(StoreError, match="cannot open the run store") as caught:
+        open_store_url("postgresql+nosuchdriver://app:hunter2secret@127.0.0.1:1/db")
+    assert "hunter2secret" not in str(caught.value)
+    assert "nosuchdriver" in str(caught.value)  # says what to fix

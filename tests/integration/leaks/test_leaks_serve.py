@@ -10,12 +10,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -23,68 +17,13 @@ import orjson
 import pytest
 
 from conveyor.server.webhook_parse import github_signature
+from tests.conveyor_process import ConveyorProcess, conveyor_process
 from tests.fakes.status_sinks import SLACK_PATH, Answer, StatusSinks, open_status_sinks
 from tests.integration.leaks.scan import find_leaks, plant, tree_bytes
 
 
-class ServeProcess:
-    """`conveyor serve` in a child; its stdout and stderr lines are collected as they come."""
-
-    def __init__(self, config: Path, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "conveyor", "serve", "-c", str(config), "--port", "0"],
-            env={**env, "PYTHONPATH": os.pathsep.join(sys.path)},
-            cwd=config.parent,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        self.lines: list[bytes] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    def wait_for_event(self, name: str, count: int = 1, timeout_s: float = 30) -> dict[str, object]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            found = []
-            for line in list(self.lines):
-                try:
-                    event = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(event, dict) and event.get("event") == name:
-                    found.append(event)
-            if len(found) >= count:
-                return found[-1]
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        raise AssertionError(f"no {count}x {name}; output: {self.output()[-3000:]!r}")
-
-    def stop(self) -> bytes:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        self.proc.wait(timeout=30)
-        self._reader.join(timeout=5)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
-        return self.output()
-
-    def output(self) -> bytes:
-        return b"".join(self.lines)
-
-
-@contextmanager
-def _serve(config: Path, env: dict[str, str]) -> Iterator[ServeProcess]:
-    process = ServeProcess(config, env)
-    try:
-        yield process
-    finally:
-        process.stop()
+def _serve_process(config: Path, env: dict[str, str]) -> ConveyorProcess:
+    return ConveyorProcess(["serve", "-c", str(config), "--port", "0"], env, config.parent)
 
 
 def _base_env(home: Path) -> dict[str, str]:
@@ -155,7 +94,11 @@ def test_leaks_serve_every_answer_log_and_file_under_failures(tmp_path: Path) ->
         sinks.script("slack", *[Answer(500, body=echo_slack)] * 10)
         bearer = {"authorization": f"Bearer {secrets['API_TOK']}"}
         answers: list[bytes] = []
-        with _serve(_config(tmp_path, sinks), env) as server:
+        with conveyor_process(
+            ["serve", "-c", str(config := _config(tmp_path, sinks)), "--port", "0"],
+            env,
+            config.parent,
+        ) as server:
             port = server.wait_for_event("server.listening")["port"]
             base = f"http://127.0.0.1:{port}"
             body = _push("a" * 40)
@@ -206,7 +149,7 @@ def test_leaks_serve_bad_store_url_hides_the_password(tmp_path: Path, template: 
         "GH_HOOK": plant("ghHook"),
         "STORE_URL": url,
     }
-    process = ServeProcess(config, env)
+    process = _serve_process(config, env)
     assert process.proc.wait(timeout=60) != 0
     output = process.stop()
     assert find_leaks([password, url], output) == [], output.decode(errors="replace")
@@ -223,7 +166,7 @@ def test_leaks_serve_token_in_clone_url_refused_unshown(tmp_path: Path, user: st
         'secret_env = "GH_HOOK"\n'
     )
     env = {**_base_env(tmp_path / "home"), "API_TOK": plant("apiTok"), "GH_HOOK": plant("hook")}
-    process = ServeProcess(config, env)
+    process = _serve_process(config, env)
     assert process.proc.wait(timeout=60) == 2
     output = process.stop()
     assert b"repos[0].clone_url: must not carry credentials" in output

@@ -6,11 +6,9 @@ runs and must start again at once; a server without a working sandbox refuses to
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +19,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.conveyor_process import ConveyorProcess
 from tests.fakes.git_repos import GitRepo
 from tests.integration.server.conftest import (
     API_TOKEN,
@@ -36,43 +35,8 @@ from tests.sandboxing import requires_bwrap
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
-class Serve:
-    """A `conveyor serve` process and its JSON log lines."""
-
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        self.proc = proc
-        self.lines: list[bytes] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line)
-
-    def events(self) -> list[dict[str, object]]:
-        found = []
-        for line in list(self.lines):
-            try:
-                found.append(orjson.loads(line))
-            except orjson.JSONDecodeError:
-                found.append({"event": "<not json>", "line": line.decode(errors="replace")})
-        return found
-
-    def wait_for_event(self, name: str, timeout_s: float = 20) -> dict[str, object]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for event in self.events():
-                if event.get("event") == name:
-                    return event
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        raise AssertionError(f"no {name} event; output: {b''.join(self.lines)[-2000:]!r}")
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.wait_for_event('server.listening')['port']}"
+class Serve(ConveyorProcess):
+    """A `conveyor serve` process, with the requests these tests make of it."""
 
     def push(self, remote: GitRepo) -> str:
         body = github_push_body(remote.head())
@@ -101,28 +65,15 @@ class Serve:
 
 @contextmanager
 def serve(config: Path, home: Path, port: int = 0, **env: str) -> Iterator[Serve]:
-    child_env = {**ENV, "CONVEYOR_HOME": str(home), "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "conveyor", "serve", "-c", str(config), "--port", str(port)],
-        env={**child_env, **env},
-        cwd=config.parent,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    server = Serve(
+        ["serve", "-c", str(config), "--port", str(port)],
+        {**ENV, "CONVEYOR_HOME": str(home), **env},
+        config.parent,
     )
-    server = Serve(proc)
     try:
         yield server
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        proc.wait(timeout=10)
-        server._reader.join(timeout=5)
-        assert proc.stderr is not None
-        proc.stderr.close()
+        server.stop()
 
 
 def _write_config(tmp_path: Path, remote: GitRepo, sandbox: str = "bwrap") -> Path:
@@ -271,7 +222,7 @@ def test_server_refuses_to_start_when_the_sandbox_cannot_run(tmp_path: Path) -> 
     config = _write_config(tmp_path, remote)
     with serve(config, tmp_path / "home", PATH="/nonexistent") as server:
         code = server.proc.wait(timeout=30)
-    text = b"".join(server.lines).decode()
+    text = server.text()
     assert code == 2
     assert 'sandbox.mode: "bwrap" cannot run here (bwrap is not installed)' in text
     assert "Traceback" not in text

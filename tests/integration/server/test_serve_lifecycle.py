@@ -3,23 +3,18 @@ startup errors, and no secret in any log line."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import orjson
 
 from conveyor.model import EventKind, RunRecord, Status
 from conveyor.store import open_store
 from conveyor.store.paths import new_run_id
+from tests.conveyor_process import ConveyorProcess, conveyor_process
 from tests.fakes.git_repos import GitRepo
 from tests.integration.server.conftest import (
     API_TOKEN,
@@ -34,63 +29,11 @@ from tests.integration.server.conftest import (
 )
 
 
-class _Process:
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        self.proc = proc
-        self.lines: list[bytes] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line)
-
-    def events(self) -> list[dict[str, object]]:
-        found = []
-        for line in list(self.lines):
-            try:
-                found.append(orjson.loads(line))
-            except orjson.JSONDecodeError:
-                found.append({"event": "<not json>", "line": line.decode(errors="replace")})
-        return found
-
-    def wait_for_event(self, name: str, timeout_s: float = 20) -> dict[str, object]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for event in self.events():
-                if event.get("event") == name:
-                    return event
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        raise AssertionError(f"no {name} event; output: {b''.join(self.lines)[-2000:]!r}")
-
-    def text(self) -> str:
-        self._reader.join(timeout=5)
-        return b"".join(self.lines).decode(errors="replace")
-
-
-@contextmanager
-def _serve_process(config: Path, home: Path) -> Iterator[_Process]:
-    env = {**ENV, "CONVEYOR_HOME": str(home), "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "conveyor", "serve", "-c", str(config), "--port", "0"],
-        env=env,
-        cwd=config.parent,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+def _serve_process(config: Path, home: Path) -> AbstractContextManager[ConveyorProcess]:
+    env = {**ENV, "CONVEYOR_HOME": str(home)}
+    return conveyor_process(
+        ["serve", "-c", str(config), "--port", "0"], env, config.parent, kill=True
     )
-    process = _Process(proc)
-    try:
-        yield process
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        process.text()  # the reader has seen the end of the pipe
-        assert proc.stderr is not None
-        proc.stderr.close()
 
 
 def _group_members(pgid: int) -> list[int]:

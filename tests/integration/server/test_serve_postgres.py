@@ -4,9 +4,6 @@ appears in a log line. Also the settings rules for that key."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,9 +15,9 @@ from conveyor.errors import ConfigError
 from conveyor.model import RunRecord
 from conveyor.settings import parse_settings
 from conveyor.store import open_store_url
+from tests.conveyor_process import ConveyorProcess
 from tests.fakes.git_repos import GitRepo
 from tests.integration.server.conftest import ENV, github_headers, github_push_body, settings_text
-from tests.integration.server.test_serve_lifecycle import _Process
 
 PASSWORD = "store-password-0123456789xyz"  # a fake, checked never to be logged
 
@@ -44,31 +41,14 @@ def _wait_for_final_run(url: str, run_id: str) -> RunRecord:
     raise AssertionError(f"run {run_id} never ended in PostgreSQL")
 
 
-def _start_server(config: Path, home: Path, store_url: str) -> _Process:
-    env = {
-        **ENV,
-        "CONVEYOR_STORE_URL": store_url,
-        "CONVEYOR_HOME": str(home),
-        "PYTHONPATH": os.pathsep.join(sys.path),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "conveyor", "serve", "-c", str(config), "--port", "0"],
-        env=env,
-        cwd=config.parent,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    return _Process(proc)
+def _start_server(config: Path, home: Path, store_url: str) -> ConveyorProcess:
+    env = {**ENV, "CONVEYOR_STORE_URL": store_url, "CONVEYOR_HOME": str(home)}
+    return ConveyorProcess(["serve", "-c", str(config), "--port", "0"], env, config.parent)
 
 
-def _stop(server: _Process) -> str:
-    if server.proc.poll() is None:
-        server.proc.terminate()
-    server.proc.wait(timeout=30)
-    output = server.text()
-    assert server.proc.stderr is not None
-    server.proc.stderr.close()
-    return output
+def _stop(server: ConveyorProcess) -> str:
+    server.stop(grace_s=30)
+    return server.text()
 
 
 def test_serve_second_server_on_the_same_postgres_store_is_refused(

@@ -82,9 +82,21 @@ def _gitlab_files() -> GitLabFiles | None:
     return from_env(os.environ, offline=is_offline(os.environ))
 
 
-def _echo_warnings(pipeline: Pipeline) -> None:
+def _load(path: Path, event: Event | None, *, strict: bool, inputs: tuple[str, ...]) -> Pipeline:
+    """The pipeline at `path` as `event` sees it (remote and GitLab includes fetched as the
+    environment allows); its warnings echoed to stderr."""
+    pipeline = load_pipeline(
+        path,
+        event=event,
+        changes_since=_changes_lookup(path, event),
+        fetch=_remote_fetcher(),
+        strict=strict,
+        gitlab=_gitlab_files(),
+        inputs=parse_inputs(inputs),
+    )
     for warning in pipeline.warnings:
         click.echo(render_warning(warning), err=True)
+    return pipeline
 
 
 @click.command()
@@ -96,18 +108,7 @@ def _echo_warnings(pipeline: Pipeline) -> None:
 def validate(file: str | None, strict: bool, inputs: tuple[str, ...]) -> None:  # fmt: skip
     """Check a pipeline file and report every problem."""
     path = _pipeline_path(file)
-    event = _lint_event(path)
-    changes_since = _changes_lookup(path, event)
-    pipeline = load_pipeline(
-        path,
-        event=event,
-        changes_since=changes_since,
-        fetch=_remote_fetcher(),
-        strict=strict,
-        gitlab=_gitlab_files(),
-        inputs=parse_inputs(inputs),
-    )
-    _echo_warnings(pipeline)
+    pipeline = _load(path, _lint_event(path), strict=strict, inputs=inputs)
     stages = len(pipeline.stages)
     click.echo(
         f"{path}: OK ({pipeline.flavor}): {len(pipeline.jobs)} jobs, "
@@ -197,18 +198,7 @@ def plan(
     trigger = event_from_checkout(
         directory, kind=EventKind(event), ref=ref, sha=sha, variables=parse_vars(variables)
     )
-    # The event decides include:rules.
-    changes_since = _changes_lookup(path, trigger)
-    pipeline = load_pipeline(
-        path,
-        event=trigger,
-        changes_since=changes_since,
-        fetch=_remote_fetcher(),
-        strict=strict,
-        gitlab=_gitlab_files(),
-        inputs=parse_inputs(inputs),
-    )
-    _echo_warnings(pipeline)
+    pipeline = _load(path, trigger, strict=strict, inputs=inputs)  # the event decides include:rules
     from conveyor.git.describe import add_compare_changes  # rules:changes:compare_to diffs
 
     trigger = add_compare_changes(directory, trigger, compare_to_refs(pipeline, trigger))

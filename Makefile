@@ -6,7 +6,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-dev
 
-.PHONY: demo test lint types unit bench compat clean bubblewrap chromium
+.PHONY: demo test lint types unit bench compat clean bubblewrap chromium redis
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,7 +38,15 @@ bubblewrap:
 		&& $(SUDO) apt-get install -y -qq bubblewrap >/dev/null; } \
 		|| echo "warning: could not install bubblewrap; the sandbox tests will be skipped"
 
-test: lint types bubblewrap chromium
+# The fleet's tests (tests/integration/fleet, tests/redis.py) start their own redis-server,
+# a Debian package: installed when missing (as root, or with password-less sudo). Without it
+# the fleet tests skip and say why.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; } \
+		|| echo "warning: could not install redis-server; the fleet tests will be skipped"
+
+test: lint types bubblewrap chromium redis
 	$(BIN)/pytest -q -p no:cacheprovider
 
 # The web UI's browser tests (tests/integration/ui) drive Debian's Chromium: installed when
@@ -48,7 +56,7 @@ chromium:
 		&& DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "warning: could not install chromium; the browser tests will be skipped"
 
-bench: $(STAMP) bubblewrap
+bench: $(STAMP) bubblewrap redis
 	$(BIN)/python bench/run_all.py
 
 clean:

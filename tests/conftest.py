@@ -1,3 +1,4 @@
-"""Test-suite plugins: `tests.postgres` (a real PostgreSQL server for the store tests)."""
+"""Test-suite plugins: `tests.postgres` (a real PostgreSQL server for the store tests) and
+`tests.redis` (a real redis-server for the fleet's tests)."""
 
-pytest_plugins = ["tests.postgres"]
+pytest_plugins = ["tests.postgres", "tests.redis"]

@@ -229,6 +229,9 @@ class Job:
     inherit_variables: which pipeline-level variables (Pipeline.env and workflow rule
     variables) the job receives: True all, False none, or these names (GitLab
     `inherit:variables`).
+    tags: the job's runner tags as written (`$VARS` expanded per attempt, engine.attempt):
+    with workers they choose the queue (a worker must have every tag); the local executor
+    ignores them.
     """
 
     name: str
@@ -260,6 +263,7 @@ class Job:
     unsupported: Mapping[str, object] = field(default_factory=dict)
     inherit_variables: bool | frozenset[str] = True
     caches: tuple[Cache, ...] = ()  # GitLab `cache` (engine/cache.py)
+    tags: tuple[str, ...] = ()
 
     def inherits_variable(self, name: str) -> bool:
         """Whether the pipeline-level variable `name` reaches this job."""

@@ -164,6 +164,7 @@ def test_plan_push_lists_jobs_in_order_and_reasons(project: Path) -> None:
         "when": "on_success",
         "allow_failure": False,
         "start_in_s": None,
+        "tags": [],
     }
     assert data["excluded"] == [
         {"name": "docs", "reason": 'no changed file matches ["docs/**"]'},
@@ -270,3 +271,15 @@ def test_is_gitlab_file(name: str, expected: bool) -> None:
 )
 def test_render_warning(rendered: str, expected: str) -> None:
     assert render_warning(rendered) == expected
+
+
+def test_plan_shows_each_jobs_tags(tmp_path: Path) -> None:
+    (tmp_path / ".conveyor.yml").write_text(
+        "jobs:\n  build: {run: make, tags: [linux, docker]}\n  lint: {run: ruff}\n"
+    )
+    text = conveyor(tmp_path, "plan", "--sha", "c" * 40)
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.splitlines()[1].endswith("after: -  [tags linux docker]")
+    assert text.stdout.splitlines()[2].endswith("after: -")
+    data = json.loads(conveyor(tmp_path, "plan", "--json", "--sha", "c" * 40).stdout)
+    assert [job["tags"] for job in data["jobs"]] == [["linux", "docker"], []]

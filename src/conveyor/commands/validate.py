@@ -138,6 +138,7 @@ def plan_as_json(result: Plan) -> dict[str, Any]:
                 "when": str(planned.when),
                 "allow_failure": planned.allow_failure,
                 "start_in_s": planned.start_in_s,
+                "tags": list(planned.job.tags),
             }
             for planned in result.jobs
         ],
@@ -162,6 +163,8 @@ def render_plan(result: Plan) -> list[str]:
             flags.append("allow_failure")
         if planned.start_in_s:
             flags.append(f"start_in {planned.start_in_s:g}s")
+        if planned.job.tags:
+            flags.append(f"tags {' '.join(planned.job.tags)}")
         extra = f"  [{', '.join(flags)}]" if flags else ""
         lines.append(
             f"{index:>3}. {planned.name:<{width}}  stage {planned.job.stage:<{stage_width}}"

@@ -74,14 +74,18 @@ def _expand_regex() -> re.Pattern[str]:
     return re.compile(rf"\$(?:(\$)|\{{({NAME_PATTERN})\}}|({NAME_PATTERN}))")
 
 
-def expand(text: str, variables: Mapping[str, str]) -> str:
-    """Replace `$VAR` and `${VAR}` by their values (unknown: ""), and `$$` by `$`."""
+def expand(text: str, variables: Mapping[str, str], *, keep_unknown: bool = False) -> str:
+    """Replace `$VAR` and `${VAR}` by their values (unknown: "", or left as written with
+    `keep_unknown`, GitLab's `expand_existing` for runner tags), and `$$` by `$`."""
     if "$" not in text:
         return text
 
     def replace(match: re.Match[str]) -> str:
         if match.group(1):
             return "$"
-        return variables.get(match.group(2) or match.group(3), "")
+        name = match.group(2) or match.group(3)
+        if keep_unknown and name not in variables:
+            return match.group(0)
+        return variables.get(name, "")
 
     return _expand_regex().sub(replace, text)

@@ -24,6 +24,7 @@ from conveyor.config.native_fields import (
     read_retry,
     read_rule,
     read_steps,
+    read_tags,
 )
 from conveyor.config.problems import Problems, Section
 from conveyor.config.yamlload import (
@@ -41,10 +42,10 @@ __all__ = ["DEFAULT_STAGE", "MAX_MATRIX_JOBS", "parse_native"]
 TOP_KEYS = (
     "name", "on", "env", "secrets", "stages", "defaults", "fail_fast", "concurrency", "jobs",
 )  # fmt: skip
-DEFAULT_KEYS = ("timeout", "retry", "shell", "allow_failure")
+DEFAULT_KEYS = ("timeout", "retry", "shell", "allow_failure", "tags")
 JOB_KEYS = (
     "stage", "steps", "run", "needs", "env", "secrets", "timeout", "retry", "allow_failure",
-    "manual", "when", "matrix", "artifacts", "workdir", "shell", "interruptible",
+    "manual", "when", "matrix", "artifacts", "workdir", "shell", "interruptible", "tags",
 )  # fmt: skip
 NEED_KEYS = ("job", "optional")
 SHELLS = ("bash", "sh")
@@ -58,6 +59,7 @@ class _Defaults:
     retry: Retry = field(default_factory=Retry)
     shell: str = "bash"
     allow_failure: bool = False
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -125,6 +127,7 @@ def _read_defaults(top: Section) -> _Defaults:
         retry=read_retry(section, "retry") or Retry(),
         shell=_read_shell(section) or "bash",
         allow_failure=bool(section.boolean("allow_failure")),
+        tags=read_tags(section, "tags") or (),
     )
 
 
@@ -232,6 +235,7 @@ def _read_job(
     timeout_s = read_duration(job, "timeout")
     allow_failure = job.boolean("allow_failure")
     retry = read_retry(job, "retry")
+    tags = read_tags(job, "tags")
     base = Job(
         name=name,
         stage=stage,
@@ -249,6 +253,7 @@ def _read_job(
         workdir=job.text("workdir"),
         base_name=name,
         interruptible=bool(job.boolean("interruptible")),
+        tags=tags if tags is not None else defaults.tags,
     )
     needs = _read_needs(job)
     drafts: list[_Draft] = []

@@ -1,7 +1,7 @@
 """Readers for the values of the native format (`.conveyor.yml`) that need more than a type.
 
 Owns: durations (`90s`, `10m`, `1h30m`, plain seconds), retry policies, steps, artifacts,
-events, variable names and a job's `when:` block (turned into one model.Rule).
+events, variable names, runner tags and a job's `when:` block (turned into one model.Rule).
 Must not: read files, or decide anything about other jobs (native.py does that).
 """
 
@@ -26,6 +26,7 @@ __all__ = [
     "read_retry",
     "read_rule",
     "read_steps",
+    "read_tags",
     "step_name",
 ]
 
@@ -36,6 +37,7 @@ WHEN_KEYS = ("on", "ref", "changes", "exists", "if", "status")
 RETRY_KEYS = ("max", "when", "delay")
 ARTIFACT_KEYS = ("paths", "exclude", "when")
 MAX_RETRIES = 10
+MAX_TAGS = 49  # GitLab: "must be less than the limit of 50 tags"
 
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
 _DURATION_HINT = 'a duration like "90s", "10m" or "1h30m"'
@@ -149,6 +151,24 @@ def read_names(section: Section, key: str) -> tuple[str, ...]:
                 mark, f'{section.path(key)}: "{name}" is not a variable name (use A-Z, 0-9, _)'
             )
     return tuple(dict.fromkeys(names))
+
+
+def read_tags(section: Section, key: str) -> tuple[str, ...] | None:
+    """Runner tags: a list of non-empty strings (duplicates dropped); None when absent."""
+    items = section.text_list(key, allow_single=False)
+    if items is None:
+        return None
+    tags: list[str] = []
+    for index, (tag, mark) in enumerate(items):
+        if tag.strip():
+            tags.append(tag)
+        else:
+            section.problems.add(
+                mark, f"{section.path(key)}[{index}]: empty tag (name a tag or remove the item)"
+            )
+    if len(items) > MAX_TAGS:
+        section.report(key, f"has {len(items)} tags, more than {MAX_TAGS} (GitLab's limit)")
+    return tuple(dict.fromkeys(tags))
 
 
 def read_retry(section: Section, key: str) -> Retry | None:

@@ -4,7 +4,8 @@ record made from its result, and the job's own log lines.
 The scheduler decides *whether* and *when* a job runs (with status.py) and hands each
 attempt to the run's `Executor` (engine.executor) as an `AttemptSpec`: this module builds
 that spec (the job's environment, CI_PROJECT_DIR the folder the attempt runs in, the
-secrets to add and to mask, artifacts, caches, time limit) and turns the `AttemptResult`
+secrets to add and to mask, artifacts, caches, time limit, runner tags with their `$VARS`
+expanded by the job's variables as GitLab does) and turns the `AttemptResult`
 into a `JobRecord` (an allowed failure decided by status.py). `JobLog` writes a job's lines
 to the LogSink and the observer: the executor's batches as they come (masked and numbered
 already) and the scheduler's own `system` lines (retries, skips), numbered after them.
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from conveyor.clock import SYSTEM_CLOCK, Clock
+from conveyor.config.expr import expand
 from conveyor.engine.artifacts import safe_segment
 from conveyor.engine.env import job_environment
 from conveyor.engine.executor import AttemptResult, AttemptSpec, Executor, WorkspaceSource
@@ -37,6 +39,7 @@ __all__ = [
     "RunObserver",
     "attempt_record",
     "attempt_spec",
+    "runner_tags",
 ]
 
 DEFAULT_JOB_TIMEOUT_S = 3600.0  # GitLab's default job timeout, when a job sets none
@@ -155,7 +158,16 @@ def attempt_spec(
         artifacts=job.artifacts,
         caches=job.caches,
         sandbox=ctx.sandbox,
+        tags=runner_tags(job.tags, {**env, **ctx.plan.event.variables}),
     )
+
+
+def runner_tags(tags: Sequence[str], env: Mapping[str, str]) -> tuple[str, ...]:
+    """The job's tags with `$VARS` expanded as GitLab does (`expand_existing`: a variable
+    the job does not have stays as written); blank results dropped, duplicates too. Never
+    with secrets: tags name queues, which are not masked."""
+    expanded = (expand(tag, env, keep_unknown=True) if "$" in tag else tag for tag in tags)
+    return tuple(dict.fromkeys(tag for tag in expanded if tag.strip()))
 
 
 def attempt_record(

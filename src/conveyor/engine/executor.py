@@ -81,7 +81,9 @@ class AttemptSpec(NamedTuple):
     output (the run's secrets and the server's own). `sandbox`: how its steps are confined
     (engine.sandbox; the executor adds its own home to the hidden folders).
     `artifacts_from`: the jobs whose saved artifacts (isolated workspaces) and dotenv
-    reports it receives; `artifacts`: what it saves afterwards."""
+    reports it receives; `artifacts`: what it saves afterwards. `tags`: the job's runner
+    tags, variables expanded: they choose where a remote executor runs it (a local one
+    ignores them)."""
 
     run_id: str
     job: str
@@ -101,6 +103,7 @@ class AttemptSpec(NamedTuple):
     artifacts: Artifacts | None = None
     caches: tuple[Cache, ...] = ()
     sandbox: Sandbox = NO_SANDBOX
+    tags: tuple[str, ...] = ()
 
 
 class AttemptResult(NamedTuple):
@@ -172,7 +175,7 @@ def attempt_spec_from_dict(data: Mapping[str, Any]) -> AttemptSpec:
         )
     values["caches"] = tuple(_cache(cache) for cache in values.get("caches", ()))
     values["sandbox"] = Sandbox(**values.get("sandbox", {}))
-    for key in ("mask", "artifacts_from"):
+    for key in ("mask", "artifacts_from", "tags"):
         values[key] = tuple(values.get(key, ()))
     return AttemptSpec(**values)
 

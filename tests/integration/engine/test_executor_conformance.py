@@ -196,6 +196,7 @@ def test_attempt_spec_round_trips_through_json(tmp_path: Path) -> None:
         caches=(Cache(key="deps", paths=("node_modules/",), key_files=("package.json",)),),
         timeout_s=12.5,
         sandbox=Sandbox("bwrap", network=False, max_processes=64, max_memory_mb=512),
+        tags=("docker", "linux"),
     )
     data = json.loads(json.dumps(attempt_spec_to_dict(spec)))
     assert attempt_spec_from_dict(data) == spec

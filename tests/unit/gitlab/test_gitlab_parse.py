@@ -131,21 +131,21 @@ def test_parse_unsupported_keywords_are_recorded_and_warned_once() -> None:
         image: python:3.12
         a:
           image: alpine
-          tags: [docker]
+          services: [docker]
           script: echo
         b:
-          tags: [docker]
+          services: [docker]
           script: echo
         """
     )
     assert pipeline.warnings == (
         ".gitlab-ci.yml:2:1: warning: image is not supported by a local run: accepted and "
         "recorded, not acted upon",
-        ".gitlab-ci.yml:5:3: warning: tags is not supported by a local run: accepted and "
+        ".gitlab-ci.yml:5:3: warning: services is not supported by a local run: accepted and "
         "recorded, not acted upon",
     )
-    assert pipeline.job("a").unsupported == {"image": "alpine", "tags": ["docker"]}
-    assert pipeline.job("b").unsupported == {"image": "python:3.12", "tags": ["docker"]}
+    assert pipeline.job("a").unsupported == {"image": "alpine", "services": ["docker"]}
+    assert pipeline.job("b").unsupported == {"image": "python:3.12", "services": ["docker"]}
 
 
 def test_parse_trigger_job_is_accepted_without_script() -> None:

@@ -4,8 +4,8 @@ Owns: the per-job keywords — stage, scripts (before_script + script in one she
 runner does; after_script in its own shell with GitLab's 5 minute limit), variables,
 when/start_in, allow_failure (bool or exit_codes), retry (int or max/when/exit_codes),
 timeout, artifacts (with `reports:dotenv`), cache (cache.py), interruptible, environment,
-resource_group, needs and dependencies as written, and the keywords recorded as
-unsupported (reported once each).
+resource_group, tags (as written: `$VARS` are expanded per attempt by the engine), needs and
+dependencies as written, and the keywords recorded as unsupported (reported once each).
 Must not: expand `parallel` or resolve needs across jobs (parallel.py does), read files.
 """
 
@@ -39,6 +39,7 @@ __all__ = ["AFTER_SCRIPT_TIMEOUT_S", "JobDraft", "translate_job"]
 
 AFTER_SCRIPT_TIMEOUT_S = 300.0  # GitLab runs after_script with its own 5 minute limit
 _MAX_SCRIPT_DEPTH = 10
+_MAX_TAGS = 49  # GitLab: "must be less than the limit of 50 tags"
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +226,24 @@ def _reports_dotenv(raw: object, mark: Mark, where: str, findings: Findings) -> 
     return ()
 
 
+def _tags(raw: object, mark: Mark, where: str, findings: Findings) -> tuple[str, ...]:
+    """Runner tags: a list of non-empty strings (nested lists from `!reference` flattened),
+    duplicates dropped."""
+    if raw is None:
+        return ()
+    items: list[object] = [raw]
+    while any(isinstance(item, list) for item in items):
+        items = [part for item in items for part in (item if isinstance(item, list) else [item])]
+    if not isinstance(raw, list) or not all(isinstance(tag, str) and tag.strip() for tag in items):
+        findings.error(mark, f"{where}: tags must be a list of non-empty strings")
+        return ()
+    if len(items) > _MAX_TAGS:
+        findings.error(
+            mark, f"{where}: tags has {len(items)} tags, more than {_MAX_TAGS} (GitLab's limit)"
+        )
+    return tuple(dict.fromkeys(str(tag) for tag in items))
+
+
 def _names(raw: object, mark: Mark, where: str, findings: Findings) -> tuple[str, ...] | None:
     if raw is None:
         return None
@@ -386,6 +405,7 @@ def translate_job(
         resource_group=_text(body, "resource_group", where, findings),
         environment=_text(body, "environment", where, findings),
         base_name=name,
+        tags=_tags(body.get("tags"), body.value_mark("tags"), where, findings),
         unsupported=_record_unsupported(body, findings),
         caches=_caches(body, where, findings),
     )

@@ -69,6 +69,7 @@ SUPPORTED_JOB_KEYS = frozenset(
         "script",
         "stage",
         "start_in",
+        "tags",
         "timeout",
         "type",
         "variables",
@@ -92,7 +93,6 @@ UNSUPPORTED_JOB_KEYS = frozenset(
         "run",
         "secrets",
         "services",
-        "tags",
         "trigger",
     }
 )

@@ -21,6 +21,7 @@ __all__ = [
     "event_from_trigger",
     "event_to_trigger",
     "hide_secret_variables",
+    "needs_head_message",
     "skip_ci_reason",
 ]
 
@@ -28,16 +29,26 @@ __all__ = [
 _SKIP_CI = re.compile(r"\[(skip ci|ci skip)\]", re.IGNORECASE)
 
 
+_NEVER_SKIPPED = (EventKind.MANUAL, EventKind.SCHEDULE)
+
+
 def skip_ci_reason(event: Event) -> str | None:
     """Why the run is skipped, when the head commit's message asks for it (`[skip ci]` or
     `[ci skip]`); None otherwise. A run asked for by hand or by a schedule is never
-    skipped (as in GitLab: the convention is about pushes)."""
-    if event.kind in (EventKind.MANUAL, EventKind.SCHEDULE):
+    skipped (as in GitLab: the convention is about pushes and requests)."""
+    if event.kind in _NEVER_SKIPPED:
         return None
     found = _SKIP_CI.search(event.message)
     if found is None:
         return None
     return f"skipped: the head commit's message says {found.group(0)}"
+
+
+def needs_head_message(event: Event) -> bool:
+    """Whether `[skip ci]` can be decided only once the head commit's message is read from
+    git: its delivery carried none (a GitHub `pull_request` payload has no commit message;
+    a GitLab push may list no commits) and the convention applies to its kind."""
+    return not event.message and event.kind not in _NEVER_SKIPPED
 
 
 def event_to_trigger(event: Event) -> dict[str, object]:

@@ -250,6 +250,11 @@ class FakeGit:
             return None
         return store.branches.get(ref) or store.tags.get(ref)
 
+    async def commit_message(self, repository: Path, sha: str) -> str | None:
+        store = None if self.failing else self._find(repository)
+        commit = store.commits.get(sha) if store is not None else None
+        return commit.message if commit is not None else None
+
     async def merge_base(self, repository: Path, ref: str, sha: str) -> str | None:
         store = None if self.failing else self._find(repository)
         theirs = store.branches.get(ref) if store is not None else None

@@ -11,6 +11,7 @@ from conveyor.triggers import (
     event_from_trigger,
     event_to_trigger,
     hide_secret_variables,
+    needs_head_message,
     skip_ci_reason,
 )
 
@@ -78,3 +79,11 @@ def test_skip_ci_reason_reads_the_head_commit_message(message: str, reason: str 
 @pytest.mark.parametrize("kind", [EventKind.MANUAL, EventKind.SCHEDULE])
 def test_skip_ci_does_not_skip_runs_asked_for_by_hand_or_schedule(kind: EventKind) -> None:
     assert skip_ci_reason(Event(kind=kind, message="[skip ci]")) is None
+
+
+def test_a_delivery_without_a_message_needs_the_head_commit_read() -> None:
+    assert needs_head_message(Event(kind=EventKind.PULL_REQUEST)) is True
+    assert needs_head_message(Event(kind=EventKind.PUSH)) is True
+    assert needs_head_message(Event(kind=EventKind.PULL_REQUEST, message="fix")) is False
+    assert needs_head_message(Event(kind=EventKind.MANUAL)) is False
+    assert needs_head_message(Event(kind=EventKind.SCHEDULE)) is False

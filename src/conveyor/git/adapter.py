@@ -5,10 +5,10 @@ subset of our environment, no prompt, credentials only through `GitAuth`), its o
 (a timeout or a cancel kills the whole group: git and its helpers such as
 `git-remote-https`), and a deadline from `policy.Timeouts` chosen by what the command does
 (read, worktree, network). A command that fails or overruns raises `GitFailed` with git's last
-stderr line; the questions that may have no answer (`head_commit`, `untracked_files`,
-`has_commit`, `resolve_ref`) answer None/False instead. `describe` and `compare_changes`
-hand the synchronous `git.describe` module (the CLI starts it before asyncio is imported)
-to a worker thread: the same policy, one implementation.
+stderr line; the questions that may have no answer (`head_commit`, `has_commit`,
+`resolve_ref`, `commit_message`, `merge_base`) answer None/False instead. `describe` and
+`compare_changes` hand the synchronous `git.describe` module (the CLI starts it before
+asyncio is imported) to a worker thread: the same policy, one implementation.
 Must not: plan, load pipelines or know about runs; never put a token in an argument.
 """
 
@@ -194,6 +194,15 @@ class GitCli:
                 out = await self._git(repository, "rev-parse", "--verify", "-q", candidate)
                 return out.strip()
         return None
+
+    async def commit_message(self, repository: Path, sha: str) -> str | None:
+        if sha.startswith("-"):
+            return None
+        try:
+            out = await self._git(repository, "log", "-1", "--format=%B", f"{sha}^{{commit}}", "--")
+        except GitFailed:
+            return None
+        return out.rstrip("\n")
 
     async def merge_base(self, repository: Path, ref: str, sha: str) -> str | None:
         if ref.startswith("-") or sha.startswith("-"):

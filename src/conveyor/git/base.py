@@ -80,6 +80,11 @@ class Git(Protocol):
         """The commit of branch `ref`, else of tag `ref`; None when neither exists."""
         ...
 
+    async def commit_message(self, repository: Path, sha: str) -> str | None:
+        """The whole message of commit `sha` (subject and body, trailing newlines cut);
+        None when the repository does not hold that commit."""
+        ...
+
     async def merge_base(self, repository: Path, ref: str, sha: str) -> str | None:
         """The best common ancestor of branch `ref` and commit `sha` (a merge request's diff
         base); None when the branch does not exist or they share no history."""

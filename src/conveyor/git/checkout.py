@@ -2,7 +2,8 @@
 
 `Checkouts` keeps `<home>/mirrors/<repo>.git` (`git clone --mirror`, then `git fetch`), adds
 a detached worktree at the run's exact sha, lists the files a push changed (before..after)
-and the files of the commit (for `exists` rules), and removes the worktree after the run
+and the files of the commit (for `exists` rules), reads a commit's message (`[skip ci]` of a
+delivery that carried none), and removes the worktree after the run
 (`config.find_pipeline_file` finds the pipeline file in it). Every git command goes through
 one `Git` (by default `GitCli` with `server.git_timeout` for every git call), so
 credentials reach git only through `GitAuth` in the environment, never in a URL or an
@@ -101,6 +102,14 @@ class Checkouts:
         if sha is None:
             raise GitError(f"checkout {repo}: no branch or tag named {ref!r}")
         return sha
+
+    async def commit_message(
+        self, repo: str, clone_url: str, sha: str, auth: GitAuth | None = None
+    ) -> str:
+        """The message of commit `sha`, fetched into the mirror first when it is missing
+        there (GitError, as `ensure_commit`, when it cannot be)."""
+        mirror = await self.ensure_commit(repo, clone_url, sha, auth)
+        return await self.git.commit_message(mirror, sha) or ""
 
     async def add_worktree(self, repo: str, mirror: Path, sha: str, dest: Path) -> Path:
         """A clean detached worktree of `sha` at `dest` (which must not exist yet)."""

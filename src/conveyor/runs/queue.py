@@ -5,7 +5,10 @@ A trigger (webhook or API) stores a RunRecord with status `pending` and the Even
 request path does. Each worker claims a run and hands it to the run chain (runs.chain) with
 a `MirrorSource` (a worktree of the exact sha from the repo's mirror, removed afterwards), a
 `QueuedRun` start (runs.starts) and the queue's own surface (cancel and live plays; warnings
-logged). Anything wrong before the engine starts (unfetchable sha, no or invalid pipeline
+logged). A delivery that carried no commit message (a GitHub pull request) has its head commit's
+message read from the mirror, fetched first: with `[skip ci]` the run ends `skipped` with the
+reason (listeners hear nothing of it, as of a skipped push) and supersedes nothing.
+Anything wrong before the engine starts (unfetchable sha, no or invalid pipeline
 file, an unconfigured repo) fails the *run* with that reason, and the server goes on; a
 worker cancelled at shutdown past its grace records the run `canceled`. Listeners
 (`RunListener`, e.g. the commit status and Slack notifiers) are told when a run starts and
@@ -46,7 +49,7 @@ from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.engine.resume import check_playable
 from conveyor.engine.sandbox import Sandbox
 from conveyor.engine.scheduler import LiveRun, RunControls
-from conveyor.errors import ConflictError, ConveyorError
+from conveyor.errors import ConflictError, ConveyorError, GitError
 from conveyor.git.checkout import Checkouts, GitAuth
 from conveyor.model import Event, EventKind, Plan, RunRecord, Status
 from conveyor.runs.chain import RunRequest, Started, execute_request
@@ -71,7 +74,7 @@ from conveyor.runs.supersede import (
 from conveyor.settings import RepoSettings, Settings, held_secret_values
 from conveyor.store.base import BodySeen, RunStore
 from conveyor.store.paths import new_run_id, run_dir
-from conveyor.triggers import event_from_trigger, skip_ci_reason
+from conveyor.triggers import event_from_trigger, needs_head_message, skip_ci_reason
 
 __all__ = ["Queued", "RunQueue"]
 
@@ -231,7 +234,13 @@ class RunQueue:
 
     async def _supersede_logged(self, new: RunRecord) -> None:
         try:
-            await self._supersede(new)
+            try:
+                skipped = skip_ci_reason(await self._head_event(new))
+            except GitError as exc:  # the run fails on its own; it still is the newer commit
+                log.warning("run.head_unreadable", run_id=new.run_id, error=str(exc))
+                skipped = None
+            if skipped is None:  # a skipped run supersedes nothing (GitLab makes no pipeline)
+                await self._supersede(new)
         except Exception:  # a store hiccup must not surface as an unretrieved task error
             log.error("run.supersede_failed", run_id=new.run_id, exc_info=True)
 
@@ -392,6 +401,8 @@ class RunQueue:
         finally:
             del self._active[run_id]
             active.finished.set()
+        if final.status is Status.SKIPPED:  # `[skip ci]`: nothing started, nothing to report
+            return
         self.listeners.run_finished(final)
         log.info("run.finished", run_id=run_id, status=str(final.status), reason=final.reason)
 
@@ -401,17 +412,6 @@ class RunQueue:
         started_at = self.clock.now()
         repo = self.settings.repo(run.repo)
         worktree = self.home / "worktrees" / run.run_id
-        request = RunRequest(
-            event_from_trigger(run.trigger),
-            repo.pipeline_file if repo else None,
-            play=frozenset(_played(run.trigger)),
-            reserved_env=self.settings.secret_variables(),
-            env=self.env,
-            remote_include_allow=self.settings.server.remote_include_allow,
-            fork_secrets=repo.fork_secrets if repo else "skip",
-            held_secrets=tuple(self._held_secrets.values()),  # masked in every job's output
-            sandbox=job_sandbox(self.settings, repo),
-        )
         source = MirrorSource(
             self.checkouts,
             run.repo,
@@ -422,6 +422,24 @@ class RunQueue:
         )
         start = QueuedRun(self.store, self.home, run, self.clock, self._started)
         try:
+            event = await self._head_event(run)
+            skipped = None if run.jobs else skip_ci_reason(event)  # a resumed run ran before
+            if skipped is not None:
+                log.info("run.skipped", run_id=run.run_id, repo=run.repo, reason=skipped)
+                return close_run(
+                    self.store, run, Status.SKIPPED, skipped, self.clock, job_reason=""
+                )
+            request = RunRequest(
+                event,
+                repo.pipeline_file if repo else None,
+                play=frozenset(_played(run.trigger)),
+                reserved_env=self.settings.secret_variables(),
+                env=self.env,
+                remote_include_allow=self.settings.server.remote_include_allow,
+                fork_secrets=repo.fork_secrets if repo else "skip",
+                held_secrets=tuple(self._held_secrets.values()),  # masked in every job's output
+                sandbox=job_sandbox(self.settings, repo),
+            )
             final = await execute_request(request, source, start, _QueueSurface(active, run))
         except ConveyorError as exc:
             # Problems name files inside the worktree: show them relative to the repository.
@@ -443,6 +461,19 @@ class RunQueue:
         if final is None:  # pragma: no cover - a queued run is never excluded (QueuedRun)
             raise RuntimeError(f"run {run.run_id}: no record")
         return final
+
+    async def _head_event(self, run: RunRecord) -> Event:
+        """The run's event; when its delivery carried no commit message (a GitHub pull
+        request), with its head commit's message read from the mirror (fetched first), so
+        `[skip ci]` decides and the jobs see it (`CI_COMMIT_MESSAGE`)."""
+        event = event_from_trigger(run.trigger)
+        repo = self.settings.repo(run.repo)
+        if repo is None or not needs_head_message(event):
+            return event
+        message = await self.checkouts.commit_message(
+            repo.name, repo.clone_url, event.sha, self._auth(repo)
+        )
+        return replace(event, message=message)
 
     async def _started(self, run: RunRecord) -> None:
         self.listeners.run_started(run)

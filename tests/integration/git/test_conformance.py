@@ -163,6 +163,17 @@ async def test_git_resolve_ref_finds_branches_and_tags(world: World, tmp_path: P
     assert found == [main, tagged, None]
 
 
+async def test_git_commit_message_is_the_whole_message(world: World, tmp_path: Path) -> None:
+    remote = world.create(tmp_path / "remote", {"a.txt": "1"})
+    sha = remote.commit({"a.txt": "2"}, "Fix the build\n\nNothing to test here [skip ci]")
+    mirror = tmp_path / "app.git"
+    await world.git.clone_mirror(remote.clone_url, mirror, auth=None)
+    message = await world.git.commit_message(mirror, sha)
+    assert message == "Fix the build\n\nNothing to test here [skip ci]"
+    assert await world.git.commit_message(mirror, "e" * 40) is None
+    assert await world.git.commit_message(mirror, "--all") is None
+
+
 async def test_git_worktree_is_the_exact_commit(world: World, tmp_path: Path) -> None:
     repo = world.create(tmp_path / "app", {"a.txt": "one"})
     first = repo.head()

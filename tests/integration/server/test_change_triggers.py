@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import orjson
 from conveyor.model import EventKind, Status
 from tests.fakes.git_repos import GitRepo
 from tests.integration.server.conftest import (
+    API_TOKEN,
     ENV,
     GL_TOKEN,
     github_headers,
@@ -66,9 +68,9 @@ def pull_request_body(sha: str, *, action: str = "opened", fork: bool = False) -
     return orjson.dumps(payload)
 
 
-def _remote_with_feature(remote: GitRepo, files: dict[str, str]) -> str:
+def _remote_with_feature(remote: GitRepo, files: dict[str, str], message: str = "change") -> str:
     remote.branch("feature")
-    sha = remote.commit(files)
+    sha = remote.commit(files, message)
     remote.git("checkout", "--quiet", "main")
     return sha
 
@@ -209,3 +211,113 @@ def test_skip_ci_push_is_recorded_skipped_with_the_reason(tmp_path: Path, remote
         "skipped: the head commit's message says [skip ci]",
         (),
     )
+
+
+def test_skip_ci_pull_request_reads_the_head_commit_and_is_skipped(
+    tmp_path: Path, remote: GitRepo
+) -> None:
+    # GitHub's pull_request payload carries no commit message: the server reads it from git.
+    message = "Fix a typo\n\nNothing to build [ci skip]"
+    sha = _remote_with_feature(remote, {"README": "typo fixed\n"}, message)
+    body = pull_request_body(sha, action="synchronize")
+    with serve_app(make_settings(remote, sandbox=UNCONFINED), home=tmp_path / "home") as server:
+        response = httpx.post(
+            server.url("/webhooks/github"),
+            content=body,
+            headers=github_headers(body, event="pull_request"),
+        )
+        assert response.status_code == 202
+        run = server.wait_for_run(response.json()["run_id"])
+    assert (run.status, run.event, run.sha, run.started_at, run.jobs) == (
+        Status.SKIPPED,
+        EventKind.PULL_REQUEST,
+        sha,
+        None,
+        (),
+    )
+    assert run.reason == "skipped: the head commit's message says [ci skip]"
+
+
+def test_pull_request_jobs_see_the_head_commit_message(tmp_path: Path, remote: GitRepo) -> None:
+    pipeline = (
+        "say:\n  rules: [{if: $CI_PIPELINE_SOURCE == 'merge_request_event'}]\n"
+        f"  script:\n    - printf '%s' \"$CI_COMMIT_MESSAGE\" > {tmp_path}/m\n"
+    )
+    sha = _remote_with_feature(remote, {".gitlab-ci.yml": pipeline}, "Add a\n\nwith a body")
+    settings = make_settings(remote, sandbox=UNCONFINED)
+    repos = tuple(r.model_copy(update={"pipeline_file": ".gitlab-ci.yml"}) for r in settings.repos)
+    body = pull_request_body(sha)
+    with serve_app(settings.model_copy(update={"repos": repos}), home=tmp_path / "home") as server:
+        response = httpx.post(
+            server.url("/webhooks/github"),
+            content=body,
+            headers=github_headers(body, event="pull_request"),
+        )
+        run = server.wait_for_run(response.json()["run_id"])
+    assert run.status is Status.SUCCESS
+    assert (tmp_path / "m").read_text() == "Add a\n\nwith a body"
+
+
+def test_skip_ci_pull_request_supersedes_nothing(tmp_path: Path, remote: GitRepo) -> None:
+    slow = "name: slow\njobs:\n  work:\n    interruptible: true\n    run: sleep 60\n"
+    first = _remote_with_feature(remote, {".conveyor.yml": slow})
+    remote.git("checkout", "--quiet", "feature")
+    second = remote.commit({"README": "docs\n"}, "docs [skip ci]")
+    remote.git("checkout", "--quiet", "main")
+    auth = {"authorization": f"Bearer {API_TOKEN}"}
+    with serve_app(make_settings(remote, sandbox=UNCONFINED), home=tmp_path / "home") as server:
+        ids = []
+        for sha in (first, second):
+            body = pull_request_body(sha, action="synchronize")
+            response = httpx.post(
+                server.url("/webhooks/github"),
+                content=body,
+                headers=github_headers(body, event="pull_request"),
+            )
+            ids.append(response.json()["run_id"])
+            if sha == first:
+                _wait_for_running_job(server.store.get_run, ids[0])
+        skipped = server.wait_for_run(ids[1])
+        time.sleep(0.5)  # the supersede decision is taken in the background
+        older = server.store.get_run(ids[0])
+        httpx.post(server.url(f"/api/v1/runs/{ids[0]}/cancel"), headers=auth)
+        server.wait_for_run(ids[0])
+    assert skipped.status is Status.SKIPPED
+    assert older is not None and older.status is Status.RUNNING
+
+
+def test_skip_ci_gitlab_merge_request_is_skipped(tmp_path: Path, remote: GitRepo) -> None:
+    # GitLab's Merge Request Hook carries the message (object_attributes.last_commit.message).
+    payload: dict[str, Any] = orjson.loads(
+        (PAYLOADS / "gitlab" / "merge_request.open.json").read_bytes()
+    )
+    payload["project"]["path_with_namespace"] = "group/sub/app"
+    attributes = payload["object_attributes"]
+    attributes["last_commit"]["id"], attributes["source_branch"] = remote.head(), "feature"
+    attributes["last_commit"]["message"] = "Update the docs\n\n[skip ci]\n"
+    headers = {
+        "content-type": "application/json",
+        "x-gitlab-event": "Merge Request Hook",
+        "x-gitlab-token": GL_TOKEN,
+    }
+    with serve_app(make_settings(remote, sandbox=UNCONFINED), home=tmp_path / "home") as server:
+        response = httpx.post(
+            server.url("/webhooks/gitlab"), content=orjson.dumps(payload), headers=headers
+        )
+        assert response.status_code == 202
+        run = server.wait_for_run(response.json()["run_id"], timeout_s=5)
+    assert (run.status, run.event, run.reason) == (
+        Status.SKIPPED,
+        EventKind.MERGE_REQUEST,
+        "skipped: the head commit's message says [skip ci]",
+    )
+
+
+def _wait_for_running_job(get_run, run_id: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + 30
+    while True:
+        run = get_run(run_id)
+        if run is not None and any(j.status is Status.RUNNING for j in run.jobs):
+            return
+        assert time.monotonic() < deadline, run
+        time.sleep(0.05)

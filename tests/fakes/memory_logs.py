@@ -13,9 +13,12 @@ import heapq
 import inspect
 from collections.abc import AsyncIterator, Iterator, Sequence
 
+import orjson
+
 from conveyor.errors import StoreError
 from conveyor.model import LogRecord
-from conveyor.store.base import DoneCheck
+from conveyor.records import log_to_dict
+from conveyor.store.base import DoneCheck, JsonlLog
 
 __all__ = ["MemoryLogs"]
 
@@ -56,18 +59,34 @@ class MemoryLogs:
         streams = [self.read_job(job) for job in self.job_names()]
         return heapq.merge(*streams, key=lambda r: (r.ts, r.job, r.n))
 
+    def read_job_jsonl(self, job: str) -> JsonlLog:
+        lines = [_jsonl(record) for record in self.read_job(job)]
+        return JsonlLog(sum(map(len, lines)), iter(lines))
+
     async def follow_job(
-        self, job: str, *, is_done: DoneCheck, poll_s: float = 0.1, after_n: int = 0
+        self,
+        job: str,
+        *,
+        is_done: DoneCheck,
+        poll_s: float = 0.1,
+        after_n: int = 0,
+        offset: int = 0,
     ) -> AsyncIterator[LogRecord]:
         seen = 0
+        position = 0  # the byte offset the JSONL of the records seen so far ends at
         while True:
             result = is_done()  # read before draining, as the file reader does
             finished = bool(await result) if inspect.isawaitable(result) else bool(result)
             lines = list(self.read_job(job))
             for record in lines[seen:]:
-                if record.n > after_n:
+                position += len(_jsonl(record))
+                if record.n > after_n and position > offset:
                     yield record
             seen = len(lines)
             if finished:
                 return
             await asyncio.sleep(poll_s)
+
+
+def _jsonl(record: LogRecord) -> bytes:
+    return orjson.dumps(log_to_dict(record), option=orjson.OPT_APPEND_NEWLINE)

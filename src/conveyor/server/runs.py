@@ -41,11 +41,7 @@ from conveyor.runs.queue import Queued
 from conveyor.server.auth import require_read, require_write
 from conveyor.server.errors import ApiError
 from conveyor.server.runreads import RUN_PREFIX, FinishedRuns, RunReads, run_not_found
-from conveyor.server.serialize import (
-    json_response,
-    ndjson_chunks,
-    run_page,
-)
+from conveyor.server.serialize import json_response, run_page, threaded_chunks
 from conveyor.server.sse import SSE_HEADERS, stream_job_log
 from conveyor.settings import Settings
 from conveyor.store.base import LogReader, RunRecords
@@ -55,6 +51,7 @@ from conveyor.suggest import closest_name
 from conveyor.triggers import event_from_trigger
 
 __all__ = [
+    "LOG_OFFSET_HEADER",
     "RUN_PREFIX",
     "FinishedRuns",
     "RunQueue",
@@ -69,6 +66,9 @@ _VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # 2**63 made SQLite raise OverflowError: a 500).
 MAX_OFFSET = 1_000_000_000
 _MAX_EVENT_ID_DIGITS = 18
+#: The byte offset a log's JSONL answer ends at (`?follow=1&offset=` goes on from there).
+LOG_OFFSET_HEADER = "X-Log-Offset"
+MAX_LOG_OFFSET = 1 << 62
 _JSON = "application/json"
 
 
@@ -269,16 +269,22 @@ async def job_log(
     run_id: str,
     job: str,
     follow: bool = False,
+    offset: Annotated[int, Query(ge=0, le=MAX_LOG_OFFSET)] = 0,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """JSONL (`application/x-ndjson`), or with `?follow=1` Server-Sent Events until the
-    job ends. A `Last-Event-ID` header resumes a follow after that line number."""
+    """JSONL (`application/x-ndjson`): the stored lines as they are, and `X-Log-Offset`,
+    the byte offset they end at. With `?follow=1`, Server-Sent Events until the job ends:
+    a `Last-Event-ID` header resumes after that line number, and `offset` (an
+    `X-Log-Offset`) starts reading the log there instead of from its start."""
     run = await _get_run(request, run_id)
     logs = _logs(request, run_id)
     _check_job(run, job, logs)
     if not follow:
+        jsonl = await asyncio.to_thread(logs.read_job_jsonl, job)
         return StreamingResponse(
-            ndjson_chunks(logs.read_job(job)), media_type="application/x-ndjson"
+            threaded_chunks(jsonl.chunks),
+            media_type="application/x-ndjson",
+            headers={LOG_OFFSET_HEADER: str(jsonl.end_offset)},
         )
     seen = last_event_id or ""
     readable = seen.isascii() and seen.isdigit() and len(seen) <= _MAX_EVENT_ID_DIGITS
@@ -290,7 +296,7 @@ async def job_log(
         return job_outcome(latest, job)
 
     return StreamingResponse(
-        stream_job_log(logs, job, outcome=outcome, after_n=after_n),
+        stream_job_log(logs, job, outcome=outcome, after_n=after_n, offset=offset),
         media_type="text/event-stream",
         headers=SSE_HEADERS,
     )

@@ -1,5 +1,5 @@
 """How the runs API turns records into bytes: orjson JSON answers, pages of runs, JSONL log
-streams, and the did-you-mean for unknown job names.
+streams (passed on as stored), and the did-you-mean for unknown job names.
 
 Field names and time formats come from `conveyor.records` (the contract); this module only
 frames them. Handlers stay free of serialisation. Reads log files only through the iterator it
@@ -15,12 +15,10 @@ from typing import Any
 import orjson
 from fastapi import Response
 
-from conveyor.model import LogRecord, RunRecord
-from conveyor.records import log_to_dict, run_to_dict
+from conveyor.model import RunRecord
+from conveyor.records import run_to_dict
 
-__all__ = ["json_response", "ndjson_chunks", "run_page"]
-
-_LOG_BATCH = 2000  # records read per worker-thread hop
+__all__ = ["json_response", "run_page", "threaded_chunks"]
 
 
 def json_response(
@@ -48,15 +46,8 @@ def run_page(runs: Sequence[RunRecord], *, limit: int, offset: int) -> dict[str,
     }
 
 
-def _take(records: Iterator[LogRecord], count: int) -> bytes:
-    lines = [
-        orjson.dumps(log_to_dict(r), option=orjson.OPT_APPEND_NEWLINE)
-        for _, r in zip(range(count), records, strict=False)
-    ]
-    return b"".join(lines)
-
-
-async def ndjson_chunks(records: Iterator[LogRecord]) -> AsyncIterator[bytes]:
-    """JSONL bytes of `records`, read in a worker thread so a large log never blocks the loop."""
-    while chunk := await asyncio.to_thread(_take, records, _LOG_BATCH):
+async def threaded_chunks(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """`chunks` (e.g. a log file's JSONL, `LogReader.read_job_jsonl`), each read in a worker
+    thread so a large log never blocks the loop."""
+    while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
         yield chunk

@@ -68,17 +68,21 @@ async def stream_job_log(
     *,
     outcome: JobOutcome,
     after_n: int = 0,
+    offset: int = 0,
     heartbeat_s: float = 15.0,
     max_follow_s: float = 6 * 3600.0,
     check_interval_s: float = 0.5,
 ) -> AsyncIterator[bytes]:
-    """SSE chunks for `job`'s log from line `after_n + 1` until the job ends."""
+    """SSE chunks for `job`'s log from line `after_n + 1` until the job ends, read from
+    byte `offset` of the log on (`LogReader.follow_job`)."""
     done = _Outcome(outcome, check_interval_s)
     queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=4 * _BATCH)
 
     async def produce() -> None:
         try:
-            async for record in logs.follow_job(job, is_done=done.is_done, after_n=after_n):
+            async for record in logs.follow_job(
+                job, is_done=done.is_done, after_n=after_n, offset=offset
+            ):
                 data = orjson.dumps(log_to_dict(record))
                 await queue.put(format_event(data, event_id=str(record.n)))
         finally:

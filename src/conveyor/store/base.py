@@ -30,6 +30,7 @@ __all__ = [
     "BodySeen",
     "Deliveries",
     "DoneCheck",
+    "JsonlLog",
     "LiveProcess",
     "LogReader",
     "LogSink",
@@ -273,10 +274,32 @@ class LogReader(Protocol):
         """Every record of the run, all jobs merged by time (then job, then line number)."""
         ...
 
+    def read_job_jsonl(self, job: str) -> JsonlLog:
+        """`job`'s complete records as their JSONL lines (`records.log_to_dict`, compact,
+        one per line), without building a LogRecord for each: what the log route serves."""
+        ...
+
     def follow_job(
-        self, job: str, *, is_done: DoneCheck, poll_s: float = 0.1, after_n: int = 0
+        self,
+        job: str,
+        *,
+        is_done: DoneCheck,
+        poll_s: float = 0.1,
+        after_n: int = 0,
+        offset: int = 0,
     ) -> AsyncIterator[LogRecord]:
         """`job`'s records from line `after_n + 1` as they are written, until `is_done()`
-        holds and everything written is read. Waits for the log to appear; the caller
-        bounds the whole follow with its own deadline."""
+        holds and everything written is read. `offset`: a `JsonlLog.end_offset` of this
+        job; the records before it are not read again (a line it cuts is skipped). Waits
+        for the log to appear; the caller bounds the whole follow with its own deadline."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class JsonlLog:
+    """A job's log as JSONL (`LogReader.read_job_jsonl`): `chunks` yields whole lines, in
+    order, up to `end_offset`, the position the log had when it was opened (a follow goes on
+    from there with `follow_job(offset=end_offset)`)."""
+
+    end_offset: int
+    chunks: Iterator[bytes]

@@ -303,6 +303,20 @@ def test_follow_resumes_after_last_event_id(live: Live) -> None:
     assert orjson.loads(events[-1][2])["status"] == "failed"
 
 
+def test_follow_goes_on_from_the_offset_the_jsonl_answer_ended_at(live: Live) -> None:
+    run = seed_run(live, jobs=((SLASH_JOB, Status.FAILED),))
+    write_lines(live, run.run_id, SLASH_JOB, 1, 3)
+    url = job_url(run.run_id, SLASH_JOB, "log")
+    read = live.client.get(url, headers=AUTH)
+    offset = read.headers["X-Log-Offset"]
+    assert int(offset) == len(read.content)
+    write_lines(live, run.run_id, SLASH_JOB, 4, 2)
+    params = {"follow": "1", "offset": offset}
+    with live.client.stream("GET", url, params=params, headers=AUTH) as response:
+        events = read_events(response)
+    assert [e[1] for e in events] == ["4", "5", ""]
+
+
 def test_follow_with_a_non_ascii_digit_last_event_id_starts_over(live: Live) -> None:
     # "²" is a digit to str.isdigit() but not to int(): it must not answer 500.
     run = seed_run(live, jobs=((SLASH_JOB, Status.FAILED),))

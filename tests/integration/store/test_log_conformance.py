@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 
 from conveyor.errors import StoreError
 from conveyor.model import LogRecord, Stream
+from conveyor.records import log_to_dict
 from conveyor.store.base import LogReader, LogSink
 from conveyor.store.logfiles import RunLogs
 from conveyor.store.logreader import LogFileReader
@@ -127,3 +129,43 @@ async def test_log_follow_waits_for_the_first_line_and_skips_seen_lines(
     async with asyncio.timeout(10):
         seen = [r.n async for r in reader.follow_job("late", is_done=is_done, after_n=1)]
     assert seen == [2, 3]
+
+
+def test_log_read_job_jsonl_is_the_records_as_log_to_dict_lines(
+    logs: tuple[LogSink, LogReader],
+) -> None:
+    sink, reader = logs
+    sink.write_many([record(MATRIX_JOB, n) for n in (1, 2)] + [record("other", 1)])
+    sink.close()
+    jsonl = reader.read_job_jsonl(MATRIX_JOB)
+    data = b"".join(jsonl.chunks)
+    expected = [log_to_dict(r) for r in reader.read_job(MATRIX_JOB)]
+    assert [orjson.loads(line) for line in data.splitlines()] == expected
+    assert jsonl.end_offset == len(data)
+
+
+def test_log_read_job_jsonl_of_a_job_without_lines_is_empty(
+    logs: tuple[LogSink, LogReader],
+) -> None:
+    _, reader = logs
+    jsonl = reader.read_job_jsonl("nothing")
+    assert (jsonl.end_offset, list(jsonl.chunks)) == (0, [])
+
+
+async def test_log_follow_from_a_jsonl_offset_skips_the_lines_before_it(
+    logs: tuple[LogSink, LogReader],
+) -> None:
+    sink, reader = logs
+    sink.write_many([record("build", n) for n in (1, 2, 3)])
+    sink.close()
+    read = reader.read_job_jsonl("build")
+    lines = b"".join(read.chunks).splitlines(keepends=True)
+    after_two = len(lines[0]) + len(lines[1])
+
+    async def follow(offset: int) -> list[int]:
+        async with asyncio.timeout(10):
+            return [
+                r.n async for r in reader.follow_job("build", is_done=lambda: True, offset=offset)
+            ]
+
+    assert (await follow(after_two), await follow(read.end_offset)) == ([3], [])

@@ -95,3 +95,17 @@ async def test_follow_job_keeps_a_partial_line_for_the_next_read(tmp_path: Path)
         follow = LogFileReader(tmp_path).follow_job("build", is_done=is_done, poll_s=0)
         seen = [r.n async for r in follow]
     assert seen == [1]
+
+
+def test_read_job_jsonl_serves_stored_lines_without_corrupt_or_partial_ones(
+    tmp_path: Path,
+) -> None:
+    path = job_log_path(tmp_path, "build")
+    path.parent.mkdir(parents=True)
+    lines = [orjson.dumps(log_to_dict(record("build", n))) + b"\n" for n in (1, 2, 3)]
+    # A crash mid-write left half of a line, which the next writer appended to; the last
+    # line is still being written.
+    path.write_bytes(lines[0] + lines[1][:15] + lines[1] + lines[2][:10])
+    jsonl = LogFileReader(tmp_path).read_job_jsonl("build")
+    assert b"".join(jsonl.chunks) == lines[0]
+    assert jsonl.end_offset == len(lines[0]) + 15 + len(lines[1])

@@ -155,6 +155,8 @@
         this.state.textContent = (body.error && body.error.message) || "Cannot read the log (" + answer.status + ").";
         return;
       }
+      // The follow goes on from the byte the answer ended at: the server reads no line twice.
+      this.offset = answer.headers.get("X-Log-Offset") || "0";
       const text = await answer.text();
       for (const line of text.split("\n")) if (line) this.records.push(JSON.parse(line));
       this.rebuild();
@@ -170,7 +172,7 @@
   LogView.prototype.follow = async function () {
     const last = this.records.length ? this.records[this.records.length - 1].n : 0;
     this.state.textContent = "Following…";
-    const answer = await fetch(this.path() + "?follow=1", {
+    const answer = await fetch(this.path() + "?follow=1&offset=" + encodeURIComponent(this.offset || "0"), {
       headers: authHeaders({ "Last-Event-ID": String(last), Accept: "text/event-stream" }),
     });
     if (!answer.ok) { this.state.textContent = "Cannot follow the log (" + answer.status + ")."; return; }

@@ -27,8 +27,10 @@ from conveyor.engine.local import LocalExecutor
 from conveyor.engine.runner import LocalRunner, ProcessGroups
 from conveyor.engine.sandbox import Sandbox
 from conveyor.engine.workspace import JobWorkspaces
+from conveyor.fleet.host import AttemptHost, Origin
 from conveyor.model import Artifacts, ArtifactWhen, Cache, LogRecord, Status, Step, Stream
 from tests.fakes.executor import ScriptedExecutor
+from tests.fakes.git_repos import GitRepo
 from tests.sandboxing import requires_bwrap
 
 
@@ -45,10 +47,35 @@ class Sandboxed:
         self.inner.cancel(run_id, job)
 
 
-@pytest.fixture(params=["local", pytest.param("local-bwrap", marks=requires_bwrap), "scripted"])
+@dataclass(slots=True)
+class Hosted:
+    """A worker's AttemptHost (fleet.host) as an Executor: each spec checked out from a
+    real repository at its commit, in the worker's own home."""
+
+    host: AttemptHost
+    origin: Origin
+    sha: str
+
+    async def run(self, spec: AttemptSpec, on_output: OutputSink) -> AttemptResult:
+        source = spec.workspace._replace(isolate=True, sha=self.sha)
+        return await self.host.run(spec._replace(workspace=source), self.origin, on_output)
+
+    def cancel(self, run_id: str, job: str) -> None:
+        self.host.cancel(run_id, job)
+
+
+@pytest.fixture(
+    params=["local", pytest.param("local-bwrap", marks=requires_bwrap), "scripted", "hosted"]
+)
 async def executor(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Executor]:
     if request.param == "scripted":
         yield ScriptedExecutor()
+        return
+    if request.param == "hosted":
+        repo = GitRepo.create(tmp_path / "origin", {"README": "hello\n"})
+        runner = LocalRunner(grace_s=0.3, groups=ProcessGroups())
+        host = AttemptHost(tmp_path / "worker", "w1", runner=runner)
+        yield Hosted(host, Origin("acme/app", repo.clone_url, "", ""), repo.head())
         return
     workspaces = JobWorkspaces(tmp_path, isolate=False, sha="", root=tmp_path / "run" / "work")
     runner = LocalRunner(grace_s=0.3, groups=ProcessGroups())

@@ -1,0 +1,292 @@
+"""AttemptHost: one job attempt run on a worker, as the local executor would run it here.
+
+A task from the broker carries an `AttemptSpec` (engine.executor) and an `Origin` (where
+the code and the run's files come from). The host
+
+    checkout   `<home>/mirrors/<repo>.git` through git.checkout.Checkouts (clone once, fetch
+               when the commit is missing), a fresh worktree at the spec's exact sha in
+               `<home>/attempts/<run>/<job>-<attempt>/project`
+    rewrite    the spec's folders to the worker's: the workspace, CI_PROJECT_DIR and
+               CI_BUILDS_DIR, and any value that named the server's job folder; the
+               worker's safe environment (engine.env: PATH, HOME, …) under the spec's
+    files in   artifacts and dotenv reports of `spec.artifacts_from` (fleet.files, from the
+               server's files API; none without a server)
+    run        engine.local.LocalExecutor: the same steps, time limits, masking, sandbox and
+               environment rules as a local job; caches through the server's files API
+    files out  the job's artifacts and dotenv report, back to the server
+    clean up   the worktree and the attempt's folder, whatever happened
+
+The worktree is already a private copy, so the executor runs the job in it directly (the
+spec says `isolate`, so artifacts are restored as in an isolated run; a native pipeline's
+jobs therefore see each other's files only as artifacts on workers). Several worker
+processes may share one home: the mirror of a repo is changed under a file lock.
+Output leaves masked (the spec's values, the clone token and the run token). Must not: talk
+to the broker or decide retries (fleet.worker and the server's scheduler do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import shutil
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from conveyor.clock import SYSTEM_CLOCK, Clock
+from conveyor.engine.artifacts import safe_segment
+from conveyor.engine.env import safe_base
+from conveyor.engine.executor import AttemptResult, AttemptSpec, OutputSink, WorkspaceSource
+from conveyor.engine.local import LocalExecutor
+from conveyor.engine.runner import LocalRunner, StepRunner
+from conveyor.engine.workspace import JobWorkspaces
+from conveyor.errors import ConveyorError, GitError
+from conveyor.git.checkout import Checkouts, GitAuth
+from conveyor.masking import Masker
+from conveyor.model import LogRecord, Status, Stream
+
+__all__ = [
+    "AttemptHost",
+    "Origin",
+    "origin_from_dict",
+    "origin_to_dict",
+]
+
+_LOCK_POLL_S = 0.05
+
+
+class Origin(NamedTuple):
+    """Where an attempt's code and files come from. `repo`: the repo's name as in the
+    server's `[[repos]]` (it picks the worker's clone token); `clone_url`: never with
+    credentials; `server_url`: the server's base URL as the worker reaches it; `token`: the
+    run token for the files API (fleet.tokens); `provider`: github or gitlab, the user name
+    a clone token is sent with ("" : a generic one)."""
+
+    repo: str
+    clone_url: str
+    server_url: str
+    token: str
+    provider: str = ""
+
+    def __repr__(self) -> str:
+        return f"Origin(repo={self.repo!r}, clone_url={self.clone_url!r}, <token hidden>)"
+
+
+def origin_to_dict(origin: Origin) -> dict[str, str]:
+    """`origin` as JSON-compatible data (what the task carries)."""
+    return origin._asdict()
+
+
+def origin_from_dict(data: Mapping[str, Any]) -> Origin:
+    """The Origin `origin_to_dict` made (a missing `provider` is "")."""
+    return Origin(
+        repo=str(data["repo"]),
+        clone_url=str(data["clone_url"]),
+        server_url=str(data["server_url"]),
+        token=str(data["token"]),
+        provider=str(data.get("provider", "")),
+    )
+
+
+class _Output:
+    """The host's own system lines, numbered before and after the executor's."""
+
+    __slots__ = ("clock", "line", "masker", "on_output", "spec")
+
+    def __init__(self, spec: AttemptSpec, on_output: OutputSink, masker: Masker, clock: Clock):
+        self.spec = spec
+        self.on_output = on_output
+        self.masker = masker
+        self.clock = clock
+        self.line = spec.first_line - 1
+
+    def say(self, text: str) -> None:
+        self.line += 1
+        spec = self.spec
+        record = LogRecord(
+            self.clock.now(), spec.run_id, spec.job, "", Stream.SYSTEM, self.line,
+            self.masker.mask(text),
+        )  # fmt: skip
+        self.on_output([record])
+
+    def passed_on(self, records: Sequence[LogRecord]) -> None:
+        if records:
+            self.line = records[-1].n
+        self.on_output(records)
+
+    def result(self, status: Status, reason: str | None = None) -> AttemptResult:
+        masked = self.masker.mask(reason) if reason else None
+        return AttemptResult(status, (), self.line, reason=masked)
+
+
+class AttemptHost:
+    """Runs the attempts a worker takes (module docstring). `home`: the worker's folder
+    (mirrors, attempts, caches); `name`: the worker's name, on every result;
+    `clone_tokens`: repo name -> clone token; `env`: the worker's environment (default:
+    this process's; jobs get its safe subset, git too); `files`: makes the files client of
+    an Origin (default: fleet.files over HTTP; None when the origin names no server);
+    `runner`: how steps run (default: process groups here)."""
+
+    def __init__(
+        self,
+        home: Path,
+        name: str,
+        *,
+        clone_tokens: Mapping[str, str] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        env: Mapping[str, str] | None = None,
+        git_timeout_s: float = 300.0,
+        runner: StepRunner | None = None,
+    ) -> None:
+        self.home = home
+        self.name = name
+        self.clone_tokens = dict(clone_tokens or {})
+        self.clock = clock
+        self.env = dict(os.environ if env is None else env)
+        self.checkouts = Checkouts(home / "mirrors", timeout_s=git_timeout_s, env=self.env)
+        self.runner = runner or LocalRunner()
+        self._tasks: dict[tuple[str, str], asyncio.Task[AttemptResult]] = {}
+        self._executors: dict[tuple[str, str], LocalExecutor] = {}
+        self._outputs: dict[tuple[str, str], _Output] = {}
+
+    # ------------------------------------------------------------ the Executor's shape
+
+    async def run(self, spec: AttemptSpec, origin: Origin, on_output: OutputSink) -> AttemptResult:
+        """Run `spec` from `origin` to its end, its time limit or a `cancel` message; the
+        result names this worker."""
+        key = (spec.run_id, spec.job)
+        token = self.clone_tokens.get(origin.repo, "")
+        masker = Masker((*spec.mask, *(v for v in (token, origin.token) if v)))
+        output = _Output(spec, on_output, masker, self.clock)
+        task = asyncio.ensure_future(self._run(spec, origin, output))
+        self._tasks[key], self._outputs[key] = task, output
+        try:
+            result = await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # our caller is being cancelled: propagate
+            result = output.result(Status.CANCELED)  # a cancel message before the steps
+        finally:
+            self._tasks.pop(key, None)
+            self._outputs.pop(key, None)
+        return result._replace(worker=self.name)
+
+    def cancel(self, run_id: str, job: str) -> None:
+        """Stop the attempt of `job` (nothing when none runs here): its steps' process
+        groups when they run, else its preparation; `run` then answers `canceled`."""
+        executor = self._executors.get((run_id, job))
+        if executor is not None:
+            executor.cancel(run_id, job)
+            return
+        task = self._tasks.get((run_id, job))
+        if task is not None:
+            task.cancel()
+
+    async def discard_leftovers(self) -> None:
+        """At a worker's start, before any attempt: remove the attempt folders a killed
+        worker left behind and let the mirrors forget their worktrees. Never raises."""
+        await self.checkouts.discard_worktrees(self.home / "attempts")
+
+    # ------------------------------------------------------------ one attempt
+
+    async def _run(self, spec: AttemptSpec, origin: Origin, output: _Output) -> AttemptResult:
+        folder = self._folder(spec)
+        await asyncio.to_thread(shutil.rmtree, folder, True)  # a retried task starts clean
+        try:
+            try:
+                project, mirror = await self._checkout(spec, origin, folder / "project")
+            except ConveyorError as error:
+                output.say(str(error))
+                return output.result(Status.FAILED, str(error))
+            try:
+                return await self._execute(spec, output, folder, project)
+            finally:
+                await asyncio.shield(self._remove_worktree(origin.repo, mirror, project))
+        finally:
+            await asyncio.shield(asyncio.to_thread(_remove_attempt, folder))
+
+    def _folder(self, spec: AttemptSpec) -> Path:
+        name = safe_segment(f"{spec.job}-{spec.attempt}")
+        return self.home / "attempts" / safe_segment(spec.run_id) / name
+
+    async def _checkout(self, spec: AttemptSpec, origin: Origin, dest: Path) -> tuple[Path, Path]:
+        sha = spec.workspace.sha
+        if not sha or not origin.clone_url:
+            raise GitError(
+                f"checkout {origin.repo}: the task names no commit or no clone URL "
+                "(the server sends both for a repository's run)"
+            )
+        token = self.clone_tokens.get(origin.repo)
+        auth = GitAuth(origin.provider, token) if token else None
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        async with self._mirror_lock(origin.repo):
+            mirror = await self.checkouts.ensure_commit(origin.repo, origin.clone_url, sha, auth)
+            await self.checkouts.add_worktree(origin.repo, mirror, sha, dest)
+        return dest, mirror
+
+    async def _remove_worktree(self, repo: str, mirror: Path, project: Path) -> None:
+        async with self._mirror_lock(repo):
+            await self.checkouts.remove_worktree(repo, mirror, project)
+
+    async def _execute(
+        self, spec: AttemptSpec, output: _Output, folder: Path, project: Path
+    ) -> AttemptResult:
+        key = (spec.run_id, spec.job)
+        run_dir = folder / "run"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        local = self._moved(spec, project, first_line=output.line + 1)
+        # The worktree is the attempt's own fresh copy: the executor runs in it as is.
+        workspaces = JobWorkspaces(project, isolate=False, sha=local.workspace.sha, root=folder)
+        executor = LocalExecutor(self.runner, workspaces, run_dir, self.home, clock=self.clock)
+        self._executors[key] = executor
+        try:
+            result = await executor.run(local, output.passed_on)
+        finally:
+            self._executors.pop(key, None)
+        return result._replace(last_line=max(result.last_line, output.line))
+
+    def _moved(self, spec: AttemptSpec, project: Path, *, first_line: int) -> AttemptSpec:
+        """`spec` with the server's job folder replaced by `project` and the worker's safe
+        environment under its own."""
+        old, new = spec.workspace.job_dir, str(project)
+        env = safe_base(self.env)
+        for name, value in spec.env.items():
+            env[name] = value.replace(old, new) if old and old in value else value
+        env["CI_PROJECT_DIR"] = env["CI_BUILDS_DIR"] = new
+        workspace = WorkspaceSource(new, True, spec.workspace.sha, new)
+        return spec._replace(workspace=workspace, env=env, first_line=first_line)
+
+    @contextlib.asynccontextmanager
+    async def _mirror_lock(self, repo: str) -> AsyncIterator[None]:
+        """An exclusive lock of `repo`'s mirror shared by every process of this home (the
+        Checkouts' own lock only orders the tasks of one process)."""
+        locks = self.home / "mirrors" / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        handle = os.open(locks / f"{safe_segment(repo)}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + self.checkouts.timeout_s * 2
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise GitError(
+                            f"checkout {repo}: another attempt held the mirror for too long "
+                            "(is a git process hung? raise the git timeout)"
+                        ) from None
+                    await asyncio.sleep(_LOCK_POLL_S)
+            yield
+        finally:
+            os.close(handle)  # closing releases the lock
+
+
+def _remove_attempt(folder: Path) -> None:
+    """Remove an attempt's folder, and its run's folder once no attempt is left in it."""
+    shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        folder.parent.rmdir()

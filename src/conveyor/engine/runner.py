@@ -12,7 +12,10 @@ the rest of it dropped, so output volume never grows memory.
 Sandbox: a step whose spec carries a sandbox that is on runs inside bubblewrap
 (engine.sandbox builds the argv); bwrap leads the group, so everything above holds, except
 that the polite SIGTERM goes to the group's other members (bwrap's monitor would die of it
-and take the job down without its grace).
+and take the job down without its grace), and that once bwrap exited the kernel is already
+killing the rest (its PID namespace dies with it): the runner waits for the pipes to close
+instead of polling /proc for the group (`_sandbox_ended`: milliseconds per step).
+The process itself is started by engine.child (its three standard streams and nothing else).
 
 Stopping: SIGTERM to the group, `grace_s`, SIGKILL, then wait until no live member is left.
 Trap: a step that ran `sleep 1000 &` keeps the pipes open after its shell exits; so when the
@@ -41,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from conveyor.engine.child import Child, start_child
 from conveyor.engine.sandbox import NO_SANDBOX, Sandbox, sandbox_command
 from conveyor.model import Stream
 from conveyor.store.base import LiveProcess, ProcessBook
@@ -283,10 +287,11 @@ def _cut(line: str) -> str:
     return line
 
 
-class _StepProtocol(asyncio.SubprocessProtocol):
-    """Receives a step's output as it arrives (no await per chunk) and reports the leader's
-    exit separately from the pipes closing — they differ when a background child holds a
-    pipe, which is exactly when the rest of the group must be stopped."""
+class _StepProtocol:
+    """engine.child's receiver: takes a step's output as it arrives (no await per chunk) and
+    reports the leader's exit separately from the pipes closing — they differ when a
+    background child holds a pipe, which is exactly when the rest of the group must be
+    stopped."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, on_lines: LineSink) -> None:
         self._on_lines = on_lines
@@ -328,11 +333,9 @@ _STREAMS = {1: Stream.STDOUT, 2: Stream.STDERR}
 
 @dataclass(slots=True)
 class LocalRunner:
-    """Runs steps as local processes. `store` (optional) learns every live group.
-
-    Built on `loop.subprocess_exec` (what `asyncio.create_subprocess_exec` wraps) because
-    `Process.wait()` only returns once the pipes close, which a backgrounded child delays
-    forever; the protocol sees the leader's exit on its own."""
+    """Runs steps as local processes (started by engine.child, which hands the protocol the
+    leader's exit on its own: a backgrounded child may hold the pipes open forever). `store`
+    (optional) learns every live group."""
 
     store: ProcessBook | None = None
     grace_s: float = 5.0
@@ -340,30 +343,22 @@ class LocalRunner:
 
     async def run_step(self, spec: StepSpec, on_lines: LineSink) -> StepResult:
         loop = asyncio.get_running_loop()
+        protocol = _StepProtocol(loop, on_lines)
         try:
             argv = step_command(spec)
             spawn = asyncio.ensure_future(
-                loop.subprocess_exec(
-                    lambda: _StepProtocol(loop, on_lines),
-                    *argv,
-                    cwd=spec.cwd,
-                    env=dict(spec.env),
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE,
-                    start_new_session=True,  # own group: one signal stops the whole tree
-                )
+                start_child(argv, cwd=spec.cwd, env=spec.env, receiver=protocol)
             )
-            # Shielded: a cancel while the process starts would make asyncio SIGKILL the
-            # leader alone, and a sandbox's job, not yet tied to bwrap's life, would live on.
-            transport, protocol = await asyncio.shield(spawn)
+            # Shielded: a cancel while the process starts would leave it unwatched, and a
+            # sandbox's job, not yet tied to bwrap's life, would live on.
+            child = await asyncio.shield(spawn)
         except OSError as exc:
             what = "the sandbox (bwrap)" if spec.sandbox.is_on else spec.shell
             return StepResult(None, error=f"cannot start {what}: {exc.strerror}")
         except asyncio.CancelledError:
-            await _abandon(spawn, spares_leader=spec.sandbox.is_on)
+            await _abandon(spawn, protocol, spares_leader=spec.sandbox.is_on)
             raise
-        pgid = transport.get_pid()
+        pgid = child.get_pid()
         timed_out = False
         try:
             self._register(spec, pgid)  # a store that fails here must not leave the group
@@ -374,22 +369,25 @@ class LocalRunner:
                 return_when=asyncio.FIRST_COMPLETED,
             )
             timed_out = not ended
-            # The leader is gone, out of time, or its output cannot be kept: nothing of its
-            # group may outlive it.
-            grace_s = self.grace_s if timed_out or protocol.error is not None else 0.2
-            await stop_group(pgid, grace_s, spares_leader=spec.sandbox.is_on)
-            await _settle(protocol)
+            if spec.sandbox.is_on and protocol.exited.done():
+                await _sandbox_ended(pgid, protocol)
+            else:
+                # The leader is gone, out of time, or its output cannot be kept: nothing of
+                # its group may outlive it.
+                grace_s = self.grace_s if timed_out or protocol.error is not None else 0.2
+                await stop_group(pgid, grace_s, spares_leader=spec.sandbox.is_on)
+                await _settle(protocol)
         except BaseException:  # cancellation included: stop the group, then propagate
             await asyncio.shield(self._stop(pgid, protocol, spares_leader=spec.sandbox.is_on))
             raise
         finally:
-            transport.close()
+            child.close()
             self._unregister(spec, pgid)
         if protocol.error is not None:
             raise protocol.error
         if timed_out:
             return StepResult(None, timed_out=True)
-        code = transport.get_returncode()
+        code = child.get_returncode()
         code = -signal.SIGKILL if code is None else code
         # Killed by a signal: report it the way shells do (128 + signal number).
         return StepResult(code if code >= 0 else 128 - code)
@@ -413,18 +411,29 @@ class LocalRunner:
 
 
 async def _abandon(
-    spawn: asyncio.Future[tuple[asyncio.SubprocessTransport, _StepProtocol]],
-    *,
-    spares_leader: bool,
+    spawn: asyncio.Future[Child], protocol: _StepProtocol, *, spares_leader: bool
 ) -> None:
     """Stop the whole group of a step whose start was cancelled, once it has started."""
     try:
-        transport, protocol = await spawn
+        child = await spawn
     except Exception:  # noqa: BLE001 (it did not start: nothing to stop)
         return
-    await stop_group(transport.get_pid(), 0.0, spares_leader=spares_leader)
+    await stop_group(child.get_pid(), 0.0, spares_leader=spares_leader)
     await _settle(protocol)
-    transport.close()
+    child.close()
+
+
+async def _sandbox_ended(pgid: int, protocol: _StepProtocol) -> None:
+    """A sandbox whose monitor (the leader) exited: its namespace's init got SIGKILL with it
+    (--die-with-parent), and the kernel kills everything else in the namespace; the pipes
+    close once the last of them is gone. So no /proc scan and no polling: wait for the pipes
+    (`_DRAIN_S`), then one SIGKILL for the group in case; only a sandbox that still holds its
+    pipes after that is stopped the slow way (it cannot happen unless the kernel stalls)."""
+    await _settle(protocol)
+    if not protocol.closed.done():
+        await stop_group(pgid, 0.0, spares_leader=True)
+        await _settle(protocol)
+    _signal_group(pgid, signal.SIGKILL)
 
 
 async def _settle(protocol: _StepProtocol) -> None:

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from conveyor.errors import StoreError
 from conveyor.model import JobRecord, RunRecord, Status
-from conveyor.store.base import BodySeen, LiveProcess, MonitorSnapshot
+from conveyor.store.base import BodySeen, HistoryRecord, LiveProcess, MonitorSnapshot
 
 __all__ = ["MemoryRunStore"]
 
@@ -37,6 +37,7 @@ class MemoryRunStore:
         self._deliveries: dict[str, str] = {}
         self._bodies: dict[str, list[tuple[datetime, str]]] = {}  # digest -> (at, run)
         self._snapshots: dict[str, MonitorSnapshot] = {}
+        self._history: dict[str, dict[int, HistoryRecord]] = {}  # key -> pipeline id -> record
         self.closed = False
 
     def create_run(self, run: RunRecord) -> RunRecord:
@@ -220,6 +221,22 @@ class MemoryRunStore:
 
     def load_snapshots(self) -> list[MonitorSnapshot]:
         return [self._snapshots[key] for key in sorted(self._snapshots)]
+
+    def save_history(self, records: Sequence[HistoryRecord], *, keep: int) -> None:
+        written: set[str] = set()
+        for record in records:
+            self._history.setdefault(record.key, {})[record.pipeline_id] = record
+            written.add(record.key)
+        for key in written:
+            kept = sorted(self._history[key], reverse=True)[:keep]
+            self._history[key] = {pid: self._history[key][pid] for pid in kept}
+
+    def load_history(self) -> list[HistoryRecord]:
+        return [
+            self._history[key][pid]
+            for key in sorted(self._history)
+            for pid in sorted(self._history[key], reverse=True)
+        ]
 
     def close(self) -> None:
         self.closed = True

@@ -1,6 +1,7 @@
 """The monitor cache: immutable entries keyed `repo@branch`, their JSON serialized once.
 
-`CacheEntry` holds validated pipelines and two pre-serialized bodies (as fetched, and marked
+`CacheEntry` holds validated pipelines, the target's health figures (`monitor.health`,
+computed when its history changed) and two pre-serialized bodies (as fetched, and marked
 stale for when it outlives `monitor.ttl`); `Cache` maps keys to entries and keeps the list
 bodies (all, and per provider) ready, so a request handler only looks up bytes. Only the
 allow-listed fields of DESIGN's entry shape are ever serialized. Snapshots for the store
@@ -17,6 +18,7 @@ from typing import Any
 import orjson
 
 from conveyor.model import Status
+from conveyor.monitor.health import NO_HEALTH, Health, health_to_dict
 from conveyor.monitor.validate import (
     Invalid,
     PipelineView,
@@ -37,6 +39,7 @@ __all__ = [
     "entry_to_dict",
     "make_entry",
     "pipeline_to_dict",
+    "with_health",
 ]
 
 RESTORED_ERROR = "not refreshed since restart"
@@ -52,6 +55,7 @@ class CacheEntry:
     fetched_at: datetime | None
     error: str | None
     is_stale: bool
+    health: Health
     body: bytes
     stale_body: bytes
 
@@ -83,6 +87,7 @@ def entry_to_dict(entry: CacheEntry, *, stale: bool | None = None) -> dict[str, 
         "fetched_at": format_ts(entry.fetched_at),
         "stale": entry.is_stale if stale is None else stale,
         "error": entry.error,
+        "health": health_to_dict(entry.health),
     }
 
 
@@ -95,19 +100,45 @@ def make_entry(
     fetched_at: datetime | None,
     error: str | None,
     is_stale: bool,
+    health: Health = NO_HEALTH,
 ) -> CacheEntry:
     """An entry with its bodies serialized now, once."""
     entry = CacheEntry(
-        f"{repo}@{branch}", provider, repo, branch, pipelines, fetched_at, error, is_stale, b"", b""
+        f"{repo}@{branch}",
+        provider,
+        repo,
+        branch,
+        pipelines,
+        fetched_at,
+        error,
+        is_stale,
+        health,
+        b"",
+        b"",
     )
     body = orjson.dumps(entry_to_dict(entry))
     stale_body = body if is_stale else orjson.dumps(entry_to_dict(entry, stale=True))
     return replace(entry, body=body, stale_body=stale_body)
 
 
-def entry_from_snapshot(snapshot: MonitorSnapshot) -> CacheEntry:
-    """A saved entry, re-validated, marked stale until the next successful fetch.
-    Raises Invalid when the snapshot is not an entry this version can serve."""
+def with_health(entry: CacheEntry, health: Health) -> CacheEntry:
+    """The same entry showing other figures (serialized again)."""
+    return make_entry(
+        provider=entry.provider,
+        repo=entry.repo,
+        branch=entry.branch,
+        pipelines=entry.pipelines,
+        fetched_at=entry.fetched_at,
+        error=entry.error,
+        is_stale=entry.is_stale,
+        health=health,
+    )
+
+
+def entry_from_snapshot(snapshot: MonitorSnapshot, health: Health = NO_HEALTH) -> CacheEntry:
+    """A saved entry, re-validated, marked stale until the next successful fetch, with the
+    figures of the target's restored history. Raises Invalid when the snapshot is not an
+    entry this version can serve."""
     try:
         data = orjson.loads(snapshot.data_json)
     except orjson.JSONDecodeError as exc:
@@ -127,6 +158,7 @@ def entry_from_snapshot(snapshot: MonitorSnapshot) -> CacheEntry:
         fetched_at=_aware(snapshot.fetched_at),
         error=error if isinstance(error, str) else RESTORED_ERROR,
         is_stale=True,
+        health=health,
     )
 
 

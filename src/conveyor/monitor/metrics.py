@@ -1,9 +1,11 @@
 """Prometheus instruments of one Monitor, in its own CollectorRegistry (never the global one,
 so two monitors in one process, as in tests, do not collide).
 
-The sync loop and the HTTP boundary record into it; `server.metrics` renders it. Label
-values are target keys, provider names, status words and failure kinds: never a URL, a
-header or an upstream body.
+The sync loop and the HTTP boundary record into it; `server.metrics` renders it. The health
+figures (`monitor.health`) and the rate-limit gates are read at scrape time by collectors, so
+a sync pays nothing for them and "time since" is as of the scrape. Label values are target
+keys, provider names, status words and failure kinds: never a URL, a header or an upstream
+body.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from conveyor.model import Status
+from conveyor.monitor.health import Health, seconds_since
 
 __all__ = ["MonitorMetrics"]
 
@@ -25,6 +28,7 @@ class MonitorMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._gates: _GateCollector | None = None
+        self._health: _HealthCollector | None = None
         r = self.registry
         self.pipeline_status = Gauge(
             "conveyor_pipeline_status",
@@ -94,6 +98,18 @@ class MonitorMetrics:
             self.registry.register(self._gates)
         self._gates.gates, self._gates.clock = gates, clock
 
+    def watch_health(
+        self,
+        healths: Callable[[], Mapping[str, Health]],
+        providers: Mapping[str, str],
+        clock: Callable[[], datetime],
+    ) -> None:
+        """Export each target's health figures (`healths()`: key -> Health; `providers`:
+        key -> provider), read at scrape time."""
+        if self._health is None:
+            self._health = _HealthCollector(healths, providers, clock)
+            self.registry.register(self._health)
+
     def record_response(self, provider: str, code: str, headers: Mapping[str, str]) -> None:
         self.upstream_requests.labels(provider, code).inc()
         remaining = headers.get("x-ratelimit-remaining") or headers.get("ratelimit-remaining")
@@ -136,4 +152,77 @@ class _GateCollector(Collector):
         yield family
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())
+
+
+class _HealthCollector(Collector):
+    """Per target (labels `key`, `provider`), absent while it has no finished pipeline:
+    the success ratio, the duration summary (median as quantile 0.5, sum, count), the end of
+    the newest success and the time since it, and the mean time to recovery."""
+
+    def __init__(
+        self,
+        healths: Callable[[], Mapping[str, Health]],
+        providers: Mapping[str, str],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.healths = healths
+        self.providers = providers
+        self.clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["key", "provider"]
+        finished = GaugeMetricFamily(
+            "conveyor_monitor_finished_pipelines",
+            "Kept pipelines that finished success or failed: what the health figures cover",
+            labels=labels,
+        )
+        ratio = GaugeMetricFamily(
+            "conveyor_monitor_success_ratio",
+            "Share of the kept finished pipelines that succeeded (0 to 1)",
+            labels=labels,
+        )
+        duration = Metric(
+            "conveyor_monitor_pipeline_duration_seconds",
+            "Durations of the kept finished pipelines (quantile 0.5: the median)",
+            "summary",
+        )
+        last_success = GaugeMetricFamily(
+            "conveyor_monitor_last_success_timestamp_seconds",
+            "When the newest kept successful pipeline ended",
+            labels=labels,
+        )
+        since = GaugeMetricFamily(
+            "conveyor_monitor_time_since_last_success_seconds",
+            "Seconds from the end of the newest kept successful pipeline to this scrape",
+            labels=labels,
+        )
+        mttr = GaugeMetricFamily(
+            "conveyor_monitor_mttr_seconds",
+            "Mean time to recovery over the kept pipelines: from a failure that turned the "
+            "target red to the next success",
+            labels=labels,
+        )
+        now = self.clock()
+        for key, health in sorted(self.healths().items()):
+            if not health.finished:
+                continue
+            values = [key, self.providers.get(key, "")]
+            named = dict(zip(labels, values, strict=True))
+            finished.add_metric(values, health.finished)
+            if health.success_ratio is not None:
+                ratio.add_metric(values, health.success_ratio)
+            if health.median_duration_s is not None:
+                name = duration.name
+                duration.add_sample(name, {**named, "quantile": "0.5"}, health.median_duration_s)
+                duration.add_sample(name + "_sum", named, health.duration_sum_s)
+                duration.add_sample(name + "_count", named, health.durations)
+            if health.last_success_at is not None:
+                last_success.add_metric(values, health.last_success_at.timestamp())
+                since.add_metric(values, seconds_since(health.last_success_at, now) or 0.0)
+            if health.mttr_s is not None:
+                mttr.add_metric(values, health.mttr_s)
+        yield from (finished, ratio, duration, last_success, since, mttr)
+
+    def describe(self) -> Iterator[Metric]:
         return iter(())

@@ -1,8 +1,10 @@
 """The Monitor: targets, providers, cache, metrics and the sync loop of one server.
 
 `Monitor(settings, env, store)` resolves targets and their secrets at once (a missing or
-implausible token is a ConfigError at startup). `start()` restores the last snapshots from
-the store (served at once, stale until refreshed) and starts the loop; `stop()` ends it and
+implausible token is a ConfigError at startup). `start()` restores the targets' pipeline
+history and the last snapshots from the store (served at once, stale until refreshed) and
+starts the loop; after each tick or event fetch the history's new or changed pipelines are
+written in one batch off the event loop (`_save_history`); `stop()` ends it and
 closes the HTTP client. `refresh(target)` fetches one target at once (upstream webhooks).
 The loop runs ticks one after another, so a slow tick is never doubled: a due tick that
 falls inside a running one is skipped. `sync_once()` joins a tick already running rather
@@ -15,11 +17,13 @@ import asyncio
 import random
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Protocol
 
 import structlog
 
 from conveyor.errors import StoreError, UpstreamError, UpstreamTimeout
-from conveyor.monitor.cache import Cache, entry_from_snapshot, make_entry
+from conveyor.monitor.cache import Cache, entry_from_snapshot, make_entry, with_health
+from conveyor.monitor.history import History
 from conveyor.monitor.metrics import MonitorMetrics
 from conveyor.monitor.providers.base import Provider
 from conveyor.monitor.providers.github import GitHub
@@ -31,12 +35,16 @@ from conveyor.monitor.upstream import Upstream, open_monitor_client, retry_polic
 from conveyor.monitor.validate import Invalid
 from conveyor.outbound.client import OutboundClient
 from conveyor.settings.monitor import MonitorSettings, Target, resolve_targets
-from conveyor.store.base import MonitorSnapshot, MonitorSnapshots
+from conveyor.store.base import MonitorHistory, MonitorSnapshot, MonitorSnapshots
 
-__all__ = ["NOT_FETCHED", "Monitor"]
+__all__ = ["NOT_FETCHED", "Monitor", "MonitorStore"]
 
 log = structlog.get_logger(__name__)
 NOT_FETCHED = "not fetched yet"
+
+
+class MonitorStore(MonitorSnapshots, MonitorHistory, Protocol):
+    """The store concerns a Monitor uses: snapshots of its entries, its targets' history."""
 
 
 def _utc_now() -> datetime:
@@ -48,7 +56,7 @@ class Monitor:
         self,
         settings: MonitorSettings,
         env: Mapping[str, str],
-        store: MonitorSnapshots | None = None,
+        store: MonitorStore | None = None,
         *,
         clock: Callable[[], datetime] = _utc_now,
         retry_wait_s: float = 0.2,
@@ -60,6 +68,9 @@ class Monitor:
         self.clock = clock
         self.retry_wait_s = retry_wait_s
         self.metrics = MonitorMetrics()
+        self.history = History(keep=settings.history_limit, is_saved=store is not None)
+        self._history_lock = asyncio.Lock()
+        self.metrics.watch_health(self.history.healths, self._providers_by_key(), clock)
         self.cache = Cache(ttl_s=settings.ttl, clock=clock)
         self.cache.load(
             make_entry(
@@ -107,6 +118,7 @@ class Monitor:
                 self._providers,
                 self.cache,
                 self.metrics,
+                self.history,
                 concurrency=self.settings.concurrency,
                 timeout_s=self.settings.timeout,
                 clock=self.clock,
@@ -115,12 +127,11 @@ class Monitor:
 
     def _ensure_refresher(self) -> Refresher:
         if self._refresher is None:
-            self._refresher = Refresher(
-                self._ensure_syncer().refresh, min_gap_s=self.settings.hook_min_gap
-            )
+            self._refresher = Refresher(self._refresh_target, min_gap_s=self.settings.hook_min_gap)
         return self._refresher
 
     async def start(self) -> None:
+        await self._restore_history()
         await self._restore_snapshots()
         self._loop = asyncio.create_task(self._run_loop(), name="conveyor-monitor-loop")
         log.info("monitor.started", targets=len(self.targets), interval_s=self.settings.interval)
@@ -147,8 +158,13 @@ class Monitor:
             self._tick = asyncio.create_task(self._ensure_syncer().tick())
         report = await asyncio.shield(self._tick)
         self.last_report = report
+        await self._save_history()
         await self._save_snapshots()
         return report
+
+    async def _refresh_target(self, target: Target) -> None:
+        await self._ensure_syncer().refresh(target)
+        await self._save_history()
 
     def refresh(self, target: Target) -> Refresh:
         """Fetch `target` now (an upstream event said it changed), in the background:
@@ -203,11 +219,49 @@ class Monitor:
             if target is None or target.provider != snapshot.provider:
                 continue
             try:
-                restored.append(entry_from_snapshot(snapshot))
+                restored.append(entry_from_snapshot(snapshot, self.history.health(target.key)))
             except Invalid:
                 log.warning("monitor.snapshot_dropped", target=snapshot.key)
         self.cache.load(restored)
         log.info("monitor.snapshots_restored", count=len(restored))
+
+    def _providers_by_key(self) -> dict[str, str]:
+        return {t.key: t.provider for t in self.targets}
+
+    async def _restore_history(self) -> None:
+        """Load the kept pipelines (before the snapshots, whose entries show their figures);
+        entries not restored from a snapshot show them at once too."""
+        if self.store is None:
+            return
+        try:
+            records = await asyncio.to_thread(self.store.load_history)
+        except StoreError as exc:
+            log.warning("monitor.history_unreadable", error=str(exc))
+            return
+        count = self.history.load(records, self._providers_by_key())
+        self.cache.load(
+            with_health(entry, self.history.health(entry.key))
+            for entry in self.cache.entries()
+            if self.history.records(entry.key)
+        )
+        log.info("monitor.history_restored", pipelines=count)
+
+    async def _save_history(self) -> None:
+        """Write the history's new or changed pipelines in one transaction, off the event
+        loop; one write at a time, in order. A failed write queues them again."""
+        if self.store is None:
+            return
+        async with self._history_lock:
+            pending = self.history.take_pending()
+            if not pending:
+                return
+            try:
+                await asyncio.to_thread(
+                    self.store.save_history, pending, keep=self.settings.history_limit
+                )
+            except StoreError as exc:
+                self.history.give_back(pending)
+                log.warning("monitor.history_unsaved", pipelines=len(pending), error=str(exc))
 
     async def _save_snapshots(self) -> None:
         if self.store is None:

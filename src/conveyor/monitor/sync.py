@@ -1,10 +1,12 @@
 """One sync tick: fetch every target with bounded concurrency, each under its own deadline,
 and put the outcome into the cache; or one target's refresh on an upstream event.
 
-A target's failure (any UpstreamError, its deadline, or a bug caught by the per-target
-guard) never delays or fails another: its entry keeps the last good pipelines, becomes
-stale and carries a short sanitized reason. This module does no scheduling (service.py
-owns the loop) and never logs a URL, a header or an upstream body.
+A successful fetch also goes into the target's history (`monitor.history`: only new or
+changed pipelines are kept and queued for the store, and only then are its health figures
+computed again). A target's failure (any UpstreamError, its deadline, or a bug caught by
+the per-target guard) never delays or fails another: its entry keeps the last good
+pipelines, becomes stale and carries a short sanitized reason. This module does no
+scheduling (service.py owns the loop) and never logs a URL, a header or an upstream body.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import structlog
 from conveyor.errors import UpstreamError
 from conveyor.model import Status
 from conveyor.monitor.cache import Cache, CacheEntry, make_entry
+from conveyor.monitor.health import NO_HEALTH
+from conveyor.monitor.history import History
 from conveyor.monitor.metrics import MonitorMetrics
 from conveyor.monitor.providers.base import Fetched, Memo, Provider
 from conveyor.settings.monitor import Target
@@ -54,6 +58,7 @@ class Syncer:
         providers: Mapping[str, Provider],
         cache: Cache,
         metrics: MonitorMetrics,
+        history: History,
         *,
         concurrency: int,
         timeout_s: float,
@@ -63,6 +68,7 @@ class Syncer:
         self.providers = providers
         self.cache = cache
         self.metrics = metrics
+        self.history = history
         self.concurrency = concurrency
         self.timeout_s = timeout_s
         self.clock = clock
@@ -134,6 +140,9 @@ class Syncer:
 
     def _succeed(self, target: Target, fetched: Fetched) -> None:
         self.memos[target.key] = fetched.memo
+        previous = self.cache.get(target.key)
+        if previous is None or fetched.pipelines != previous.pipelines:
+            self.history.merge(target.key, target.provider, fetched.pipelines)
         entry = make_entry(
             provider=target.provider,
             repo=target.repo,
@@ -142,6 +151,7 @@ class Syncer:
             fetched_at=self.clock(),
             error=None,
             is_stale=False,
+            health=self.history.health(target.key),
         )
         self.cache.put(entry)
         if fetched.dropped:
@@ -169,6 +179,7 @@ class Syncer:
                 fetched_at=previous.fetched_at if previous else None,
                 error=reason,
                 is_stale=True,
+                health=previous.health if previous else NO_HEALTH,
             )
         )
         self.metrics.sync_errors.labels(target.key, kind).inc()

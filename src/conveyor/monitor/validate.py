@@ -52,6 +52,9 @@ class PipelineView:
     created_at: datetime | None
     updated_at: datetime | None
     duration_s: float | None
+    # Kept in the target's history (not in the entry's JSON): when it started and ended.
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 def check_one_of(table: Mapping[str, Status], value: Any, what: str) -> Status:

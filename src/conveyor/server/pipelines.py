@@ -1,9 +1,12 @@
-"""The monitor's JSON API: `GET /api/v1/pipelines[?provider=]`, `GET /api/v1/pipelines/{key}`
-and `POST /api/v1/pipelines/{key}/retry` (token-protected).
+"""The monitor's JSON API: `GET /api/v1/pipelines[?provider=]`, `GET /api/v1/pipelines/{key}`,
+`GET /api/v1/pipelines/{key}/history[?limit=&before=]` and `POST /api/v1/pipelines/{key}/retry`
+(token-protected).
 
-Handlers never touch the network for reads: they hand out bytes the cache serialized at
-sync time. Keys are `repo@branch`; the repo may contain slashes (`group/sub/app@main`).
-Errors are ApiErrors, rendered by the app's one envelope.
+Handlers never touch the network or the store for reads: they hand out bytes the cache
+serialized at sync time, or a page of the target's history kept in memory. Keys are
+`repo@branch`; the repo may contain slashes (`group/sub/app@main`), and so may the branch:
+a path that is a watched key is that entry, else one ending in `/history` is the history of
+the key before it. Errors are ApiErrors, rendered by the app's one envelope.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from conveyor.errors import UpstreamError, UpstreamRateLimited, UpstreamTimeout
+from conveyor.monitor.health import pipeline_duration_s
 from conveyor.monitor.service import Monitor
+from conveyor.records import format_ts
 from conveyor.server.auth import require_write
 from conveyor.server.errors import ApiError
 from conveyor.server.middleware import FastRead, FastReads, require_read_scope
+from conveyor.store.base import HistoryRecord
 
 __all__ = ["PROVIDERS", "build_reads", "build_router", "fast_reads"]
 
@@ -27,6 +33,9 @@ PROVIDERS = ("gitlab", "github", "jenkins")
 _JSON = "application/json"
 _LIST_PATH = "/api/v1/pipelines"
 _ENTRY_PREFIX = "/api/v1/pipelines/"
+_HISTORY_SUFFIX = "/history"
+HISTORY_PAGE = 20  # pipelines per history page unless ?limit= says otherwise
+HISTORY_PAGE_MAX = 100
 
 
 def _unknown(key: str) -> ApiError:
@@ -64,11 +73,56 @@ def build_reads(monitor: Monitor) -> tuple[FastRead, FastRead]:
         params = scope.get("path_params")  # None on the fast path: no routing
         key = str(params["key"] if params is not None else scope["path"][len(_ENTRY_PREFIX) :])
         body = monitor.cache.body(key)
-        if body is None:
-            raise _unknown(key)
-        return body
+        if body is not None:
+            return body
+        watched = key.removesuffix(_HISTORY_SUFFIX)
+        if watched != key and watched in monitor.by_key:
+            return _history_page(monitor, watched, scope["query_string"])
+        raise _unknown(key)
 
     return list_pipelines, get_pipeline
+
+
+def _history_page(monitor: Monitor, key: str, query: bytes) -> bytes:
+    """One page of `key`'s kept pipelines, newest first: `limit` of them (default 20, at most
+    100) with ids below `before`; `next_before` is the `before` of the next page."""
+    params = QueryParams(query) if query else QueryParams()
+    limit = _int_param(params.get("limit"), "limit", None, maximum=HISTORY_PAGE_MAX) or HISTORY_PAGE
+    before = _int_param(params.get("before"), "before", None, maximum=2**63 - 1)
+    records = monitor.history.records(key)
+    if before is not None:
+        records = tuple(r for r in records if r.pipeline_id < before)
+    page = records[:limit]
+    more = len(records) > limit
+    return orjson.dumps(
+        {
+            "key": key,
+            "kept": len(monitor.history.records(key)),
+            "pipelines": [_history_item(r) for r in page],
+            "next_before": page[-1].pipeline_id if more else None,
+        }
+    )
+
+
+def _int_param(raw: str | None, name: str, default: int | None, *, maximum: int) -> int | None:
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise ApiError(400, "bad_request", f"?{name}= must be a whole number from 1 to {maximum}.")
+    return int(raw)
+
+
+def _history_item(record: HistoryRecord) -> dict[str, object]:
+    return {
+        "id": record.pipeline_id,
+        "status": str(record.status),
+        "sha": record.sha,
+        "web_url": record.web_url,
+        "created_at": format_ts(record.created_at),
+        "started_at": format_ts(record.started_at),
+        "finished_at": format_ts(record.finished_at),
+        "duration_s": pipeline_duration_s(record),
+    }
 
 
 def fast_reads(monitor: Monitor) -> FastReads:

@@ -125,6 +125,12 @@ class MonitorSettings(BaseModel):
     hook_min_gap: float = Field(
         default=0.5, ge=0, description="seconds between two event refreshes of one target"
     )
+    history_limit: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="pipelines kept per target in the history (the health figures cover them)",
+    )
     targets: tuple[TargetSettings, ...] = ()
 
     @field_validator("hook_secret_env")

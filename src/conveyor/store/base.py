@@ -6,13 +6,14 @@
                       and the engine journal's batch write of a job with its groups
     Deliveries        webhook deliveries: de-duplication that survives restarts, intake
     MonitorSnapshots  the monitor cache saved for a restart
+    MonitorHistory    each monitor target's pipeline history, bounded per target
     RunStore          all of the above plus `close`: what `store.sql.SqlRunStore` (and the
                       test fake) implement, for callers that need every concern
     LogSink           where a run's output lines are written (JSONL files per job)
     LogReader         where they are read back and followed (next to the sink)
 
-A caller types against the one concern it needs (the monitor: MonitorSnapshots; the runs
-API: RunRecords). Store methods are synchronous and short (a few rows each); async callers
+A caller types against the one concern it needs (the monitor: MonitorSnapshots and
+MonitorHistory; the runs API: RunRecords). Store methods are synchronous and short (a few rows each); async callers
 in the server wrap them in `asyncio.to_thread`. Every method raises StoreError (never a
 driver exception) on failure. This module defines shapes only: it does no I/O.
 """
@@ -30,10 +31,12 @@ __all__ = [
     "BodySeen",
     "Deliveries",
     "DoneCheck",
+    "HistoryRecord",
     "JsonlLog",
     "LiveProcess",
     "LogReader",
     "LogSink",
+    "MonitorHistory",
     "MonitorSnapshot",
     "MonitorSnapshots",
     "ProcessBook",
@@ -62,6 +65,24 @@ class MonitorSnapshot:
     provider: str
     data_json: bytes
     fetched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """One upstream pipeline of a monitor target (`key` = `repo@branch`) as its history
+    keeps it. `pipeline_id` is the upstream's id (GitLab pipeline, GitHub run, Jenkins
+    build number), which grows with each new pipeline; times are aware UTC or None when the
+    upstream does not give them."""
+
+    key: str
+    provider: str
+    pipeline_id: int
+    status: Status
+    sha: str | None
+    web_url: str
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
 
 
 class RunRecords(Protocol):
@@ -226,7 +247,22 @@ class MonitorSnapshots(Protocol):
         ...
 
 
-class RunStore(RunRecords, ProcessRecords, Deliveries, MonitorSnapshots, Protocol):
+class MonitorHistory(Protocol):
+    """Each monitor target's pipeline history, so trends survive a restart. Bounded: a
+    target keeps only its `keep` newest pipelines (highest ids)."""
+
+    def save_history(self, records: Sequence[HistoryRecord], *, keep: int) -> None:
+        """Insert each record, replacing the stored one of the same (key, pipeline_id) (one
+        repeated within `records`: the last wins); then every key written keeps only its
+        `keep` newest pipelines. One write where the store can (one transaction in SQL)."""
+        ...
+
+    def load_history(self) -> list[HistoryRecord]:
+        """Every kept record, by key, newest (highest pipeline id) first within a key."""
+        ...
+
+
+class RunStore(RunRecords, ProcessRecords, Deliveries, MonitorSnapshots, MonitorHistory, Protocol):
     """Every concern of the run store in one object (SqlRunStore), for the callers that
     need them all: the run chain, the server app, the CLI commands."""
 

@@ -1,5 +1,5 @@
 """Conversions between run-store rows and the model's records (runs, jobs, process groups,
-monitor snapshots), and the statement parameters each write takes (`v_<column>`, see
+monitor snapshots and history), and the statement parameters each write takes (`v_<column>`, see
 store/statements.py).
 
 JSON columns (trigger, needs, steps) are encoded with orjson; step times inside the steps
@@ -15,10 +15,12 @@ from typing import Any
 import orjson
 
 from conveyor.model import EventKind, JobRecord, RunRecord, Status, StepRecord
-from conveyor.store.base import LiveProcess, MonitorSnapshot
+from conveyor.store.base import HistoryRecord, LiveProcess, MonitorSnapshot
 from conveyor.store.executor import Row
 
 __all__ = [
+    "history_from_row",
+    "history_params",
     "job_from_row",
     "job_params",
     "process_from_row",
@@ -161,4 +163,32 @@ def snapshot_from_row(row: Row) -> MonitorSnapshot:
         provider=row["provider"],
         data_json=bytes(row["data"]),
         fetched_at=row["fetched_at"],
+    )
+
+
+def history_params(record: HistoryRecord) -> dict[str, Any]:
+    return {
+        "v_key": record.key,
+        "v_pipeline_id": record.pipeline_id,
+        "v_provider": record.provider,
+        "v_status": str(record.status),
+        "v_sha": record.sha,
+        "v_web_url": record.web_url,
+        "v_created_at": record.created_at,
+        "v_started_at": record.started_at,
+        "v_finished_at": record.finished_at,
+    }
+
+
+def history_from_row(row: Row) -> HistoryRecord:
+    return HistoryRecord(
+        key=str(row["key"]),
+        provider=str(row["provider"]),
+        pipeline_id=int(row["pipeline_id"]),
+        status=Status(row["status"]),
+        sha=row["sha"],
+        web_url=str(row["web_url"]),
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
     )

@@ -18,6 +18,7 @@ __all__ = [
     "delivery_bodies",
     "jobs",
     "metadata",
+    "monitor_history",
     "processes",
     "runs",
     "snapshots",
@@ -145,4 +146,20 @@ snapshots = sa.Table(
     sa.Column("provider", sa.String(32), nullable=False),
     sa.Column("data", sa.LargeBinary, nullable=False),
     sa.Column("fetched_at", UtcDateTime, nullable=False),
+)
+
+# Each monitor target's pipelines (newest kept, `monitor.history_limit` per key). Upstream
+# ids exceed 32 bits (GitHub run ids), hence BigInteger.
+monitor_history = sa.Table(
+    "monitor_history",
+    metadata,
+    sa.Column("key", sa.String(1024), primary_key=True),
+    sa.Column("pipeline_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("sha", sa.String(64), nullable=True),
+    sa.Column("web_url", sa.String(2048), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=True),
+    sa.Column("started_at", UtcDateTime, nullable=True),
+    sa.Column("finished_at", UtcDateTime, nullable=True),
 )

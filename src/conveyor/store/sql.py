@@ -23,9 +23,11 @@ from datetime import datetime
 
 from conveyor.model import JobRecord, RunRecord, Status
 from conveyor.store import deliveries
-from conveyor.store.base import BodySeen, LiveProcess, MonitorSnapshot
+from conveyor.store.base import BodySeen, HistoryRecord, LiveProcess, MonitorSnapshot
 from conveyor.store.executor import Database, IntegrityConflict, MissingReference, Tx
 from conveyor.store.rows import (
+    history_from_row,
+    history_params,
     job_from_row,
     process_from_row,
     run_from_row,
@@ -275,6 +277,26 @@ class SqlRunStore:
         with self._db.read("load monitor snapshots") as tx:
             rows = tx.execute("snapshots_all")
         return [snapshot_from_row(row) for row in rows]
+
+    # ------------------------------------------------------------ monitor history
+
+    def save_history(self, records: Sequence[HistoryRecord], *, keep: int) -> None:
+        latest = {(r.key, r.pipeline_id): r for r in records}  # a repeated one: the last wins
+        if not latest:
+            return
+        keys = sorted({key for key, _ in latest})
+        with self._db.write("save monitor history") as tx:
+            tx.execute_many(
+                "history_delete",
+                [{"key_key": key, "key_pipeline_id": pid} for key, pid in latest],
+            )
+            tx.execute_many("history_insert", [history_params(r) for r in latest.values()])
+            tx.execute_many("history_trim", [{"key_key": k, "key_offset": keep} for k in keys])
+
+    def load_history(self) -> list[HistoryRecord]:
+        with self._db.read("load monitor history") as tx:
+            rows = tx.execute("history_all")
+        return [history_from_row(row) for row in rows]
 
     def close(self) -> None:
         if self._runs_seen is not None:

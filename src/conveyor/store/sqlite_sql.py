@@ -10,11 +10,12 @@ from conveyor.store.executor import CompiledStatement
 
 __all__ = ["DDL", "HEAD_REVISION", "STATEMENTS"]
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 DDL = (
     "\nCREATE TABLE deliveries (\n\tdelivery_id VARCHAR(255) NOT NULL, \n\trun_id VARCHAR(128) NOT NULL, \n\tCONSTRAINT pk_deliveries PRIMARY KEY (delivery_id)\n)\n\n",
     "\nCREATE TABLE delivery_bodies (\n\tbody_digest VARCHAR(80) NOT NULL, \n\trun_id VARCHAR(128) NOT NULL, \n\treceived_at DATETIME NOT NULL, \n\tCONSTRAINT pk_delivery_bodies PRIMARY KEY (body_digest, run_id)\n)\n\n",
+    '\nCREATE TABLE monitor_history (\n\t"key" VARCHAR(1024) NOT NULL, \n\tpipeline_id BIGINT NOT NULL, \n\tprovider VARCHAR(32) NOT NULL, \n\tstatus VARCHAR(16) NOT NULL, \n\tsha VARCHAR(64), \n\tweb_url VARCHAR(2048) NOT NULL, \n\tcreated_at DATETIME, \n\tstarted_at DATETIME, \n\tfinished_at DATETIME, \n\tCONSTRAINT pk_monitor_history PRIMARY KEY ("key", pipeline_id)\n)\n\n',
     '\nCREATE TABLE monitor_snapshots (\n\t"key" VARCHAR(1024) NOT NULL, \n\tprovider VARCHAR(32) NOT NULL, \n\tdata BLOB NOT NULL, \n\tfetched_at DATETIME NOT NULL, \n\tCONSTRAINT pk_monitor_snapshots PRIMARY KEY ("key")\n)\n\n',
     "\nCREATE TABLE runs (\n\trun_id VARCHAR(128) NOT NULL, \n\tnumber INTEGER NOT NULL, \n\tpipeline_name VARCHAR(255) DEFAULT '' NOT NULL, \n\trepo VARCHAR(512) NOT NULL, \n\tref VARCHAR(512) NOT NULL, \n\tsha VARCHAR(64) NOT NULL, \n\tevent VARCHAR(32) NOT NULL, \n\tstatus VARCHAR(16) NOT NULL, \n\treason TEXT, \n\tcreated_at DATETIME NOT NULL, \n\tstarted_at DATETIME, \n\tfinished_at DATETIME, \n\ttrigger_json TEXT DEFAULT '{}' NOT NULL, \n\towner_pid INTEGER, \n\towner_started_ticks BIGINT, \n\tcancel_requested BOOLEAN DEFAULT 0 NOT NULL, \n\tCONSTRAINT pk_runs PRIMARY KEY (run_id), \n\tCONSTRAINT uq_runs_number UNIQUE (number)\n)\n\n",
     "CREATE INDEX ix_runs_repo_ref ON runs (repo, ref)",
@@ -66,6 +67,53 @@ STATEMENTS: dict[str, CompiledStatement] = {
             ("delivery_id", ""),
             ("run_id", ""),
         ),
+    ),
+    "history_all": CompiledStatement(
+        sql='SELECT monitor_history."key", monitor_history.pipeline_id, monitor_history.provider, monitor_history.status, monitor_history.sha, monitor_history.web_url, monitor_history.created_at, monitor_history.started_at, monitor_history.finished_at \nFROM monitor_history ORDER BY monitor_history."key", monitor_history.pipeline_id DESC',
+        params=(),
+        columns=(
+            ("key", ""),
+            ("pipeline_id", ""),
+            ("provider", ""),
+            ("status", ""),
+            ("sha", ""),
+            ("web_url", ""),
+            ("created_at", "datetime"),
+            ("started_at", "datetime"),
+            ("finished_at", "datetime"),
+        ),
+    ),
+    "history_delete": CompiledStatement(
+        sql='DELETE FROM monitor_history WHERE monitor_history."key" = ? AND monitor_history.pipeline_id = ?',
+        params=(
+            ("key_key", ""),
+            ("key_pipeline_id", ""),
+        ),
+        columns=(),
+    ),
+    "history_insert": CompiledStatement(
+        sql='INSERT INTO monitor_history ("key", pipeline_id, provider, status, sha, web_url, created_at, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        params=(
+            ("v_key", ""),
+            ("v_pipeline_id", ""),
+            ("v_provider", ""),
+            ("v_status", ""),
+            ("v_sha", ""),
+            ("v_web_url", ""),
+            ("v_created_at", "datetime"),
+            ("v_started_at", "datetime"),
+            ("v_finished_at", "datetime"),
+        ),
+        columns=(),
+    ),
+    "history_trim": CompiledStatement(
+        sql='DELETE FROM monitor_history WHERE monitor_history."key" = ? AND monitor_history.pipeline_id <= (SELECT monitor_history.pipeline_id \nFROM monitor_history \nWHERE monitor_history."key" = ? ORDER BY monitor_history.pipeline_id DESC\n LIMIT 1 OFFSET ?)',
+        params=(
+            ("key_key", ""),
+            ("key_key", ""),
+            ("key_offset", ""),
+        ),
+        columns=(),
     ),
     "job_attempts": CompiledStatement(
         sql="SELECT jobs.id, jobs.run_id, jobs.name, jobs.attempt, jobs.stage, jobs.status, jobs.allow_failure, jobs.exit_code, jobs.started_at, jobs.finished_at, jobs.needs_json, jobs.reason, jobs.steps_json, jobs.worker \nFROM jobs \nWHERE jobs.run_id = ? AND jobs.name = ? ORDER BY jobs.attempt, jobs.id",

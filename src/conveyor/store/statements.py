@@ -17,7 +17,15 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
-from conveyor.store.schema import deliveries, delivery_bodies, jobs, processes, runs, snapshots
+from conveyor.store.schema import (
+    deliveries,
+    delivery_bodies,
+    jobs,
+    monitor_history,
+    processes,
+    runs,
+    snapshots,
+)
 from conveyor.store.sql import LIST_FILTERS, list_runs_statement
 
 __all__ = ["RUN_COLUMNS", "STATEMENTS"]
@@ -68,6 +76,17 @@ _NEXT_NUMBER = sa.select(
 _RUN_KEY = _key(runs.c.run_id)
 _JOB_KEY = _key(jobs.c.run_id) & _key(jobs.c.name) & _key(jobs.c.attempt)
 _PROCESS_KEY = _key(processes.c.run_id) & _key(processes.c.pgid)
+_HISTORY_WRITTEN = [c.name for c in monitor_history.c]
+# The pipeline id just past the `key_offset` newest of one key (NULL when there are fewer):
+# that one and every older one are trimmed.
+_HISTORY_CUT = (
+    sa.select(monitor_history.c.pipeline_id)
+    .where(_key(monitor_history.c.key))
+    .order_by(monitor_history.c.pipeline_id.desc())
+    .limit(sa.literal_column("1"))
+    .offset(sa.bindparam("key_offset"))
+    .scalar_subquery()
+)
 
 STATEMENTS: dict[str, sa.Executable] = {
     # -- runs
@@ -137,4 +156,15 @@ STATEMENTS: dict[str, sa.Executable] = {
         snapshots.c.key.in_(sa.bindparam("key_keys", expanding=True))
     ),
     "snapshots_all": sa.select(snapshots).order_by(snapshots.c.key),
+    # -- monitor history
+    "history_insert": monitor_history.insert().values(_values(monitor_history, _HISTORY_WRITTEN)),
+    "history_delete": monitor_history.delete().where(
+        _key(monitor_history.c.key) & _key(monitor_history.c.pipeline_id)
+    ),
+    "history_trim": monitor_history.delete().where(
+        _key(monitor_history.c.key) & (monitor_history.c.pipeline_id <= _HISTORY_CUT)
+    ),
+    "history_all": sa.select(monitor_history).order_by(
+        monitor_history.c.key, monitor_history.c.pipeline_id.desc()
+    ),
 }

@@ -16,7 +16,17 @@ from tests.fakes.upstreams.scenario import ENV, open_api_client, targets_for
 from conveyor.monitor.service import Monitor
 from conveyor.settings.monitor import MonitorSettings
 
-ENTRY_KEYS = {"key", "provider", "repo", "branch", "pipelines", "fetched_at", "stale", "error"}
+ENTRY_KEYS = {
+    "key",
+    "provider",
+    "repo",
+    "branch",
+    "pipelines",
+    "fetched_at",
+    "stale",
+    "error",
+    "health",
+}
 
 
 def _monitor(fake: FakeUpstream, **settings: object) -> Monitor:

@@ -1,8 +1,8 @@
 """One RunStore conformance suite, run against SqlRunStore (stdlib sqlite3 and SQLAlchemy on
 SQLite in tmp_path, PostgreSQL) and the in-memory fake, so the fake other tests rely on
 behaves like the real store. One section per concern protocol of store.base (RunRecords,
-ProcessBook + ProcessRecords, Deliveries, MonitorSnapshots); each test names the protocol
-it exercises in its parameter's type. Log files: test_log_conformance.py."""
+ProcessBook + ProcessRecords, Deliveries, MonitorSnapshots, MonitorHistory); each test names
+the protocol it exercises in its parameter's type. Log files: test_log_conformance.py."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from conveyor.store import open_store, open_store_url
 from conveyor.store.base import (
     BodySeen,
     Deliveries,
+    HistoryRecord,
     LiveProcess,
+    MonitorHistory,
     MonitorSnapshot,
     MonitorSnapshots,
     ProcessRecords,
@@ -385,3 +387,47 @@ def test_store_snapshots_replace_by_key(store: MonitorSnapshots) -> None:
     store.save_snapshots([newer])
     store.save_snapshots([])
     assert [second, newer] == store.load_snapshots()
+
+
+# ---------------------------------------------------------------- MonitorHistory
+
+
+def make_history(key: str, pipeline_id: int, **changes: object) -> HistoryRecord:
+    fields: dict[str, object] = {
+        "key": key,
+        "provider": "github",
+        "pipeline_id": pipeline_id,
+        "status": Status.SUCCESS,
+        "sha": "a" * 40,
+        "web_url": f"https://github.example/o/r/actions/runs/{pipeline_id}",
+        "created_at": T0 + timedelta(minutes=pipeline_id % 1000),
+        "started_at": T0 + timedelta(minutes=pipeline_id % 1000, seconds=5),
+        "finished_at": None,
+    }
+    fields.update(changes)
+    return HistoryRecord(**fields)  # type: ignore[arg-type]
+
+
+def test_store_history_upserts_by_pipeline_and_keeps_the_newest_per_key(
+    store: MonitorHistory,
+) -> None:
+    big = 2**40 + 7  # GitHub run ids exceed 32 bits
+    assert store.load_history() == []
+    store.save_history([make_history("o/r@main", n) for n in (1, 2, 3)], keep=3)
+    store.save_history([make_history("g/app@dev", big, provider="gitlab", sha=None)], keep=3)
+    finished = make_history(
+        "o/r@main", 3, status=Status.FAILED, finished_at=T0 + timedelta(hours=1)
+    )
+    # A changed pipeline replaces its record (the last of a repeated one wins); a new one
+    # pushes the oldest of its key out; the other key is not trimmed by this write.
+    store.save_history([make_history("o/r@main", 4, status=Status.RUNNING), finished], keep=3)
+    store.save_history([make_history("o/r@main", 4), make_history("o/r@main", 4)], keep=3)
+    store.save_history([], keep=1)
+    assert [
+        make_history("g/app@dev", big, provider="gitlab", sha=None),
+        make_history("o/r@main", 4),
+        finished,
+        make_history("o/r@main", 2),
+    ] == store.load_history()
+    store.save_history([make_history("o/r@main", 5)], keep=1)
+    assert [big, 5] == [r.pipeline_id for r in store.load_history()]

@@ -59,6 +59,15 @@ def test_entry_body_is_the_contract_shape() -> None:
         "fetched_at": "2026-11-23T12:00:00.000Z",
         "stale": False,
         "error": None,
+        "health": {
+            "kept": 0,
+            "finished": 0,
+            "success_ratio": None,
+            "median_duration_s": None,
+            "last_success_at": None,
+            "recoveries": 0,
+            "mttr_s": None,
+        },
     }
     entry = _entry()
     assert expected == orjson.loads(entry.body)

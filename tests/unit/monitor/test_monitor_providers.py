@@ -74,8 +74,21 @@ def test_gitlab_parse_pipeline_maps_fields() -> None:
         T0,
         T0 + timedelta(minutes=3),
         180.0,
+        finished_at=T0 + timedelta(minutes=3),  # no finished_at given: the last update
     )
     assert expected == parse_pipeline(_gitlab())
+
+
+def test_providers_give_the_start_and_end_the_history_keeps() -> None:
+    started, finished = T0 + timedelta(seconds=20), T0 + timedelta(minutes=2)
+    gitlab = parse_pipeline(
+        _gitlab(started_at=started.isoformat(), finished_at=finished.isoformat())
+    )
+    assert (started, finished) == (gitlab.started_at, gitlab.finished_at)
+    assert parse_pipeline(_gitlab(status="running")).finished_at is None
+    build = parse_build("main", _jenkins())
+    assert (T0, T0 + timedelta(seconds=90)) == (build.started_at, build.finished_at)
+    assert parse_build("main", _jenkins(building=True, result=None)).finished_at is None
 
 
 @pytest.mark.parametrize(

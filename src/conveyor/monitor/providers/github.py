@@ -72,6 +72,8 @@ def parse_run(item: dict[str, Any]) -> PipelineView:
         created_at=created_at,
         updated_at=updated_at,
         duration_s=duration_s,
+        started_at=started_at,
+        finished_at=updated_at if status.is_final else None,
     )
 
 

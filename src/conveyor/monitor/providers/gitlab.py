@@ -56,6 +56,9 @@ def parse_pipeline(item: dict[str, Any]) -> PipelineView:
         duration_s = float(duration)
     elif status.is_final and created_at is not None and updated_at is not None:
         duration_s = max(0.0, (updated_at - created_at).total_seconds())
+    finished_at = check_time(item.get("finished_at"))
+    if finished_at is None and status.is_final:
+        finished_at = updated_at
     return PipelineView(
         id=check_id(item.get("id")),
         status=status,
@@ -65,6 +68,8 @@ def parse_pipeline(item: dict[str, Any]) -> PipelineView:
         created_at=created_at,
         updated_at=updated_at,
         duration_s=duration_s,
+        started_at=check_time(item.get("started_at")),
+        finished_at=finished_at,
     )
 
 

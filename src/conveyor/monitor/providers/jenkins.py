@@ -100,6 +100,7 @@ def parse_build(branch: str, item: dict[str, Any]) -> PipelineView:
     duration_ms = item.get("duration")
     if isinstance(duration_ms, bool) or not isinstance(duration_ms, int) or duration_ms < 0:
         raise Invalid("duration must be milliseconds")
+    ended_at = created_at + timedelta(milliseconds=duration_ms)
     return PipelineView(
         id=check_id(item.get("number")),
         status=status,
@@ -107,8 +108,10 @@ def parse_build(branch: str, item: dict[str, Any]) -> PipelineView:
         sha=_sha(item.get("actions")),
         web_url=check_url(item.get("url")),
         created_at=created_at,
-        updated_at=created_at + timedelta(milliseconds=duration_ms),
+        updated_at=ended_at,
         duration_s=duration_ms / 1000 if status.is_final else None,
+        started_at=created_at,  # a build's timestamp is its start
+        finished_at=ended_at if status.is_final else None,
     )
 
 

@@ -17,5 +17,5 @@ from pathlib import Path
 
 __all__ = ["HEAD_REVISION", "SCRIPT_LOCATION"]
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 SCRIPT_LOCATION = Path(__file__).parent

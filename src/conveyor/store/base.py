@@ -13,9 +13,10 @@
     LogReader         where they are read back and followed (next to the sink)
 
 A caller types against the one concern it needs (the monitor: MonitorSnapshots and
-MonitorHistory; the runs API: RunRecords). Store methods are synchronous and short (a few rows each); async callers
-in the server wrap them in `asyncio.to_thread`. Every method raises StoreError (never a
-driver exception) on failure. This module defines shapes only: it does no I/O.
+MonitorHistory; the runs API: RunRecords). Store methods are synchronous and short (a few
+rows each); async callers in the server wrap them in `asyncio.to_thread`. Every method
+raises StoreError (never a driver exception) on failure. This module defines shapes only:
+it does no I/O.
 """
 
 from __future__ import annotations

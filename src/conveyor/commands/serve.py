@@ -160,8 +160,9 @@ def make_undumpable() -> None:
 
 
 def check_sandbox(settings: Settings, config_path: Path) -> None:
-    """`[sandbox] mode = "bwrap"`: bubblewrap must start a sandbox here, or ConfigError;
-    `"none"`: a warning (jobs then share the server's view of the host)."""
+    """`[sandbox] mode = "bwrap"`: bubblewrap must start a sandbox here, or ConfigError,
+    and where the job limits live is logged (engine.cgroups); `"none"`: a warning (jobs
+    then share the server's view of the host)."""
     if settings.sandbox.mode == "none":
         log.warning(
             "server.sandbox_off",
@@ -182,6 +183,13 @@ def check_sandbox(settings: Settings, config_path: Path) -> None:
                 )
             ]
         )
+    sandbox = settings.sandbox
+    if sandbox.max_processes is not None or sandbox.max_memory_mb is not None:
+        from conveyor.engine.cgroups import find_cgroups, reason
+
+        tree = find_cgroups()  # here, before any job: it may move the server to a leaf
+        where = f"cgroup v2 under {tree.parent}" if tree else f"rlimits ({reason()})"
+        log.info("server.sandbox_limits", detail=f"job processes and memory: {where}")
 
 
 def _bwrap_problem() -> str | None:

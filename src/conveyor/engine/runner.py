@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from conveyor.engine.cgroups import find_cgroups
 from conveyor.engine.child import Child, start_child
 from conveyor.engine.sandbox import NO_SANDBOX, Sandbox, sandbox_command
 from conveyor.model import Stream
@@ -124,9 +125,10 @@ def _find_tool(name: str) -> str | None:
     return shutil.which(name)
 
 
-def step_command(spec: StepSpec) -> list[str]:
-    """The argv of `spec`: its shell command, inside the sandbox when that is on.
-    OSError (ENOENT) when the sandbox is on and bubblewrap is not installed."""
+def step_command(spec: StepSpec, cgroup: str | None = None) -> list[str]:
+    """The argv of `spec`: its shell command, inside the sandbox when that is on (in its
+    own `cgroup` when given). OSError (ENOENT) when the sandbox is on and bubblewrap is not
+    installed."""
     command = shell_command(spec.shell, spec.script)
     if not spec.sandbox.is_on:
         return command
@@ -141,6 +143,7 @@ def step_command(spec: StepSpec) -> list[str]:
         hidden=spec.hidden,
         bwrap=bwrap,
         prlimit=_find_tool("prlimit") or "prlimit",
+        cgroup=cgroup,
     )
 
 
@@ -342,10 +345,24 @@ class LocalRunner:
     groups: ProcessGroups = field(default_factory=lambda: LIVE_GROUPS)
 
     async def run_step(self, spec: StepSpec, on_lines: LineSink) -> StepResult:
+        sandbox = spec.sandbox
+        tree = find_cgroups() if sandbox.is_on and sandbox.has_cgroup_limits else None
+        if tree is None:  # no limits, or rlimits (prlimit) for them
+            return await self._run_step(spec, on_lines, None)
+        try:
+            cgroup = tree.create(sandbox)
+        except OSError as exc:
+            return StepResult(None, error=f"cannot make the job's cgroup: {exc.strerror}")
+        try:
+            return await self._run_step(spec, on_lines, str(cgroup))
+        finally:
+            await asyncio.shield(tree.remove(cgroup))
+
+    async def _run_step(self, spec: StepSpec, on_lines: LineSink, cgroup: str | None) -> StepResult:
         loop = asyncio.get_running_loop()
         protocol = _StepProtocol(loop, on_lines)
         try:
-            argv = step_command(spec)
+            argv = step_command(spec, cgroup)
             spawn = asyncio.ensure_future(
                 start_child(argv, cwd=spec.cwd, env=spec.env, receiver=protocol)
             )

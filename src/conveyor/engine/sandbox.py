@@ -8,12 +8,16 @@ host applies it the same way); `sandbox_command` turns a step's argv into
           --tmpfs HIDDEN…  --bind WORKSPACE WORKSPACE  --chdir CWD
           -- [prlimit --nproc=… --as=… --cpu=… --] bash -eo pipefail -c SCRIPT
 
+(behind `/bin/sh -c 'echo $$ > CGROUP/cgroup.procs && exec bwrap …'` when the step has its
+own cgroup v2, engine.cgroups: then processes and memory are limited there, not by prlimit)
+
 What the job gets: its own PID, IPC and UTS namespaces (its /proc shows only its own
 processes: not the server, not another job), the whole filesystem read-only except its
 workspace, a private /tmp, an empty folder in place of each hidden path (conveyor's home:
 the database, other runs' logs and workspaces, the mirrors), the network unless
-`network` is false (then loopback only), and rlimits on processes, address space and CPU
-time. The environment is what the step was given (the runner passes only that).
+`network` is false (then loopback only), and limits on processes, memory and CPU time
+(rlimits, or the step's cgroup for the first two). The environment is what the step was
+given (the runner passes only that).
 Mounts are applied parents first, so a workspace inside a hidden folder (the server's
 worktrees, isolated job copies) or inside /tmp (tests) is bound back on top of it.
 
@@ -62,6 +66,11 @@ class Sandbox(NamedTuple):
     def has_limits(self) -> bool:
         return any(v is not None for v in (self.max_processes, self.max_memory_mb, self.max_cpu_s))
 
+    @property
+    def has_cgroup_limits(self) -> bool:
+        """Limits a cgroup v2 holds where there is one (engine.cgroups): not CPU seconds."""
+        return self.max_processes is not None or self.max_memory_mb is not None
+
 
 NO_SANDBOX = Sandbox()
 
@@ -75,13 +84,18 @@ def sandbox_command(
     hidden: Sequence[str] = (),
     bwrap: str = "bwrap",
     prlimit: str = "prlimit",
+    cgroup: str | None = None,
 ) -> list[str]:
     """`command` confined by `sandbox` (module docstring): `workspace` is the one writable
     folder, `cwd` where the command starts (inside it), `hidden` the folders replaced by
-    empty ones (each must exist: bwrap mounts over it). Mode "none": `command` unchanged."""
+    empty ones (each must exist: bwrap mounts over it), `cgroup` the step's own cgroup v2
+    folder with its memory and process limits (engine.cgroups; None: rlimits for them).
+    Mode "none": `command` unchanged."""
     if not sandbox.is_on:
         return list(command)
     argv = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
+    if cgroup is not None:  # into its cgroup before bwrap starts: all it starts stays there
+        argv = ["/bin/sh", "-c", _INTO_CGROUP, "sh", f"{cgroup}/cgroup.procs", *argv]
     if not sandbox.network:
         argv.append("--unshare-net")
     argv += ["--die-with-parent", "--ro-bind", "/", "/"]
@@ -98,19 +112,22 @@ def sandbox_command(
     for _, args in mounts:
         argv += args
     argv += ["--chdir", cwd, "--"]
-    return argv + _limits(sandbox, prlimit) + list(command)
+    return argv + _limits(sandbox, prlimit, in_cgroup=cgroup is not None) + list(command)
 
 
-def _limits(sandbox: Sandbox, prlimit: str) -> list[str]:
-    """`prlimit --nproc=N:N … --` (soft and hard: the job cannot raise them), or nothing."""
-    if not sandbox.has_limits:
-        return []
+# The shell writes its own pid ($$) into the cgroup named by $1, then becomes bwrap.
+_INTO_CGROUP = 'echo $$ > "$1" && shift && exec "$@"'
+
+
+def _limits(sandbox: Sandbox, prlimit: str, *, in_cgroup: bool) -> list[str]:
+    """`prlimit --nproc=N:N … --` (soft and hard: the job cannot raise them), or nothing.
+    `in_cgroup`: processes and memory are the cgroup's, CPU seconds stay an rlimit."""
     args = [prlimit]
-    if sandbox.max_processes is not None:
+    if sandbox.max_processes is not None and not in_cgroup:
         args.append(f"--nproc={sandbox.max_processes}:{sandbox.max_processes}")
-    if sandbox.max_memory_mb is not None:
+    if sandbox.max_memory_mb is not None and not in_cgroup:
         size = sandbox.max_memory_mb * 1024 * 1024
         args.append(f"--as={size}:{size}")
     if sandbox.max_cpu_s is not None:
         args.append(f"--cpu={sandbox.max_cpu_s}:{sandbox.max_cpu_s}")
-    return [*args, "--"]
+    return [*args, "--"] if len(args) > 1 else []

@@ -3,9 +3,9 @@
     [sandbox]
     mode = "bwrap"          # or "none" (then the server logs a warning at every start)
     network = true          # false: jobs see loopback only ([[repos]] network overrides)
-    max_processes = 4096    # rlimits per job (unset: not limited)
-    max_memory_mb = 8192
-    max_cpu_s = 3600
+    max_processes = 4096    # per job (unset: not limited): cgroup v2 where conveyor's
+    max_memory_mb = 8192    # cgroup is delegated to it, rlimits otherwise; CPU seconds
+    max_cpu_s = 3600        # always an rlimit (engine.cgroups, docs/security.md)
 
 The server defaults to "bwrap" and refuses to start when bubblewrap cannot run, unless
 `mode = "none"` is written explicitly. The run chain turns these settings into the engine's

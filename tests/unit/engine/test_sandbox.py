@@ -101,3 +101,31 @@ def test_sandbox_command_limits_go_through_prlimit_soft_and_hard() -> None:
 )
 def test_sandbox_has_limits(sandbox: Sandbox, expected: bool) -> None:
     assert sandbox.has_limits is expected
+
+
+def test_sandbox_command_in_a_cgroup_enters_it_first_and_keeps_cpu_seconds_an_rlimit() -> None:
+    sandbox = Sandbox("bwrap", max_processes=64, max_memory_mb=512, max_cpu_s=30)
+    argv = sandbox_command(
+        sandbox, COMMAND, workspace="/w", cwd="/w", prlimit="/usr/bin/prlimit", cgroup="/cg/job-1"
+    )
+    into = 'echo $$ > "$1" && shift && exec "$@"'
+    assert argv[:6] == ["/bin/sh", "-c", into, "sh", "/cg/job-1/cgroup.procs", "bwrap"]
+    assert argv[argv.index("--") + 1 :] == ["/usr/bin/prlimit", "--cpu=30:30", "--", *COMMAND]
+
+
+def test_sandbox_command_in_a_cgroup_without_cpu_limit_needs_no_prlimit() -> None:
+    sandbox = Sandbox("bwrap", max_processes=64)
+    argv = sandbox_command(sandbox, COMMAND, workspace="/w", cwd="/w", cgroup="/cg/job-1")
+    assert argv[argv.index("--") + 1 :] == COMMAND
+
+
+@pytest.mark.parametrize(
+    ("sandbox", "expected"),
+    [
+        (Sandbox("bwrap", max_cpu_s=1), False),
+        (Sandbox("bwrap", max_processes=1), True),
+        (Sandbox("bwrap", max_memory_mb=16), True),
+    ],
+)
+def test_sandbox_has_cgroup_limits(sandbox: Sandbox, expected: bool) -> None:
+    assert sandbox.has_cgroup_limits is expected

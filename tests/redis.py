@@ -35,7 +35,8 @@ __all__ = ["RedisServer", "redis_server", "redis_url", "start_redis"]
 
 START_DEADLINE_S = 20.0
 STOP_TIMEOUT_S = 10.0
-DATABASES = 16  # Redis' default: one per test, reused round-robin (flushed first)
+DATABASES = 16  # Redis' default
+PER_TEST = 12  # databases 0-11: one per test, reused round-robin (flushed first)
 NO_SERVER = (
     "Redis tests NOT RUN: no redis-server on this machine (`make redis` installs Debian's "
     "package, or `apt-get install redis-server`)"
@@ -63,7 +64,8 @@ class RedisServer:
         self.port = port
         self.appendonly = appendonly
         self.process: subprocess.Popen[bytes] | None = None
-        self._databases = itertools.cycle(range(DATABASES))
+        self._databases = itertools.cycle(range(PER_TEST))
+        self._reserved = itertools.count(PER_TEST)
 
     def url(self, database: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{database}"
@@ -124,6 +126,16 @@ class RedisServer:
 
     def fresh_database(self) -> int:
         database = next(self._databases)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as conn:
+            conn.sendall(f"SELECT {database}\r\nFLUSHDB\r\n".encode())
+            conn.recv(64)
+        return database
+
+    def reserved_database(self) -> int:
+        """A database of its own for a longer-lived user (a module's worker), flushed."""
+        database = next(self._reserved)
+        if database >= DATABASES:
+            raise RuntimeError("tests/redis.py: no reserved database left")
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as conn:
             conn.sendall(f"SELECT {database}\r\nFLUSHDB\r\n".encode())
             conn.recv(64)

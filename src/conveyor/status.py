@@ -29,6 +29,8 @@ from enum import StrEnum
 from conveyor.model import JobRecord, Retry, Status, When
 
 __all__ = [
+    "RUNNER_INTERRUPTED",
+    "STUCK_OR_TIMEOUT",
     "Decision",
     "DepResult",
     "Outcome",
@@ -42,6 +44,13 @@ __all__ = [
 # GitLab's `retry:when` words, mapped onto the two kinds of failure conveyor tells apart.
 _FAILURE_WORDS = frozenset({"failure", "script_failure", "unknown_failure"})
 _TIMEOUT_WORDS = frozenset({"timeout", "job_execution_timeout", "stuck_or_timeout_failure"})
+# An attempt whose worker was lost (kill -9, a host gone: fleet) ends with this reason, and
+# only GitLab's runner words (or `always`, or no `when` at all) retry it; the script never
+# failed, so the failure words do not.
+RUNNER_INTERRUPTED = "runner_interrupted"
+_RUNNER_WORDS = frozenset({"runner_system_failure", RUNNER_INTERRUPTED})
+# A job that waited past `[executor] pending_timeout` for a worker ends with this reason.
+STUCK_OR_TIMEOUT = "stuck_or_timeout_failure"
 
 
 class Outcome(StrEnum):
@@ -176,15 +185,26 @@ def _waiting(blocked: DepResult) -> Decision:
     )
 
 
-def should_retry(retry: Retry, attempt: int, *, exit_code: int | None, timed_out: bool) -> bool:
+def should_retry(
+    retry: Retry,
+    attempt: int,
+    *,
+    exit_code: int | None,
+    timed_out: bool,
+    reason: str | None = None,
+) -> bool:
     """Whether failed execution number `attempt` (1 for the first) is followed by another.
-    `retry.max` counts retries, so at most `retry.max + 1` executions happen."""
+    `retry.max` counts retries, so at most `retry.max + 1` executions happen. `reason`
+    RUNNER_INTERRUPTED (the worker was lost) matches `runner_system_failure` and
+    `runner_interrupted` only."""
     if attempt > retry.max:
         return False
     if not retry.when and not retry.exit_codes:
         return True
     if "always" in retry.when:
         return True
+    if reason == RUNNER_INTERRUPTED:
+        return bool(retry.when & _RUNNER_WORDS)
     if timed_out and retry.when & _TIMEOUT_WORDS:
         return True
     if not timed_out and retry.when & _FAILURE_WORDS:

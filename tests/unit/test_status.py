@@ -6,6 +6,7 @@ import pytest
 
 from conveyor.model import JobRecord, Retry, Status, When
 from conveyor.status import (
+    RUNNER_INTERRUPTED,
     Decision,
     DepResult,
     Outcome,
@@ -269,3 +270,27 @@ def test_run_status_canceled_job() -> None:
 
 def test_run_status_cancel_requested() -> None:
     assert run_status([_job(Status.FAILED)], is_canceled=True) == Status.CANCELED
+
+
+@pytest.mark.parametrize(
+    ("when", "retried"),
+    [
+        (frozenset({"runner_interrupted"}), True),
+        (frozenset({"runner_system_failure"}), True),
+        (frozenset({"always"}), True),
+        (frozenset(), True),
+        (frozenset({"script_failure", "failure"}), False),
+        (frozenset({"timeout"}), False),
+    ],
+)
+def test_a_lost_worker_is_retried_by_the_runner_words_only(
+    when: frozenset[str], retried: bool
+) -> None:
+    retry = Retry(max=1, when=when)
+    lost = should_retry(retry, 1, exit_code=None, timed_out=False, reason=RUNNER_INTERRUPTED)
+    assert lost is retried
+
+
+def test_the_runner_words_do_not_retry_a_script_failure() -> None:
+    retry = Retry(max=1, when=frozenset({"runner_system_failure", "runner_interrupted"}))
+    assert not should_retry(retry, 1, exit_code=1, timed_out=False, reason="exit code 1")

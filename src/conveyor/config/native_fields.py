@@ -193,14 +193,14 @@ def read_retry(section: Section, key: str) -> Retry | None:
     for index, item in enumerate(items):
         if isinstance(item, int) and not isinstance(item, bool) and 0 <= item <= 255:
             codes.add(item)
-        elif item in ("failure", "timeout"):
-            reasons.add(str(item))
+        elif item in ("failure", "timeout", "runner_system_failure", "runner_interrupted"):
+            reasons.add(str(item))  # the runner words: a lost fleet worker (status.py)
         else:
             mark = when.item_mark(index) if isinstance(when, MarkedList) else inner.mark
             section.problems.add(
                 mark,
-                f"{inner.path('when')}: expected failure, timeout or an exit code 0-255, "
-                f"got {item!r}",
+                f"{inner.path('when')}: expected failure, timeout, runner_system_failure, "
+                f"runner_interrupted or an exit code 0-255, got {item!r}",
             )
     delay = read_duration(inner, "delay", allow_zero=True) or 0.0
     return Retry(max=count, when=frozenset(reasons), exit_codes=frozenset(codes), delay_s=delay)

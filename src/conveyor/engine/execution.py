@@ -30,6 +30,7 @@ from conveyor.engine.attempt import (
     attempt_record,
     attempt_spec,
 )
+from conveyor.engine.executor import AttemptSpec, Placement
 from conveyor.engine.journal import JobJournal
 from conveyor.errors import StoreError, UsageError
 from conveyor.model import JobRecord, Plan, PlannedJob, RunRecord, Status, When
@@ -236,15 +237,6 @@ class Execution:
         pending = pending_record(planned)
         attempt = self.attempts.get(name, 0) + 1
         while True:
-            base = replace(
-                pending,
-                status=Status.RUNNING,
-                attempt=attempt,
-                started_at=self.ctx.clock.now(),
-                finished_at=None,
-            )
-            state = AttemptState(base)
-            self.save(base)
             if attempt > 1:
                 job_log.system(f"attempt {attempt} of {job.retry.max + 1}")
             spec = attempt_spec(
@@ -254,17 +246,32 @@ class Execution:
                 job_number=job_number,
                 first_line=job_log.last_line + 1,
             )
+            if isinstance(self.ctx.executor, Placement) and not await self.place(
+                self.ctx.executor, spec, pending
+            ):
+                return
+            base = replace(
+                pending,
+                status=Status.RUNNING,
+                attempt=attempt,
+                started_at=self.ctx.clock.now(),
+                finished_at=None,
+            )
+            state = AttemptState(base)
+            self.save(base)
             self.running.add(name)
             try:  # cancelled from outside: the executor stopped the attempt; propagate
                 result = await self.ctx.executor.run(spec, job_log.write_records)
             finally:
                 self.running.discard(name)
             if result.status is Status.CANCELED:
-                job_log.system(f"canceled: {self.stop_reason}")
+                # The run's stop, else the executor's own (a fleet worker shutting down).
+                reason = self.stop_reason or result.reason or ""
+                job_log.system(f"canceled: {reason}")
                 canceled = state.snapshot(
                     status=Status.CANCELED,
                     finished_at=self.ctx.clock.now(),
-                    reason=self.stop_reason,
+                    reason=reason,
                     steps=result.steps,
                     worker=result.worker,
                 )
@@ -272,7 +279,11 @@ class Execution:
                 return
             record = attempt_record(planned, state, result, self.ctx.clock.now())
             if result.status is Status.SUCCESS or not should_retry(
-                job.retry, attempt, exit_code=result.exit_code, timed_out=result.timed_out
+                job.retry,
+                attempt,
+                exit_code=result.exit_code,
+                timed_out=result.timed_out,
+                reason=result.reason,
             ):
                 break
             self.save(record)
@@ -287,6 +298,38 @@ class Execution:
         is_hard_failure = record.status is Status.FAILED and not record.allow_failure
         if is_hard_failure and self.plan.pipeline.fail_fast:
             self.request_stop(f"fail_fast: job {name} failed", is_cancel=False)
+
+    async def place(self, placement: Placement, spec: AttemptSpec, pending: JobRecord) -> bool:
+        """Wait for a worker to take `spec` (engine.executor.Placement), the job `pending`
+        with the reason it waits; True to run it. False when the run stopped meanwhile (the
+        job is canceled) or no worker came in time (the job failed with that reason)."""
+        name = spec.job
+        placing = asyncio.ensure_future(
+            placement.place(spec, lambda reason: self.save(replace(pending, reason=reason)))
+        )
+        stopping = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({placing, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not placing.done():
+                placing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await placing
+        if not placing.done() or placing.cancelled():
+            self.cancel_waiting(name)
+            return False
+        failure = placing.result()
+        if failure is None:
+            return True
+        JobLog(self.ctx, name).system(f"not run: {failure}")
+        failed = replace(
+            pending, status=Status.FAILED, reason=failure, finished_at=self.ctx.clock.now()
+        )
+        self.finish(failed, outcome_of(name, Status.FAILED, allowed_failure=failed.allow_failure))
+        if not failed.allow_failure and self.plan.pipeline.fail_fast:
+            self.request_stop(f"fail_fast: job {name} failed", is_cancel=False)
+        return False
 
     def cancel_waiting(self, name: str) -> None:
         record = replace(self.records[name], status=Status.CANCELED, reason=self.stop_reason)

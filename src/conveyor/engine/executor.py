@@ -5,6 +5,7 @@ attempt of it and answers how it went. The boundary is shaped for remote executi
 worker on another host), so everything crossing it is data:
 
     spec = AttemptSpec(...)                      # serialisable: attempt_spec_to_dict / _from_dict
+                                                 # (and the result: attempt_result_to_dict / …)
     result = await executor.run(spec, on_output) # on_output(batch of LogRecords), masked, numbered
     executor.cancel(spec.run_id, spec.job)       # cancel is a message, not a shared object
 
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from conveyor.engine.sandbox import NO_SANDBOX, Sandbox
 from conveyor.model import (
@@ -54,7 +55,10 @@ __all__ = [
     "AttemptSpec",
     "Executor",
     "OutputSink",
+    "Placement",
     "WorkspaceSource",
+    "attempt_result_from_dict",
+    "attempt_result_to_dict",
     "attempt_spec_from_dict",
     "attempt_spec_to_dict",
 ]
@@ -134,6 +138,18 @@ class Executor(Protocol):
         ...
 
 
+@runtime_checkable
+class Placement(Protocol):
+    """An Executor that places attempts on workers it may have to wait for (the fleet's
+    CeleryExecutor). The scheduler asks it before each attempt; meanwhile the job stays
+    `pending` with the reason it is given (`no worker for tags [gpu]`)."""
+
+    async def place(self, spec: AttemptSpec, on_waiting: Callable[[str], None]) -> str | None:
+        """Wait until a worker can take `spec`, calling `on_waiting(reason)` when it has to
+        wait; None when it can run, else why it never will (`stuck_or_timeout_failure`)."""
+        ...
+
+
 # ---------------------------------------------------------------- serialisation
 
 
@@ -191,3 +207,32 @@ def _cache(data: Mapping[str, Any]) -> Cache:
         untracked=data["untracked"],
         fallback_keys=tuple(data["fallback_keys"]),
     )
+
+
+def attempt_result_to_dict(result: AttemptResult) -> dict[str, Any]:
+    """`result` as JSON-compatible data (what a worker sends back)."""
+    from conveyor.records import step_to_dict
+
+    data = result._asdict()
+    data["status"] = str(result.status)
+    data["steps"] = [step_to_dict(step) for step in result.steps]
+    return data
+
+
+def attempt_result_from_dict(data: Mapping[str, Any]) -> AttemptResult:
+    """The result `attempt_result_to_dict` made."""
+    from conveyor.records import parse_ts
+
+    values = dict(data)
+    values["status"] = Status(values["status"])
+    values["steps"] = tuple(
+        StepRecord(
+            name=step["name"],
+            status=Status(step["status"]),
+            exit_code=step["exit_code"],
+            started_at=parse_ts(step["started_at"]),
+            finished_at=parse_ts(step["finished_at"]),
+        )
+        for step in values.get("steps", ())
+    )
+    return AttemptResult(**values)

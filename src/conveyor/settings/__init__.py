@@ -2,7 +2,8 @@
 
 Owns the `[server]`, `[[repos]]` and `[notify.slack]` sections (`[[schedules]]` is
 `conveyor.settings.schedules.ScheduleSettings`; `[sandbox]` is
-`conveyor.settings.sandbox.SandboxSettings`; `[monitor]` is
+`conveyor.settings.sandbox.SandboxSettings`; `[executor]` is
+`conveyor.settings.executor.ExecutorSettings`; `[monitor]` is
 `conveyor.settings.monitor.MonitorSettings`, embedded here; the monitor imports it from
 there, never the other way round) and the rule that secrets never
 live in the file: a key ending in `_env` names an environment variable, and the values are
@@ -35,12 +36,14 @@ from pydantic import (
 from conveyor.addresses import parse_allow_list
 from conveyor.errors import ConfigError, Problem
 from conveyor.secrets import MIN_TOKEN_LENGTH, looks_like_secret, read_secret
+from conveyor.settings.executor import ExecutorSettings
 from conveyor.settings.monitor import MonitorSettings, resolve_targets
 from conveyor.settings.sandbox import SandboxSettings
 from conveyor.settings.schedules import ScheduleSettings
 
 __all__ = [
     "DEFAULT_API_URLS",
+    "ExecutorSettings",
     "RepoSettings",
     "ResolvedSecrets",
     "SandboxSettings",
@@ -166,10 +169,13 @@ class ResolvedSecrets:
     clone_tokens: Mapping[str, str] = field(default_factory=dict)
     slack_webhook_url: str | None = None
     store_url: str | None = None
+    broker_url: str | None = None  # [executor] broker_url_env
 
     def values(self) -> tuple[str, ...]:
-        """Every secret value, for the log masker (the store URL's password on its own too)."""
+        """Every secret value, for the log masker (the store and broker URLs' passwords on
+        their own too)."""
         found = [self.api_token, self.slack_webhook_url, self.store_url, _password(self.store_url)]
+        found += [self.broker_url, _password(self.broker_url)]
         for mapping in (self.webhook_secrets, self.status_tokens, self.clone_tokens):
             found.extend(mapping.values())
         return tuple(sorted({v for v in found if v}, key=len, reverse=True))
@@ -185,6 +191,7 @@ class Settings(_Section):
     monitor: MonitorSettings = MonitorSettings()
     schedules: tuple[ScheduleSettings, ...] = ()
     sandbox: SandboxSettings = SandboxSettings()
+    executor: ExecutorSettings = ExecutorSettings()
     _secrets: ResolvedSecrets = PrivateAttr(default_factory=ResolvedSecrets)
 
     @field_validator("schedules")
@@ -214,6 +221,16 @@ class Settings(_Section):
         return next((s for s in self.schedules if s.id == schedule_id), None)
 
     @model_validator(mode="after")
+    def _celery_needs_postgresql(self) -> Settings:
+        if self.executor.kind == "celery" and not self.server.store_url_env:
+            raise ValueError(
+                'executor.kind: "celery" needs the PostgreSQL run store (set '
+                "server.store_url_env to the variable holding a postgresql+psycopg:// URL); "
+                "SQLite is for a single host"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _unique_repo_names(self) -> Settings:
         seen: set[str] = set()
         for repo in self.repos:
@@ -229,7 +246,11 @@ class Settings(_Section):
     def secret_variables(self) -> frozenset[str]:
         """Names of every environment variable this file says holds a secret of conveyor
         itself (never handed to a pipeline, even one that declares it)."""
-        names = {self.server.api_token_env, self.server.store_url_env}
+        names = {
+            self.server.api_token_env,
+            self.server.store_url_env,
+            self.executor.broker_url_env,
+        }
         for repo in self.repos:
             names.update((repo.secret_env, repo.status_token_env, repo.clone_token_env))
         if self.notify.slack is not None:
@@ -342,6 +363,17 @@ def _resolve(settings: Settings, env: Mapping[str, str], file: str) -> ResolvedS
     slack = settings.notify.slack
     slack_url = read(slack.webhook_url_env if slack else None, "notify.slack.webhook_url_env")
     store_url = read(settings.server.store_url_env, "server.store_url_env", min_length=1)
+    broker_url = read(settings.executor.broker_url_env, "executor.broker_url_env", min_length=1)
+    if settings.executor.kind == "celery" and store_url and not store_url.startswith("postgresql"):
+        problems.append(
+            Problem(
+                file,
+                0,
+                0,
+                'executor.kind: "celery" needs the PostgreSQL run store; '
+                "server.store_url_env names another database (SQLite is for a single host)",
+            )
+        )
     if problems:
         raise ConfigError(problems)
     return ResolvedSecrets(
@@ -351,6 +383,7 @@ def _resolve(settings: Settings, env: Mapping[str, str], file: str) -> ResolvedS
         clone_tokens=clones,
         slack_webhook_url=slack_url,
         store_url=store_url,
+        broker_url=broker_url,
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,8 @@ from conveyor.fleet.host import AttemptHost, Origin
 from conveyor.model import Artifacts, ArtifactWhen, Cache, LogRecord, Status, Step, Stream
 from tests.fakes.executor import ScriptedExecutor
 from tests.fakes.git_repos import GitRepo
+from tests.fleet_worker import start_fleet_worker, stop_fleet_worker
+from tests.redis import RedisServer
 from tests.sandboxing import requires_bwrap
 
 
@@ -64,8 +66,24 @@ class Hosted:
         self.host.cancel(run_id, job)
 
 
+@pytest.fixture(scope="module")
+def fleet_broker(redis_server: RedisServer) -> Iterator[str]:
+    """A broker database with one real fleet worker (tests/fleet_worker.py) consuming
+    `default`, for the CeleryExecutor."""
+    url = redis_server.url(redis_server.reserved_database())
+    worker = start_fleet_worker(url, "conformance", ("default",))
+    yield url
+    stop_fleet_worker(worker)
+
+
 @pytest.fixture(
-    params=["local", pytest.param("local-bwrap", marks=requires_bwrap), "scripted", "hosted"]
+    params=[
+        "local",
+        pytest.param("local-bwrap", marks=requires_bwrap),
+        "scripted",
+        "hosted",
+        "celery",
+    ]
 )
 async def executor(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Executor]:
     if request.param == "scripted":
@@ -76,6 +94,19 @@ async def executor(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         runner = LocalRunner(grace_s=0.3, groups=ProcessGroups())
         host = AttemptHost(tmp_path / "worker", "w1", runner=runner)
         yield Hosted(host, Origin("acme/app", repo.clone_url, "", ""), repo.head())
+        return
+    if request.param == "celery":
+        from conveyor.fleet.executor import CeleryExecutor, FleetClient
+
+        url = request.getfixturevalue("fleet_broker")
+        fleet = FleetClient(url)
+        # Every test here runs attempt r1:build:1: the claims and streams of the last go.
+        await fleet.redis.eval(
+            "for _, k in ipairs(redis.call('keys', 'conveyor:*:r1:*')) do redis.call('del', k) end",
+            0,
+        )
+        yield CeleryExecutor(fleet, {}, pending_timeout_s=30)
+        await fleet.close()
         return
     workspaces = JobWorkspaces(tmp_path, isolate=False, sha="", root=tmp_path / "run" / "work")
     runner = LocalRunner(grace_s=0.3, groups=ProcessGroups())

@@ -60,7 +60,7 @@ def test_yaml_syntax_error_is_a_problem() -> None:
         ("jobs: {a: {run: x, retry: 11}}", "p.yml:1:27: jobs.a.retry: must be between 0 and 10, got 11"),
         ("jobs: {a: {run: x, retry: x}}", "p.yml:1:27: jobs.a.retry: expected an integer or a mapping {max, when, delay}, got string"),
         ("jobs: {a: {run: x, retry: {when: failure}}}", "p.yml:1:27: jobs.a.retry: missing key max (how many retries)"),
-        ("jobs: {a: {run: x, retry: {max: 1, when: [oops]}}}", "p.yml:1:43: jobs.a.retry.when: expected failure, timeout or an exit code 0-255, got 'oops'"),
+        ("jobs: {a: {run: x, retry: {max: 1, when: [oops]}}}", "p.yml:1:43: jobs.a.retry.when: expected failure, timeout, runner_system_failure, runner_interrupted or an exit code 0-255, got 'oops'"),
         ("jobs: {a: {run: x, env: {A: true}}}", "p.yml:1:29: jobs.a.env.A: expected a string, got boolean (YAML reads true as a boolean: quote it)"),
         ("jobs: {a: {run: x, secrets: [a-b]}}", 'p.yml:1:30: jobs.a.secrets: "a-b" is not a variable name (use A-Z, 0-9, _)'),
         ("jobs: {a: {run: x, needs: 1}}", "p.yml:1:27: jobs.a.needs: expected a list of job names, got integer"),

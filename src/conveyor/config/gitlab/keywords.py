@@ -157,7 +157,9 @@ RETRY_WHEN = {
     "job_execution_timeout": ("timeout",),
 }
 # The other failure reasons GitLab accepts in retry:when (its job failure reasons; kept
-# verbatim in Retry.when: they never happen on a local host, so they never match).
+# verbatim in Retry.when). `runner_system_failure` and `runner_interrupted` match an
+# attempt whose fleet worker was lost (status.should_retry); the others never happen in
+# conveyor, so they never match.
 RETRY_WHEN_OTHER = frozenset(
     {
         "api_failure",

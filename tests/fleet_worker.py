@@ -59,6 +59,9 @@ class SharedDiskHost:
         if executor is not None:
             executor.cancel(run_id, job)
 
+    async def prepare(self) -> None:
+        return None
+
 
 def start_fleet_worker(
     redis_url: str, name: str, queues: tuple[str, ...], concurrency: int = 4

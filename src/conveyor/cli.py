@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "cancel": "conveyor.commands.inspect:cancel",
     "serve": "conveyor.commands.serve:serve",
     "monitor": "conveyor.commands.monitor:monitor",
+    "worker": "conveyor.commands.worker:worker",
 }
 
 _HELP = {
@@ -44,6 +45,7 @@ _HELP = {
     "cancel": "Cancel a running run.",
     "serve": "Serve webhooks, the runs API and the pipeline monitor.",
     "monitor": "Sync watched pipelines once and print them.",
+    "worker": "Run jobs of a conveyor server's fleet on this host.",
 }
 
 

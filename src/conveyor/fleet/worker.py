@@ -83,6 +83,11 @@ class AttemptRunner(Protocol):
 
     def cancel(self, run_id: str, job: str) -> None: ...
 
+    async def prepare(self) -> None:
+        """Once, on the worker's loop, before the first attempt (leftovers of a killed
+        worker removed)."""
+        ...
+
 
 class _Outbox:
     """An attempt's output on its way to the stream: batched, in order."""
@@ -154,6 +159,7 @@ class FleetWorker:
         self._thread = threading.Thread(target=self._loop_main, name="fleet-loop", daemon=True)
         self._thread.start()
         self._ready.wait()
+        self.call(self.host.prepare()).result()
 
     def stop(self) -> None:
         """Leave the registry and stop the loop (after Celery has stopped)."""

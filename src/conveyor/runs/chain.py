@@ -37,6 +37,7 @@ from conveyor.model import EMPTY, Event, Pipeline, Plan, RunRecord
 if TYPE_CHECKING:
     from conveyor.config.gitlab.include_rules import ChangesSince
     from conveyor.config.remote import GitLabFiles
+    from conveyor.engine.executor import Executor
     from conveyor.engine.resume import Resume
     from conveyor.engine.scheduler import RunControls
     from conveyor.engine.workspace import JobWorkspaces
@@ -75,7 +76,8 @@ class RunRequest(NamedTuple):
     setting, the run's trigger), None to find it; `jobs` the `--job` selection; `play`
     the manual jobs to run; `reserved_env` conveyor's own secret names, never handed to a
     pipeline that declares them; `held_secrets` every secret value conveyor holds (masked
-    in job output with the pipeline's own); `sandbox` how its jobs are confined."""
+    in job output with the pipeline's own); `sandbox` how its jobs are confined;
+    `executor` where its attempts run (None: this host, engine.local)."""
 
     event: Event
     pipeline_file: str | None = None
@@ -92,6 +94,7 @@ class RunRequest(NamedTuple):
     fork_secrets: ForkSecrets = "skip"  # a fork's pull request: what a job with secrets does
     held_secrets: tuple[str, ...] = ()
     sandbox: Sandbox = NO_SANDBOX
+    executor: Executor | None = None
 
 
 class Checkout(Protocol):
@@ -337,6 +340,7 @@ async def execute_request(
                 workspaces=workspaces,
                 masked=_held_secrets(request),
                 sandbox=request.sandbox,
+                executor=request.executor,
             )
             record = await execute_run(
                 plan, started.run, setup, resume=started.resume, controls=controls

@@ -28,6 +28,11 @@ down before its engine starts, closes the records still `pending` (a play reques
 `running` as `canceled` with a reason (`runs.records.cancel_open_jobs`): GitLab shows the
 jobs of such a pipeline as canceled, and a played job never stays `pending` in a final run.
 
+With `[executor] kind = "celery"` each run's attempts go to the fleet's workers through a
+`fleet.executor.CeleryExecutor` (one `FleetClient` per queue, opened at start, closed at
+stop); the worker fetches the run's commit from the repo's clone URL and its files from this
+server (the origin of each task: docs/workers.md).
+
 Start: runs whose owner process died are recovered (`engine.recovery`), then stored `pending`
 runs are queued again, oldest first. Stop: take no new runs, let running ones finish for up to
 `grace_s`, then cancel them (the engine kills their process groups) and wait for their final
@@ -42,10 +47,12 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
 from conveyor.clock import SYSTEM_CLOCK, Clock
+from conveyor.engine.executor import Executor
 from conveyor.engine.resume import check_playable
 from conveyor.engine.sandbox import Sandbox
 from conveyor.engine.scheduler import LiveRun, RunControls
@@ -75,6 +82,9 @@ from conveyor.settings import RepoSettings, Settings, held_secret_values
 from conveyor.store.base import BodySeen, RunStore
 from conveyor.store.paths import new_run_id, run_dir
 from conveyor.triggers import event_from_trigger, needs_head_message, skip_ci_reason
+
+if TYPE_CHECKING:  # the fleet loads only with [executor] kind = "celery"
+    from conveyor.fleet.executor import FleetClient
 
 __all__ = ["Queued", "RunQueue"]
 
@@ -131,6 +141,7 @@ class RunQueue:
         self._workers: list[asyncio.Task[None]] = []
         self._accepting = False
         self._plays = asyncio.Lock()
+        self.fleet: FleetClient | None = None  # [executor] kind = "celery": opened at start
 
     @property
     def is_running(self) -> bool:
@@ -147,6 +158,11 @@ class RunQueue:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        broker_url = self.settings.secrets.broker_url
+        if self.settings.executor.kind == "celery" and broker_url:
+            from conveyor.fleet.executor import FleetClient
+
+            self.fleet = FleetClient(broker_url)
         recovered = await asyncio.to_thread(recover_dead_runs, self.store, self.clock)
         await self.checkouts.discard_worktrees(self.home / "worktrees")
         pending = await asyncio.to_thread(self.store.runs_with_status, [Status.PENDING])
@@ -185,6 +201,8 @@ class RunQueue:
         if self._superseding:
             await asyncio.wait(set(self._superseding), timeout=_CANCEL_WAIT_S)
         await self.listeners.wait()
+        if self.fleet is not None:
+            await self.fleet.close()
         log.info("queue.stopped")
 
     # ------------------------------------------------------------ triggers
@@ -439,6 +457,7 @@ class RunQueue:
                 fork_secrets=repo.fork_secrets if repo else "skip",
                 held_secrets=tuple(self._held_secrets.values()),  # masked in every job's output
                 sandbox=job_sandbox(self.settings, repo),
+                executor=self._executor(run, repo),
             )
             final = await execute_request(request, source, start, _QueueSurface(active, run))
         except ConveyorError as exc:
@@ -479,6 +498,24 @@ class RunQueue:
         self.listeners.run_started(run)
 
     # ------------------------------------------------------------ helpers
+
+    def _executor(self, run: RunRecord, repo: RepoSettings | None) -> Executor | None:
+        """Where `run`'s attempts run: the fleet with `[executor] kind = "celery"`, else
+        None (this host)."""
+        if self.fleet is None:
+            return None
+        from conveyor.fleet.executor import CeleryExecutor
+
+        section = self.settings.executor
+        origin = {
+            "repo": run.repo,
+            "clone_url": repo.clone_url if repo else "",
+            "server_url": (section.server_url or self.settings.server.public_url or "").rstrip("/"),
+            "token": "",
+        }
+        return CeleryExecutor(
+            self.fleet, origin, pending_timeout_s=section.pending_timeout, clock=self.clock
+        )
 
     def _repo(self, name: str) -> RepoSettings:
         repo = self.settings.repo(name)

@@ -38,6 +38,7 @@ from conveyor.server import (
     runs,
     schedules,
     webhooks,
+    workers,
 )
 from conveyor.server.errors import install_error_handlers
 from conveyor.server.middleware import (
@@ -128,6 +129,7 @@ def create_app(
     app.include_router(webhooks.build_router())
     app.include_router(runs.build_router(run_reads))
     app.include_router(schedules.build_router())
+    app.include_router(workers.build_router())
     app.include_router(pipelines.build_router(monitor))
     app.include_router(monitor_hooks.build_router(monitor, hook_secret))
     app.include_router(metrics.build_router(monitor))

@@ -1,0 +1,87 @@
+"""The fleet end to end (tests/integration/fleet/conftest.py: a real serve, redis,
+PostgreSQL and two real `conveyor worker` processes): jobs land on the workers their tags
+choose, their logs and results come back; cancel reaches a remote job; a worker killed with
+-9 mid-job; a job whose tags no worker has."""
+
+from __future__ import annotations
+
+import time
+
+from tests.integration.fleet.conftest import PENDING_TIMEOUT_S, Fleet, kill_all, processes_with
+
+
+def test_jobs_land_on_the_workers_their_tags_choose(fleet: Fleet) -> None:
+    run_id = fleet.trigger(
+        "jobs:\n"
+        "  build:\n    tags: [linux]\n    run: echo built on $HOSTNAME-linux\n"
+        "  train:\n    tags: [gpu]\n    needs: [build]\n"
+        "    run: |\n      echo one\n      echo two >&2\n"
+    )
+    run = fleet.wait_final(run_id)
+    assert run["status"] == "success", run
+    workers = {job["name"]: job["worker"] for job in run["jobs"]}
+    assert workers["train"] == "gpu-box"
+    assert workers["build"] in {"linux", "gpu-box"}
+    lines = fleet.log(run_id, "train")
+    assert [(line["n"], line["stream"], line["text"]) for line in lines] == [
+        (1, "stdout", "one"),
+        (2, "stderr", "two"),
+    ]
+    listed = fleet.api("GET", "/api/v1/workers")
+    assert {w["name"]: w["queues"] for w in listed["workers"]} == {
+        "gpu-box": ["linux", "gpu"],
+        "linux": ["linux"],
+    }
+    assert all(w["is_live"] for w in listed["workers"])
+
+
+def test_cancel_reaches_a_running_remote_job_and_leaves_no_process(fleet: Fleet) -> None:
+    marker = "61.4242"
+    run_id = fleet.trigger(
+        f"jobs:\n  long:\n    tags: [gpu]\n    run: echo started; sleep {marker}\n"
+    )
+    fleet.wait(run_id, lambda _: any(r["text"] == "started" for r in fleet.log(run_id, "long")))
+    assert processes_with(marker)
+    started = time.monotonic()
+    fleet.api("POST", f"/api/v1/runs/{run_id}/cancel")
+    run = fleet.wait_final(run_id)
+    assert (run["status"], run["jobs"][0]["status"]) == ("canceled", "canceled")
+    while processes_with(marker) and time.monotonic() - started < 5:
+        time.sleep(0.05)
+    left = processes_with(marker)
+    kill_all(left)
+    assert not left
+    assert time.monotonic() - started < 5
+
+
+def test_a_worker_killed_mid_job_is_retried_on_another(fleet: Fleet) -> None:
+    marker = "3.4343"
+    run_id = fleet.trigger(
+        "jobs:\n  work:\n    tags: [linux]\n"
+        "    retry: {max: 1, when: [runner_interrupted]}\n"
+        f"    run: |\n      echo go\n      sleep {marker}\n"
+    )
+    victim = fleet.worker_running(f"{run_id}:work:1")
+    fleet.stop_worker(victim, kill=True)
+    try:
+        final = fleet.wait_final(run_id, timeout_s=40)
+    finally:
+        kill_all(processes_with(marker))  # the killed worker's orphan
+        fleet.start_worker(victim)
+    job = final["jobs"][0]
+    assert (final["status"], job["status"], job["attempt"]) == ("success", "success", 2), final
+    assert job["worker"] != victim
+    texts = [line["text"] for line in fleet.log(run_id, "work")]
+    assert "retrying: runner_interrupted" in texts
+    numbers = [line["n"] for line in fleet.log(run_id, "work")]
+    assert numbers == list(range(1, len(numbers) + 1))
+
+
+def test_a_job_whose_tags_no_worker_has_waits_then_fails_stuck(fleet: Fleet) -> None:
+    run_id = fleet.trigger("jobs:\n  render:\n    tags: [macos]\n    run: echo never\n")
+    waiting = fleet.wait(run_id, lambda r: r["jobs"][0]["reason"] is not None)
+    assert waiting["jobs"][0]["status"] == "pending"
+    assert waiting["jobs"][0]["reason"] == "no worker for tags [macos]"
+    final = fleet.wait_final(run_id, timeout_s=PENDING_TIMEOUT_S + 20)
+    assert (final["status"], final["jobs"][0]["status"]) == ("failed", "failed")
+    assert final["jobs"][0]["reason"] == "stuck_or_timeout_failure"

@@ -14,7 +14,13 @@ decision is "blocked by" that manual job (transitively: the holder's name travel
 DAG). Jobs skipped for any other reason (a failed or canceled need, `when: never`, another
 unplayed manual job) keep their records. The played job itself may be stored `manual`, or
 `pending` with no attempt (a play recorded by the server before the run was picked up
-again). Pure: no clock, store, file or process; the scheduler executes the result.
+again).
+
+`plan_reattach` resumes a run its server left while jobs ran on fleet workers (a restart):
+every job not final runs again, a job stored `running` with the SAME attempt number (the
+fleet's executor then follows that attempt, still running or finished on its worker,
+instead of starting a new one), the final jobs keep their records. Pure: no clock, store,
+file or process; the scheduler executes the result.
 """
 
 from __future__ import annotations
@@ -26,7 +32,14 @@ from conveyor.errors import ConflictError
 from conveyor.model import JobRecord, Plan, PlannedJob, RunRecord, Status, When
 from conveyor.status import DepResult, Outcome, decide_start, outcome_of
 
-__all__ = ["Resume", "check_playable", "plan_resume", "requested_plays"]
+__all__ = [
+    "Resume",
+    "check_playable",
+    "is_interrupted",
+    "plan_reattach",
+    "plan_resume",
+    "requested_plays",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +124,36 @@ def plan_resume(
         kept={name: r for name, r in by_name.items() if name not in held},
         results={name: r for name, r in results.items() if name not in held},
         attempts={name: by_name[name].attempt for name in rerun},
+    )
+
+
+def is_interrupted(plan: Plan, records: Iterable[JobRecord]) -> bool:
+    """Whether a run's records hold a job that is neither final nor a recorded play: its
+    server stopped while it executed (`plan_reattach`)."""
+    listed = list(records)
+    plays = requested_plays(plan, listed)
+    return any(not r.status.is_final and r.name not in plays for r in listed)
+
+
+def plan_reattach(plan: Plan, records: Iterable[JobRecord], *, played: Collection[str]) -> Resume:
+    """Resume an interrupted run (module docstring): its jobs that are not final run again,
+    a `running` one as the same attempt. ConflictError as `plan_resume`."""
+    by_name = {r.name: r for r in records}
+    for planned in plan.jobs:
+        if planned.name not in by_name:
+            raise ConflictError(
+                f"run resume: job {planned.name!r} of the plan has no record in the run "
+                "(the pipeline of this commit no longer plans the same jobs; trigger a new run)"
+            )
+    results = _replay(plan, by_name, frozenset(), frozenset(played))
+    rerun = tuple(p.name for p in plan.jobs if not by_name[p.name].status.is_final)
+    running = {name for name in rerun if by_name[name].status is Status.RUNNING}
+    return Resume(
+        play=frozenset(),
+        rerun=rerun,
+        kept={name: r for name, r in by_name.items() if name not in rerun},
+        results={name: r for name, r in results.items() if name not in rerun},
+        attempts={name: by_name[name].attempt - (name in running) for name in rerun},
     )
 
 

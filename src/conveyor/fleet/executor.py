@@ -67,6 +67,9 @@ class FleetClient:
         self.redis: Redis = Redis.from_url(
             broker_url, decode_responses=True, health_check_interval=10, retry_on_timeout=True
         )
+        # The server is stopping and leaves the attempts running on their workers (a
+        # restart re-attaches): cancelled followers send no cancel.
+        self.is_detaching = False
 
     def send(self, spec: AttemptSpec, origin: Mapping[str, str]) -> None:
         """Send the attempt to its queue (a blocking call: run it in a thread)."""
@@ -115,6 +118,8 @@ class CeleryExecutor:
         self._sending: set[asyncio.Task[None]] = set()
 
     async def place(self, spec: AttemptSpec, on_waiting: Callable[[str], None]) -> str | None:
+        if await AttemptChannel(self.fleet.redis, attempt_of(spec)).is_claimed():
+            return None  # a worker took it before a server restart: `run` follows it
         queue = job_queue(spec)
         deadline = time.monotonic() + self.pending_timeout_s
         is_told = False
@@ -138,8 +143,9 @@ class CeleryExecutor:
         try:
             return await self._follow(spec, channel, on_output, cancel)
         except asyncio.CancelledError:  # our caller is cancelled: stop the remote attempt
-            with contextlib.suppress(Exception):
-                await asyncio.shield(channel.request_cancel())
+            if not self.fleet.is_detaching:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(channel.request_cancel())
             raise
         finally:
             self._cancels.pop(key, None)

@@ -31,7 +31,9 @@ jobs of such a pipeline as canceled, and a played job never stays `pending` in a
 With `[executor] kind = "celery"` each run's attempts go to the fleet's workers through a
 `fleet.executor.CeleryExecutor` (one `FleetClient` per queue, opened at start, closed at
 stop); the worker fetches the run's commit from the repo's clone URL and its files from this
-server (the origin of each task: docs/workers.md).
+server (the origin of each task: docs/workers.md). At stop such runs are not canceled: the
+queue detaches from them (their jobs go on on the workers; the runs stay `running`), and the
+next start puts them back to `pending` to re-attach to their attempts (`_requeue_interrupted`).
 
 Start: runs whose owner process died are recovered (`engine.recovery`), then stored `pending`
 runs are queued again, oldest first. Stop: take no new runs, let running ones finish for up to
@@ -163,6 +165,9 @@ class RunQueue:
             from conveyor.fleet.executor import FleetClient
 
             self.fleet = FleetClient(broker_url)
+            reattached = await asyncio.to_thread(self._requeue_interrupted)
+            if reattached:
+                log.info("queue.reattaching", runs=reattached)
         recovered = await asyncio.to_thread(recover_dead_runs, self.store, self.clock)
         await self.checkouts.discard_worktrees(self.home / "worktrees")
         pending = await asyncio.to_thread(self.store.runs_with_status, [Status.PENDING])
@@ -184,6 +189,13 @@ class RunQueue:
         idle_wait = asyncio.gather(*busy, return_exceptions=True)
         for _ in busy:
             self._waiting.put_nowait("")  # wakes idle workers; they exit on ""
+        if self.fleet is not None:  # jobs run on workers: leave them running, detach
+            self.fleet.is_detaching = True
+            log.info("queue.detaching", runs=list(self._active))
+            for worker in self._workers:
+                worker.cancel()
+            await asyncio.gather(*self._workers, return_exceptions=True)
+            grace = 0.0
         try:
             async with asyncio.timeout(grace):
                 await asyncio.shield(idle_wait)
@@ -470,6 +482,8 @@ class RunQueue:
                 job_reason=job_reason, started_at=started_at,
             )  # fmt: skip
         except asyncio.CancelledError:
+            if self.fleet is not None and self.fleet.is_detaching:
+                raise  # its jobs go on on the workers; the next start re-attaches it
             current = self.store.get_run(run.run_id)
             if current is not None and not current.status.is_final:
                 reason = "server shutdown"
@@ -498,6 +512,19 @@ class RunQueue:
         self.listeners.run_started(run)
 
     # ------------------------------------------------------------ helpers
+
+    def _requeue_interrupted(self) -> list[str]:
+        """Runs a stopped server left `running` while their jobs ran on workers go back to
+        `pending` with their job records as they are: picked up again, they re-attach to
+        the attempts still running (runs.starts, engine.resume.plan_reattach)."""
+        from conveyor.engine.recovery import is_alive
+
+        requeued = []
+        for run_id, owner_pid, owner_ticks in self.store.orphaned_runs():
+            if not is_alive(owner_pid, owner_ticks):
+                self.store.reopen_run(run_id, status=Status.PENDING)
+                requeued.append(run_id)
+        return requeued
 
     def _executor(self, run: RunRecord, repo: RepoSettings | None) -> Executor | None:
         """Where `run`'s attempts run: the fleet with `[executor] kind = "celery"`, else

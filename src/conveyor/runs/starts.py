@@ -12,6 +12,9 @@
   worker; once planned its pipeline name is stored and listeners hear it started. A run
   that already has job records resumes (its played jobs, stored `pending`, and the jobs
   they held back); a shared workspace first gets the saved artifacts of the jobs that ran.
+  A run whose server stopped while its jobs ran on fleet workers is queued again with its
+  jobs as they were: it resumes with `engine.resume.plan_reattach` (the running attempts
+  followed, not started again).
 
 Must not: render, or execute jobs.
 """
@@ -254,9 +257,17 @@ def _resume_of(plan: Plan, run: RunRecord, played: frozenset[str]) -> Resume | N
         return None
     import structlog
 
-    from conveyor.engine.resume import plan_resume, requested_plays
+    from conveyor.engine.resume import (
+        is_interrupted,
+        plan_reattach,
+        plan_resume,
+        requested_plays,
+    )
 
-    resume = plan_resume(plan, run.jobs, requested_plays(plan, run.jobs), played=played)
+    if is_interrupted(plan, run.jobs):  # its server stopped while its jobs ran on workers
+        resume = plan_reattach(plan, run.jobs, played=played)
+    else:
+        resume = plan_resume(plan, run.jobs, requested_plays(plan, run.jobs), played=played)
     structlog.get_logger(__name__).info(
         "run.resumed", run_id=run.run_id, play=sorted(resume.play), rerun=resume.rerun
     )

@@ -85,3 +85,22 @@ def test_a_job_whose_tags_no_worker_has_waits_then_fails_stuck(fleet: Fleet) -> 
     final = fleet.wait_final(run_id, timeout_s=PENDING_TIMEOUT_S + 20)
     assert (final["status"], final["jobs"][0]["status"]) == ("failed", "failed")
     assert final["jobs"][0]["reason"] == "stuck_or_timeout_failure"
+
+
+def test_a_server_restarted_mid_run_reattaches_and_records_everything(fleet: Fleet) -> None:
+    run_id = fleet.trigger(
+        "jobs:\n  slow:\n    tags: [gpu]\n"
+        "    run: |\n      echo before\n      sleep 2\n      echo after\n"
+        "  next:\n    tags: [linux]\n    needs: [slow]\n    run: echo next\n"
+    )
+    fleet.wait(run_id, lambda _: any(r["text"] == "before" for r in fleet.log(run_id, "slow")))
+    fleet.stop_server()
+    time.sleep(0.5)  # the job goes on on its worker meanwhile
+    fleet.start_server()
+    final = fleet.wait_final(run_id)
+    assert final["status"] == "success", final
+    slow = next(j for j in final["jobs"] if j["name"] == "slow")
+    assert (slow["attempt"], slow["worker"]) == (1, "gpu-box")
+    lines = fleet.log(run_id, "slow")
+    assert [line["text"] for line in lines] == ["before", "after"]
+    assert [line["n"] for line in lines] == [1, 2]

@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from conveyor.engine.resume import check_playable, plan_resume, requested_plays
+from conveyor.engine.resume import (
+    check_playable,
+    is_interrupted,
+    plan_reattach,
+    plan_resume,
+    requested_plays,
+)
 from conveyor.errors import ConflictError
 from conveyor.model import (
     Event,
@@ -192,3 +198,25 @@ def test_check_playable_refuses(
 ) -> None:
     with pytest.raises(ConflictError, match=message):
         check_playable(run, job, is_cancel_requested=cancel_requested)
+
+
+INTERRUPTED_PLAN = _plan(
+    _planned("build"), _planned("test", ("build",)), _planned("ship", ("test",))
+)
+
+
+def test_plan_reattach_follows_running_attempts_and_runs_waiting_jobs() -> None:
+    records = (_ran("build"), _record("test", Status.RUNNING, attempt=2),
+               _record("ship", Status.PENDING))  # fmt: skip
+    assert is_interrupted(INTERRUPTED_PLAN, records)
+    resume = plan_reattach(INTERRUPTED_PLAN, records, played=())
+    assert resume.rerun == ("test", "ship")
+    assert resume.attempts == {"test": 1, "ship": 0}  # test runs as attempt 2 again
+    assert set(resume.kept) == {"build"}
+    assert resume.results["build"] == DepResult("build", Outcome.SUCCEEDED)
+
+
+def test_a_recorded_play_is_not_an_interruption() -> None:
+    records = (*DEPLOY_RECORDS[:2], _record("deploy", Status.PENDING), *DEPLOY_RECORDS[3:])
+    assert not is_interrupted(DEPLOY_PLAN, records)
+    assert not is_interrupted(DEPLOY_PLAN, DEPLOY_RECORDS)

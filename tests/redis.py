@@ -152,6 +152,7 @@ def start_redis(base: Path | None = None, *, appendonly: bool = False) -> RedisS
     if binary is None:
         pytest.skip(NO_SERVER)
     folder = base or Path(tempfile.mkdtemp(prefix="cvr-redis-"))
+    folder.mkdir(parents=True, exist_ok=True)
     server = RedisServer(binary, folder, _free_port(), appendonly=appendonly)
     server.start()
     return server

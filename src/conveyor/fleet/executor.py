@@ -31,6 +31,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+import structlog
+from redis.exceptions import RedisError
+
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.engine.executor import (
     AttemptResult,
@@ -51,9 +54,16 @@ if TYPE_CHECKING:
 
 __all__ = ["CeleryExecutor", "FleetClient", "job_queue", "waiting_reason"]
 
+log = structlog.get_logger(__name__)
+_BROKER_ERRORS = (RedisError, OSError)
+
 READ_BLOCK_S = 0.5  # how long one read of an attempt's stream waits for events
 PLACE_POLL_S = 1.0  # how often a waiting job looks for a worker again
 LOST_CHECKS = 2  # reads in a row that find a claimed attempt without its liveness key
+# Redis restarting: the follower retries every BROKER_RETRY_S for up to BROKER_PATIENCE_S.
+BROKER_RETRY_S = 0.5
+BROKER_PATIENCE_S = 300.0
+BROKER_LOST = "runner_system_failure: the broker (Redis) did not answer"
 
 
 class FleetClient:
@@ -124,9 +134,10 @@ class CeleryExecutor:
         deadline = time.monotonic() + self.pending_timeout_s
         is_told = False
         while True:
-            workers = await list_workers(self.fleet.redis)
-            if has_live_worker(workers, queue, self.clock.now()):
-                return None
+            with contextlib.suppress(*_BROKER_ERRORS):  # Redis away: no worker seen
+                workers = await list_workers(self.fleet.redis)
+                if has_live_worker(workers, queue, self.clock.now()):
+                    return None
             if not is_told:
                 on_waiting(waiting_reason(queue))
                 is_told = True
@@ -175,46 +186,56 @@ class CeleryExecutor:
         after, worker, line = "0", "", spec.first_line - 1
         lost_checks = 0
         unplaced_since: float | None = None
+        lost_broker_at: float | None = None
 
         def ended(status: Status, reason: str | None = None) -> AttemptResult:
             return AttemptResult(status, (), line, reason=reason, worker=worker or "-")
 
         while True:
-            events = await channel.read(after, int(READ_BLOCK_S * 1000))
-            for event in events:
-                after = event.stream_id
-                if event.kind == OUTPUT:
-                    fresh = [r for r in event.records if r.n > line]
-                    if fresh:
-                        line = fresh[-1].n
-                        on_output(fresh)
-                elif event.kind == STARTED:
-                    worker = event.worker
-                elif event.kind == RESULT and event.result is not None:
-                    await channel.forget()
-                    return event.result
-            if events:
-                lost_checks = 0
-                continue
-            if not await channel.is_claimed():  # still queued
-                if cancel.is_set():
-                    return ended(Status.CANCELED)
-                workers = await list_workers(redis)
-                if has_live_worker(workers, queue, self.clock.now()):
-                    unplaced_since = None
-                elif unplaced_since is None:
-                    unplaced_since = time.monotonic()
-                elif time.monotonic() - unplaced_since >= self.pending_timeout_s:
-                    await channel.request_cancel()  # a late pick-up drops it
-                    return ended(Status.FAILED, STUCK_OR_TIMEOUT)
-                continue
-            if await channel.is_alive():
-                lost_checks = 0
-                continue
-            lost_checks += 1
-            if lost_checks >= LOST_CHECKS and not await redis.exists(channel.alive):
-                last = await channel.read(after, None)
-                if any(e.kind == RESULT for e in last):
-                    continue  # the result came just now: read it on the next turn
-                await channel.request_cancel()  # should the worker come back: stop
-                return ended(Status.FAILED, RUNNER_INTERRUPTED)
+            try:
+                events = await channel.read(after, int(READ_BLOCK_S * 1000))
+                lost_broker_at = None
+                for event in events:
+                    after = event.stream_id
+                    if event.kind == OUTPUT:
+                        fresh = [r for r in event.records if r.n > line]
+                        if fresh:
+                            line = fresh[-1].n
+                            on_output(fresh)
+                    elif event.kind == STARTED:
+                        worker = event.worker
+                    elif event.kind == RESULT and event.result is not None:
+                        await channel.forget()
+                        return event.result
+                if events:
+                    lost_checks = 0
+                    continue
+                if not await channel.is_claimed():  # still queued
+                    if cancel.is_set():
+                        return ended(Status.CANCELED)
+                    workers = await list_workers(redis)
+                    if has_live_worker(workers, queue, self.clock.now()):
+                        unplaced_since = None
+                    elif unplaced_since is None:
+                        unplaced_since = time.monotonic()
+                    elif time.monotonic() - unplaced_since >= self.pending_timeout_s:
+                        await channel.request_cancel()  # a late pick-up drops it
+                        return ended(Status.FAILED, STUCK_OR_TIMEOUT)
+                    continue
+                if await channel.is_alive():
+                    lost_checks = 0
+                    continue
+                lost_checks += 1
+                if lost_checks >= LOST_CHECKS and not await redis.exists(channel.alive):
+                    last = await channel.read(after, None)
+                    if any(e.kind == RESULT for e in last):
+                        continue  # the result came just now: read it on the next turn
+                    await channel.request_cancel()  # should the worker come back: stop
+                    return ended(Status.FAILED, RUNNER_INTERRUPTED)
+            except _BROKER_ERRORS:
+                if lost_broker_at is None:
+                    lost_broker_at = time.monotonic()
+                    log.warning("fleet.broker_unavailable", attempt=channel.aid)
+                elif time.monotonic() - lost_broker_at > BROKER_PATIENCE_S:
+                    return ended(Status.FAILED, BROKER_LOST)
+                await asyncio.sleep(BROKER_RETRY_S)

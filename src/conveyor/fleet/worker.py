@@ -30,8 +30,9 @@ import contextlib
 import os
 import socket
 import threading
-from collections.abc import Coroutine, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import structlog
 from redis.exceptions import RedisError
@@ -69,7 +70,8 @@ log = structlog.get_logger(__name__)
 
 OUTPUT_BATCH_S = 0.05  # output lines written within this time go out as one stream entry
 SHUTDOWN_REASON = "worker shutdown"
-_BROKER_RETRY_S = 1.0
+_BROKER_RETRY_S = 0.5
+BROKER_PATIENCE_S = 300.0
 _BROKER_ERRORS = (RedisError, OSError)
 
 
@@ -87,6 +89,22 @@ class AttemptRunner(Protocol):
         """Once, on the worker's loop, before the first attempt (leftovers of a killed
         worker removed)."""
         ...
+
+
+T = TypeVar("T")
+
+
+async def with_broker(call: Callable[[], Awaitable[T]]) -> T:
+    """`call()`, again every _BROKER_RETRY_S while Redis does not answer (a restart), for
+    up to BROKER_PATIENCE_S: an attempt's events are not lost to a short outage."""
+    deadline = time.monotonic() + BROKER_PATIENCE_S
+    while True:
+        try:
+            return await call()
+        except _BROKER_ERRORS:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(_BROKER_RETRY_S)
 
 
 class _Outbox:
@@ -115,7 +133,7 @@ class _Outbox:
         async with self.lock:  # entries keep the order of the lines
             batch, self.pending = self.pending, []
             if batch:
-                await self.channel.output(batch)
+                await with_broker(lambda: self.channel.output(batch))
 
     async def close(self) -> None:
         if self.task is not None:
@@ -267,17 +285,18 @@ class FleetWorker:
         spec = attempt_spec_from_dict(spec_data)
         aid = attempt_of(spec)
         channel = AttemptChannel(self.redis, aid)
-        await channel.mark_alive(self.name)
-        if not await channel.try_claim(self.name):
+        await with_broker(lambda: channel.mark_alive(self.name))
+        if not await with_broker(lambda: channel.try_claim(self.name)):
             log.info("worker.attempt_dropped", worker=self.name, attempt=aid)
             return
         self.running[aid] = spec
         keeper = asyncio.create_task(self._keep_alive(channel, spec))
         try:
-            await channel.started(self.name)
+            await with_broker(lambda: channel.started(self.name))
             log.info("worker.attempt_started", worker=self.name, attempt=aid)
             result = await self._run(spec, origin, channel)
-            await channel.finished(result._replace(worker=self.name))
+            done = result._replace(worker=self.name)
+            await with_broker(lambda: channel.finished(done))
             log.info("worker.attempt_finished", worker=self.name, attempt=aid,
                      status=str(result.status))  # fmt: skip
         finally:
@@ -287,7 +306,7 @@ class FleetWorker:
     async def _run(
         self, spec: AttemptSpec, origin: Mapping[str, Any], channel: AttemptChannel
     ) -> AttemptResult:
-        if await channel.is_cancel_requested():
+        if await with_broker(channel.is_cancel_requested):
             return AttemptResult(Status.CANCELED, (), spec.first_line - 1)
         outbox = _Outbox(channel, spec.first_line - 1)
         try:

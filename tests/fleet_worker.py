@@ -64,11 +64,20 @@ class SharedDiskHost:
 
 
 def start_fleet_worker(
-    redis_url: str, name: str, queues: tuple[str, ...], concurrency: int = 4
+    redis_url: str,
+    name: str,
+    queues: tuple[str, ...],
+    concurrency: int = 4,
+    *,
+    quiet: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """A worker subprocess, registered (heartbeat seen) before this returns."""
+    """A worker subprocess, registered (heartbeat seen) before this returns; `quiet`: its
+    log lines go nowhere (benches)."""
     argv = [sys.executable, "-m", "tests.fleet_worker", redis_url, name, str(concurrency), *queues]
-    process = subprocess.Popen(argv, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    out = subprocess.DEVNULL if quiet else None
+    process = subprocess.Popen(
+        argv, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=out, stderr=out
+    )
     client = redis.Redis.from_url(redis_url)
     deadline = time.monotonic() + START_TIMEOUT_S
     try:

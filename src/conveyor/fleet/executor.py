@@ -62,6 +62,9 @@ PLACE_POLL_S = 1.0  # how often a waiting job looks for a worker again
 LOST_CHECKS = 2  # reads in a row that find a claimed attempt without its liveness key
 # Redis restarting: the follower retries every BROKER_RETRY_S for up to BROKER_PATIENCE_S.
 BROKER_RETRY_S = 0.5
+# Each followed attempt holds one connection in a blocking read (redis-py's default pool
+# stops at 100): up to this many attempts at once per server (Redis' maxclients: 10,000).
+MAX_CONNECTIONS = 5000
 BROKER_PATIENCE_S = 300.0
 BROKER_LOST = "runner_system_failure: the broker (Redis) did not answer"
 
@@ -75,7 +78,11 @@ class FleetClient:
 
         self.app: Celery = celery_app(broker_url)
         self.redis: Redis = Redis.from_url(
-            broker_url, decode_responses=True, health_check_interval=10, retry_on_timeout=True
+            broker_url,
+            decode_responses=True,
+            health_check_interval=10,
+            retry_on_timeout=True,
+            max_connections=MAX_CONNECTIONS,
         )
         # The server is stopping and leaves the attempts running on their workers (a
         # restart re-attaches): cancelled followers send no cancel.

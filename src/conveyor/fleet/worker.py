@@ -203,7 +203,10 @@ class FleetWorker:
         asyncio.set_event_loop(loop)
         self.loop = loop
         self._redis = Redis.from_url(
-            self.broker_url, decode_responses=True, health_check_interval=10
+            self.broker_url,
+            decode_responses=True,
+            health_check_interval=10,
+            max_connections=max(100, 4 * self.concurrency + 10),
         )
         self._background = [
             loop.create_task(self._heartbeats()),

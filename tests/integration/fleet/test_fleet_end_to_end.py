@@ -79,7 +79,7 @@ def test_a_worker_killed_mid_job_is_retried_on_another(fleet: Fleet) -> None:
 
 def test_a_job_whose_tags_no_worker_has_waits_then_fails_stuck(fleet: Fleet) -> None:
     run_id = fleet.trigger("jobs:\n  render:\n    tags: [macos]\n    run: echo never\n")
-    waiting = fleet.wait(run_id, lambda r: r["jobs"][0]["reason"] is not None)
+    waiting = fleet.wait(run_id, lambda r: bool(r["jobs"]) and r["jobs"][0]["reason"] is not None)
     assert waiting["jobs"][0]["status"] == "pending"
     assert waiting["jobs"][0]["reason"] == "no worker for tags [macos]"
     final = fleet.wait_final(run_id, timeout_s=PENDING_TIMEOUT_S + 20)

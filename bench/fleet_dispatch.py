@@ -27,10 +27,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # tests.redis, tests.fleet_worker
 
-from conveyor.engine.executor import AttemptSpec, Executor, WorkspaceSource  # noqa: E402
-from conveyor.model import Step  # noqa: E402
 from tests.fleet_worker import start_fleet_worker, stop_fleet_worker  # noqa: E402
 from tests.redis import start_redis  # noqa: E402
+
+from conveyor.engine.executor import AttemptSpec, Executor, WorkspaceSource  # noqa: E402
+from conveyor.model import Step  # noqa: E402
 
 
 def spec(folder: Path, n: int, script: str) -> AttemptSpec:

@@ -1,8 +1,8 @@
 """Fleet figure 2 (issue 10): spreading jobs over workers.
 
 200 attempts of `sleep 0.5` sent at once through `fleet.executor.CeleryExecutor` to 2 real
-worker processes × concurrency 4 (a real redis-server on loopback): the wall time against
-the ideal, 200 × 0.5 s / 8 = 12.5 s. Goal: at most 1.2 × the ideal.
+worker processes x concurrency 4 (a real redis-server on loopback): the wall time against
+the ideal, 200 x 0.5 s / 8 = 12.5 s. Goal: at most 1.2 x the ideal.
 
     .venv/bin/python bench/fleet_scale.py [--jobs 200] [--workers 2] [--concurrency 4]
 """

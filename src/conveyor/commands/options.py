@@ -121,14 +121,14 @@ def execution_options(function: F) -> F:
     return function
 
 
-def config_option(help_text: str) -> Callable[[F], F]:
+def config_option(help_text: str, default: str = "conveyor.toml") -> Callable[[F], F]:
     """`-c/--config FILE`, default `conveyor.toml` (parameter `config_path`)."""
     return click.option(
         "-c",
         "--config",
         "config_path",
         type=click.Path(path_type=Path, dir_okay=False),
-        default=Path("conveyor.toml"),
+        default=Path(default),
         show_default=True,
         help=help_text,
     )

@@ -31,7 +31,7 @@ __all__ = ["worker"]
 
 
 @click.command()
-@config_option("worker.toml: broker variable, home, grace, clone tokens.")
+@config_option("Worker settings: broker variable, home, grace, clone tokens.", "worker.toml")
 @click.option(
     "--queue",
     "queues",

@@ -104,3 +104,32 @@ def test_a_server_restarted_mid_run_reattaches_and_records_everything(fleet: Fle
     lines = fleet.log(run_id, "slow")
     assert [line["text"] for line in lines] == ["before", "after"]
     assert [line["n"] for line in lines] == [1, 2]
+
+
+def test_a_worker_stopped_mid_job_cancels_it_after_its_grace(fleet: Fleet) -> None:
+    marker = "62.4545"
+    run_id = fleet.trigger(
+        f"jobs:\n  long:\n    tags: [gpu]\n    run: echo started; sleep {marker}\n"
+    )
+    fleet.worker_running(f"{run_id}:long:1")
+    fleet.wait(run_id, lambda _: any(r["text"] == "started" for r in fleet.log(run_id, "long")))
+    try:
+        fleet.stop_worker("gpu-box")  # SIGTERM; [worker] grace = 2
+        final = fleet.wait_final(run_id)
+    finally:
+        fleet.start_worker("gpu-box")
+    job = final["jobs"][0]
+    assert (job["status"], job["reason"], job["worker"]) == (
+        "canceled",
+        "worker shutdown",
+        "gpu-box",
+    )
+    assert not processes_with(marker)
+
+
+def test_the_workers_route_needs_the_read_token(fleet: Fleet) -> None:
+    import httpx
+
+    answer = httpx.get(f"{fleet.base_url}/api/v1/workers", timeout=10)
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import time
 
+import httpx
+
 from tests.integration.fleet.conftest import PENDING_TIMEOUT_S, Fleet, kill_all, processes_with
 
 
@@ -128,8 +130,6 @@ def test_a_worker_stopped_mid_job_cancels_it_after_its_grace(fleet: Fleet) -> No
 
 
 def test_the_workers_route_needs_the_read_token(fleet: Fleet) -> None:
-    import httpx
-
     answer = httpx.get(f"{fleet.base_url}/api/v1/workers", timeout=10)
     assert answer.status_code == 401
     assert answer.json()["error"]["code"]

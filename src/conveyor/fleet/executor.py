@@ -59,6 +59,7 @@ _BROKER_ERRORS = (RedisError, OSError)
 
 READ_BLOCK_S = 0.5  # how long one read of an attempt's stream waits for events
 PLACE_POLL_S = 1.0  # how often a waiting job looks for a worker again
+CANCEL_AGAIN_S = 5.0  # a cancel not answered yet is published again this often
 LOST_CHECKS = 2  # reads in a row that find a claimed attempt without its liveness key
 # Redis restarting: the follower retries every BROKER_RETRY_S for up to BROKER_PATIENCE_S.
 BROKER_RETRY_S = 0.5
@@ -177,7 +178,12 @@ class CeleryExecutor:
         event.set()
         task = asyncio.get_running_loop().create_task(channel.request_cancel())
         self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # Redis away: the follower
+            log.warning("fleet.cancel_not_sent", error=type(task.exception()).__name__)
 
     async def _follow(
         self,
@@ -194,6 +200,7 @@ class CeleryExecutor:
         lost_checks = 0
         unplaced_since: float | None = None
         lost_broker_at: float | None = None
+        cancel_sent_at = time.monotonic()
 
         def ended(status: Status, reason: str | None = None) -> AttemptResult:
             return AttemptResult(status, (), line, reason=reason, worker=worker or "-")
@@ -229,6 +236,9 @@ class CeleryExecutor:
                         await channel.request_cancel()  # a late pick-up drops it
                         return ended(Status.FAILED, STUCK_OR_TIMEOUT)
                     continue
+                if cancel.is_set() and time.monotonic() - cancel_sent_at > CANCEL_AGAIN_S:
+                    cancel_sent_at = time.monotonic()  # `cancel` sent it too: once more,
+                    await channel.request_cancel()  # in case Redis was away then
                 if await channel.is_alive():
                     lost_checks = 0
                     continue

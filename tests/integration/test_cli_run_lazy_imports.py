@@ -108,3 +108,10 @@ def test_run_of_gitlab_file_using_the_keywords_imports_their_modules(tmp_path: P
     modules = _run_and_list_modules(tmp_path, files)
 
     assert [name for name in LAZY if name not in modules] == []
+
+
+def test_run_never_loads_the_fleet(tmp_path: Path) -> None:
+    modules = _run_and_list_modules(tmp_path, {".gitlab-ci.yml": PLAIN})
+
+    fleet = [m for m in modules if m.split(".")[0] in ("celery", "kombu", "redis")]
+    assert fleet + [m for m in modules if m.startswith("conveyor.fleet")] == []

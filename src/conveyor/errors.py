@@ -21,7 +21,9 @@
     │   │   └── UpstreamTooLarge(limit_bytes)   the body passed the outbound client's cap
     │   ├── UpstreamUnreachable(cause)          no connection, or it broke
     │   │   └── UpstreamAddressRefused          an internal address no allow-list names
-    │   └── UpstreamRedirectError               too many redirects, or to a non-http URL
+    │   ├── UpstreamRedirectError               too many redirects, or to a non-http URL
+    │   └── fleet.files.RunFilesError           run_files_failed: a worker's transfer failed
+    ├── fleet.archive.BadArchive              422 bad_archive        an unsafe or broken tar.gz
     └── server.errors.ApiError(http_status, code)   any other refusal of the HTTP API
 
 How an error leaves conveyor is said by class attributes: `exit_code` (the CLI's, as in

@@ -49,12 +49,13 @@ class ScriptedHttpClient:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         json: object = None,
+        content: bytes | None = None,
     ) -> Reply:
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(dict(params))}"
         sent = {**{k.lower(): v for k, v in self._policy.headers.items()}}
         sent.update({k.lower(): v for k, v in (headers or {}).items()})
-        body = b"" if json is None else jsonlib.dumps(json).encode()
+        body = (content or b"") if json is None else jsonlib.dumps(json).encode()
         for _ in range(self._policy.max_redirects + 1):
             answer = self._send(method, url, sent, body)
             location = answer.headers.get("Location")

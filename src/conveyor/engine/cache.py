@@ -15,10 +15,15 @@ of `path NUL sha256(content)` — the files' contents, as GitLab computes it sin
 file exists. A key with `/` or that is `.`/`..` is refused (GitLab's rule), reported on a
 system line, and that cache is skipped. The folder name is the key percent-encoded.
 
-Concurrent jobs with one key: a save copies into `<home>/cache/.tmp/` and publishes with a
-rename under an exclusive `flock` of `<home>/cache/.locks/<key>`; a restore copies under a
-shared lock, so it sees one whole snapshot, never a mix. Synchronous file work runs in a
-worker thread. This module never deletes anything in a workspace.
+Where caches are kept is a `CacheStore`: `FolderCaches` here (a folder per key under a
+root), the server's files API on a worker (fleet.files), an in-memory fake in tests; one
+conformance test (tests/integration/engine/test_cache_store_conformance.py) holds them all.
+Keys are computed in the workspace, here, whatever the store.
+Concurrent jobs with one key: a save copies into `<root>/.tmp/` and publishes with a rename
+under an exclusive `flock` of `<root>/.locks/<key>` (`publish_cache`, also how the server
+stores an uploaded cache); a restore copies under a shared lock (`cache_snapshot`), so it
+sees one whole snapshot, never a mix. Synchronous file work runs in a worker thread. This
+module never deletes anything in a workspace.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import quote
 
 from conveyor.config.expr import expand
@@ -46,13 +52,18 @@ from conveyor.globs import filter_paths
 from conveyor.model import Artifacts, Cache, cache_key_problem
 
 __all__ = [
+    "CacheStore",
+    "FolderCaches",
     "cache_folder",
     "cache_keys",
     "cache_policy",
     "cache_root",
+    "cache_snapshot",
     "files_digest",
+    "publish_cache",
     "restore_caches",
     "save_caches",
+    "staging_folder",
 ]
 
 
@@ -114,13 +125,71 @@ def _locked(root: Path, key: str, *, exclusive: bool) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+class CacheStore(Protocol):
+    """Where caches are kept, by key (module docstring)."""
+
+    async def restore(self, keys: Sequence[str], workspace: Path) -> tuple[str, int] | None:
+        """Copy the first of `keys` that has a saved cache into `workspace`; (that key,
+        the number of files), None when none has one."""
+        ...
+
+    async def save(self, key: str, workspace: Path, paths: Sequence[str]) -> int:
+        """Save the files of `workspace` that `paths` match under `key`, replacing what
+        it held as a whole; the number of files (0: nothing matched, nothing changed)."""
+        ...
+
+
+class FolderCaches:
+    """Caches as folders under `root` (`<home>/cache`: kept between runs on this host)."""
+
+    __slots__ = ("root",)
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    async def restore(self, keys: Sequence[str], workspace: Path) -> tuple[str, int] | None:
+        return await asyncio.to_thread(_restore, self.root, keys, workspace)
+
+    async def save(self, key: str, workspace: Path, paths: Sequence[str]) -> int:
+        return await asyncio.to_thread(_save, self.root, key, workspace, paths)
+
+
+@contextlib.contextmanager
+def cache_snapshot(root: Path, key: str) -> Iterator[Path | None]:
+    """The folder of `key`'s cache, held still (shared lock) while the block reads it;
+    None when no cache is saved under `key`."""
+    folder = root / cache_folder(key)
+    with _locked(root, key, exclusive=False):
+        yield folder if folder.is_dir() else None
+
+
 def _restore(root: Path, keys: Sequence[str], workspace: Path) -> tuple[str, int] | None:
     for key in keys:
-        folder = root / cache_folder(key)
-        with _locked(root, key, exclusive=False):
-            if folder.is_dir():
+        with cache_snapshot(root, key) as folder:
+            if folder is not None:
                 return key, restore_artifacts([folder], workspace)
     return None
+
+
+def staging_folder(root: Path) -> Path:
+    """A fresh folder under `<root>/.tmp` to fill before `publish_cache`."""
+    staging_root = root / ".tmp"
+    staging_root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=staging_root))
+
+
+def publish_cache(root: Path, key: str, data: Path) -> None:
+    """Make the folder `data` (under `<root>/.tmp`) the cache of `key`, replacing the old one
+    in one rename under the key's exclusive lock; the old one is removed afterwards."""
+    folder = root / cache_folder(key)
+    old = Path(tempfile.mkdtemp(dir=root / ".tmp")) / "old"
+    try:
+        with _locked(root, key, exclusive=True):
+            if folder.exists():
+                folder.rename(old)
+            data.rename(folder)
+    finally:
+        shutil.rmtree(old.parent, ignore_errors=True)
 
 
 async def _untracked(git: Git, workspace: Path) -> tuple[str, ...]:
@@ -134,21 +203,13 @@ async def _untracked(git: Git, workspace: Path) -> tuple[str, ...]:
 
 
 def _save(root: Path, key: str, workspace: Path, paths: Sequence[str]) -> int:
-    staging_root = root / ".tmp"
-    staging_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=staging_root))
+    staging = staging_folder(root)
     try:
         data = staging / "data"
         data.mkdir()
         saved = collect_artifacts(workspace, Artifacts(paths=tuple(paths)), data)
-        if not saved:
-            return 0
-        folder = root / cache_folder(key)
-        old = staging / "old"
-        with _locked(root, key, exclusive=True):
-            if folder.exists():
-                folder.rename(old)
-            data.rename(folder)
+        if saved:
+            publish_cache(root, key, data)
         return len(saved)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -168,7 +229,7 @@ def _usable(keys: list[str], say: Callable[[str], None]) -> list[str]:
 async def restore_caches(
     caches: Sequence[Cache],
     *,
-    root: Path,
+    store: CacheStore,
     workspace: Path,
     env: Mapping[str, str],
     say: Callable[[str], None],
@@ -190,7 +251,7 @@ async def restore_caches(
         save_keys.append(None if policy == "pull" else keys[0])
         if policy == "push":
             continue
-        found = await asyncio.to_thread(_restore, root, _usable(keys, say), workspace)
+        found = await store.restore(_usable(keys, say), workspace)
         if found is None:
             say(f"cache {keys[0]!r}: no saved cache")
         else:
@@ -202,7 +263,7 @@ async def save_caches(
     caches: Sequence[Cache],
     keys: Sequence[str | None],
     *,
-    root: Path,
+    store: CacheStore,
     workspace: Path,
     succeeded: bool,
     say: Callable[[str], None],
@@ -219,7 +280,7 @@ async def save_caches(
         paths = list(cache.paths)
         if cache.untracked:
             paths.extend(await _untracked(git or GitCli(), workspace))
-        count = await asyncio.to_thread(_save, root, key, workspace, paths)
+        count = await store.save(key, workspace, paths)
         if count:
             say(f"cache {key!r}: saved {count} file(s)")
         else:

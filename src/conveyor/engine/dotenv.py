@@ -33,11 +33,13 @@ __all__ = [
     "DOTENV_MAX_VARIABLES",
     "DotenvError",
     "DotenvReport",
+    "checked_variables",
     "collect_dotenv",
     "dotenv_path",
     "parse_dotenv",
     "received_dotenv",
     "save_dotenv",
+    "write_dotenv",
 ]
 
 DOTENV_MAX_BYTES = 5 * 1024  # GitLab: "Dotenv Artifact Too Big"
@@ -127,13 +129,34 @@ def save_dotenv(workspace: Path, files: Iterable[str], dest: Path) -> DotenvRepo
         report = _read_report(workspace, files)
     except DotenvError as exc:
         report = DotenvReport({}, error=str(exc))
-    dest.unlink(missing_ok=True)  # an earlier attempt's variables never outlive this one
-    if report.variables:
+    write_dotenv(dest, report.variables)
+    return report
+
+
+def write_dotenv(dest: Path, variables: dict[str, str]) -> None:
+    """Save a job's dotenv variables as `dest` (written to a temporary name, then renamed);
+    none: `dest` is removed, so an earlier attempt's variables never outlive this one."""
+    dest.unlink(missing_ok=True)
+    if variables:
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(dest.name + ".partial")
-        partial.write_text(json.dumps(report.variables), encoding="utf-8")
+        partial.write_text(json.dumps(variables), encoding="utf-8")
         partial.replace(dest)
-    return report
+
+
+def checked_variables(data: object) -> dict[str, str]:
+    """Saved dotenv variables that came from elsewhere (a worker's upload): a JSON object of
+    names to strings within GitLab's limits, else DotenvError."""
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise DotenvError("dotenv variables must be a JSON object of names to strings")
+    bad = next((key for key in data if not _KEY.match(key)), None)
+    if bad is not None:
+        raise DotenvError(f"invalid variable name {bad[:40]!r} (use ASCII letters, digits and _)")
+    if len(data) > DOTENV_MAX_VARIABLES:
+        raise DotenvError(f"{len(data)} variables, more than GitLab's {DOTENV_MAX_VARIABLES}")
+    if sum(len(k) + len(v) for k, v in data.items()) > DOTENV_MAX_BYTES:
+        raise DotenvError(f"the variables are larger than {DOTENV_MAX_BYTES} bytes")
+    return dict(data)
 
 
 async def collect_dotenv(

@@ -25,6 +25,7 @@ import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.engine.artifacts import (
@@ -40,6 +41,9 @@ from conveyor.engine.runner import LineSink, StepResult, StepRunner, StepSpec
 from conveyor.engine.workspace import JobWorkspaces
 from conveyor.masking import Masker
 from conveyor.model import LogRecord, Status, Step, StepRecord, Stream
+
+if TYPE_CHECKING:
+    from conveyor.engine.cache import CacheStore
 
 __all__ = ["AFTER_STEPS_TIMEOUT_S", "LocalExecutor"]
 
@@ -96,9 +100,12 @@ class _Attempt:
 class LocalExecutor:
     """Runs the attempts of one run on this host. `workspaces` are the run's job folders
     (the CLI starts its pristine checkout early), `run_dir` holds artifacts and dotenv
-    reports; GitLab caches are kept between runs under conveyor's `home` (engine.cache)."""
+    reports; GitLab caches are kept between runs under conveyor's `home` (engine.cache),
+    or in the `caches` store given (a worker: the server's)."""
 
-    __slots__ = ("_attempts", "_running", "clock", "home", "run_dir", "runner", "workspaces")
+    __slots__ = (
+        "_attempts", "_running", "caches", "clock", "home", "run_dir", "runner", "workspaces",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -107,12 +114,14 @@ class LocalExecutor:
         run_dir: Path,
         home: Path | None,
         clock: Clock = SYSTEM_CLOCK,
+        caches: CacheStore | None = None,
     ) -> None:
         self.runner = runner
         self.workspaces = workspaces
         self.run_dir = run_dir
         self.home = home
         self.clock = clock
+        self.caches = caches
         self._running: dict[tuple[str, str], asyncio.Task[AttemptResult]] = {}
         self._attempts: dict[tuple[str, str], _Attempt] = {}
 
@@ -166,11 +175,11 @@ class LocalExecutor:
         spec = attempt.spec
         keys: list[str | None] = []
         if spec.caches:
-            from conveyor.engine.cache import cache_root, restore_caches
+            from conveyor.engine.cache import restore_caches
 
             keys = await restore_caches(
                 spec.caches,
-                root=cache_root(self.home, self.run_dir),
+                store=self._cache_store(),
                 workspace=where,
                 env=env,
                 say=attempt.say,
@@ -193,12 +202,12 @@ class LocalExecutor:
         """Cache saved, artifacts and dotenv report collected; the dotenv refusal, if any."""
         spec = attempt.spec
         if spec.caches:
-            from conveyor.engine.cache import cache_root, save_caches
+            from conveyor.engine.cache import save_caches
 
             await save_caches(
                 spec.caches,
                 keys,
-                root=cache_root(self.home, self.run_dir),
+                store=self._cache_store(),
                 workspace=where,
                 succeeded=succeeded,
                 say=attempt.say,
@@ -214,6 +223,15 @@ class LocalExecutor:
             dest = dotenv_path(self.run_dir, spec.job)
             return await collect_dotenv(artifacts.dotenv, where, dest, attempt.say)
         return None
+
+    def _cache_store(self) -> CacheStore:
+        """The store given, else the folders under `<home>/cache` (imported only by a job
+        with a cache)."""
+        if self.caches is None:
+            from conveyor.engine.cache import FolderCaches, cache_root
+
+            self.caches = FolderCaches(cache_root(self.home, self.run_dir))
+        return self.caches
 
     async def _steps(
         self,

@@ -37,16 +37,20 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from conveyor.clock import SYSTEM_CLOCK, Clock
-from conveyor.engine.artifacts import safe_segment
+from conveyor.engine.artifacts import artifacts_dir, safe_segment
+from conveyor.engine.dotenv import dotenv_path, received_dotenv, write_dotenv
 from conveyor.engine.env import safe_base
 from conveyor.engine.executor import AttemptResult, AttemptSpec, OutputSink, WorkspaceSource
 from conveyor.engine.local import LocalExecutor
 from conveyor.engine.runner import LocalRunner, StepRunner
 from conveyor.engine.workspace import JobWorkspaces
 from conveyor.errors import ConveyorError, GitError
+from conveyor.fleet.files import TRANSFER_RETRY, RemoteCaches, RunFiles, files_policy
 from conveyor.git.checkout import Checkouts, GitAuth
 from conveyor.masking import Masker
 from conveyor.model import LogRecord, Status, Stream
+from conveyor.outbound.base import HttpClient
+from conveyor.outbound.retry import RetryPolicy
 
 __all__ = [
     "AttemptHost",
@@ -126,9 +130,10 @@ class AttemptHost:
     """Runs the attempts a worker takes (module docstring). `home`: the worker's folder
     (mirrors, attempts, caches); `name`: the worker's name, on every result;
     `clone_tokens`: repo name -> clone token; `env`: the worker's environment (default:
-    this process's; jobs get its safe subset, git too); `files`: makes the files client of
-    an Origin (default: fleet.files over HTTP; None when the origin names no server);
-    `runner`: how steps run (default: process groups here)."""
+    this process's; jobs get its safe subset, git too); `runner`: how steps run (default:
+    process groups here); `http`: the client of the server's files API (default: made on
+    first use, closed by `aclose`), `files_retry` how hard it tries. An Origin without
+    `server_url` moves no files (caches then stay in `<home>/cache`)."""
 
     def __init__(
         self,
@@ -140,6 +145,8 @@ class AttemptHost:
         env: Mapping[str, str] | None = None,
         git_timeout_s: float = 300.0,
         runner: StepRunner | None = None,
+        http: HttpClient | None = None,
+        files_retry: RetryPolicy = TRANSFER_RETRY,
     ) -> None:
         self.home = home
         self.name = name
@@ -148,6 +155,9 @@ class AttemptHost:
         self.env = dict(os.environ if env is None else env)
         self.checkouts = Checkouts(home / "mirrors", timeout_s=git_timeout_s, env=self.env)
         self.runner = runner or LocalRunner()
+        self.files_retry = files_retry
+        self._http = http
+        self._owns_http = http is None
         self._tasks: dict[tuple[str, str], asyncio.Task[AttemptResult]] = {}
         self._executors: dict[tuple[str, str], LocalExecutor] = {}
         self._outputs: dict[tuple[str, str], _Output] = {}
@@ -186,6 +196,12 @@ class AttemptHost:
         if task is not None:
             task.cancel()
 
+    async def aclose(self) -> None:
+        """Close the files client this host made (when the worker stops)."""
+        if self._owns_http and self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
     async def discard_leftovers(self) -> None:
         """At a worker's start, before any attempt: remove the attempt folders a killed
         worker left behind and let the mirrors forget their worktrees. Never raises."""
@@ -203,7 +219,7 @@ class AttemptHost:
                 output.say(str(error))
                 return output.result(Status.FAILED, str(error))
             try:
-                return await self._execute(spec, output, folder, project)
+                return await self._execute(spec, origin, output, folder, project)
             finally:
                 await asyncio.shield(self._remove_worktree(origin.repo, mirror, project))
         finally:
@@ -233,21 +249,52 @@ class AttemptHost:
             await self.checkouts.remove_worktree(repo, mirror, project)
 
     async def _execute(
-        self, spec: AttemptSpec, output: _Output, folder: Path, project: Path
+        self, spec: AttemptSpec, origin: Origin, output: _Output, folder: Path, project: Path
     ) -> AttemptResult:
         key = (spec.run_id, spec.job)
         run_dir = folder / "run"
         run_dir.mkdir(parents=True, exist_ok=True)
+        files = self._files(spec, origin)
+        caches = None
+        if files is not None:
+            refused = await _fetch(files, spec, run_dir)
+            if refused is not None:
+                output.say(refused)
+                return output.result(Status.FAILED, refused)
+            caches = RemoteCaches(files, folder / "transfers")
         local = self._moved(spec, project, first_line=output.line + 1)
         # The worktree is the attempt's own fresh copy: the executor runs in it as is.
         workspaces = JobWorkspaces(project, isolate=False, sha=local.workspace.sha, root=folder)
-        executor = LocalExecutor(self.runner, workspaces, run_dir, self.home, clock=self.clock)
+        executor = LocalExecutor(
+            self.runner, workspaces, run_dir, self.home, clock=self.clock, caches=caches
+        )
         self._executors[key] = executor
         try:
             result = await executor.run(local, output.passed_on)
         finally:
             self._executors.pop(key, None)
-        return result._replace(last_line=max(result.last_line, output.line))
+        output.line = max(result.last_line, output.line)
+        for warning in caches.warnings if caches is not None else ():
+            output.say(warning)
+        if files is not None and result.status is not Status.CANCELED:
+            refused = await _send(files, spec, run_dir)
+            if refused is not None:
+                output.say(refused)
+                if result.status is Status.SUCCESS:  # as GitLab: a failed upload fails it
+                    result = result._replace(status=Status.FAILED, exit_code=None)
+                    result = result._replace(reason=output.masker.mask(refused))
+        return result._replace(last_line=output.line)
+
+    def _files(self, spec: AttemptSpec, origin: Origin) -> RunFiles | None:
+        if not origin.server_url:
+            return None
+        if self._http is None:
+            from conveyor.outbound.client import OutboundClient
+
+            self._http = OutboundClient(files_policy())
+        return RunFiles(
+            origin.server_url, origin.token, spec.run_id, http=self._http, retry=self.files_retry
+        )
 
     def _moved(self, spec: AttemptSpec, project: Path, *, first_line: int) -> AttemptSpec:
         """`spec` with the server's job folder replaced by `project` and the worker's safe
@@ -283,6 +330,38 @@ class AttemptHost:
             yield
         finally:
             os.close(handle)  # closing releases the lock
+
+
+async def _fetch(files: RunFiles, spec: AttemptSpec, run_dir: Path) -> str | None:
+    """The artifacts and dotenv variables of `spec.artifacts_from`, from the server into
+    `run_dir` where the executor finds them; why not, when they could not be fetched."""
+    try:
+        for name in spec.artifacts_from:
+            await files.fetch_artifacts(name, artifacts_dir(run_dir, name))
+            variables = await files.fetch_dotenv(name)
+            if variables:
+                await asyncio.to_thread(write_dotenv, dotenv_path(run_dir, name), variables)
+    except ConveyorError as error:
+        return str(error)
+    return None
+
+
+async def _send(files: RunFiles, spec: AttemptSpec, run_dir: Path) -> str | None:
+    """The job's artifacts and dotenv report, from `run_dir` to the server; why not, when
+    they could not be sent."""
+    artifacts = spec.artifacts
+    if artifacts is None:
+        return None
+    try:
+        source = artifacts_dir(run_dir, spec.job)
+        if await asyncio.to_thread(source.is_dir):  # collected (when: agreed with the outcome)
+            await files.send_artifacts(spec.job, source)
+        if artifacts.dotenv:  # always: none saved replaces an earlier attempt's
+            variables = await asyncio.to_thread(received_dotenv, run_dir, [spec.job])
+            await files.send_dotenv(spec.job, variables)
+    except ConveyorError as error:
+        return str(error)
+    return None
 
 
 def _remove_attempt(folder: Path) -> None:

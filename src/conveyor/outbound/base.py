@@ -71,9 +71,10 @@ class HttpClient(Protocol):
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         json: object = None,
+        content: bytes | None = None,
     ) -> Reply:
-        """Send one request (`json`, when not None, is the body); raise only the errors the
-        module docstring lists."""
+        """Send one request (`json`, when not None, is the body, else `content` as it is);
+        raise only the errors the module docstring lists."""
         ...
 
     async def aclose(self) -> None: ...

@@ -84,6 +84,7 @@ class OutboundClient:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         json: object = None,
+        content: bytes | None = None,
     ) -> Reply:
         policy = self._policy
         try:
@@ -91,8 +92,9 @@ class OutboundClient:
                 client = await self._free.get()  # a slot: see the module docstring
                 try:
                     request = client.build_request(
-                        method, url, headers=headers, params=params, json=json
-                    )
+                        method, url, headers=headers, params=params, json=json,
+                        content=content if json is None else None,
+                    )  # fmt: skip
                     response = await client.send(request, stream=True)
                     try:
                         body = await self._read_capped(response)

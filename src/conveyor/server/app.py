@@ -3,9 +3,10 @@
 `create_app` puts settings, store, API token, queue and monitor on `app.state`, installs the
 request frame (request id, body limit, deadline, last-resort 500, access event) and the one
 error envelope for every error, includes the routers (health, webhooks, the runs API, the
-monitor's pipelines/metrics/cc.xml, the dashboard page, the web UI under /ui) and runs the
-lifespan: start the run queue (recovering orphans, resuming `pending` runs) and the monitor;
-on shutdown stop the monitor, stop the queue (grace, then cancel), close the notifiers. The app is a
+files API of workers, the monitor's pipelines/metrics/cc.xml, the dashboard page, the web UI
+under /ui) and runs the lifespan: start the run queue (recovering orphans, resuming
+`pending` runs) and the monitor; on shutdown stop the monitor, stop the queue (grace, then
+cancel), close the notifiers. The app is a
 `ConveyorApp`: the monitor's reads and `GET /api/v1/runs/{id}` (when the store's reads are
 local) are answered in front of the middleware stack by `middleware.answer_fast` (same
 request id, auth, envelope and access event). It does not configure logging (serve does)
@@ -35,6 +36,7 @@ from conveyor.server import (
     metrics,
     monitor_hooks,
     pipelines,
+    runfiles,
     runs,
     schedules,
     webhooks,
@@ -128,6 +130,7 @@ def create_app(
     app.include_router(health.build_router())
     app.include_router(webhooks.build_router())
     app.include_router(runs.build_router(run_reads))
+    app.include_router(runfiles.build_router())
     app.include_router(schedules.build_router())
     app.include_router(workers.build_router())
     app.include_router(pipelines.build_router(monitor))

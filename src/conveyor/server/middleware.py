@@ -150,6 +150,8 @@ class RequestFrameMiddleware:
         try:
             async with asyncio.timeout(self.request_timeout_s) as deadline:
                 frame.deadline = deadline
+                # A route that moves files may give itself longer (`request.state.deadline`).
+                scope["state"]["deadline"] = deadline
                 try:
                     await self.app(scope, limited, frame.send)
                 finally:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from conveyor.config.gitlab import load_gitlab
-from conveyor.engine.cache import cache_folder, restore_caches, save_caches
+from conveyor.engine.cache import FolderCaches, cache_folder, restore_caches, save_caches
 from conveyor.engine.dotenv import dotenv_path, received_dotenv
 from conveyor.engine.runner import LocalRunner, ProcessGroups
 from conveyor.engine.scheduler import RunSetup, execute_run
@@ -182,20 +182,21 @@ def _workspace(root: Path, letter: str) -> Path:
 async def test_cache_concurrent_saves_and_restores_see_whole_snapshots(tmp_path: Path) -> None:
     cache = Cache(key="shared", paths=("deps/",))
     root = tmp_path / "cache"
+    store = FolderCaches(root)
     writers = [_workspace(tmp_path / f"w{letter}", letter) for letter in "AB"]
     readers = [tmp_path / f"r{i}" for i in range(6)]
     for reader in readers:
         reader.mkdir()
     await save_caches(
-        [cache], ["shared"], root=root, workspace=writers[0], succeeded=True, say=lambda _: None
+        [cache], ["shared"], store=store, workspace=writers[0], succeeded=True, say=lambda _: None
     )
 
     async def restore(where: Path) -> None:
-        await restore_caches([cache], root=root, workspace=where, env={}, say=lambda _: None)
+        await restore_caches([cache], store=store, workspace=where, env={}, say=lambda _: None)
 
     async def save(where: Path) -> None:
         await save_caches(
-            [cache], ["shared"], root=root, workspace=where, succeeded=True, say=lambda _: None
+            [cache], ["shared"], store=store, workspace=where, succeeded=True, say=lambda _: None
         )
 
     tasks = [save(writers[i % 2]) for i in range(6)] + [restore(r) for r in readers]

@@ -108,6 +108,13 @@ async def test_client_sends_headers_params_and_json(open_client: OpenClient) -> 
     assert json.loads(sent["body"]) == {"k": 1}
 
 
+async def test_client_sends_a_raw_body(open_client: OpenClient) -> None:
+    client, base = await open_client(POLICY)
+    reply = await client.request("PUT", base + "/echo", content=b"raw bytes\n")
+    sent = json.loads(reply.body)
+    assert (sent["method"], sent["body"]) == ("PUT", "raw bytes\n")
+
+
 async def test_client_answers_an_error_status_as_a_reply(open_client: OpenClient) -> None:
     client, base = await open_client(POLICY)
     reply = await client.request("GET", base + "/missing")

@@ -1,9 +1,17 @@
-"""Starting one step's process: its own session, its standard streams and nothing else.
+"""Starting one step's process: its own process group, its standard streams and nothing else.
 
 `start_child` runs `subprocess.Popen` (close_fds: the child gets stdin from /dev/null, two
 pipes as stdout and stderr, and no other descriptor of conveyor's), puts the two pipes on
 the running loop (`connect_read_pipe`) and sees the process end through a pidfd on the
 loop (a thread waits for it where the kernel has no pidfds, Linux < 5.3).
+
+Group and session: the child always leads its own process group (one signal stops the whole
+tree). It gets its own session too when conveyor has a controlling terminal, so that a job
+can neither read from that terminal nor push input into it (TIOCSTI through /dev/tty, which
+the sandbox's /dev has). Without a terminal (the server, CI, a pipe) a session would detach
+from nothing, and it is not free: `setsid` (each new session is also a new scheduler
+autogroup where those are on, Linux's default) measured +1.4 ms per bare step and +5 to 7 ms
+per sandboxed step on a loaded machine (docs/benchmarks.md, the sandbox's figure).
 
 Why not `loop.subprocess_exec`: under uvloop (what `conveyor serve` runs on) it leaves
 inheritable duplicates of the child's own stream ends (its /dev/null and both pipe ends)
@@ -27,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["Child", "ChildReceiver", "start_child"]
+__all__ = ["Child", "ChildReceiver", "has_terminal", "start_child"]
 
 
 class ChildReceiver(Protocol):
@@ -108,6 +116,17 @@ class Child:
             self._unwatch()
 
 
+@functools.cache
+def has_terminal() -> bool:
+    """Whether this process has a controlling terminal (then steps get their own session)."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
+    except OSError:  # ENXIO: no controlling terminal
+        return False
+    os.close(fd)
+    return True
+
+
 async def start_child(
     argv: Sequence[str],
     *,
@@ -115,8 +134,9 @@ async def start_child(
     env: Mapping[str, str],
     receiver: ChildReceiver,
 ) -> Child:
-    """Start `argv` in its own session (module docstring). OSError when it cannot start."""
+    """Start `argv` in its own group (module docstring). OSError when it cannot start."""
     loop = asyncio.get_running_loop()
+    session = has_terminal()
     proc = subprocess.Popen(  # noqa: ASYNC220 (asyncio's subprocess_exec forks here too)
         list(argv),
         cwd=cwd,
@@ -125,7 +145,8 @@ async def start_child(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         close_fds=True,  # the default, said: nothing but the three streams
-        start_new_session=True,  # own group: one signal stops the whole tree
+        start_new_session=session,
+        process_group=None if session else 0,  # own group: one signal stops the whole tree
     )
     child = Child(loop, proc, receiver)
     try:

@@ -1,8 +1,9 @@
 """Step runners: run one step's shell text as a process and stream its output lines.
 
 `StepRunner` is the boundary the scheduler talks to; `LocalRunner` runs steps on this host.
-Each step is `bash -eo pipefail -c SCRIPT` (or `sh -e -c SCRIPT`) in its own session, so
-its process group holds everything it starts and one signal stops the whole tree.
+Each step is `bash -eo pipefail -c SCRIPT` (or `sh -e -c SCRIPT`) leading its own process
+group (and session, when conveyor has a terminal: engine.child), so its process group holds
+everything it starts and one signal stops the whole tree.
 
 Output: stdout and stderr are read concurrently in large chunks (never a per-line await),
 decoded incrementally as UTF-8 with replacement, split into lines; a last line without a

@@ -21,7 +21,7 @@ given (the runner passes only that).
 Mounts are applied parents first, so a workspace inside a hidden folder (the server's
 worktrees, isolated job copies) or inside /tmp (tests) is bound back on top of it.
 
-Process groups: bwrap is the group leader (own session, started by the runner) and waits
+Process groups: bwrap is the group leader (own group, started by the runner) and waits
 for the job as a monitor; the job's processes stay in that group, so one SIGKILL to the
 group still stops the whole tree, and when the namespace's init ends the kernel kills
 everything left in it. The monitor itself dies on SIGTERM without passing it on, so the

@@ -1,11 +1,16 @@
 """A running step holds its three standard streams and nothing else (issue 15, item 3), on
 the standard loop and on uvloop (the server's), with and without the sandbox: listed from
-outside, in /proc/<pid>/fd of every process of the job while it runs."""
+outside, in /proc/<pid>/fd of every process of the job while it runs. And it leads its own
+process group, in a session of its own when conveyor has a terminal to keep from it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import pty
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -53,7 +58,7 @@ def _descriptors(pid: int) -> dict[int, str]:
 
 
 async def _held_while_running(tmp_path: Path, sandbox: Sandbox) -> dict[int, dict[int, str]]:
-    marker = f"{time.monotonic_ns() % 1_000_000}.37"  # a unique sleep length
+    marker = f"{os.getpid()}{time.monotonic_ns() % 1_000_000:06d}.37"  # a unique sleep length
     groups = ProcessGroups()
     runner = LocalRunner(grace_s=0.3, groups=groups)
     spec = StepSpec(
@@ -68,7 +73,9 @@ async def _held_while_running(tmp_path: Path, sandbox: Sandbox) -> dict[int, dic
         pass
 
     task = asyncio.ensure_future(runner.run_step(spec, ignore))
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
+    while not groups.pgids and time.monotonic() < deadline:  # started
+        await asyncio.sleep(0.01)
     while len(pids := _job_processes(marker)) < 2 and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
     held = {pid: _descriptors(pid) for pid in pids}
@@ -91,3 +98,72 @@ def test_a_running_job_holds_only_its_standard_streams(
         assert fds[0] == "/dev/null"
         assert fds[1].startswith("pipe:") and fds[2].startswith("pipe:"), held
         assert fds[1] != fds[2]
+
+
+# A runner in a process of its own, with or without a controlling terminal: prints whether
+# conveyor has one, then, from the step, whether the step can open it, and whether the step
+# leads its own session and process group.
+SESSION_PROBE = """
+import asyncio, os
+from pathlib import Path
+from conveyor.engine.child import has_terminal
+from conveyor.engine.runner import LocalRunner, ProcessGroups, StepSpec
+script = (
+    'if (exec 3</dev/tty) 2>/dev/null; then echo tty; else echo no-tty; fi; '
+    'read -r _ _ _ _ group session _ < /proc/$$/stat; '
+    'echo "$(( group == $$ )) $(( session == $$ ))"'
+)
+lines = []
+spec = StepSpec(script, {"PATH": os.environ["PATH"]}, Path.cwd())
+result = asyncio.run(
+    LocalRunner(groups=ProcessGroups()).run_step(spec, lambda s, texts: lines.extend(texts))
+)
+print("probe", has_terminal(), result.exit_code, *lines, flush=True)
+"""
+
+
+def _probe_with_terminal(tmp_path: Path) -> str:
+    pid, fd = pty.fork()  # the child's controlling terminal is the pty
+    if pid == 0:  # the child: becomes the probe, never returns into pytest
+        try:
+            os.chdir(tmp_path)
+            os.execv(sys.executable, [sys.executable, "-c", SESSION_PROBE])  # noqa: S606
+        finally:
+            os._exit(127)
+    output = b""
+    with contextlib.suppress(OSError):  # EIO once the child closed the pty
+        while chunk := os.read(fd, 4096):
+            output += chunk
+    os.close(fd)
+    os.waitpid(pid, 0)
+    return output.decode()
+
+
+def _probe_without_terminal(tmp_path: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", SESSION_PROBE],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        start_new_session=True,  # no controlling terminal, whatever pytest's
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
+
+
+@pytest.mark.parametrize(
+    ("probe", "expected"),
+    [
+        # A terminal: the step gets a session of its own and cannot reach the terminal.
+        (_probe_with_terminal, "probe True 0 no-tty 1 1"),
+        # None: its own process group in conveyor's session (nothing to detach from).
+        (_probe_without_terminal, "probe False 0 no-tty 1 0"),
+    ],
+)
+def test_a_step_leads_its_group_and_gets_a_session_only_to_leave_a_terminal(
+    tmp_path: Path, probe: Callable[[Path], str], expected: str
+) -> None:
+    output = probe(tmp_path)
+    assert expected in output, output

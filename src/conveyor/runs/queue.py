@@ -128,6 +128,7 @@ class RunQueue:
         self.home = home
         self.env = env
         self.clock = clock
+        self._fleet_key: bytes | None = None  # fleet.tokens, read when a run goes to workers
         # A trigger variable equal to one of the server's own secrets is stored masked (and
         # so reaches the jobs as `[MASKED]`): neither the database nor a job gets it.
         self._held_secrets = {
@@ -532,13 +533,17 @@ class RunQueue:
         if self.fleet is None:
             return None
         from conveyor.fleet.executor import CeleryExecutor
+        from conveyor.fleet.tokens import load_fleet_key, run_token
 
         section = self.settings.executor
+        if self._fleet_key is None:  # made once per home: tokens survive a restart
+            self._fleet_key = load_fleet_key(self.home)
         origin = {
             "repo": run.repo,
             "clone_url": repo.clone_url if repo else "",
             "server_url": (section.server_url or self.settings.server.public_url or "").rstrip("/"),
-            "token": "",
+            "token": run_token(self._fleet_key, run.run_id),  # the files API (server.runfiles)
+            "provider": repo.provider if repo else "",
         }
         return CeleryExecutor(
             self.fleet, origin, pending_timeout_s=section.pending_timeout, clock=self.clock

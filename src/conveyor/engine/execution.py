@@ -1,9 +1,10 @@
-"""One run while it executes: its jobs from waiting to final, and plays that join it.
+"""One run while it executes: its jobs from waiting to final, and the plays and retries
+that join it.
 
 `Execution` holds the state of one run inside `engine.scheduler.execute_run`: which jobs are
 done and what they handed on, the running attempts, the stop (cancel, fail_fast) and the
 TaskGroup the job tasks live in. `LiveRun` is the handle another task (the server's play
-route) uses to play a manual job into that execution.
+and retry routes) uses to play a manual job, or retry a failed one, in that execution.
 
 The hand-over between a live play and a resume: `Execution.open_jobs` counts the job tasks
 not finished yet. While it is above 0 the TaskGroup is still open, so a play starts the job
@@ -12,9 +13,9 @@ and the jobs it held back as new tasks of the same execution (their records go b
 more: `play` answers False, and the caller waits for the run's final record, where the job
 is still `manual`, and resumes the run (`engine.resume`). Both happen on the event loop
 without an await in between, so a play is either live or resumed: never lost, never run
-twice. Must not: plan, create or finish the run record (execute_run does), or touch the
-network.
-"""
+twice. A retry of a failed job goes the same way (`retry_job`; after the hand-over the job
+is still failed in the final record, and the run is resumed with its retry). Must not: plan,
+create or finish the run record (execute_run does), or touch the network."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from conveyor.engine.attempt import (
 )
 from conveyor.engine.executor import AttemptSpec, Placement
 from conveyor.engine.journal import JobJournal
-from conveyor.errors import StoreError, UsageError
+from conveyor.errors import ConflictError, StoreError, UsageError
 from conveyor.model import JobRecord, Plan, PlannedJob, RunRecord, Status, When
 from conveyor.status import DepResult, decide_start, outcome_of, should_retry
 from conveyor.store.base import RunStore
@@ -127,20 +128,42 @@ class Execution:
                 f"run {self.run.run_id}: the run is stopping ({self.stop_reason}); "
                 "its manual jobs can no longer be played"
             )
+        return self._rerun(name, is_retry=False)
+
+    def retry_job(self, name: str) -> bool:
+        """Retry failed or canceled job `name` now, as its next attempt; the jobs after it
+        that never ran are decided again once it ends (`engine.resume`). False when the run
+        is ending; ConflictError when the job is not retryable or the run is stopping."""
+        if self.stop.is_set():
+            raise ConflictError(
+                f"run {self.run.run_id}: the run is stopping ({self.stop_reason}); "
+                "retry the job once it has ended"
+            )
+        return self._rerun(name, is_retry=True)
+
+    def _rerun(self, name: str, *, is_retry: bool) -> bool:
         if self.tasks is None or self.open_jobs == 0:
             return False
         run = replace(self.run, jobs=tuple(self.records.values()))
-        from conveyor.engine.resume import check_playable, plan_resume  # plays only
+        from conveyor.engine.resume import (  # plays and retries only
+            check_playable,
+            check_retryable,
+            plan_resume,
+        )
 
-        check_playable(run, name, is_cancel_requested=False)
-        resume = plan_resume(self.plan, self.records.values(), {name}, played=self.play)
-        self.play.add(name)
+        if is_retry:
+            check_retryable(run, name, is_cancel_requested=False)
+            resume = plan_resume(self.plan, run.jobs, (), played=self.play, retry={name})
+        else:
+            check_playable(run, name, is_cancel_requested=False)
+            resume = plan_resume(self.plan, run.jobs, {name}, played=self.play)
+            self.play.add(name)
         for job in resume.rerun:
             # New events: a job still waiting re-reads `done` and so waits for the new run.
             self.done[job] = asyncio.Event()
             self.results.pop(job, None)
             self.attempts[job] = resume.attempts[job]
-            self.save(pending_record(self.plan.job(job)))
+            self.save(pending_record(self.plan.job(job), attempt=resume.attempts[job] + 1))
         self.start_jobs(resume.rerun)
         return True
 
@@ -237,7 +260,9 @@ class Execution:
         pending = pending_record(planned)
         attempt = self.attempts.get(name, 0) + 1
         while True:
-            if attempt > 1:
+            if attempt > job.retry.max + 1:
+                job_log.system(f"attempt {attempt} (retried)")
+            elif attempt > 1:
                 job_log.system(f"attempt {attempt} of {job.retry.max + 1}")
             spec = attempt_spec(
                 self.ctx,
@@ -380,6 +405,12 @@ class LiveRun:
         execution = self._execution
         return execution is not None and execution.play_job(job)
 
+    def retry(self, job: str) -> bool:
+        """Retry failed or canceled job `job` inside the executing run, as `play` does;
+        ConflictError when the job cannot be retried or the run is stopping."""
+        execution = self._execution
+        return execution is not None and execution.retry_job(job)
+
     def cancel(self, reason: str) -> None:
         """Cancel the run with `reason` as its recorded reason (e.g. "superseded by run
         …"): now when it executes, else as soon as its execution starts."""
@@ -397,13 +428,16 @@ class LiveRun:
         self.is_ended = True
 
 
-def pending_record(planned: PlannedJob) -> JobRecord:
+def pending_record(planned: PlannedJob, *, attempt: int = 1) -> JobRecord:
     """The record of a planned job before it runs (execute_run stores it unless the run
-    was created with the very same record)."""
+    was created with the very same record). `attempt`: the one about to run; a first one
+    is stored as 0 (no attempt yet), a later one (a retry) under its own number, so the
+    attempts before it stay in the store's history."""
     return JobRecord(
         name=planned.name,
         stage=planned.job.stage,
         status=Status.PENDING,
         allow_failure=planned.allow_failure or bool(planned.job.allow_failure_exit_codes),
         needs=planned.depends_on,
+        attempt=attempt if attempt > 1 else 0,
     )

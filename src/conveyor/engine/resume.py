@@ -1,11 +1,16 @@
-"""Playing a manual job of a run that already has job records, as GitLab does: inside the
-same run. Which jobs run now, which records stay as they are, and when a play is refused.
+"""Running jobs again inside a run that already has job records, as GitLab does: playing a
+manual job, and retrying a failed or canceled job. Which jobs run now, which records stay
+as they are, and when a play or a retry is refused.
 
     check_playable(run, "deploy", is_cancel_requested=False)   # ConflictError when refused
     resume = plan_resume(plan, run.jobs, play={"deploy"})
     resume.rerun    # ("deploy", "smoke"): the played job, then the jobs it held back
     resume.kept     # every other job's record, unchanged (success, failed, skipped, …)
     resume.results  # what each kept job hands on to its dependants (status.DepResult)
+
+    check_retryable(run, "unit", is_cancel_requested=False)    # ConflictError when refused
+    resume = plan_resume(plan, run.jobs, (), retry={"unit"})
+    resume.rerun    # ("unit", "deploy"): a new attempt of unit, then what its end skipped
 
 The run's past decisions are replayed with `status.decide_start` over the stored records, in
 plan order: a job that ran hands on its recorded outcome, a job that never ran the decision
@@ -15,6 +20,13 @@ DAG). Jobs skipped for any other reason (a failed or canceled need, `when: never
 unplayed manual job) keep their records. The played job itself may be stored `manual`, or
 `pending` with no attempt (a play recorded by the server before the run was picked up
 again).
+
+A retried job runs as its next attempt (the earlier ones stay in the store's history), and
+every job after it in the DAG that never ran — skipped or canceled while it waited, because
+of it or not — is decided again once the retried job has its new outcome (GitLab marks the
+later jobs "processable" again the same way); jobs that ran keep their records. A retry the
+server recorded before a worker picked the run up again is the job stored `pending` with
+the number of its next attempt (`retry_request`).
 
 `plan_reattach` resumes a run its server left while jobs ran on fleet workers (a restart):
 every job not final runs again, a job stored `running` with the SAME attempt number (the
@@ -26,20 +38,28 @@ file or process; the scheduler executes the result.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from conveyor.errors import ConflictError
 from conveyor.model import JobRecord, Plan, PlannedJob, RunRecord, Status, When
 from conveyor.status import DepResult, Outcome, decide_start, outcome_of
 
 __all__ = [
+    "RETRYABLE",
     "Resume",
     "check_playable",
+    "check_retryable",
     "is_interrupted",
     "plan_reattach",
     "plan_resume",
     "requested_plays",
+    "requested_retries",
+    "retry_request",
 ]
+
+#: The statuses a job can be retried from (GitLab also retries a successful job; conveyor
+#: does not: docs/api.md).
+RETRYABLE = frozenset({Status.FAILED, Status.CANCELED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +95,49 @@ def check_playable(run: RunRecord, job: str, *, is_cancel_requested: bool) -> Jo
     return record
 
 
+def check_retryable(run: RunRecord, job: str, *, is_cancel_requested: bool) -> JobRecord:
+    """The record of job `job` of `run`, failed or canceled and so retryable; ConflictError
+    (the API answers 409) when the run was canceled or the job did not fail."""
+    if run.status is Status.CANCELED or is_cancel_requested:
+        raise ConflictError(
+            f"run {run.run_id}: the run was canceled, its jobs can no longer be retried "
+            "(retry the whole run instead)"
+        )
+    record = next((j for j in run.jobs if j.name == job), None)
+    if record is None:
+        raise ConflictError(
+            f"run {run.run_id}: no job {job!r} in this run (see the run's jobs and their statuses)"
+        )
+    if record.status not in RETRYABLE:
+        raise ConflictError(
+            f"run {run.run_id}: job {job!r} is {record.status}; only a failed or canceled job "
+            "can be retried"
+        )
+    return record
+
+
+def retry_request(record: JobRecord) -> JobRecord:
+    """How a retry is stored until the run executes it: the job `pending` as its next
+    attempt, nothing of the attempt before (which stays in the store's history)."""
+    return replace(
+        record,
+        status=Status.PENDING,
+        attempt=record.attempt + 1,
+        exit_code=None,
+        started_at=None,
+        finished_at=None,
+        reason=None,
+        steps=(),
+        worker=None,
+    )
+
+
+def requested_retries(records: Iterable[JobRecord]) -> frozenset[str]:
+    """Jobs whose retry was recorded but not executed yet (`retry_request`): stored
+    `pending` with an attempt number."""
+    return frozenset(r.name for r in records if r.status is Status.PENDING and r.attempt)
+
+
 def requested_plays(plan: Plan, records: Iterable[JobRecord]) -> frozenset[str]:
     """Manual jobs whose play was recorded but not executed yet: stored `pending` with no
     attempt in a run that already has records (a fresh run stores no job before it starts)."""
@@ -90,10 +153,12 @@ def plan_resume(
     play: Collection[str],
     *,
     played: Collection[str] = (),
+    retry: Collection[str] = (),
 ) -> Resume:
-    """Resume the run whose jobs are `records` by playing the manual jobs `play`; `played`
-    are the manual jobs played before (when the run started). ConflictError when the plan
-    and the records disagree (a job without a record, or a played job that is not manual)."""
+    """Resume the run whose jobs are `records` by playing the manual jobs `play` and
+    retrying the jobs `retry`; `played` are the manual jobs played before (when the run
+    started). ConflictError when the plan and the records disagree (a job without a
+    record, a played job that is not manual, a retried job that is not in the run)."""
     by_name = {r.name: r for r in records}
     for planned in plan.jobs:
         if planned.name not in by_name:
@@ -104,35 +169,53 @@ def plan_resume(
     for name in play:
         if name not in by_name or _planned(plan, name).when is not When.MANUAL:
             raise ConflictError(f"run resume: job {name!r} is not a manual job of this run")
+    for name in retry:
+        _planned(plan, name)
     results = _replay(plan, by_name, frozenset(play), frozenset(played))
     held = set(play)
+    again = set(retry)  # the retried jobs and the never-run jobs after them
     for planned in plan.jobs:
-        record = by_name[planned.name]
-        result = results.get(planned.name)
-        if (
+        name = planned.name
+        record = by_name[name]
+        result = results.get(name)
+        if name in again or record.attempt:
+            continue
+        if record.status in (Status.SKIPPED, Status.CANCELED) and again.intersection(
+            planned.depends_on
+        ):
+            again.add(name)
+        elif (
             record.status is Status.SKIPPED
-            and not record.attempt
             and result is not None
             and result.outcome is Outcome.BLOCKED
             and result.blocked_by in play
         ):
-            held.add(planned.name)
+            held.add(name)
+    held |= again
     rerun = tuple(p.name for p in plan.jobs if p.name in held)
     return Resume(
         play=frozenset(play),
         rerun=rerun,
         kept={name: r for name, r in by_name.items() if name not in held},
         results={name: r for name, r in results.items() if name not in held},
-        attempts={name: by_name[name].attempt for name in rerun},
+        attempts={name: _executions(by_name[name]) for name in rerun},
     )
 
 
+def _executions(record: JobRecord) -> int:
+    """How many attempts of the job ended: a retry request names the attempt to come, and
+    a `running` attempt is followed again as the same attempt (`plan_reattach`)."""
+    if record.status in (Status.PENDING, Status.RUNNING) and record.attempt:
+        return record.attempt - 1
+    return record.attempt
+
+
 def is_interrupted(plan: Plan, records: Iterable[JobRecord]) -> bool:
-    """Whether a run's records hold a job that is neither final nor a recorded play: its
-    server stopped while it executed (`plan_reattach`)."""
+    """Whether a run's records hold a job that is neither final nor a recorded play or
+    retry: its server stopped while it executed (`plan_reattach`)."""
     listed = list(records)
-    plays = requested_plays(plan, listed)
-    return any(not r.status.is_final and r.name not in plays for r in listed)
+    requests = requested_plays(plan, listed) | requested_retries(listed)
+    return any(not r.status.is_final and r.name not in requests for r in listed)
 
 
 def plan_reattach(plan: Plan, records: Iterable[JobRecord], *, played: Collection[str]) -> Resume:
@@ -147,13 +230,12 @@ def plan_reattach(plan: Plan, records: Iterable[JobRecord], *, played: Collectio
             )
     results = _replay(plan, by_name, frozenset(), frozenset(played))
     rerun = tuple(p.name for p in plan.jobs if not by_name[p.name].status.is_final)
-    running = {name for name in rerun if by_name[name].status is Status.RUNNING}
     return Resume(
         play=frozenset(),
         rerun=rerun,
         kept={name: r for name, r in by_name.items() if name not in rerun},
         results={name: r for name, r in results.items() if name not in rerun},
-        attempts={name: by_name[name].attempt - (name in running) for name in rerun},
+        attempts={name: _executions(by_name[name]) for name in rerun},
     )
 
 

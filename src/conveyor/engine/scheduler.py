@@ -38,7 +38,9 @@ as new tasks of the same execution; jobs still waiting see its new outcome. The 
 not wait for plays: a run whose only remaining jobs are manual ends (`status.run_status`),
 and playing one later resumes it — `execute_run(..., resume=plan_resume(...))` keeps the
 records of every other job, runs the played job (a new attempt row) and the jobs it held
-back, then recomputes the run's status over all jobs. A resumed run keeps its `started_at`;
+back, then recomputes the run's status over all jobs. Retrying a failed or canceled job
+(`LiveRun.retry`, or a resume with `plan_resume(..., retry=…)`) goes the same two ways: its
+next attempt runs, then the jobs after it that never ran. A resumed run keeps its `started_at`;
 its jobs' log lines go on numbering where their files stopped. `fail_fast`: the first failure
 that is not allowed cancels the rest. Cancellation — `cancel` set, or
 `store.is_cancel_requested(run_id)` seen by a poll every 0.5 s (so `conveyor cancel` works
@@ -242,9 +244,9 @@ def _prepare_jobs(execution: Execution, resume: Resume | None, run_dir: Path) ->
                 execution.results[name] = resume.results[name]
             execution.done[name].set()
         else:
-            execution.attempts[name] = resume.attempts.get(name, 0)
+            attempts = execution.attempts[name] = resume.attempts.get(name, 0)
             execution.ctx.line_counts[name] = max(
                 (record.n for record in _log_reader(run_dir).read_job(name)), default=0
             )
-            execution.save(pending_record(planned))
+            execution.save(pending_record(planned, attempt=attempts + 1))
     return resume.rerun

@@ -20,13 +20,15 @@ ended, it is resumed: `reopen_run` puts it back to `pending` (finished time and 
 cleared), the played job's record is stored `pending` — the play request, which survives a
 restart — and the run is queued again; the worker then runs the played job and the jobs it
 held back (`engine.resume`), and listeners hear of the run's start and new final status as
-for any run. A play arriving as the live run's last job ends waits for the final record and
-then resumes the run (the hand-over rule is in `engine.execution`). Plays are serialized by
-one lock, which workers (to pick up a run) and cancels also take, so of two plays of one job
-exactly one wins. A run canceled before a worker picks it up, or one that fails or is shut
-down before its engine starts, closes the records still `pending` (a play request) or
-`running` as `canceled` with a reason (`runs.records.cancel_open_jobs`): GitLab shows the
-jobs of such a pipeline as canceled, and a played job never stays `pending` in a final run.
+for any run. Retrying a failed or canceled job (`retry`) goes the same two ways, with the
+job stored `pending` as its next attempt as the request (`engine.resume.retry_request`). A
+play arriving as the live run's last job ends waits for the final record and then resumes
+the run (the hand-over rule is in `engine.execution`). Plays are serialized by one lock,
+which workers (to pick up a run) and cancels also take, so of two plays of one job exactly
+one wins. A run canceled before a worker picks it up, or one that fails or is shut down
+before its engine starts, closes the records still `pending` (a play request) or `running`
+as `canceled` with a reason (`runs.records.cancel_open_jobs`): GitLab shows the jobs of such
+a pipeline as canceled, and a played job never stays `pending` in a final run.
 
 With `[executor] kind = "celery"` each run's attempts go to the fleet's workers through a
 `fleet.executor.CeleryExecutor` (one `FleetClient` per queue, opened at start, closed at
@@ -55,7 +57,7 @@ import structlog
 
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.engine.executor import Executor
-from conveyor.engine.resume import check_playable
+from conveyor.engine.resume import check_playable, check_retryable, retry_request
 from conveyor.engine.sandbox import Sandbox
 from conveyor.engine.scheduler import LiveRun, RunControls
 from conveyor.errors import ConflictError, ConveyorError, GitError
@@ -366,47 +368,66 @@ class RunQueue:
         return the run's record. None when the run is unknown; ConflictError when the run was
         canceled, runs in another process, or `job` is not a manual job waiting to be
         played."""
+        return await self._rerun(run_id, job, is_retry=False)
+
+    async def retry(self, run_id: str, job: str) -> RunRecord | None:
+        """Retry failed or canceled job `job` of run `run_id` in that same run, as its next
+        attempt (module docstring), and return the run's record. None when the run is
+        unknown; ConflictError when the run was canceled, runs in another process or is
+        stopping, or `job` did not fail."""
+        return await self._rerun(run_id, job, is_retry=True)
+
+    async def _rerun(self, run_id: str, job: str, *, is_retry: bool) -> RunRecord | None:
         while True:
             async with self._plays:
                 run = await asyncio.to_thread(self.store.get_run, run_id)
                 if run is None:
                     return None
                 active = self._active.get(run_id)
-                ending = await self._play_locked(run, job, active)
+                ending = await self._rerun_locked(run, job, active, is_retry=is_retry)
                 if ending is None:
                     return await asyncio.to_thread(self.store.get_run, run_id)
             # The run is being recorded (its last job ended): resume it once it is final.
             async with asyncio.timeout(_PLAY_WAIT_S):
                 await ending.wait()
 
-    async def _play_locked(
-        self, run: RunRecord, job: str, active: _Active | None
+    async def _rerun_locked(
+        self, run: RunRecord, job: str, active: _Active | None, *, is_retry: bool
     ) -> asyncio.Event | None:
-        """One attempt of `play`, under the lock: None when played, else the event that
-        tells the executing run has ended."""
+        """One attempt of a play or retry, under the lock: None when done, else the event
+        that tells the executing run has ended."""
         run_id = run.run_id
+        check = check_retryable if is_retry else check_playable
+        verb, event = ("retry", "run.retried") if is_retry else ("play", "run.played")
         if active is not None and active.live.is_started:
-            check_playable(run, job, is_cancel_requested=active.cancel.is_set())
-            if not active.live.play(job):
+            check(run, job, is_cancel_requested=active.cancel.is_set())
+            started = active.live.retry(job) if is_retry else active.live.play(job)
+            if not started:
                 return active.finished
-            log.info("run.played", run_id=run_id, job=job, live=True)
+            log.info(event, run_id=run_id, job=job, live=True)
             return None
         canceled = await asyncio.to_thread(self.store.is_cancel_requested, run_id)
-        record = check_playable(run, job, is_cancel_requested=canceled)
+        record = check(run, job, is_cancel_requested=canceled)
         if run.status is Status.RUNNING and active is None:
             raise ConflictError(
                 f"run {run_id}: the run executes in another conveyor process "
-                "(play its manual jobs once it has ended)"
+                f"({verb} its jobs once it has ended)"
             )
         is_final = run.status.is_final
         if is_final:  # back to `pending` for a worker to resume: finished time, reason cleared
             self.store.reopen_run(run_id, status=Status.PENDING)
-        # Stored `pending` with no attempt: the play request. A run whose worker is still
-        # checking out reads it when its engine starts; a reopened run when it is resumed.
-        self.store.save_job(run_id, replace(record, status=Status.PENDING, reason=None))
+        # The request, stored: a play is the job `pending` with no attempt, a retry the job
+        # `pending` as its next attempt. A run whose worker is still checking out reads it
+        # when its engine starts; a reopened run when it is resumed.
+        request = (
+            retry_request(record)
+            if is_retry
+            else replace(record, status=Status.PENDING, reason=None)
+        )
+        self.store.save_job(run_id, request)
         if is_final:
             self._queue_new(run)
-        log.info("run.played", run_id=run_id, job=job, live=False)
+        log.info(event, run_id=run_id, job=job, live=False)
         return None
 
     # ------------------------------------------------------------ workers

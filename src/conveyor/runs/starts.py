@@ -10,11 +10,11 @@
   up to the claim, so of two plays at once the second sees the run executing.
 - `QueuedRun` (the server): the run was stored `pending` by the queue and claimed by its
   worker; once planned its pipeline name is stored and listeners hear it started. A run
-  that already has job records resumes (its played jobs, stored `pending`, and the jobs
-  they held back); a shared workspace first gets the saved artifacts of the jobs that ran.
-  A run whose server stopped while its jobs ran on fleet workers is queued again with its
-  jobs as they were: it resumes with `engine.resume.plan_reattach` (the running attempts
-  followed, not started again).
+  that already has job records resumes (its played or retried jobs, stored `pending`, and
+  the jobs they held back); a shared workspace first gets the saved artifacts of the jobs
+  that ran. A run whose server stopped while its jobs ran on fleet workers is queued again
+  with its jobs as they were: it resumes with `engine.resume.plan_reattach` (the running
+  attempts followed, not started again).
 
 Must not: render, or execute jobs.
 """
@@ -262,13 +262,15 @@ def _resume_of(plan: Plan, run: RunRecord, played: frozenset[str]) -> Resume | N
         plan_reattach,
         plan_resume,
         requested_plays,
+        requested_retries,
     )
 
+    play, retry = requested_plays(plan, run.jobs), requested_retries(run.jobs)
     if is_interrupted(plan, run.jobs):  # its server stopped while its jobs ran on workers
         resume = plan_reattach(plan, run.jobs, played=played)
     else:
-        resume = plan_resume(plan, run.jobs, requested_plays(plan, run.jobs), played=played)
+        resume = plan_resume(plan, run.jobs, play, played=played, retry=retry)
     structlog.get_logger(__name__).info(
-        "run.resumed", run_id=run.run_id, play=sorted(resume.play), rerun=resume.rerun
+        "run.resumed", run_id=run.run_id, play=sorted(play), retry=sorted(retry), rerun=resume.rerun
     )
     return resume

@@ -1,5 +1,5 @@
-"""The runs API: list, show, trigger, cancel, retry, play manual jobs, read and follow job
-logs.
+"""The runs API: list, show, trigger, cancel, retry, play manual jobs, retry failed jobs,
+read and follow job logs.
 
 `build_router()` returns the APIRouter that `server.app.create_app` mounts. Handlers read
 `app.state.store` (its RunRecords, sync, called through `asyncio.to_thread`),
@@ -10,7 +10,9 @@ lives in `server.serialize`; the SSE wire format in `server.sse`. Must not run j
 to the network.
 
 Playing a manual job runs it in the same run, as in GitLab (`server.queue.RunQueue.play`):
-202 with the run's record and `Location: /api/v1/runs/{run_id}`. A log can be followed
+202 with the run's record and `Location: /api/v1/runs/{run_id}`. Retrying a failed or
+canceled job does too (`RunQueue.retry`): its next attempt, then the jobs after it that
+never ran; retrying the *run* (`/runs/{id}/retry`) makes a new run. A log can be followed
 before the run is planned: while a run is queued any job name is accepted, and the stream
 waits.
 
@@ -34,6 +36,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from conveyor.engine.resume import RETRYABLE
 from conveyor.errors import ConflictError, GitError
 from conveyor.inputs import check_ref, check_variable_names
 from conveyor.model import Event, EventKind, RunRecord, Status
@@ -89,6 +92,11 @@ class RunQueue(Protocol):
     async def play(self, run_id: str, job: str) -> RunRecord | None:
         """Play `job` in run `run_id` and return the run's record; None for an unknown run;
         ConflictError when `job` is not a manual job waiting in that run."""
+        ...
+
+    async def retry(self, run_id: str, job: str) -> RunRecord | None:
+        """Retry failed or canceled `job` in run `run_id` and return the run's record; None
+        for an unknown run; ConflictError when the job or the run does not allow it."""
         ...
 
     async def enqueue(self, event: Event, *, play: Sequence[str] = ()) -> Queued: ...
@@ -264,6 +272,41 @@ def _play_job_route(reads: RunReads) -> Callable[[Request, str, str], Any]:
     return play_job
 
 
+def _retry_job_route(reads: RunReads) -> Callable[[Request, str, str], Any]:
+    async def retry_job(request: Request, run_id: str, job: str) -> Response:
+        """Retry failed or canceled job `job` in run `run_id` (same run, its next attempt,
+        then the jobs after it that never ran): 202 with the run's record."""
+        run = await _get_run(request, run_id)
+        _check_job(run, job, _logs(request, run_id))
+        if run.status is Status.CANCELED:
+            raise ApiError(
+                409,
+                "run_canceled",
+                f"Run {run_id!r} was canceled: its jobs can no longer be retried "
+                "(retry the whole run instead).",
+            )
+        record = next((j for j in run.jobs if j.name == job), None)
+        if record is None or record.status not in RETRYABLE:
+            state = record.status if record is not None else "not planned yet"
+            raise ApiError(
+                409,
+                "job_not_retryable",
+                f"Job {job!r} of run {run_id!r} is {state}: only a failed or canceled job "
+                "can be retried.",
+            )
+        try:
+            retried = await _queue(request).retry(run_id, job)
+        except ConflictError as error:
+            raise ApiError(409, "job_not_retryable", str(error)) from None
+        if retried is None:
+            raise run_not_found(run_id)
+        reads.finished.forget(run_id, datetime.now(UTC))
+        location = {"Location": f"/api/v1/runs/{retried.run_id}"}
+        return json_response(retried, status_code=202, headers=location)
+
+    return retry_job
+
+
 async def job_log(
     request: Request,
     run_id: str,
@@ -340,6 +383,12 @@ def build_router(reads: RunReads | None = None) -> APIRouter:
     router.add_api_route(
         "/runs/{run_id}/jobs/{job:path}/play",
         _play_job_route(reads),
+        methods=["POST"],
+        dependencies=write,
+    )
+    router.add_api_route(
+        "/runs/{run_id}/jobs/{job:path}/retry",
+        _retry_job_route(reads),
         methods=["POST"],
         dependencies=write,
     )

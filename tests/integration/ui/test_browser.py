@@ -1,6 +1,7 @@
 """The web UI in a real (system) Chromium against a real conveyor server with real runs:
 open a failed run from the list, read the failing step's log, follow a live log to its
-end, play a manual job, cancel a long run, deep link to a log line, keyboard navigation,
+end, play a manual job, cancel a long run, retry a failed job in its run, deep link to a
+log line, keyboard navigation,
 no serious/critical axe-core violation and no CSP violation on any page. Screenshots of
 each page go to docs/ui/ (docs/ui.md shows them)."""
 
@@ -47,6 +48,8 @@ jobs:
       - name: check
         run: |
           echo checking
+          if [ -n "$MARKER" ] && [ -e "$MARKER" ]; then echo "fixed"; exit 0; fi
+          if [ -n "$MARKER" ]; then touch "$MARKER"; fi
           echo "AssertionError: expected 2, got 3"
           exit 1
   deploy:
@@ -62,7 +65,9 @@ jobs:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("ui")
     remote = GitRepo.create(tmp / "remote", {".conveyor.yml": UI_PIPELINE})
-    settings = make_settings(remote, public_read=False, max_parallel_runs=2)
+    # Unsandboxed: the retried job reads the marker file it left in tmp_path on its first
+    # try, which a sandbox's private /tmp would hide.
+    settings = make_settings(remote, sandbox="none", public_read=False, max_parallel_runs=2)
     with serve_app(settings, home=tmp / "home") as served:
         yield served
 
@@ -205,6 +210,22 @@ def test_ui_retries_a_failed_run_as_a_new_run(page: Any, server: Served, failed_
     new_run = page.url.rsplit("/", 1)[-1]
     expect(page.locator("li.job", has_text="unit")).to_contain_text("✖ failed", timeout=20_000)
     assert server.wait_for_run(new_run).sha == server.store.get_run(failed_run).sha
+
+
+def test_ui_retries_a_failed_job_in_its_run_and_the_run_turns_green(
+    page: Any, server: Served, tmp_path: Path
+) -> None:
+    run_id = trigger(server, wait=True, MARKER=str(tmp_path / "marker"))
+    page.goto(f"/ui/runs/{run_id}")
+    unit = page.locator("li.job", has_text="unit")
+    expect(unit).to_contain_text("✖ failed")
+    expect(page.locator("h1 .badge")).to_contain_text("✖ failed")
+    unit.get_by_role("button", name="Retry unit").click()
+    expect(page.locator("h1 .badge")).to_contain_text("✔ success", timeout=20_000)
+    expect(unit).to_contain_text("✔ success")
+    expect(unit).to_contain_text("attempt 2")
+    expect(page).to_have_url(re.compile(rf"/ui/runs/{run_id}$"))  # the same run
+    assert server.wait_for_run(run_id).status == "success"
 
 
 def test_ui_deep_link_scrolls_to_and_marks_the_log_line(page: Any, failed_run: str) -> None:

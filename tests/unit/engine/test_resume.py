@@ -1,4 +1,5 @@
-"""Unit tests of conveyor.engine.resume: which jobs a play runs again, which records stay."""
+"""Unit tests of conveyor.engine.resume: which jobs a play or a retry runs again, which
+records stay."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import pytest
 
 from conveyor.engine.resume import (
     check_playable,
+    check_retryable,
     is_interrupted,
     plan_reattach,
     plan_resume,
     requested_plays,
+    requested_retries,
+    retry_request,
 )
 from conveyor.errors import ConflictError
 from conveyor.model import (
@@ -220,3 +224,105 @@ def test_a_recorded_play_is_not_an_interruption() -> None:
     records = (*DEPLOY_RECORDS[:2], _record("deploy", Status.PENDING), *DEPLOY_RECORDS[3:])
     assert not is_interrupted(DEPLOY_PLAN, records)
     assert not is_interrupted(DEPLOY_PLAN, DEPLOY_RECORDS)
+
+
+# build -> unit (failed) -> package (skipped) -> publish (skipped); lint ran beside unit;
+# on_fail ran because unit failed; cleanup was canceled while waiting (a fail_fast stop).
+RETRY_PLAN = _plan(
+    _planned("build"),
+    _planned("lint", ("build",)),
+    _planned("unit", ("build",)),
+    _planned("package", ("unit",)),
+    _planned("publish", ("package", "lint")),
+    _planned("on_fail", ("unit",), when=When.ON_FAILURE),
+    _planned("cleanup", ("unit",)),
+)
+RETRY_RECORDS = (
+    _ran("build"),
+    _ran("lint"),
+    _ran("unit", Status.FAILED),
+    _record("package", Status.SKIPPED, reason="needed job unit failed"),
+    _record("publish", Status.SKIPPED, reason="needed job package was skipped"),
+    _ran("on_fail"),
+    _record("cleanup", Status.CANCELED, reason="fail_fast: job unit failed"),
+)
+
+
+def test_plan_resume_retries_the_job_then_the_never_run_jobs_after_it() -> None:
+    resume = plan_resume(RETRY_PLAN, RETRY_RECORDS, (), retry={"unit"})
+    assert resume.rerun == ("unit", "package", "publish", "cleanup")
+
+
+def test_plan_resume_of_a_retry_keeps_the_jobs_that_ran() -> None:
+    resume = plan_resume(RETRY_PLAN, RETRY_RECORDS, (), retry={"unit"})
+    assert (set(resume.kept), resume.kept["on_fail"]) == (
+        {"build", "lint", "on_fail"},
+        RETRY_RECORDS[5],
+    )
+    assert resume.results["lint"] == DepResult("lint", Outcome.SUCCEEDED)
+
+
+def test_plan_resume_counts_the_attempts_of_a_retried_job() -> None:
+    resume = plan_resume(RETRY_PLAN, RETRY_RECORDS, (), retry={"unit"})
+    assert dict(resume.attempts) == {"unit": 1, "package": 0, "publish": 0, "cleanup": 0}
+
+
+def test_plan_resume_accepts_a_retry_recorded_as_the_pending_next_attempt() -> None:
+    records = tuple(retry_request(r) if r.name == "unit" else r for r in RETRY_RECORDS)
+    assert requested_retries(records) == frozenset({"unit"})
+    resume = plan_resume(RETRY_PLAN, records, (), retry=requested_retries(records))
+    assert (resume.rerun, resume.attempts["unit"]) == (
+        ("unit", "package", "publish", "cleanup"),
+        1,
+    )
+
+
+def test_plan_resume_refuses_to_retry_a_job_that_is_not_planned() -> None:
+    with pytest.raises(ConflictError, match="'unti' is not in the plan"):
+        plan_resume(RETRY_PLAN, RETRY_RECORDS, (), retry={"unti"})
+
+
+def test_retry_request_is_the_pending_next_attempt_without_the_last_outcome() -> None:
+    failed = JobRecord(
+        name="unit", stage="s", status=Status.FAILED, attempt=2, exit_code=1,
+        started_at=T0, finished_at=T0, reason="exit code 1", worker="local",
+    )  # fmt: skip
+    assert retry_request(failed) == JobRecord(
+        name="unit", stage="s", status=Status.PENDING, attempt=3
+    )
+
+
+def test_requested_retries_are_pending_jobs_with_an_attempt_number() -> None:
+    records = (_record("a", Status.PENDING), _record("b", Status.PENDING, attempt=2), _ran("c"))
+    assert requested_retries(records) == frozenset({"b"})
+
+
+def test_check_retryable_returns_the_failed_or_canceled_record() -> None:
+    run = _run(*RETRY_RECORDS, status=Status.FAILED)
+    assert (
+        check_retryable(run, "unit", is_cancel_requested=False),
+        check_retryable(run, "cleanup", is_cancel_requested=False),  # canceled while waiting
+    ) == (RETRY_RECORDS[2], RETRY_RECORDS[6])
+
+
+@pytest.mark.parametrize(
+    ("run", "job", "cancel_requested", "message"),
+    [
+        (_run(*RETRY_RECORDS, status=Status.CANCELED), "unit", False, "was canceled"),
+        (_run(*RETRY_RECORDS, status=Status.FAILED), "unit", True, "was canceled"),
+        (_run(*RETRY_RECORDS), "unti", False, "no job 'unti'"),
+        (_run(*RETRY_RECORDS), "build", False, "'build' is success; only a failed or canceled"),
+        (_run(*RETRY_RECORDS), "package", False, "is skipped"),
+        (_run(_record("unit", Status.RUNNING, attempt=1)), "unit", False, "is running"),
+    ],
+)
+def test_check_retryable_refuses(
+    run: RunRecord, job: str, cancel_requested: bool, message: str
+) -> None:
+    with pytest.raises(ConflictError, match=message):
+        check_retryable(run, job, is_cancel_requested=cancel_requested)
+
+
+def test_a_recorded_retry_is_not_an_interruption() -> None:
+    records = tuple(retry_request(r) if r.name == "unit" else r for r in RETRY_RECORDS)
+    assert not is_interrupted(RETRY_PLAN, records)

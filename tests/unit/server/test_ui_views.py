@@ -70,6 +70,17 @@ def test_views_manual_job_offers_play_unless_the_run_was_canceled() -> None:
     assert views.job_actions(run_of(Status.CANCELED, deploy), deploy) == ()
 
 
+def test_views_failed_or_canceled_job_offers_retry_unless_the_run_was_canceled() -> None:
+    unit = job("unit", "test", Status.FAILED)
+    stopped = job("lint", "test", Status.CANCELED)
+    passed = job("build", "build", Status.SUCCESS)
+    assert views.job_actions(run_of(Status.FAILED, unit), unit) == ("retry",)
+    assert views.job_actions(run_of(Status.RUNNING, unit), unit) == ("retry",)
+    assert views.job_actions(run_of(Status.FAILED, stopped), stopped) == ("retry",)
+    assert views.job_actions(run_of(Status.SUCCESS, passed), passed) == ()
+    assert views.job_actions(run_of(Status.CANCELED, unit), unit) == ()
+
+
 def test_views_run_offers_cancel_while_it_runs_and_retry_once_it_failed() -> None:
     assert views.run_actions(run_of(Status.RUNNING)) == ("cancel",)
     assert views.run_actions(run_of(Status.PENDING)) == ("cancel",)

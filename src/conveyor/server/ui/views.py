@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
+from conveyor.engine.resume import RETRYABLE
 from conveyor.model import JobRecord, RunRecord, Status
 
 __all__ = [
@@ -93,9 +94,14 @@ def group_by_stage(jobs: Iterable[JobRecord]) -> tuple[Stage, ...]:
 
 
 def job_actions(run: RunRecord, job: JobRecord) -> tuple[str, ...]:
-    """The buttons a job shows: `play` for a manual job waiting in a run not canceled."""
-    if job.status is Status.MANUAL and run.status is not Status.CANCELED:
+    """The buttons a job shows, in a run not canceled: `play` for a manual job waiting,
+    `retry` for a failed or canceled job (its next attempt, in the same run)."""
+    if run.status is Status.CANCELED:
+        return ()
+    if job.status is Status.MANUAL:
         return ("play",)
+    if job.status in RETRYABLE:
+        return ("retry",)
     return ()
 
 

@@ -66,6 +66,7 @@
     const job = button.dataset.job ? encodeURIComponent(button.dataset.job) : null;
     const paths = {
       "play-job": "runs/" + run + "/jobs/" + job + "/play",
+      "retry-job": "runs/" + run + "/jobs/" + job + "/retry",
       "cancel-run": "runs/" + run + "/cancel",
       "retry-run": "runs/" + run + "/retry",
     };

@@ -23,6 +23,7 @@ __all__ = ["main"]
 COMMANDS: dict[str, str] = {
     "run": "conveyor.commands.run:run",
     "play": "conveyor.commands.play:play",
+    "retry": "conveyor.commands.play:retry",
     "validate": "conveyor.commands.validate:validate",
     "plan": "conveyor.commands.validate:plan",
     "runs": "conveyor.commands.inspect:runs",
@@ -37,6 +38,7 @@ COMMANDS: dict[str, str] = {
 _HELP = {
     "run": "Run the pipeline in the current directory.",
     "play": "Play a manual job of a local run, inside that run.",
+    "retry": "Retry a failed job of a local run, inside that run.",
     "validate": "Check a pipeline file and report every problem.",
     "plan": "Show the jobs that would run, and why the others would not.",
     "runs": "List past runs.",

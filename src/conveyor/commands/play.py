@@ -1,6 +1,7 @@
 """`conveyor play RUN_ID JOB`: play a manual job of a local run inside that run, as GitLab
 (and the API's play) does: same run id, the played job and the jobs it held back run, every
-other job keeps its record.
+other job keeps its record. `conveyor retry RUN_ID JOB` retries a failed or canceled job the
+same way (the API's job retry): its next attempt, then the jobs after it that never ran.
 
     store → recover dead runs → the run and its refusals → the run's event (its trigger,
     described again at its sha) → its pipeline file → plan (its `--job` selection)
@@ -22,12 +23,12 @@ are described again from the checkout at the run's sha. Where the pipeline comes
   read it.
 
 Refusals (exit 2, one line, the API's 409 reasons; runs.starts.ResumedRun): unknown run,
-unknown job (did-you-mean), job not manual or already played, run canceled, run still
-executing in another process (its owner pid is alive), HEAD moved (shared workspace), or a
-pipeline that no longer plans the run's jobs. Two plays at once are serialized by a lock
-file in conveyor's home held from the last check to the claim: the second sees the run
-executing and is refused. The rest is the run chain (runs.chain) with RunFolderSource and
-the terminal surface, shared with `conveyor run`.
+unknown job (did-you-mean), job not manual or already played (retry: job not failed or
+canceled), run canceled, run still executing in another process (its owner pid is alive),
+HEAD moved (shared workspace), or a pipeline that no longer plans the run's jobs. Two plays
+at once are serialized by a lock file in conveyor's home held from the last check to the
+claim: the second sees the run executing and is refused. The rest is the run chain
+(runs.chain) with RunFolderSource and the terminal surface, shared with `conveyor run`.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from conveyor.model import RunRecord
 if TYPE_CHECKING:
     from conveyor.store.base import RunStore
 
-__all__ = ["play", "play_job"]
+__all__ = ["play", "play_job", "retry"]
 
 
 def _find_run(store: RunStore, run_id: str, home: Path) -> RunRecord:
@@ -82,8 +83,9 @@ async def play_job(
     concurrency: int | None,
     as_json: bool,
     env: Mapping[str, str],
+    is_retry: bool = False,
 ) -> int:
-    """The whole `conveyor play`; returns the exit code."""
+    """The whole `conveyor play` (`conveyor retry` with `is_retry`); returns the exit code."""
     from conveyor.clock import SYSTEM_CLOCK
     from conveyor.commands.execution import TerminalSurface, finish_in_terminal
     from conveyor.config import find_pipeline_file
@@ -104,7 +106,7 @@ async def play_job(
         for orphan_id in recover_dead_runs(store, SYSTEM_CLOCK):
             surface.say(f"recovered run {orphan_id}: its conveyor process had died")
         run = _find_run(store, run_id, home)  # read after recovery: as it left the run
-        start = ResumedRun(store, home, run, job, surface.say)
+        start = ResumedRun(store, home, run, job, surface.say, is_retry=is_retry)
         start.check()
         stored_file = run.trigger.get("pipeline_file")
         pipeline_file = Path(stored_file) if isinstance(stored_file, str) else None
@@ -142,16 +144,37 @@ def play(run_id: str, job: str, concurrency: int | None, as_json: bool) -> None:
     A pipeline whose jobs share the project folder is played only while the folder's HEAD
     is still the run's commit; GitLab pipelines run from a clean checkout of that commit.
     """
+    _resume_in_terminal(run_id, job, concurrency, as_json, is_retry=False)
+
+
+@click.command()
+@click.argument("run_id")
+@click.argument("job")
+@execution_options
+def retry(run_id: str, job: str, concurrency: int | None, as_json: bool) -> None:
+    """Retry failed or canceled job JOB of run RUN_ID inside that run (same run id).
+
+    Run it in the project folder of the run. The job runs again as its next attempt, then
+    the jobs after it that never ran (skipped or canceled); every other job keeps its
+    record, and the run's status is computed again over all jobs.
+    """
+    _resume_in_terminal(run_id, job, concurrency, as_json, is_retry=True)
+
+
+def _resume_in_terminal(
+    run_id: str, job: str, concurrency: int | None, as_json: bool, *, is_retry: bool
+) -> None:
     import asyncio
 
     from conveyor.engine.runner import pidfd_child_watcher
 
     directory = Path.cwd()
 
-    async def play_with_pidfds() -> int:
+    async def resume_with_pidfds() -> int:
         with pidfd_child_watcher():
             return await play_job(
-                directory, run_id, job, concurrency=concurrency, as_json=as_json, env=os.environ
-            )
+                directory, run_id, job, concurrency=concurrency, as_json=as_json,
+                env=os.environ, is_retry=is_retry,
+            )  # fmt: skip
 
-    sys.exit(asyncio.run(play_with_pidfds()))  # SystemExit passes through click's main
+    sys.exit(asyncio.run(resume_with_pidfds()))  # SystemExit passes through click's main

@@ -4,7 +4,8 @@
   (its trigger keeps the event, the pipeline file and the `--job` names, from which
   `conveyor play` plans it again) and claimed by this process. The store is opened only
   then, so an invalid file leaves no `.conveyor/` behind. Dead runs are recovered first.
-- `ResumedRun` (`conveyor play`): a manual job of a stored run is played inside that run.
+- `ResumedRun` (`conveyor play`, `conveyor retry`): a manual job of a stored run is played,
+  or a failed one retried, inside that run.
   The refusals (unknown job with a did-you-mean, run still executing in another process,
   canceled, job not waiting) are checked before the chain and again under a lock file held
   up to the claim, so of two plays at once the second sees the run executing.
@@ -111,35 +112,46 @@ class NewRun:
 
 
 class ResumedRun:
-    """`conveyor play RUN JOB` (module docstring), on an open store."""
+    """`conveyor play RUN JOB` (module docstring), on an open store; with `is_retry`,
+    `conveyor retry RUN JOB` (a failed or canceled job, its next attempt)."""
 
-    __slots__ = ("home", "job", "run", "say", "store")
+    __slots__ = ("home", "is_retry", "job", "run", "say", "store")
 
-    def __init__(self, store: RunStore, home: Path, run: RunRecord, job: str, say: Say) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        home: Path,
+        run: RunRecord,
+        job: str,
+        say: Say,
+        *,
+        is_retry: bool = False,
+    ) -> None:
         self.store = store
         self.home = home
         self.run = run
         self.job = job
         self.say = say
+        self.is_retry = is_retry
 
     def check(self, run: RunRecord | None = None) -> None:
         """Every refusal that needs only the stored run (UsageError / ConflictError)."""
-        from conveyor.engine.resume import check_playable
+        from conveyor.engine.resume import check_playable, check_retryable
 
         run = run or self.run
         _check_job(run, self.job)
+        verb = "retry" if self.is_retry else "play"
         if run.status in (Status.RUNNING, Status.PENDING):
             owner = next(
                 (pid for rid, pid, _ in self.store.orphaned_runs() if rid == run.run_id), None
             )
             where = f"conveyor process {owner}" if owner else "another conveyor process"
             raise ConflictError(
-                f"run {run.run_id}: the run is still {run.status} in {where} (play "
+                f"run {run.run_id}: the run is still {run.status} in {where} ({verb} "
                 f"{self.job!r} once it has ended, or stop it with `conveyor cancel {run.run_id}`)"
             )
-        check_playable(
-            run, self.job, is_cancel_requested=self.store.is_cancel_requested(run.run_id)
-        )
+        check = check_retryable if self.is_retry else check_playable
+        check(run, self.job, is_cancel_requested=self.store.is_cancel_requested(run.run_id))
 
     def is_excluded(self, plan: Plan, reason: str) -> bool:
         raise ConflictError(
@@ -157,11 +169,15 @@ class ResumedRun:
         with _play_lock(self.home):
             current = self.store.get_run(run_id) or self.run
             self.check(current)
-            resume = plan_resume(plan, current.jobs, {job}, played=played)
+            if self.is_retry:
+                resume = plan_resume(plan, current.jobs, (), played=played, retry={job})
+            else:
+                resume = plan_resume(plan, current.jobs, {job}, played=played)
             claim_run(self.store, run_id)  # first: a running run always has a live owner
             self.store.reopen_run(run_id, status=Status.RUNNING)
         then = [name for name in resume.rerun if name != job]
-        self.say(f"run {run_id}: playing {job}" + (f", then {', '.join(then)}" if then else ""))
+        doing = "retrying" if self.is_retry else "playing"
+        self.say(f"run {run_id}: {doing} {job}" + (f", then {', '.join(then)}" if then else ""))
         return Started(current, self.store, self.home, run_dir(self.home, run_id), resume)
 
     def finished(self, record: RunRecord) -> None:

@@ -155,6 +155,15 @@ def test_ui_opens_failed_run_from_the_list_and_reads_the_failing_log(
         expect(unit).to_contain_text("✖ failed")
         expect(unit).to_contain_text("needs build")
         expect(tab.locator("li.job", has_text="deploy")).to_contain_text("manual")
+        # The graph: a box per job (icon and name; status in its name), `needs` as curves.
+        graph = tab.get_by_role("group", name="Jobs by stage, with their needs")
+        expect(graph.get_by_role("link", name="unit: failed")).to_contain_text("✖ unit")
+        edges = graph.locator(".edges path")
+        expect(edges).to_have_count(2)
+        assert sorted(
+            (path.get_attribute("data-need"), path.get_attribute("data-job"))
+            for path in edges.all()
+        ) == [("build", "deploy"), ("build", "unit")]
         check_accessibility(tab, axe_source)
         screenshot(tab, "run")
         unit.get_by_role("link", name="unit").click()

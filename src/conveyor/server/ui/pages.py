@@ -33,6 +33,7 @@ from conveyor.server.auth import require_read
 from conveyor.server.errors import ApiError
 from conveyor.server.runreads import run_not_found
 from conveyor.server.ui import views
+from conveyor.server.ui.graph import BOX_H, BOX_W, job_graph
 from conveyor.store.base import RunRecords
 from conveyor.store.paths import is_valid_run_id
 
@@ -87,6 +88,8 @@ def templates() -> Environment:
         run_actions=views.run_actions,
         safe_link=views.safe_link,
         htmx=HTMX,
+        box_w=BOX_W,
+        box_h=BOX_H,
     )
     return env
 
@@ -244,11 +247,13 @@ def build_router(monitor: Monitor | None = None) -> APIRouter:
         run = await asyncio.to_thread(_store(request).get_run, run_id)
         if run is None:
             raise run_not_found(run_id)
+        stages = views.group_by_stage(run.jobs)
         return page(
             request,
             "_run.html",
             run=run,
-            stages=views.group_by_stage(run.jobs),
+            stages=stages,
+            graph=job_graph(stages),
             facts=views.trigger_facts(run),
             now=datetime.now(UTC),
         )

@@ -87,7 +87,9 @@ async def _authorized_run(request: Request, run_id: str, job: str | None = None)
         raise run_not_found(run_id)
     if run.status.is_final:
         raise ApiError(
-            403, "run_finished", f"Run {run_id!r} is {run.status}: its run token expired with it."
+            403,
+            "run_token_expired",
+            f"Run {run_id!r} is {run.status}: its run token expired with it.",
         )
     if job is not None and job not in {record.name for record in run.jobs}:
         raise ApiError(404, "job_not_found", f"Run {run_id!r} has no job {job!r}.")

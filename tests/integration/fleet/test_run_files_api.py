@@ -157,7 +157,7 @@ def test_token_of_a_finished_run_is_refused(server: FilesServer, tmp_path: Path)
     server.finish()
     body = _archive(tmp_path, {"x.txt": "x"})
     response = _call(server, "PUT", "/jobs/build/artifacts", content=body)
-    assert _error(response) == (403, "run_finished")
+    assert _error(response) == (403, "run_token_expired")
 
 
 def test_unknown_run_and_job_are_404(server: FilesServer) -> None:

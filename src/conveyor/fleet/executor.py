@@ -136,8 +136,9 @@ class CeleryExecutor:
         self._sending: set[asyncio.Task[None]] = set()
 
     async def place(self, spec: AttemptSpec, on_waiting: Callable[[str], None]) -> str | None:
-        if await AttemptChannel(self.fleet.redis, attempt_of(spec)).is_claimed():
-            return None  # a worker took it before a server restart: `run` follows it
+        with contextlib.suppress(*_BROKER_ERRORS):  # Redis away: the loop below waits
+            if await AttemptChannel(self.fleet.redis, attempt_of(spec)).is_claimed():
+                return None  # a worker took it before a server restart: `run` follows it
         queue = job_queue(spec)
         deadline = time.monotonic() + self.pending_timeout_s
         is_told = False

@@ -23,9 +23,14 @@ statuses.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 from conveyor.engine.executor import (
     AttemptResult,
@@ -43,11 +48,15 @@ if TYPE_CHECKING:
 __all__ = [
     "ALIVE_EVERY_S",
     "ALIVE_TTL_S",
+    "BROKER_ERRORS",
+    "BROKER_PATIENCE_S",
+    "BROKER_RETRY_S",
     "CANCEL_CHANNEL",
     "AttemptChannel",
     "Event",
     "attempt_id",
     "attempt_of",
+    "with_broker",
 ]
 
 ALIVE_TTL_S = 3
@@ -60,6 +69,27 @@ DONE_TTL_S = 24 * 3600
 CANCEL_TTL_S = 7 * 24 * 3600
 
 STARTED, OUTPUT, RESULT = "started", "output", "result"
+
+# Redis not answering (a restart, a network cut): the server and the workers wait for it,
+# trying every BROKER_RETRY_S, for up to BROKER_PATIENCE_S before giving up.
+BROKER_ERRORS = (RedisError, OSError, OperationalError)
+BROKER_RETRY_S = 0.5
+BROKER_PATIENCE_S = 300.0
+
+T = TypeVar("T")
+
+
+async def with_broker(call: Callable[[], Awaitable[T]]) -> T:
+    """`call()`, again every BROKER_RETRY_S while Redis does not answer, for up to
+    BROKER_PATIENCE_S (then its error): an attempt's events survive a short outage."""
+    deadline = time.monotonic() + BROKER_PATIENCE_S
+    while True:
+        try:
+            return await call()
+        except BROKER_ERRORS:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(BROKER_RETRY_S)
 
 
 def attempt_id(run_id: str, job: str, attempt: int) -> str:

@@ -32,7 +32,6 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import structlog
-from redis.exceptions import RedisError
 
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.engine.executor import (
@@ -42,7 +41,17 @@ from conveyor.engine.executor import (
     attempt_spec_to_dict,
 )
 from conveyor.fleet.app import ATTEMPT_TASK, celery_app
-from conveyor.fleet.events import OUTPUT, RESULT, STARTED, AttemptChannel, attempt_of
+from conveyor.fleet.events import (
+    BROKER_ERRORS,
+    BROKER_PATIENCE_S,
+    BROKER_RETRY_S,
+    OUTPUT,
+    RESULT,
+    STARTED,
+    AttemptChannel,
+    attempt_of,
+    with_broker,
+)
 from conveyor.fleet.registry import has_live_worker, list_workers
 from conveyor.fleet.routing import queue_for, tags_of_queue
 from conveyor.model import Status
@@ -55,18 +64,14 @@ if TYPE_CHECKING:
 __all__ = ["CeleryExecutor", "FleetClient", "job_queue", "waiting_reason"]
 
 log = structlog.get_logger(__name__)
-_BROKER_ERRORS = (RedisError, OSError)
 
 READ_BLOCK_S = 0.5  # how long one read of an attempt's stream waits for events
 PLACE_POLL_S = 1.0  # how often a waiting job looks for a worker again
 CANCEL_AGAIN_S = 5.0  # a cancel not answered yet is published again this often
 LOST_CHECKS = 2  # reads in a row that find a claimed attempt without its liveness key
-# Redis restarting: the follower retries every BROKER_RETRY_S for up to BROKER_PATIENCE_S.
-BROKER_RETRY_S = 0.5
 # Each followed attempt holds one connection in a blocking read (redis-py's default pool
 # stops at 100): up to this many attempts at once per server (Redis' maxclients: 10,000).
 MAX_CONNECTIONS = 5000
-BROKER_PATIENCE_S = 300.0
 BROKER_LOST = "runner_system_failure: the broker (Redis) did not answer"
 
 
@@ -136,14 +141,14 @@ class CeleryExecutor:
         self._sending: set[asyncio.Task[None]] = set()
 
     async def place(self, spec: AttemptSpec, on_waiting: Callable[[str], None]) -> str | None:
-        with contextlib.suppress(*_BROKER_ERRORS):  # Redis away: the loop below waits
+        with contextlib.suppress(*BROKER_ERRORS):  # Redis away: the loop below waits
             if await AttemptChannel(self.fleet.redis, attempt_of(spec)).is_claimed():
                 return None  # a worker took it before a server restart: `run` follows it
         queue = job_queue(spec)
         deadline = time.monotonic() + self.pending_timeout_s
         is_told = False
         while True:
-            with contextlib.suppress(*_BROKER_ERRORS):  # Redis away: no worker seen
+            with contextlib.suppress(*BROKER_ERRORS):  # Redis away: no worker seen
                 workers = await list_workers(self.fleet.redis)
                 if has_live_worker(workers, queue, self.clock.now()):
                     return None
@@ -194,8 +199,12 @@ class CeleryExecutor:
         cancel: asyncio.Event,
     ) -> AttemptResult:
         redis = self.fleet.redis
-        if not await channel.is_claimed() and not await redis.exists(channel.stream):
-            await asyncio.to_thread(self.fleet.send, spec, self.origin)
+
+        async def send_once() -> None:  # not again when a worker has it (a restart)
+            if not await channel.is_claimed() and not await redis.exists(channel.stream):
+                await asyncio.to_thread(self.fleet.send, spec, self.origin)
+
+        await with_broker(send_once)
         queue = job_queue(spec)
         after, worker, line = "0", "", spec.first_line - 1
         lost_checks = 0
@@ -250,7 +259,7 @@ class CeleryExecutor:
                         continue  # the result came just now: read it on the next turn
                     await channel.request_cancel()  # should the worker come back: stop
                     return ended(Status.FAILED, RUNNER_INTERRUPTED)
-            except _BROKER_ERRORS:
+            except BROKER_ERRORS:
                 if lost_broker_at is None:
                     lost_broker_at = time.monotonic()
                     log.warning("fleet.broker_unavailable", attempt=channel.aid)

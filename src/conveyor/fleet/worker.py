@@ -30,12 +30,10 @@ import contextlib
 import os
 import socket
 import threading
-import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from collections.abc import Coroutine, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
-from redis.exceptions import RedisError
 
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.engine.executor import (
@@ -47,9 +45,12 @@ from conveyor.engine.executor import (
 from conveyor.fleet.app import ATTEMPT_TASK, celery_app
 from conveyor.fleet.events import (
     ALIVE_EVERY_S,
+    BROKER_ERRORS,
+    BROKER_RETRY_S,
     CANCEL_CHANNEL,
     AttemptChannel,
     attempt_of,
+    with_broker,
 )
 from conveyor.fleet.registry import (
     HEARTBEAT_EVERY_S,
@@ -70,9 +71,6 @@ log = structlog.get_logger(__name__)
 
 OUTPUT_BATCH_S = 0.05  # output lines written within this time go out as one stream entry
 SHUTDOWN_REASON = "worker shutdown"
-_BROKER_RETRY_S = 0.5
-BROKER_PATIENCE_S = 300.0
-_BROKER_ERRORS = (RedisError, OSError)
 
 
 class AttemptRunner(Protocol):
@@ -89,22 +87,6 @@ class AttemptRunner(Protocol):
         """Once, on the worker's loop, before the first attempt (leftovers of a killed
         worker removed)."""
         ...
-
-
-T = TypeVar("T")
-
-
-async def with_broker(call: Callable[[], Awaitable[T]]) -> T:
-    """`call()`, again every _BROKER_RETRY_S while Redis does not answer (a restart), for
-    up to BROKER_PATIENCE_S: an attempt's events are not lost to a short outage."""
-    deadline = time.monotonic() + BROKER_PATIENCE_S
-    while True:
-        try:
-            return await call()
-        except _BROKER_ERRORS:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(_BROKER_RETRY_S)
 
 
 class _Outbox:
@@ -245,7 +227,7 @@ class FleetWorker:
             try:
                 if not self.is_stopping:
                     await publish_worker(self.redis, self.info())
-            except _BROKER_ERRORS as exc:  # the broker away: try again next beat
+            except BROKER_ERRORS as exc:  # the broker away: try again next beat
                 log.warning("worker.heartbeat_failed", worker=self.name, error=type(exc).__name__)
             await asyncio.sleep(HEARTBEAT_EVERY_S)
 
@@ -262,11 +244,11 @@ class FleetWorker:
                             self._cancel_here(str(message["data"]))
             except asyncio.CancelledError:
                 raise
-            except _BROKER_ERRORS as exc:  # the broker away: subscribe again
+            except BROKER_ERRORS as exc:  # the broker away: subscribe again
                 log.warning(
                     "worker.cancel_listen_failed", worker=self.name, error=type(exc).__name__
                 )
-                await asyncio.sleep(_BROKER_RETRY_S)
+                await asyncio.sleep(BROKER_RETRY_S)
 
     def _cancel_here(self, aid: str) -> None:
         spec = self.running.get(aid)
@@ -331,7 +313,7 @@ class FleetWorker:
                 await channel.mark_alive(self.name)
                 if await channel.is_cancel_requested():
                     self.host.cancel(spec.run_id, spec.job)
-            except _BROKER_ERRORS as exc:  # the broker away: the job goes on; beat again
+            except BROKER_ERRORS as exc:  # the broker away: the job goes on; beat again
                 log.warning("worker.alive_failed", worker=self.name, error=type(exc).__name__)
 
     # ---------------------------------------------------------------- Celery

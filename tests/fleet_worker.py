@@ -62,6 +62,9 @@ class SharedDiskHost:
     async def prepare(self) -> None:
         return None
 
+    async def close(self) -> None:
+        return None
+
 
 def start_fleet_worker(
     redis_url: str,

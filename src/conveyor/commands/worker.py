@@ -108,3 +108,6 @@ class _Hosted:
 
     async def prepare(self) -> None:
         await self.host.discard_leftovers()
+
+    async def close(self) -> None:
+        await self.host.aclose()

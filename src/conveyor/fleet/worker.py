@@ -88,6 +88,10 @@ class AttemptRunner(Protocol):
         worker removed)."""
         ...
 
+    async def close(self) -> None:
+        """Once, on the worker's loop, after the last attempt (its clients closed)."""
+        ...
+
 
 class _Outbox:
     """An attempt's output on its way to the stream: batched, in order."""
@@ -232,7 +236,10 @@ class FleetWorker:
             await asyncio.sleep(HEARTBEAT_EVERY_S)
 
     async def _leave(self) -> None:
-        await remove_worker(self.redis, self.name)
+        try:
+            await remove_worker(self.redis, self.name)
+        finally:
+            await self.host.close()
 
     async def _listen_cancels(self) -> None:
         while True:

@@ -5,7 +5,8 @@ server's files API on loopback) and the in-memory fake."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import shutil
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,17 @@ from conveyor.fleet.files import RemoteCaches, RunFiles, files_policy
 from conveyor.outbound.client import OutboundClient
 from tests.fakes.cache_store import MemoryCaches
 from tests.fakes.git_repos import GitRepo
-from tests.integration.fleet.files_server import files_server
+from tests.integration.fleet.files_server import running_run, serving
+from tests.integration.server.conftest import Served
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The server of the remote store (one per module; each test has its own run and
+    cache root)."""
+    base = tmp_path_factory.mktemp("cache-server")
+    with serving(base, GitRepo.create(base / "remote", {"README": "hi\n"})) as served:
+        yield served
 
 
 @pytest.fixture(params=["folder", "remote", "fake"])
@@ -25,12 +36,12 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     elif request.param == "fake":
         yield MemoryCaches()
     else:
-        remote = GitRepo.create(tmp_path / "remote", {"README": "hi\n"})
-        with files_server(tmp_path, remote) as server:
-            http = OutboundClient(files_policy(timeout_s=10))
-            files = RunFiles(server.base_url, server.token, server.run_id, http=http)
-            yield RemoteCaches(files, tmp_path / "transfers")
-            await http.aclose()
+        server = running_run(request.getfixturevalue("served"))
+        shutil.rmtree(server.served.home / "cache", ignore_errors=True)  # a fresh cache root
+        http = OutboundClient(files_policy(timeout_s=10))
+        files = RunFiles(server.base_url, server.token, server.run_id, http=http)
+        yield RemoteCaches(files, tmp_path / "transfers")
+        await http.aclose()
 
 
 def _workspace(path: Path, files: dict[str, str]) -> Path:

@@ -20,7 +20,9 @@ from conveyor.store.paths import new_run_id
 from tests.fakes.git_repos import GitRepo
 from tests.integration.server.conftest import PIPELINE, Served, make_settings, serve_app
 
-__all__ = ["FilesServer", "files_server", "remote", "seed_running_run"]
+__all__ = [
+    "FilesServer", "files_server", "remote", "running_run", "seed_running_run", "serving",
+]  # fmt: skip
 
 
 @pytest.fixture
@@ -70,7 +72,22 @@ def seed_running_run(served: Served, jobs: Sequence[str], *, sha: str = "b" * 40
 def files_server(
     tmp_path: Path, remote: GitRepo, jobs: Sequence[str] = ("build", "test"), **server: Any
 ) -> Iterator[FilesServer]:
+    """A server of its own with one running run of `jobs`."""
+    with serving(tmp_path, remote, **server) as served:
+        yield running_run(served, jobs, sha=remote.head())
+
+
+@contextmanager
+def serving(tmp_path: Path, remote: GitRepo, **server: Any) -> Iterator[Served]:
+    """The server alone (module-scoped fixtures share it; each test seeds its own run)."""
     settings = make_settings(remote, max_parallel_runs=0, **server)
     with serve_app(settings, home=tmp_path / "server") as served:
-        run_id = seed_running_run(served, jobs, sha=remote.head())
-        yield FilesServer(served, run_id, run_token(load_fleet_key(served.home), run_id))
+        yield served
+
+
+def running_run(
+    served: Served, jobs: Sequence[str] = ("build", "test"), *, sha: str = "b" * 40
+) -> FilesServer:
+    """A new running run of `jobs` on `served`, with its token."""
+    run_id = seed_running_run(served, jobs, sha=sha)
+    return FilesServer(served, run_id, run_token(load_fleet_key(served.home), run_id))

@@ -19,15 +19,22 @@ from conveyor.engine.dotenv import dotenv_path
 from conveyor.fleet.archive import pack_folder, unpack_archive
 from conveyor.store.paths import run_dir
 from tests.fakes.git_repos import GitRepo
-from tests.integration.fleet.files_server import FilesServer, files_server, remote
+from tests.integration.fleet.files_server import FilesServer, running_run, serving
+from tests.integration.server.conftest import Served
 
-__all__ = ["remote"]  # the fixture
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One server for the module (starting one costs a second); each test has its run."""
+    base = tmp_path_factory.mktemp("files-api")
+    remote = GitRepo.create(base / "remote", {"README": "hi\n"})
+    with serving(base, remote, max_body_bytes=64 * 1024) as served:
+        yield served
 
 
 @pytest.fixture
-def server(tmp_path: Path, remote: GitRepo) -> Iterator[FilesServer]:
-    with files_server(tmp_path, remote, max_body_bytes=64 * 1024) as served:
-        yield served
+def server(served: Served) -> FilesServer:
+    return running_run(served)
 
 
 def _archive(tmp_path: Path, files: dict[str, str]) -> bytes:
@@ -80,13 +87,13 @@ def test_artifacts_upload_replaces_the_earlier_ones(server: FilesServer, tmp_pat
     assert _files_of(got.content, tmp_path) == {"new.txt": "2"}
 
 
-def test_job_names_with_slashes_and_spaces_travel_encoded(tmp_path: Path, remote: GitRepo) -> None:
-    with files_server(tmp_path, remote, jobs=("deploy/prod [A=1]",)) as server:
-        body = _archive(tmp_path, {"x.txt": "x"})
-        path = "/jobs/deploy%2Fprod%20%5BA%3D1%5D/artifacts"
-        assert _call(server, "PUT", path, content=body).status_code == 200
-        stored = artifacts_dir(run_dir(server.served.home, server.run_id), "deploy/prod [A=1]")
-        assert (stored / "x.txt").read_text() == "x"
+def test_job_names_with_slashes_and_spaces_travel_encoded(served: Served, tmp_path: Path) -> None:
+    server = running_run(served, ("deploy/prod [A=1]",))
+    body = _archive(tmp_path, {"x.txt": "x"})
+    path = "/jobs/deploy%2Fprod%20%5BA%3D1%5D/artifacts"
+    assert _call(server, "PUT", path, content=body).status_code == 200
+    stored = artifacts_dir(run_dir(server.served.home, server.run_id), "deploy/prod [A=1]")
+    assert (stored / "x.txt").read_text() == "x"
 
 
 def test_missing_artifacts_are_404(server: FilesServer) -> None:

@@ -82,6 +82,11 @@ def test_expand_replaces_variables() -> None:
     assert expand("$A-${BRANCH}-$UNSET", VARS) == "1-main-"
 
 
+def test_expand_keep_unknown_leaves_unknown_variables_as_written() -> None:
+    text = "os-$OS ${ARCH} $$ $EMPTY"
+    assert expand(text, {"OS": "linux", "EMPTY": ""}, keep_unknown=True) == "os-linux ${ARCH} $ "
+
+
 def test_expand_keeps_double_dollar_as_dollar() -> None:
     assert expand("$$A and $ alone", VARS) == "$A and $ alone"
 

@@ -25,6 +25,8 @@ SCRIPTS = [
     "monitor_sync.py",
     "monitor_api.py",
     "monitor_hooks.py",
+    "fleet_dispatch.py",
+    "fleet_scale.py",
 ]
 
 

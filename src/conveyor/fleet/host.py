@@ -160,7 +160,6 @@ class AttemptHost:
         self._owns_http = http is None
         self._tasks: dict[tuple[str, str], asyncio.Task[AttemptResult]] = {}
         self._executors: dict[tuple[str, str], LocalExecutor] = {}
-        self._outputs: dict[tuple[str, str], _Output] = {}
 
     # ------------------------------------------------------------ the Executor's shape
 
@@ -172,7 +171,7 @@ class AttemptHost:
         masker = Masker((*spec.mask, *(v for v in (token, origin.token) if v)))
         output = _Output(spec, on_output, masker, self.clock)
         task = asyncio.ensure_future(self._run(spec, origin, output))
-        self._tasks[key], self._outputs[key] = task, output
+        self._tasks[key] = task
         try:
             result = await task
         except asyncio.CancelledError:
@@ -182,7 +181,6 @@ class AttemptHost:
             result = output.result(Status.CANCELED)  # a cancel message before the steps
         finally:
             self._tasks.pop(key, None)
-            self._outputs.pop(key, None)
         return result._replace(worker=self.name)
 
     def cancel(self, run_id: str, job: str) -> None:

@@ -11,8 +11,8 @@ none either).
 
 An edge that passes columns runs in the empty lane between two rows of boxes, so it never
 crosses a box; an edge between two jobs of one column bows out to the right of it. Long
-names are cut (with `…`) to fit a box; the full name goes into the box's title and
-accessible name.
+names are cut (with `…`) to fit a box; the full name goes into the box's accessible name
+(and its tooltip, for a cut name).
 
 Pure: no I/O; sizes are SVG user units (CSS pixels at 100 % zoom).
 """

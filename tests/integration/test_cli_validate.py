@@ -273,6 +273,17 @@ def test_render_warning(rendered: str, expected: str) -> None:
     assert render_warning(rendered) == expected
 
 
+def test_validate_names_the_tags_the_jobs_need(tmp_path: Path) -> None:
+    (tmp_path / ".conveyor.yml").write_text(
+        "jobs:\n  a: {run: make, tags: [linux, docker]}\n  b: {run: x, tags: [linux]}\n"
+    )
+    done = conveyor(tmp_path, "validate")
+    assert (done.returncode, done.stdout) == (
+        0,
+        ".conveyor.yml: OK (native): 2 jobs, 1 stage, tags docker linux\n",
+    )
+
+
 def test_plan_shows_each_jobs_tags(tmp_path: Path) -> None:
     (tmp_path / ".conveyor.yml").write_text(
         "jobs:\n  build: {run: make, tags: [linux, docker]}\n  lint: {run: ruff}\n"

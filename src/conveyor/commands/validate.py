@@ -110,9 +110,11 @@ def validate(file: str | None, strict: bool, inputs: tuple[str, ...]) -> None:  
     path = _pipeline_path(file)
     pipeline = _load(path, _lint_event(path), strict=strict, inputs=inputs)
     stages = len(pipeline.stages)
+    tags = sorted({tag for job in pipeline.jobs for tag in job.tags})
     click.echo(
         f"{path}: OK ({pipeline.flavor}): {len(pipeline.jobs)} jobs, "
         f"{stages} stage{'s' if stages != 1 else ''}"
+        + (f", tags {' '.join(tags)}" if tags else "")
         + (f", {len(pipeline.warnings)} warning(s)" if pipeline.warnings else "")
     )
 

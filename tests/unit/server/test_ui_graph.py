@@ -98,3 +98,13 @@ def test_graph_edge_past_a_column_runs_in_the_lane_under_the_row() -> None:
     lane = a.y + BOX_H + (graph.boxes[1].y - a.y - BOX_H) // 2  # halfway to the next row
     past = next(e for e in graph.edges if e.job == "d")
     assert f" {lane}H" in past.path
+
+
+def test_graph_edge_back_to_an_earlier_column_runs_in_the_lane_too() -> None:
+    graph = job_graph(group_by_stage([job("t", "test", "c"), job("c", "build")]))
+    t, c = graph.boxes
+    lane = c.y + BOX_H + 7  # the lane under the need's row
+    path = graph.edges[0].path
+    assert path.startswith(f"M{c.x + BOX_W} {c.text_y}C")
+    assert f" {lane}H" in path
+    assert path.endswith(f" {t.x} {t.text_y}")

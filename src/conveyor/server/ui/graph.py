@@ -33,6 +33,7 @@ BOX_H = 28
 _GAP_X = 56  # between columns: room for the curves
 _GAP_Y = 14  # between rows: the lanes long edges run in
 _PAD = 8
+_LEFT = 28  # half a gap: room for an edge that comes back to the first column
 _HEAD_H = 24  # a column's stage name
 _MAX_LABEL = 20  # characters that fit a box at the page's font size
 _BOW = 28  # how far an edge within one column bows out
@@ -88,7 +89,7 @@ def job_graph(stages: Sequence[Stage]) -> Graph:
     drawn: dict[str, tuple[str, ...]] = {}
     rows = 0
     for index, stage in enumerate(stages):
-        x = _PAD + index * (BOX_W + _GAP_X)
+        x = _LEFT + index * (BOX_W + _GAP_X)
         columns.append(Column(stage.name, x, _label(stage.name)))
         jobs = stage.jobs
         for row, job in enumerate(jobs):
@@ -109,7 +110,7 @@ def job_graph(stages: Sequence[Stage]) -> Graph:
         for need in _unique(needs)
         if need in boxes and need != name
     )
-    width = _PAD * 2 + len(columns) * BOX_W + max(0, len(columns) - 1) * _GAP_X + _BOW
+    width = _LEFT + _PAD + len(columns) * BOX_W + max(0, len(columns) - 1) * _GAP_X + _BOW
     height = _PAD * 2 + _HEAD_H + rows * (BOX_H + _GAP_Y)
     return Graph(width, height, tuple(columns), tuple(boxes.values()), edges)
 
@@ -124,15 +125,16 @@ def _unique(names: Iterable[str]) -> list[str]:
 
 def _curve(need: Box, job: Box) -> str:
     """A curve from the right side of `need` to the left side of `job`. Across one gap it is
-    a single cubic Bézier; past columns in between it runs along the free lane under the
-    need's row (boxes sit in rows, so lanes are empty) and would otherwise cross their
-    boxes; between two boxes of one column it bows out to the right of it."""
+    a single cubic Bézier; past columns in between (or back to an earlier column, when a
+    stage listed later is needed) it runs along the free lane under the need's row (boxes
+    sit in rows, so lanes are empty) and turns in the gaps between columns, so it crosses
+    no box; between two boxes of one column it bows out to the right of it."""
     y1, y2 = need.text_y, job.text_y
     if need.x == job.x:
         x = need.x + BOX_W
         return f"M{x} {y1}C{x + _BOW} {y1} {x + _BOW} {y2} {x} {y2}"
     x1, x2 = need.x + BOX_W, job.x
-    if x2 - x1 <= _GAP_X:
+    if 0 < x2 - x1 <= _GAP_X:
         bend = _GAP_X // 2
         return f"M{x1} {y1}C{x1 + bend} {y1} {x2 - bend} {y2} {x2} {y2}"
     lane = need.y + BOX_H + _GAP_Y // 2

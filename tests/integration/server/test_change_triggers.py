@@ -56,7 +56,9 @@ docs-only:
 UNCONFINED = "none"
 
 
-def pull_request_body(sha: str, *, action: str = "opened", fork: bool = False) -> bytes:
+def pull_request_body(
+    sha: str, *, action: str = "opened", fork: bool = False, base_sha: str | None = None
+) -> bytes:
     payload: dict[str, Any] = orjson.loads(
         (PAYLOADS / "github" / f"pull_request.{action}.json").read_bytes()
     )
@@ -65,6 +67,8 @@ def pull_request_body(sha: str, *, action: str = "opened", fork: bool = False) -
     pull["head"]["repo"]["full_name"] = "stranger/app" if fork else "acme/app"
     pull["head"]["sha"], pull["head"]["ref"], pull["base"]["ref"] = sha, "feature", "main"
     pull["title"] = "Fix it; $(touch /tmp/pwned) `id`"
+    if base_sha is not None:
+        pull["base"]["sha"] = base_sha
     return orjson.dumps(payload)
 
 

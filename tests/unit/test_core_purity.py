@@ -24,6 +24,7 @@ CORE = [
     "conveyor.status",
     "conveyor.secrets",
     "conveyor.masking",
+    "conveyor.supersede",
     "conveyor.triggers",
     "conveyor.suggest",
     "conveyor.inputs",

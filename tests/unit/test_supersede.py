@@ -1,19 +1,20 @@
-"""Which older runs a new run supersedes, and when they are canceled (runs.supersede)."""
+"""Which older runs a new run supersedes, and what of them is canceled (conveyor.supersede),
+checked against GitLab's documented examples."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from conveyor.config.native import parse_native
-from conveyor.model import EventKind, Job, JobRecord, Mark, Pipeline, RunRecord, Status
-from conveyor.runs.supersede import (
-    AutoCancel,
+from conveyor.model import Event, EventKind, Job, JobRecord, Mark, Pipeline, Plan, RunRecord, Status
+from conveyor.plan import plan
+from conveyor.supersede import (
+    NOTHING,
+    Cancellation,
     auto_cancel_mode,
+    cancellation,
     line_of_work,
     older_runs,
-    should_cancel,
 )
 from tests.unit.gitlab.helpers import errors_of, parse
 
@@ -89,34 +90,92 @@ def test_a_push_does_not_supersede_a_pull_request_of_its_branch() -> None:
     assert older_runs([pr], newer_pr) == [pr]
 
 
-@pytest.mark.parametrize("mode", ["conservative", "interruptible"])
-def test_a_run_without_started_jobs_is_canceled(mode: AutoCancel) -> None:
-    assert should_cancel(mode, None, []) is True
-    pending = [_job("build", Status.PENDING, started=False)]
-    assert should_cancel(mode, _pipeline(), pending) is True
+# GitLab's documentation of `interruptible` (doc/ci/yaml/_index.md), both examples.
+STEPS = """
+workflow:
+  auto_cancel:
+    on_new_commit: {mode}
+stages: [stage1, stage2, stage3]
+step-1:
+  stage: stage1
+  script: [echo "Can be canceled."]
+  interruptible: true
+step-2:
+  stage: stage2
+  script: [echo "Can not be canceled."]
+step-3:
+  stage: stage3
+  script: [echo "Can be canceled."]
+  interruptible: true
+"""
 
 
-def test_mode_none_cancels_nothing() -> None:
-    assert should_cancel("none", None, []) is False
+def _steps(mode: str) -> Plan:
+    return plan(parse(STEPS.format(mode=mode)), Event(kind=EventKind.PUSH, ref="main"))
+
+
+def _records(**statuses: Status) -> list[JobRecord]:
+    started = (Status.RUNNING, Status.SUCCESS, Status.FAILED, Status.CANCELED)
+    return [
+        _job(name.replace("_", "-"), status, started=status in started)
+        for name, status in statuses.items()
+    ]
+
+
+def test_conservative_cancels_the_run_while_only_interruptible_jobs_started() -> None:
+    # "Canceled, if only step-1 is running or pending."
+    running = _records(step_1=Status.RUNNING, step_2=Status.PENDING, step_3=Status.PENDING)
+    assert cancellation("conservative", _steps("conservative"), running).is_whole_run
+    assert cancellation("conservative", _steps("conservative"), []).is_whole_run
 
 
 def test_conservative_keeps_a_run_once_a_non_interruptible_job_started() -> None:
-    jobs = [
-        _job("build", Status.SUCCESS, started=True),
-        _job("test", Status.RUNNING, started=True),
-    ]
-    assert should_cancel("conservative", _pipeline("build", "test"), jobs) is True
-    assert should_cancel("conservative", _pipeline("test"), jobs) is False
-    assert should_cancel("conservative", None, jobs) is False
+    # "Not canceled, after step-2 starts."; also once it has ended.
+    for step_2 in (Status.RUNNING, Status.SUCCESS):
+        jobs = _records(step_1=Status.SUCCESS, step_2=step_2, step_3=Status.PENDING)
+        assert cancellation("conservative", _steps("conservative"), jobs) is NOTHING
 
 
-def test_interruptible_looks_at_the_jobs_running_now() -> None:
+def test_interruptible_cancels_only_the_interruptible_jobs_running_or_waiting() -> None:
+    # "a new pipeline causes a running pipeline to cancel step-1 and step-3 if they are
+    # running or pending"; step-2 is never canceled, running or not.
+    steps = _steps("interruptible")
+    waiting = _records(step_1=Status.RUNNING, step_2=Status.PENDING, step_3=Status.PENDING)
+    assert cancellation("interruptible", steps, waiting) == Cancellation(jobs=("step-1", "step-3"))
+    assert cancellation("interruptible", steps, []) == Cancellation(jobs=("step-1", "step-3"))
+    later = _records(step_1=Status.SUCCESS, step_2=Status.RUNNING, step_3=Status.PENDING)
+    assert cancellation("interruptible", steps, later) == Cancellation(jobs=("step-3",))
+    ended = _records(step_1=Status.SUCCESS, step_2=Status.RUNNING, step_3=Status.SKIPPED)
+    assert cancellation("interruptible", steps, ended).is_nothing
+
+
+def test_interruptible_leaves_manual_jobs_waiting_to_be_played() -> None:
+    text = "workflow: {auto_cancel: {on_new_commit: interruptible}}\n" + "\n".join(
+        f"{name}:\n  script: [x]\n  interruptible: true\n  when: manual" for name in "ab"
+    )
+    manual = plan(parse(text), Event(kind=EventKind.PUSH, ref="main"))
+    jobs = [_job("a", Status.MANUAL, started=False), _job("b", Status.RUNNING, started=True)]
+    assert cancellation("interruptible", manual, jobs) == Cancellation(jobs=("b",))
+    assert cancellation("interruptible", manual, []).is_nothing
+
+
+def test_mode_none_cancels_nothing() -> None:
+    running = _records(step_1=Status.RUNNING)
+    assert cancellation("none", _steps("none"), running) is NOTHING
+    assert cancellation("none", _steps("none"), []) is NOTHING
+
+
+def test_native_pipeline_jobs_carry_interruptible() -> None:
+    native = parse_native(
+        "jobs:\n  build: {run: x, interruptible: true}\n  deploy: {run: y}\n", ".conveyor.yml"
+    )
+    planned = plan(native, Event(kind=EventKind.PUSH, ref="main"))
     jobs = [
-        _job("build", Status.SUCCESS, started=True),
-        _job("test", Status.RUNNING, started=True),
+        _job("build", Status.RUNNING, started=True),
+        _job("deploy", Status.RUNNING, started=True),
     ]
-    assert should_cancel("interruptible", _pipeline("test"), jobs) is True
-    assert should_cancel("interruptible", _pipeline("build"), jobs) is False
+    assert cancellation("interruptible", planned, jobs) == Cancellation(jobs=("build",))
+    assert cancellation("conservative", planned, jobs) is NOTHING
 
 
 def test_auto_cancel_mode_gitlab_file_decides_else_the_repo() -> None:

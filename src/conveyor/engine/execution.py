@@ -4,7 +4,16 @@ that join it.
 `Execution` holds the state of one run inside `engine.scheduler.execute_run`: which jobs are
 done and what they handed on, the running attempts, the stop (cancel, fail_fast) and the
 TaskGroup the job tasks live in. `LiveRun` is the handle another task (the server's play
-and retry routes) uses to play a manual job, or retry a failed one, in that execution.
+and retry routes, its queue) uses to play a manual job, or retry a failed one, in that
+execution, or to cancel it or some of its jobs.
+
+Canceling some jobs alone (`cancel_jobs`: a newer run cancels an older one's interruptible
+jobs, as GitLab's auto-cancel does) leaves the rest of the run going on: a running attempt is
+stopped through the executor (`Executor.cancel`) and recorded `canceled` with the reason; a
+job not started yet (waiting for its dependencies, a slot, its delay or a retry) is recorded
+`canceled` at once and its task cancelled; a job whose task has not begun ends `canceled` as
+it begins. The jobs that depend on a canceled job decide as after any canceled job
+(`status.decide_start`); the run ends `canceled` (unless a job failed) with that reason.
 
 The hand-over between a live play and a resume: `Execution.open_jobs` counts the job tasks
 not finished yet. While it is above 0 the TaskGroup is still open, so a play starts the job
@@ -84,6 +93,9 @@ class Execution:
         self.stop = asyncio.Event()
         self.stop_reason = ""
         self.is_canceled = False
+        self.job_tasks: dict[str, asyncio.Task[None]] = {}
+        self.entered: set[str] = set()  # job tasks whose coroutine began (a cancel reaches it)
+        self.job_cancels: dict[str, str] = {}  # jobs canceled alone -> why (`cancel_jobs`)
 
     # -- recording
     def save(self, record: JobRecord) -> None:
@@ -117,7 +129,38 @@ class Execution:
             raise RuntimeError("start_jobs: the run is not executing")
         for name in names:
             self.open_jobs += 1
-            tasks.create_task(self.run_job(self.plan.job(name), self.numbers[name]))
+            planned = self.plan.job(name)
+            self.job_tasks[name] = tasks.create_task(self.run_job(planned, self.numbers[name]))
+
+    def cancel_jobs(self, names: tuple[str, ...], reason: str) -> tuple[str, ...]:
+        """Cancel jobs `names` alone, with `reason`, the rest of the run going on (module
+        docstring); jobs that have ended, or were canceled before, are left as they are.
+        Returns the jobs it canceled."""
+        canceled = []
+        for name in names:
+            if name not in self.records or self.done[name].is_set() or name in self.job_cancels:
+                continue
+            self.job_cancels[name] = reason
+            canceled.append(name)
+            if name in self.running:  # the attempt answers `canceled` (run_attempts)
+                self.ctx.executor.cancel(self.run.run_id, name)
+            elif name in self.entered:  # parked at an await: ended here, its task stopped
+                self.cancel_waiting(name, reason)
+                self.job_tasks[name].cancel()
+            # else its task has not begun: it ends `canceled` as it begins (_run_job)
+        return tuple(canceled)
+
+    def run_reason(self, status: Status) -> str | None:
+        """The reason recorded on the run that ends `status`: why it was stopped, or why
+        its jobs were canceled alone when that canceled it."""
+        if status is Status.SUCCESS:
+            return None
+        if self.stop_reason:
+            return self.stop_reason
+        if status is Status.CANCELED:
+            alone = (r for r in self.records.values() if r.status is Status.CANCELED)
+            return next((r.reason for r in alone if r.name in self.job_cancels), None)
+        return None
 
     def play_job(self, name: str) -> bool:
         """Play manual job `name` now: it and the jobs it held back start again. False when
@@ -161,6 +204,7 @@ class Execution:
         for job in resume.rerun:
             # New events: a job still waiting re-reads `done` and so waits for the new run.
             self.done[job] = asyncio.Event()
+            self.job_cancels.pop(job, None)  # asked for again: a cancel alone is over
             self.results.pop(job, None)
             self.attempts[job] = resume.attempts[job]
             self.save(pending_record(self.plan.job(job), attempt=resume.attempts[job] + 1))
@@ -170,6 +214,7 @@ class Execution:
     # -- one job, from waiting to final
     async def run_job(self, planned: PlannedJob, job_number: int) -> None:
         name = planned.name
+        self.entered.add(name)
         try:
             await self._run_job(planned, job_number)
         except StoreError as exc:  # its log or the database cannot be written (a full disk)
@@ -185,6 +230,7 @@ class Execution:
                 name, self.ctx.masker.mask(f"conveyor error: {type(exc).__name__}: {exc}")
             )
         finally:
+            self.entered.discard(name)
             self.open_jobs -= 1
 
     def fail_job(self, name: str, reason: str) -> None:
@@ -220,6 +266,9 @@ class Execution:
 
     async def _run_job(self, planned: PlannedJob, job_number: int) -> None:
         name = planned.name
+        if name in self.job_cancels:  # canceled alone before its task began
+            self.cancel_waiting(name, self.job_cancels[name])
+            return
         await self.wait_for_dependencies(planned)
         if self.stop.is_set():
             self.cancel_waiting(name)
@@ -290,8 +339,9 @@ class Execution:
             finally:
                 self.running.discard(name)
             if result.status is Status.CANCELED:
-                # The run's stop, else the executor's own (a fleet worker shutting down).
-                reason = self.stop_reason or result.reason or ""
+                # Canceled alone (a newer run), the run's stop, else the executor's own (a
+                # fleet worker shutting down).
+                reason = self.job_cancels.get(name) or self.stop_reason or result.reason or ""
                 job_log.system(f"canceled: {reason}")
                 canceled = state.snapshot(
                     status=Status.CANCELED,
@@ -314,7 +364,8 @@ class Execution:
             self.save(record)
             delay = job.retry.delay_s
             job_log.system(f"retrying{f' in {delay:g}s' if delay else ''}: {record.reason}")
-            if (delay and await self.sleep_unless_stopped(delay)) or self.stop.is_set():
+            is_stopped = self.stop.is_set() or name in self.job_cancels
+            if is_stopped or (delay and await self.sleep_unless_stopped(delay)):
                 self.finish(record, outcome_of(name, Status.FAILED))
                 return
             attempt += 1
@@ -356,8 +407,11 @@ class Execution:
             self.request_stop(f"fail_fast: job {name} failed", is_cancel=False)
         return False
 
-    def cancel_waiting(self, name: str) -> None:
-        record = replace(self.records[name], status=Status.CANCELED, reason=self.stop_reason)
+    def cancel_waiting(self, name: str, reason: str | None = None) -> None:
+        """End job `name`, which has not started (or waits to retry), `canceled`: with
+        `reason`, else the run's stop reason."""
+        why = reason or self.stop_reason
+        record = replace(self.records[name], status=Status.CANCELED, reason=why)
         self.finish(record, outcome_of(name, Status.CANCELED))
 
     async def sleep_unless_stopped(self, seconds: float) -> bool:
@@ -392,6 +446,7 @@ class LiveRun:
     def __init__(self) -> None:
         self._execution: Execution | None = None
         self._cancel_reason: str | None = None
+        self._job_cancels: list[tuple[tuple[str, ...], str]] = []
         self.is_ended = False
 
     @property
@@ -418,10 +473,25 @@ class LiveRun:
         if self._execution is not None:
             self._execution.request_stop(reason, is_cancel=True)
 
+    def cancel_jobs(self, jobs: tuple[str, ...], reason: str) -> None:
+        """Cancel `jobs` alone with `reason`, the rest of the run going on
+        (`Execution.cancel_jobs`): now when the run executes, else as soon as its execution
+        starts."""
+        self._job_cancels.append((jobs, reason))
+        if self._execution is not None:
+            self._execution.cancel_jobs(jobs, reason)
+
+    def job_records(self) -> tuple[JobRecord, ...]:
+        """The executing run's job records as they are now; () when it does not execute."""
+        execution = self._execution
+        return tuple(execution.records.values()) if execution is not None else ()
+
     def attach(self, execution: Execution) -> None:
         self._execution = execution
         if self._cancel_reason is not None:
             execution.request_stop(self._cancel_reason, is_cancel=True)
+        for jobs, reason in self._job_cancels:
+            execution.cancel_jobs(jobs, reason)
 
     def detach(self) -> None:
         self._execution = None

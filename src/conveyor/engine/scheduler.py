@@ -203,7 +203,7 @@ async def execute_run(
         journal.flush()
     records = tuple(execution.records[p.name] for p in plan.jobs)
     status = run_status(records, is_canceled=execution.is_canceled)
-    reason = (execution.stop_reason or None) if status is not Status.SUCCESS else None
+    reason = execution.run_reason(status)
     finished_at = setup.clock.now()
     store.update_run(run.run_id, status=status, finished_at=finished_at, reason=reason)
     return replace(

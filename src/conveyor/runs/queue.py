@@ -62,7 +62,7 @@ from conveyor.engine.sandbox import Sandbox
 from conveyor.engine.scheduler import LiveRun, RunControls
 from conveyor.errors import ConflictError, ConveyorError, GitError
 from conveyor.git.checkout import Checkouts, GitAuth
-from conveyor.model import Event, EventKind, Plan, RunRecord, Status
+from conveyor.model import Event, EventKind, JobRecord, Plan, RunRecord, Status
 from conveyor.runs.chain import RunRequest, Started, execute_request
 from conveyor.runs.intake import DeliveryIntake
 from conveyor.runs.listeners import Listeners, RunListener
@@ -75,16 +75,18 @@ from conveyor.runs.records import (
 )
 from conveyor.runs.sources import MirrorSource
 from conveyor.runs.starts import QueuedRun
-from conveyor.runs.supersede import (
-    auto_cancel_mode,
-    line_of_work,
-    older_runs,
-    should_cancel,
-    superseded_reason,
-)
 from conveyor.settings import RepoSettings, Settings, held_secret_values
 from conveyor.store.base import BodySeen, RunStore
 from conveyor.store.paths import new_run_id, run_dir
+from conveyor.supersede import (
+    AutoCancel,
+    Cancellation,
+    auto_cancel_mode,
+    cancellation,
+    line_of_work,
+    older_runs,
+    superseded_reason,
+)
 from conveyor.triggers import event_from_trigger, needs_head_message, skip_ci_reason
 
 if TYPE_CHECKING:  # the fleet loads only with [executor] kind = "celery"
@@ -112,6 +114,8 @@ class _Active:
     live: LiveRun = field(default_factory=LiveRun)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     plan: Plan | None = None  # once planned: which jobs are interruptible
+    repo_mode: AutoCancel = "conservative"  # the repo's auto_cancel (native pipelines)
+    superseded: str | None = None  # superseded before it was planned: the reason
 
 
 class RunQueue:
@@ -142,6 +146,7 @@ class RunQueue:
         self._waiting: asyncio.Queue[str] = asyncio.Queue()
         self._intake = DeliveryIntake(store, self._queue_new)
         self._superseding: set[asyncio.Task[None]] = set()
+        self._superseded: dict[str, str] = {}  # waiting runs superseded: decided once planned
         self._active: dict[str, _Active] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._accepting = False
@@ -176,6 +181,7 @@ class RunQueue:
         pending = await asyncio.to_thread(self.store.runs_with_status, [Status.PENDING])
         for run in pending:
             self._waiting.put_nowait(run.run_id)
+        self._mark_superseded(pending)
         self._accepting = True
         self._workers = [
             asyncio.create_task(self._work(), name=f"run-worker-{n}")
@@ -278,29 +284,34 @@ class RunQueue:
             log.error("run.supersede_failed", run_id=new.run_id, exc_info=True)
 
     async def _supersede(self, new: RunRecord) -> None:
-        """Cancel the older runs `new` supersedes (runs.supersede), naming it. A run that
-        executes in another process is left alone."""
+        """Cancel what `new` supersedes of the older runs (conveyor.supersede), naming it in
+        the reason: at once in a run executing here, once planned in a run that is not yet
+        (waiting for a worker, or checking out). A run that executes in another process is
+        left alone."""
         reason = superseded_reason(new.run_id)
-        async with self._plays:  # as `cancel`: a pending run is canceled or taken, not both
+        async with self._plays:  # as `_run`: a waiting run is marked here or taken there
             open_runs = await asyncio.to_thread(
                 self.store.runs_with_status, [Status.PENDING, Status.RUNNING]
             )
-            for listed in older_runs(open_runs, new):
-                old = await asyncio.to_thread(self.store.get_run, listed.run_id)  # its jobs
-                if old is None or old.status.is_final:
-                    continue
-                repo = self.settings.repo(old.repo)
-                repo_mode = repo.auto_cancel if repo is not None else "conservative"
+            for old in older_runs(open_runs, new):
                 active = self._active.get(old.run_id)
-                if active is not None:
-                    pipeline = active.plan.pipeline if active.plan is not None else None
-                    mode = auto_cancel_mode(pipeline, repo_mode)
-                    if should_cancel(mode, pipeline, old.jobs) and not active.cancel.is_set():
-                        active.live.cancel(reason)  # the engine records this reason
-                        log.info("run.superseded", run_id=old.run_id, by=new.run_id)
-                elif old.status is Status.PENDING and should_cancel(repo_mode, None, old.jobs):
-                    await asyncio.to_thread(self._cancel_pending, old.run_id, reason)
-                    log.info("run.superseded", run_id=old.run_id, by=new.run_id)
+                if active is None and old.status is Status.PENDING:
+                    self._superseded.setdefault(old.run_id, reason)
+                elif active is not None and active.plan is None:
+                    active.superseded = active.superseded or reason
+                elif active is not None and active.plan is not None:
+                    records = active.live.job_records()
+                    _cancel_superseded(active, active.plan, records, reason, old.run_id)
+
+    def _mark_superseded(self, waiting: Sequence[RunRecord]) -> None:
+        """After a restart, the waiting runs that newer waiting runs supersede (the marks
+        were kept in memory). A newer run whose `[skip ci]` is not known yet supersedes
+        nothing (its head commit's message is read when it runs)."""
+        for new in waiting:
+            if needs_head_message(event_from_trigger(new.trigger)):
+                continue
+            for old in older_runs(waiting, new):
+                self._superseded.setdefault(old.run_id, superseded_reason(new.run_id))
 
     def _queue_new(self, run: RunRecord) -> None:
         if run.status is Status.SKIPPED:
@@ -444,10 +455,14 @@ class RunQueue:
 
     async def _run(self, run_id: str) -> None:
         async with self._plays:  # a play in progress finishes its writes first
+            superseded = self._superseded.pop(run_id, None)
             run = await asyncio.to_thread(self.store.get_run, run_id)
             if run is None or run.status is not Status.PENDING or run_id in self._active:
                 return  # canceled while waiting, taken by someone else, or queued twice
-            active = self._active[run_id] = _Active()
+            repo = self.settings.repo(run.repo)
+            repo_mode = repo.auto_cancel if repo is not None else "conservative"
+            active = _Active(repo_mode=repo_mode, superseded=superseded)
+            self._active[run_id] = active
         try:
             final = await self._execute(run, active)
         finally:
@@ -599,8 +614,27 @@ class _QueueSurface:
 
     @contextlib.asynccontextmanager
     async def open(self, plan: Plan, started: Started) -> AsyncIterator[RunControls]:
-        self._active.plan = plan
-        yield RunControls(cancel=self._active.cancel, live=self._active.live)
+        active = self._active
+        active.plan = plan
+        if active.superseded is not None:  # superseded before it was planned: decided now
+            _cancel_superseded(active, plan, started.run.jobs, active.superseded, self._run_id)
+        yield RunControls(cancel=active.cancel, live=active.live)
+
+
+def _cancel_superseded(
+    active: _Active, plan: Plan, jobs: Sequence[JobRecord], reason: str, run_id: str
+) -> Cancellation:
+    """Cancel what a newer run supersedes of run `run_id`, planned as `plan` with job
+    records `jobs` (conveyor.supersede), through its engine (the reason is recorded)."""
+    mode = auto_cancel_mode(plan.pipeline, active.repo_mode)
+    decided = cancellation(mode, plan, jobs)
+    if decided.is_whole_run and not active.cancel.is_set():
+        active.live.cancel(reason)
+    elif decided.jobs:
+        active.live.cancel_jobs(decided.jobs, reason)
+    if not decided.is_nothing:
+        log.info("run.superseded", run_id=run_id, reason=reason, jobs=list(decided.jobs) or "all")
+    return decided
 
 
 def job_sandbox(settings: Settings, repo: RepoSettings | None) -> Sandbox:

@@ -121,7 +121,7 @@ class RepoSettings(_Section):
     # skipped with the reason ("skip") or run without them ("omit").
     fork_secrets: Literal["skip", "omit"] = "skip"
     # Superseded runs of native pipelines (a .gitlab-ci.yml says its own in
-    # workflow:auto_cancel:on_new_commit): conservative | interruptible | none (runs.supersede).
+    # workflow:auto_cancel:on_new_commit): conservative | interruptible | none (conveyor.supersede).
     auto_cancel: Literal["conservative", "interruptible", "none"] = "conservative"
     network: bool | None = None  # the repo's jobs reach the network (None: `[sandbox]`'s)
 

@@ -20,7 +20,9 @@ decide:
   cancelable);
 - `none`: nothing.
 A run is decided with its plan: one not planned yet (waiting for a worker, or checking out)
-is decided once it is, before any of its jobs starts.
+is decided once it is, before any of its jobs starts — unless its mode decides alone
+(`cancellation_unplanned`: `conservative` with nothing started cancels all of it, `none`
+nothing), as the queue does for a run still waiting for a worker.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ __all__ = [
     "Cancellation",
     "auto_cancel_mode",
     "cancellation",
+    "cancellation_unplanned",
     "line_of_work",
     "older_runs",
     "superseded_reason",
@@ -83,7 +86,7 @@ def cancellation(mode: AutoCancel, plan: Plan, jobs: Sequence[JobRecord]) -> Can
         return NOTHING
     interruptible = {p.name for p in plan.jobs if p.job.interruptible}
     if mode == "conservative":
-        started = [j for j in jobs if j.started_at is not None or j.status is Status.RUNNING]
+        started = [job for job in jobs if _has_started(job)]
         if all(job.name in interruptible for job in started):
             return _WHOLE_RUN
         return NOTHING
@@ -95,6 +98,21 @@ def cancellation(mode: AutoCancel, plan: Plan, jobs: Sequence[JobRecord]) -> Can
             if p.name in interruptible and _is_cancelable(p, records.get(p.name))
         )
     )
+
+
+def cancellation_unplanned(mode: AutoCancel, jobs: Sequence[JobRecord]) -> Cancellation | None:
+    """What is canceled of an older run not planned yet (its file not read) whose mode is
+    `mode` as far as it is known; None: only its plan can tell (mode `interruptible`: which
+    jobs are interruptible is in its file; or a resumed run whose jobs have started)."""
+    if mode == "none":
+        return NOTHING
+    if mode == "interruptible" or any(_has_started(job) for job in jobs):
+        return None
+    return _WHOLE_RUN  # conservative, and nothing started: interruptible all of it
+
+
+def _has_started(job: JobRecord) -> bool:
+    return job.started_at is not None or job.status is Status.RUNNING
 
 
 def _is_cancelable(planned: PlannedJob, record: JobRecord | None) -> bool:

@@ -13,6 +13,7 @@ from conveyor.supersede import (
     Cancellation,
     auto_cancel_mode,
     cancellation,
+    cancellation_unplanned,
     line_of_work,
     older_runs,
 )
@@ -204,3 +205,16 @@ def test_native_job_interruptible_key() -> None:
         "jobs:\n  a: {run: x, interruptible: true}\n  b: {run: y}\n", ".conveyor.yml"
     )
     assert [job.interruptible for job in pipeline.jobs] == [True, False]
+
+
+def test_a_run_not_planned_yet_is_decided_by_its_mode_when_it_can_be() -> None:
+    assert cancellation_unplanned("conservative", []) == Cancellation(is_whole_run=True)
+    assert cancellation_unplanned("none", []) is NOTHING
+    assert cancellation_unplanned("interruptible", []) is None  # its file says which jobs
+    # A resumed run (a played manual job) waiting again: its started jobs need its plan.
+    resumed = [
+        _job("build", Status.SUCCESS, started=True),
+        _job("deploy", Status.PENDING, started=False),
+    ]
+    assert cancellation_unplanned("conservative", resumed) is None
+    assert cancellation_unplanned("none", resumed) is NOTHING

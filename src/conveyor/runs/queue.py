@@ -37,18 +37,24 @@ server (the origin of each task: docs/workers.md). At stop such runs are not can
 queue detaches from them (their jobs go on on the workers; the runs stay `running`), and the
 next start puts them back to `pending` to re-attach to their attempts (`_requeue_interrupted`).
 
+Superseded runs: a new push or request commit supersedes the older runs of its branch or
+request (`conveyor.supersede` decides), in the background after the delivery is answered
+and under the same lock: a run executing here through its engine (`runs.active`), now or
+once planned; a run waiting for a worker at once when its mode decides alone, else once
+planned.
+
 Start: runs whose owner process died are recovered (`engine.recovery`), then stored `pending`
-runs are queued again, oldest first. Stop: take no new runs, let running ones finish for up to
-`grace_s`, then cancel them (the engine kills their process groups) and wait for their final
-records. This module does not parse webhooks nor serve HTTP.
+runs are queued again, oldest first, and those superseded by newer waiting runs decided.
+Stop: take no new runs, let running ones finish for up to `grace_s`, then cancel them (the
+engine kills their process groups) and wait for their final records. This module does not
+parse webhooks nor serve HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,11 +65,11 @@ from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.engine.executor import Executor
 from conveyor.engine.resume import check_playable, check_retryable, retry_request
 from conveyor.engine.sandbox import Sandbox
-from conveyor.engine.scheduler import LiveRun, RunControls
 from conveyor.errors import ConflictError, ConveyorError, GitError
 from conveyor.git.checkout import Checkouts, GitAuth
-from conveyor.model import Event, EventKind, JobRecord, Plan, RunRecord, Status
-from conveyor.runs.chain import RunRequest, Started, execute_request
+from conveyor.model import Event, EventKind, RunRecord, Status
+from conveyor.runs.active import ActiveRun, QueueSurface, supersede_active
+from conveyor.runs.chain import RunRequest, execute_request
 from conveyor.runs.intake import DeliveryIntake
 from conveyor.runs.listeners import Listeners, RunListener
 from conveyor.runs.records import (
@@ -80,9 +86,7 @@ from conveyor.store.base import BodySeen, RunStore
 from conveyor.store.paths import new_run_id, run_dir
 from conveyor.supersede import (
     AutoCancel,
-    Cancellation,
-    auto_cancel_mode,
-    cancellation,
+    cancellation_unplanned,
     line_of_work,
     older_runs,
     superseded_reason,
@@ -106,16 +110,6 @@ class Queued:
 
     run_id: str
     duplicate: bool = False
-
-
-@dataclass(slots=True)
-class _Active:
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)
-    live: LiveRun = field(default_factory=LiveRun)
-    finished: asyncio.Event = field(default_factory=asyncio.Event)
-    plan: Plan | None = None  # once planned: which jobs are interruptible
-    repo_mode: AutoCancel = "conservative"  # the repo's auto_cancel (native pipelines)
-    superseded: str | None = None  # superseded before it was planned: the reason
 
 
 class RunQueue:
@@ -147,7 +141,8 @@ class RunQueue:
         self._intake = DeliveryIntake(store, self._queue_new)
         self._superseding: set[asyncio.Task[None]] = set()
         self._superseded: dict[str, str] = {}  # waiting runs superseded: decided once planned
-        self._active: dict[str, _Active] = {}
+        self._modes: dict[str, AutoCancel] = {}  # each repo's last planned auto-cancel mode
+        self._active: dict[str, ActiveRun] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._accepting = False
         self._plays = asyncio.Lock()
@@ -181,7 +176,7 @@ class RunQueue:
         pending = await asyncio.to_thread(self.store.runs_with_status, [Status.PENDING])
         for run in pending:
             self._waiting.put_nowait(run.run_id)
-        self._mark_superseded(pending)
+        await self._supersede_after_restart(pending)
         self._accepting = True
         self._workers = [
             asyncio.create_task(self._work(), name=f"run-worker-{n}")
@@ -285,33 +280,46 @@ class RunQueue:
 
     async def _supersede(self, new: RunRecord) -> None:
         """Cancel what `new` supersedes of the older runs (conveyor.supersede), naming it in
-        the reason: at once in a run executing here, once planned in a run that is not yet
-        (waiting for a worker, or checking out). A run that executes in another process is
+        the reason: in a run executing here at once, or once it is planned; in a run waiting
+        for a worker as `_supersede_waiting` says. A run that executes in another process is
         left alone."""
         reason = superseded_reason(new.run_id)
-        async with self._plays:  # as `_run`: a waiting run is marked here or taken there
+        async with self._plays:  # as `_run`: a waiting run is decided here or taken there
             open_runs = await asyncio.to_thread(
                 self.store.runs_with_status, [Status.PENDING, Status.RUNNING]
             )
             for old in older_runs(open_runs, new):
                 active = self._active.get(old.run_id)
-                if active is None and old.status is Status.PENDING:
-                    self._superseded.setdefault(old.run_id, reason)
-                elif active is not None and active.plan is None:
-                    active.superseded = active.superseded or reason
-                elif active is not None and active.plan is not None:
-                    records = active.live.job_records()
-                    _cancel_superseded(active, active.plan, records, reason, old.run_id)
+                if active is not None:
+                    supersede_active(active, reason, old.run_id)
+                elif old.status is Status.PENDING:
+                    await self._supersede_waiting(old.run_id, reason)
 
-    def _mark_superseded(self, waiting: Sequence[RunRecord]) -> None:
-        """After a restart, the waiting runs that newer waiting runs supersede (the marks
-        were kept in memory). A newer run whose `[skip ci]` is not known yet supersedes
-        nothing (its head commit's message is read when it runs)."""
+    async def _supersede_waiting(self, run_id: str, reason: str) -> None:
+        """Supersede a run waiting for a worker. Its file is not read yet: its mode is taken
+        as its repo's last planned run had it, else the repo's `auto_cancel`. Canceled now
+        when that decides alone (`conservative` and nothing of it started: the whole run),
+        else once planned (`interruptible`: which jobs are is in its file)."""
+        run = await asyncio.to_thread(self.store.get_run, run_id)  # with its jobs (a resume)
+        if run is None or run.status is not Status.PENDING:
+            return
+        mode = self._modes.get(run.repo) or self._repo_mode(run.repo)
+        decided = cancellation_unplanned(mode, run.jobs)
+        if decided is None:
+            self._superseded.setdefault(run_id, reason)
+        elif decided.is_whole_run:
+            await asyncio.to_thread(self._cancel_pending, run_id, reason)
+            log.info("run.superseded", run_id=run_id, reason=reason, jobs="all")
+
+    async def _supersede_after_restart(self, waiting: Sequence[RunRecord]) -> None:
+        """At start, the waiting runs that newer waiting runs supersede (a supersede decided
+        once planned was held in memory). A newer run whose `[skip ci]` is not known yet
+        supersedes nothing (its head commit's message is read when it runs)."""
         for new in waiting:
             if needs_head_message(event_from_trigger(new.trigger)):
                 continue
             for old in older_runs(waiting, new):
-                self._superseded.setdefault(old.run_id, superseded_reason(new.run_id))
+                await self._supersede_waiting(old.run_id, superseded_reason(new.run_id))
 
     def _queue_new(self, run: RunRecord) -> None:
         if run.status is Status.SKIPPED:
@@ -403,7 +411,7 @@ class RunQueue:
                 await ending.wait()
 
     async def _rerun_locked(
-        self, run: RunRecord, job: str, active: _Active | None, *, is_retry: bool
+        self, run: RunRecord, job: str, active: ActiveRun | None, *, is_retry: bool
     ) -> asyncio.Event | None:
         """One attempt of a play or retry, under the lock: None when done, else the event
         that tells the executing run has ended."""
@@ -459,9 +467,7 @@ class RunQueue:
             run = await asyncio.to_thread(self.store.get_run, run_id)
             if run is None or run.status is not Status.PENDING or run_id in self._active:
                 return  # canceled while waiting, taken by someone else, or queued twice
-            repo = self.settings.repo(run.repo)
-            repo_mode = repo.auto_cancel if repo is not None else "conservative"
-            active = _Active(repo_mode=repo_mode, superseded=superseded)
+            active = ActiveRun(repo_mode=self._repo_mode(run.repo), superseded=superseded)
             self._active[run_id] = active
         try:
             final = await self._execute(run, active)
@@ -473,7 +479,7 @@ class RunQueue:
         self.listeners.run_finished(final)
         log.info("run.finished", run_id=run_id, status=str(final.status), reason=final.reason)
 
-    async def _execute(self, run: RunRecord, active: _Active) -> RunRecord:
+    async def _execute(self, run: RunRecord, active: ActiveRun) -> RunRecord:
         """Run `run` (stored `pending`) through the chain and return its final record."""
         claim_run(self.store, run.run_id)
         started_at = self.clock.now()
@@ -508,7 +514,8 @@ class RunQueue:
                 sandbox=job_sandbox(self.settings, repo),
                 executor=self._executor(run, repo),
             )
-            final = await execute_request(request, source, start, _QueueSurface(active, run))
+            surface = QueueSurface(active, run, self._modes)
+            final = await execute_request(request, source, start, surface)
         except ConveyorError as exc:
             # Problems name files inside the worktree: show them relative to the repository.
             reason = str(exc).replace(f"{worktree}/", "")
@@ -591,6 +598,10 @@ class RunQueue:
             raise KeyError(name)
         return repo
 
+    def _repo_mode(self, name: str) -> AutoCancel:
+        repo = self.settings.repo(name)
+        return repo.auto_cancel if repo is not None else "conservative"
+
     def _auth(self, repo: RepoSettings) -> GitAuth | None:
         token = self.settings.secrets.clone_tokens.get(repo.name)
         return GitAuth(repo.provider, token) if token else None
@@ -599,42 +610,6 @@ class RunQueue:
 def _played(trigger: Mapping[str, object]) -> list[str]:
     play = trigger.get("play")
     return [str(job) for job in play] if isinstance(play, list) else []
-
-
-class _QueueSurface:
-    """The run chain's Surface for a queued run: its cancel and live-play handles; what a
-    terminal would show is logged."""
-
-    def __init__(self, active: _Active, run: RunRecord) -> None:
-        self._active = active
-        self._run_id = run.run_id
-
-    def say(self, text: str) -> None:
-        log.warning("run.notice", run_id=self._run_id, text=text)
-
-    @contextlib.asynccontextmanager
-    async def open(self, plan: Plan, started: Started) -> AsyncIterator[RunControls]:
-        active = self._active
-        active.plan = plan
-        if active.superseded is not None:  # superseded before it was planned: decided now
-            _cancel_superseded(active, plan, started.run.jobs, active.superseded, self._run_id)
-        yield RunControls(cancel=active.cancel, live=active.live)
-
-
-def _cancel_superseded(
-    active: _Active, plan: Plan, jobs: Sequence[JobRecord], reason: str, run_id: str
-) -> Cancellation:
-    """Cancel what a newer run supersedes of run `run_id`, planned as `plan` with job
-    records `jobs` (conveyor.supersede), through its engine (the reason is recorded)."""
-    mode = auto_cancel_mode(plan.pipeline, active.repo_mode)
-    decided = cancellation(mode, plan, jobs)
-    if decided.is_whole_run and not active.cancel.is_set():
-        active.live.cancel(reason)
-    elif decided.jobs:
-        active.live.cancel_jobs(decided.jobs, reason)
-    if not decided.is_nothing:
-        log.info("run.superseded", run_id=run_id, reason=reason, jobs=list(decided.jobs) or "all")
-    return decided
 
 
 def job_sandbox(settings: Settings, repo: RepoSettings | None) -> Sandbox:

@@ -134,3 +134,23 @@ async def test_a_delayed_job_canceled_alone_does_not_hold_the_run(tmp_path: Path
         "later": (Status.CANCELED, REASON),
     }
     assert runner.began == ["build"]
+
+
+async def test_a_job_canceled_alone_and_retried_runs_again(tmp_path: Path) -> None:
+    # A person retries the superseded job while the run still executes: it runs.
+    runner, live = TurnRunner(), LiveRun()
+    live.cancel_jobs(("lint", "report"), REASON)
+
+    async def retry() -> None:
+        while "deploy" not in runner.began:
+            await asyncio.sleep(0)
+        assert live.retry("lint")
+
+    async with asyncio.timeout(10):
+        final, _ = await asyncio.gather(_execute(_plan(), tmp_path, live, runner), retry())
+    jobs = {j.name: j for j in final.jobs}
+    assert (jobs["lint"].status, jobs["lint"].reason) == (Status.SUCCESS, None)
+    assert runner.began.count("lint") == 1
+    # The jobs after it that never ran are decided again (engine.resume), as after any retry.
+    assert (jobs["report"].status, jobs["notify"].status) == (Status.SUCCESS, Status.SUCCESS)
+    assert final.status is Status.SUCCESS

@@ -13,16 +13,29 @@ monitor; the figure is the median.
 
 Issue 13 adds the 10,000-target case (`--targets 10000`): the first sync's ratio to the
 floor `ceil(targets / concurrency) x delay` and the monitor's resident memory (VmRSS of this
-process, which holds the monitor, after the first sync, and its peak).
+process, which holds the monitor, after the first sync, and its peak). The monitor runs on
+uvloop, as in `conveyor serve` (`--loop asyncio` for the default loop); `--skip-bare` leaves
+out the httpx baselines (minutes at 10,000 targets). CPU seconds of this process and of the
+fake upstream process are printed per first sync.
+
+`--serve` runs the real server instead: `conveyor serve` (uvloop, SQLite store) watching
+`--targets` targets (interval 30 s, concurrency 64, timeout 8 s) while this process sends
+`GET /api/v1/pipelines/{key}` at `--rate` per second (open loop, keep-alive) and records each
+latency. Reported: the first tick's duration (the server's `sync.tick_finished` event) and its
+ratio to the floor, the server's VmRSS after the first tick and its peak (VmHWM), and the p99
+latency during the first tick (all targets at once), during the second tick (spread over the
+interval by default; `--no-spread`: all at once again) and while idle between them.
 
     .venv/bin/python bench/monitor_sync.py [--targets 1000] [--concurrency 64] [--rounds 3]
-    .venv/bin/python bench/monitor_sync.py --targets 10000 --rounds 3
+    .venv/bin/python bench/monitor_sync.py --targets 10000 --rounds 3 --skip-bare
+    .venv/bin/python bench/monitor_sync.py --targets 10000 --serve [--no-spread]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -30,9 +43,11 @@ import time
 from pathlib import Path
 
 import httpx
+import uvloop
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from tests.fakes.upstreams.scenario import ENV  # noqa: E402
 
@@ -138,8 +153,17 @@ def rss_mb() -> tuple[float, float]:
     return tuple(int(fields[name].split()[0]) / 1024 for name in ("VmRSS", "VmHWM"))  # type: ignore[return-value]
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU of a process so far (this one by default)."""
+    stat = Path(f"/proc/{pid or 'self'}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
+
+CPU: dict[str, list[float]] = {"monitor": [], "fake": []}
+
+
 async def run_monitor(
-    url: str, count: int, concurrency: int
+    url: str, count: int, concurrency: int, fake_pid: int
 ) -> tuple[float, float, dict[str, float], int, float]:
     env = {**ENV, "GITLAB_USER": "x"}
     settings = MonitorSettings.model_validate(
@@ -147,7 +171,10 @@ async def run_monitor(
     )
     monitor = Monitor(settings, env)
     try:
+        own, fake = cpu_seconds(), cpu_seconds(fake_pid)
         first = await monitor.sync_once()
+        CPU["monitor"].append(cpu_seconds() - own)
+        CPU["fake"].append(cpu_seconds(fake_pid) - fake)
         rss, _ = rss_mb()
         before = request_counts(monitor)
         second = await monitor.sync_once()
@@ -166,18 +193,28 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--delay", type=float, default=0.05)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument("--skip-bare", action="store_true")
+    parser.add_argument("--serve", action="store_true")
+    parser.add_argument("--no-spread", action="store_true")
+    parser.add_argument("--rate", type=float, default=200.0)
     args = parser.parse_args()
+    if args.serve:
+        from monitor_sync_serve import main as serve_main
+
+        serve_main(args)
+        return
+    run = uvloop.run if args.loop == "uvloop" else asyncio.run
     fake, url = start_fake(args.delay)
     try:
         requests = bare_requests(url, targets(url, args.targets))
         bare, naive, first, second, rss = [], [], [], [], []
         for _ in range(args.rounds):
-            bare.append(asyncio.run(run_bare(requests, args.concurrency, per_client=8)))
-            naive.append(
-                asyncio.run(run_bare(requests, args.concurrency, per_client=args.concurrency))
-            )
-            one, two, delta, failures, resident = asyncio.run(
-                run_monitor(url, args.targets, args.concurrency)
+            if not args.skip_bare:
+                bare.append(run(run_bare(requests, args.concurrency, per_client=8)))
+                naive.append(run(run_bare(requests, args.concurrency, per_client=args.concurrency)))
+            one, two, delta, failures, resident = run(
+                run_monitor(url, args.targets, args.concurrency, fake.pid)
             )
             assert failures == 0, f"{failures} target fetches failed"
             rss.append(resident)
@@ -187,24 +224,30 @@ def main() -> None:
         fake.terminate()
         fake.wait()
     floor = -(-args.targets // args.concurrency) * args.delay
-    b, f, s = statistics.median(bare), statistics.median(first), statistics.median(second)
+    f, s = statistics.median(first), statistics.median(second)
     print(
         f"targets={args.targets} concurrency={args.concurrency} "
-        f"upstream delay={args.delay * 1000:.0f} ms"
+        f"upstream delay={args.delay * 1000:.0f} ms, loop={args.loop}"
     )
     print(f"theoretical floor (ceil(targets/concurrency) x delay): {floor:.2f} s")
-    print(
-        f"bare httpx, same GETs:       {b:.2f} s  (rounds: {', '.join(f'{x:.2f}' for x in bare)})"
-    )
-    n = statistics.median(naive)
-    print(
-        f"bare httpx, one client:      {n:.2f} s  (rounds: {', '.join(f'{x:.2f}' for x in naive)})"
-    )
+    if bare:
+        b, n = statistics.median(bare), statistics.median(naive)
+        rounds = ", ".join(f"{x:.2f}" for x in bare)
+        print(f"bare httpx, same GETs:       {b:.2f} s  (rounds: {rounds})")
+        rounds = ", ".join(f"{x:.2f}" for x in naive)
+        print(f"bare httpx, one client:      {n:.2f} s  (rounds: {rounds})")
     print(
         f"monitor first sync:          {f:.2f} s  (rounds: {', '.join(f'{x:.2f}' for x in first)})"
     )
-    print(f"ratio monitor / bare:        {f / b:.2f}")
+    if bare:
+        print(f"ratio monitor / bare:        {f / b:.2f}")
     print(f"ratio monitor / floor:       {f / floor:.2f}")
+    per_fetch = {name: statistics.median(v) / args.targets * 1000 for name, v in CPU.items()}
+    print(
+        f"CPU per first sync: monitor {statistics.median(CPU['monitor']):.2f} s "
+        f"({per_fetch['monitor']:.3f} ms per target), fake upstream "
+        f"{statistics.median(CPU['fake']):.2f} s ({per_fetch['fake']:.3f} ms per request)"
+    )
     print(
         f"memory: RSS after the first sync {max(rss):.0f} MB, peak {rss_mb()[1]:.0f} MB "
         "(this process: monitor, bare baselines, Python)"

@@ -29,8 +29,12 @@ def format_ts(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is None:
         raise ValueError("naive datetime: conveyor only handles aware UTC datetimes")
-    utc = value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    u = value.astimezone(UTC)
+    # Fields rather than strftime: half the time, and the monitor formats thousands a tick.
+    return (
+        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+        f".{u.microsecond // 1000:03d}Z"
+    )
 
 
 def parse_ts(text: str | None) -> datetime | None:

@@ -1,8 +1,8 @@
 """The monitor cache: immutable entries keyed `repo@branch`, their JSON serialized once.
 
 `CacheEntry` holds validated pipelines, the target's health figures (`monitor.health`,
-computed when its history changed) and two pre-serialized bodies (as fetched, and marked
-stale for when it outlives `monitor.ttl`); `Cache` maps keys to entries and keeps the list
+computed when its history changed) and its pre-serialized body (as fetched; marked stale
+when it outlives `monitor.ttl`); `Cache` maps keys to entries and keeps the list
 bodies (all, and per provider) ready, so a request handler only looks up bytes. Only the
 allow-listed fields of DESIGN's entry shape are ever serialized. Snapshots for the store
 are the same JSON. Pure apart from the injected clock: no I/O.
@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 RESTORED_ERROR = "not refreshed since restart"
+_FRESH, _STALE = b'"stale":false', b'"stale":true'
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,13 @@ class CacheEntry:
     is_stale: bool
     health: Health
     body: bytes
-    stale_body: bytes
+
+    @property
+    def stale_body(self) -> bytes:
+        """The body marked stale, made when asked (an entry outlives the ttl rarely; keeping
+        both bodies cost 20 MB at 10,000 targets). The one `"stale":false` in the body is the
+        entry's own: within a JSON string every quote is escaped."""
+        return self.body if self.is_stale else self.body.replace(_FRESH, _STALE, 1)
 
     @property
     def latest(self) -> PipelineView | None:
@@ -114,11 +121,8 @@ def make_entry(
         is_stale,
         health,
         b"",
-        b"",
     )
-    body = orjson.dumps(entry_to_dict(entry))
-    stale_body = body if is_stale else orjson.dumps(entry_to_dict(entry, stale=True))
-    return replace(entry, body=body, stale_body=stale_body)
+    return replace(entry, body=orjson.dumps(entry_to_dict(entry)))
 
 
 def with_health(entry: CacheEntry, health: Health) -> CacheEntry:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -19,6 +20,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from conveyor.model import Status
+from conveyor.monitor.cache import CacheEntry
 from conveyor.monitor.health import Health, seconds_since
 
 __all__ = ["MonitorMetrics"]
@@ -29,25 +31,10 @@ class MonitorMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._gates: _GateCollector | None = None
         self._health: _HealthCollector | None = None
+        self._entries: _EntryCollector | None = None
+        # (provider, code) -> requests counter child; (provider, "") -> rate-limit gauge child
+        self._children: dict[tuple[str, str], Any] = {}
         r = self.registry
-        self.pipeline_status = Gauge(
-            "conveyor_pipeline_status",
-            "1 for the status of the target's latest pipeline, 0 for the others",
-            ["key", "provider", "status"],
-            registry=r,
-        )
-        self.pipeline_duration = Gauge(
-            "conveyor_pipeline_last_duration_seconds",
-            "Duration of the target's latest finished pipeline",
-            ["key", "provider"],
-            registry=r,
-        )
-        self.entry_stale = Gauge(
-            "conveyor_monitor_entry_stale",
-            "1 when the target's entry is stale",
-            ["key"],
-            registry=r,
-        )
         self.last_sync = Gauge(
             "conveyor_monitor_last_sync_timestamp_seconds", "End of the last sync tick", registry=r
         )
@@ -110,24 +97,26 @@ class MonitorMetrics:
             self._health = _HealthCollector(healths, providers, clock)
             self.registry.register(self._health)
 
+    def watch_entries(self, entries: Callable[[], Iterable[CacheEntry]]) -> None:
+        """Export each cache entry's latest status, last duration and staleness, read at
+        scrape time (the entries are the truth; a sync records nothing for them)."""
+        if self._entries is None:
+            self._entries = _EntryCollector(entries)
+            self.registry.register(self._entries)
+
     def record_response(self, provider: str, code: str, headers: Mapping[str, str]) -> None:
-        self.upstream_requests.labels(provider, code).inc()
+        # labels() costs microseconds (validation, a lock): children are looked up once.
+        counter = self._children.get((provider, code))
+        if counter is None:
+            counter = self.upstream_requests.labels(provider, code)
+            self._children[(provider, code)] = counter
+        counter.inc()
         remaining = headers.get("x-ratelimit-remaining") or headers.get("ratelimit-remaining")
         if remaining is not None and remaining.strip().isascii() and remaining.strip().isdigit():
-            self.rate_limit_remaining.labels(provider).set(int(remaining))
-
-    def record_pipelines(
-        self,
-        key: str,
-        provider: str,
-        statuses: Iterable[Status],
-        latest: Status | None,
-        duration_s: float | None,
-    ) -> None:
-        for status in statuses:
-            self.pipeline_status.labels(key, provider, str(status)).set(int(status == latest))
-        if duration_s is not None:
-            self.pipeline_duration.labels(key, provider).set(duration_s)
+            gauge = self._children.get((provider, ""))
+            if gauge is None:
+                gauge = self._children[(provider, "")] = self.rate_limit_remaining.labels(provider)
+            gauge.set(int(remaining))
 
 
 class _GateCollector(Collector):
@@ -226,3 +215,45 @@ class _HealthCollector(Collector):
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
+
+
+class _EntryCollector(Collector):
+    """From the cache entries, at scrape time: `conveyor_pipeline_status{key,provider,status}`
+    (1 for the latest pipeline's status, 0 for the others; absent without pipelines),
+    `conveyor_pipeline_last_duration_seconds{key,provider}` (the newest pipeline with a
+    duration) and `conveyor_monitor_entry_stale{key}`."""
+
+    def __init__(self, entries: Callable[[], Iterable[CacheEntry]]) -> None:
+        self.entries = entries
+
+    def collect(self) -> Iterator[Metric]:
+        status = GaugeMetricFamily(
+            "conveyor_pipeline_status",
+            "1 for the status of the target's latest pipeline, 0 for the others",
+            labels=["key", "provider", "status"],
+        )
+        duration = GaugeMetricFamily(
+            "conveyor_pipeline_last_duration_seconds",
+            "Duration of the target's latest finished pipeline",
+            labels=["key", "provider"],
+        )
+        stale = GaugeMetricFamily(
+            "conveyor_monitor_entry_stale", "1 when the target's entry is stale", labels=["key"]
+        )
+        for entry in self.entries():
+            stale.add_metric([entry.key], int(entry.is_stale))
+            latest = entry.latest
+            if latest is None:
+                continue
+            for word in _STATUS_WORDS:
+                status.add_metric([entry.key, entry.provider, word], int(word == latest.status))
+            finished = next((p for p in entry.pipelines if p.duration_s is not None), None)
+            if finished is not None and finished.duration_s is not None:
+                duration.add_metric([entry.key, entry.provider], finished.duration_s)
+        yield from (status, duration, stale)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+
+_STATUS_WORDS = tuple(str(s) for s in Status)

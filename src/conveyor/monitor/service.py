@@ -7,8 +7,11 @@ starts the loop; after each tick or event fetch the history's new or changed pip
 written in one batch off the event loop (`_save_history`); `stop()` ends it and
 closes the HTTP client. `refresh(target)` fetches one target at once (upstream webhooks).
 The loop runs ticks one after another, so a slow tick is never doubled: a due tick that
-falls inside a running one is skipped. `sync_once()` joins a tick already running rather
-than starting a second. Request handlers only read `cache`.
+falls inside a running one is skipped. The first tick fetches every target as fast as
+`concurrency` allows; later ones spread their fetches over most of the interval
+(`monitor.spread`), which keeps the upstream request rate and the server's CPU flat.
+`sync_once()` joins a tick already running rather than starting a second. Request handlers
+only read `cache`.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from conveyor.monitor.refresh import Refresh, Refresher
 from conveyor.monitor.sync import Syncer, TickReport
 from conveyor.monitor.upstream import Upstream, open_monitor_client, retry_policy
 from conveyor.monitor.validate import Invalid
-from conveyor.outbound.client import OutboundClient
+from conveyor.outbound.base import HttpClient
 from conveyor.settings.monitor import MonitorSettings, Target, resolve_targets
 from conveyor.store.base import MonitorHistory, MonitorSnapshot, MonitorSnapshots
 
@@ -41,6 +44,7 @@ __all__ = ["NOT_FETCHED", "Monitor", "MonitorStore"]
 
 log = structlog.get_logger(__name__)
 NOT_FETCHED = "not fetched yet"
+HISTORY_CHUNK = 2000  # history records per store write
 
 
 class MonitorStore(MonitorSnapshots, MonitorHistory, Protocol):
@@ -72,6 +76,7 @@ class Monitor:
         self._history_lock = asyncio.Lock()
         self.metrics.watch_health(self.history.healths, self._providers_by_key(), clock)
         self.cache = Cache(ttl_s=settings.ttl, clock=clock)
+        self.metrics.watch_entries(self.cache.entries)
         self.cache.load(
             make_entry(
                 provider=t.provider,
@@ -85,7 +90,7 @@ class Monitor:
             for t in self.targets
         )
         self.last_report: TickReport | None = None
-        self._client: OutboundClient | None = None
+        self._client: HttpClient | None = None
         self._providers: dict[str, Provider] = {}
         self._syncer: Syncer | None = None
         self._refresher: Refresher | None = None
@@ -152,10 +157,11 @@ class Monitor:
             self._client = None
             self._syncer = None
 
-    async def sync_once(self) -> TickReport:
-        """Run one tick, or wait for the one already running."""
+    async def sync_once(self, *, spread_s: float = 0.0) -> TickReport:
+        """Run one tick (its fetches spread over `spread_s`), or wait for the one already
+        running."""
         if self._tick is None or self._tick.done():
-            self._tick = asyncio.create_task(self._ensure_syncer().tick())
+            self._tick = asyncio.create_task(self._ensure_syncer().tick(spread_s=spread_s))
         report = await asyncio.shield(self._tick)
         self.last_report = report
         await self._save_history()
@@ -191,18 +197,28 @@ class Monitor:
             raise
         log.info("monitor.retry_requested", provider=target.provider, target=key)
 
+    def spread_s(self) -> float:
+        """How long a tick after the first spreads its fetches (`monitor.spread`): three
+        quarters of the interval, ending at least `timeout` before the next tick."""
+        if not self.settings.spread:
+            return 0.0
+        interval = self.settings.interval
+        return max(0.0, min(0.75 * interval, interval - self.settings.timeout))
+
     async def _run_loop(self) -> None:
         interval = self.settings.interval
         rng = random.Random()  # noqa: S311 - tick jitter, not cryptography
+        spread_s = 0.0  # the first tick fetches everything at once: nothing is known yet
         while True:
             started = asyncio.get_running_loop().time()
             try:
-                await self.sync_once()
+                await self.sync_once(spread_s=spread_s)
             except Exception:  # the loop must outlive any one tick's bug
                 log.error("monitor.tick_crashed", exc_info=True)
             elapsed = asyncio.get_running_loop().time() - started
             # Skip due ticks that fell inside this one instead of running them back to back.
             delay = interval - (elapsed % interval) + rng.uniform(0, self.settings.jitter)
+            spread_s = self.spread_s()
             await asyncio.sleep(delay)
 
     async def _restore_snapshots(self) -> None:
@@ -247,21 +263,25 @@ class Monitor:
         log.info("monitor.history_restored", pipelines=count)
 
     async def _save_history(self) -> None:
-        """Write the history's new or changed pipelines in one transaction, off the event
-        loop; one write at a time, in order. A failed write queues them again."""
+        """Write the history's new or changed pipelines off the event loop, a transaction per
+        chunk; one write at a time, in order. A failed write queues the rest again."""
         if self.store is None:
             return
         async with self._history_lock:
             pending = self.history.take_pending()
-            if not pending:
-                return
-            try:
-                await asyncio.to_thread(
-                    self.store.save_history, pending, keep=self.settings.history_limit
-                )
-            except StoreError as exc:
-                self.history.give_back(pending)
-                log.warning("monitor.history_unsaved", pipelines=len(pending), error=str(exc))
+            # In chunks: a first sync of 10,000 targets queues 50,000 records, whose
+            # statement parameters at once would add tens of MB to the server's peak.
+            for start in range(0, len(pending), HISTORY_CHUNK):
+                chunk = pending[start : start + HISTORY_CHUNK]
+                try:
+                    await asyncio.to_thread(
+                        self.store.save_history, chunk, keep=self.settings.history_limit
+                    )
+                except StoreError as exc:
+                    left = pending[start:]
+                    self.history.give_back(left)
+                    log.warning("monitor.history_unsaved", pipelines=len(left), error=str(exc))
+                    return
 
     async def _save_snapshots(self) -> None:
         if self.store is None:

@@ -19,8 +19,7 @@ from datetime import datetime
 import structlog
 
 from conveyor.errors import UpstreamError
-from conveyor.model import Status
-from conveyor.monitor.cache import Cache, CacheEntry, make_entry
+from conveyor.monitor.cache import Cache, make_entry
 from conveyor.monitor.health import NO_HEALTH
 from conveyor.monitor.history import History
 from conveyor.monitor.metrics import MonitorMetrics
@@ -76,13 +75,28 @@ class Syncer:
         self._locks: dict[str, asyncio.Lock] = {}
         self._refresh_gate = asyncio.Semaphore(concurrency)  # event refreshes, all targets
 
-    async def tick(self) -> TickReport:
+    async def tick(self, *, spread_s: float = 0.0) -> TickReport:
+        """Fetch every target once: `concurrency` workers take the targets in order. With
+        `spread_s`, target i is not started before i/len(targets) of it has passed since
+        the tick began (the fetches spread evenly over it); else each as soon as a worker
+        is free."""
         started = time.perf_counter()
         failures: dict[str, tuple[str, str]] = {}
-        gate = asyncio.Semaphore(self.concurrency)
+        loop = asyncio.get_running_loop()
+        begun = loop.time()
+        step_s = spread_s / len(self.targets) if self.targets else 0.0
+        queue = enumerate(self.targets)  # shared by the workers: each takes the next one
+
+        async def work() -> None:
+            for index, target in queue:
+                wait_s = begun + index * step_s - loop.time()
+                if wait_s > 0:
+                    await asyncio.sleep(wait_s)
+                await self._sync_target(target, failures)
+
         async with asyncio.TaskGroup() as group:
-            for target in self.targets:
-                group.create_task(self._sync_gated(gate, target, failures))
+            for _ in range(min(self.concurrency, len(self.targets))):
+                group.create_task(work())
         self.cache.publish()
         duration_s = time.perf_counter() - started
         self.metrics.sync_duration.set(duration_s)
@@ -98,14 +112,9 @@ class Syncer:
     async def refresh(self, target: Target) -> None:
         """Fetch one target now (an upstream event said it changed) and publish the lists.
         Its failure only touches its entry, as in a tick."""
-        await self._sync_gated(self._refresh_gate, target, {})
+        async with self._refresh_gate:
+            await self._sync_target(target, {})
         self.cache.publish()
-
-    async def _sync_gated(
-        self, gate: asyncio.Semaphore, target: Target, failures: dict[str, tuple[str, str]]
-    ) -> None:
-        async with gate:
-            await self._sync_target(target, failures)
 
     async def _sync_target(self, target: Target, failures: dict[str, tuple[str, str]]) -> None:
         # One fetch per target at a time (tick or event refresh): a slower, older answer
@@ -162,8 +171,6 @@ class Syncer:
                 target=target.key,
                 count=fetched.dropped,
             )
-        self.metrics.entry_stale.labels(target.key).set(0)
-        self._record_pipelines(entry)
 
     def _fail(
         self, target: Target, kind: str, reason: str, failures: dict[str, tuple[str, str]]
@@ -183,22 +190,10 @@ class Syncer:
             )
         )
         self.metrics.sync_errors.labels(target.key, kind).inc()
-        self.metrics.entry_stale.labels(target.key).set(1)
         log.warning(
             "sync.target_failed",
             provider=target.provider,
             target=target.key,
             kind=kind,
             error=reason,
-        )
-
-    def _record_pipelines(self, entry: CacheEntry) -> None:
-        latest = entry.latest
-        finished = next((p for p in entry.pipelines if p.duration_s is not None), None)
-        self.metrics.record_pipelines(
-            entry.key,
-            entry.provider,
-            tuple(Status),
-            latest.status if latest else None,
-            finished.duration_s if finished else None,
         )

@@ -1,12 +1,13 @@
 """The monitor's calls to GitLab, GitHub and Jenkins: every one goes through `Upstream.request`.
 
-Owns: what the monitor adds to the outbound client (conveyor.outbound, which owns timeouts,
-the body cap, redirects and cookies): JSON decoding, mapping answers onto the sanitized
-UpstreamError tree (`upstream 502`, `rate limited until …`, `invalid JSON`, and the client's
-`timeout after 8s`, `connection failed`, `response too large`), rate-limit gates per
-upstream (no request is sent while a gate is closed), safe retries (idempotent GETs on
-502/503/504 and broken connections only, through outbound.retry), and counting requests by
-provider and code. It never logs or raises a header value, a URL with a token, or a raw body.
+Owns: what the monitor adds to the outbound client (conveyor.outbound's Http11Client, which
+owns timeouts, the body cap, redirects and cookies): JSON decoding, mapping answers onto the
+sanitized UpstreamError tree (`upstream 502`, `rate limited until …`, `invalid JSON`, and
+the client's `timeout after 8s`, `connection failed`, `response too large`), rate-limit
+gates per upstream (no request is sent while a gate is closed), safe retries (idempotent
+GETs on 502/503/504 and broken connections only, through outbound.retry), and counting
+requests by provider and code. It never logs or raises a header value, a URL with a token,
+or a raw body.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-import httpx
 import orjson
 
 from conveyor.errors import (
@@ -30,13 +30,14 @@ from conveyor.errors import (
     UpstreamUnreachable,
 )
 from conveyor.outbound.base import ClientPolicy, HttpClient, Reply
-from conveyor.outbound.client import OutboundClient
+from conveyor.outbound.http11 import Http11Client
 from conveyor.outbound.retry import RetryPolicy, parse_retry_after, retry_call
 
 __all__ = [
     "JsonReply",
     "Upstream",
     "format_reset",
+    "monitor_policy",
     "open_monitor_client",
     "rate_limit_reset",
     "retry_policy",
@@ -61,23 +62,22 @@ class JsonReply:
     cookies: tuple[str, ...] = ()
 
 
-def open_monitor_client(
-    slots: int,
-    *,
-    timeout_s: float,
-    max_body_bytes: int,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> OutboundClient:
-    """The monitor's client: `slots` requests in flight, no redirects (one could carry a
-    token elsewhere), the environment's proxy settings ignored (targets are named hosts)."""
-    policy = ClientPolicy(
+def monitor_policy(slots: int, *, timeout_s: float, max_body_bytes: int) -> ClientPolicy:
+    """`slots` requests in flight, no redirects (one could carry a token elsewhere), the
+    environment's proxy settings ignored (targets are named hosts)."""
+    return ClientPolicy(
         timeout_s=timeout_s,
         max_body_bytes=max_body_bytes,
         max_redirects=0,
         slots=slots,
         trust_env=False,
     )
-    return OutboundClient(policy, transport=transport)
+
+
+def open_monitor_client(slots: int, *, timeout_s: float, max_body_bytes: int) -> HttpClient:
+    """The monitor's client under `monitor_policy`: the lean Http11Client (a sync of 10,000
+    targets is CPU-bound on the HTTP client; docs/benchmarks.md)."""
+    return Http11Client(monitor_policy(slots, timeout_s=timeout_s, max_body_bytes=max_body_bytes))
 
 
 def retry_policy(timeout_s: float, wait_s: float) -> RetryPolicy:

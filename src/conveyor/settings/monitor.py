@@ -125,6 +125,10 @@ class MonitorSettings(BaseModel):
     hook_min_gap: float = Field(
         default=0.5, ge=0, description="seconds between two event refreshes of one target"
     )
+    spread: bool = Field(
+        default=True,
+        description="spread each tick's fetches after the first over most of the interval",
+    )
     history_limit: int = Field(
         default=20,
         ge=1,

@@ -278,3 +278,20 @@ async def test_cctray_lists_every_target(fake: FakeUpstream) -> None:
         projects["group/other@main"]["activity"],
         projects["group/other@main"]["lastBuildStatus"],
     ) == ("Sleeping", "Success")
+
+
+async def test_a_spread_tick_starts_its_targets_evenly_over_the_spread(
+    fake: FakeUpstream,
+) -> None:
+    monitor = _monitor(fake, interval=30, timeout=8)
+    try:
+        assert monitor.spread_s() == 22.0  # 3/4 of the interval, ending a timeout before
+        burst = await monitor.sync_once()
+        spread = await monitor.sync_once(spread_s=0.8)
+    finally:
+        await monitor.stop()
+    # Four targets: the last one starts 3/4 of the way, at 0.6 s; a burst takes no wait.
+    assert burst.duration_s < 0.6 <= spread.duration_s
+    assert not spread.failures
+    unspread = _monitor(fake, interval=30, spread=False)
+    assert unspread.spread_s() == 0.0

@@ -1,5 +1,6 @@
-"""One HttpClient conformance suite (conveyor.outbound.base), run against OutboundClient over
-a real loopback HTTP server (tests/fakes/upstreams/server.py) and against the scripted fake
+"""One HttpClient conformance suite (conveyor.outbound.base), run against OutboundClient and
+Http11Client over a real loopback HTTP server (tests/fakes/upstreams/server.py) and against
+the scripted fake
 (tests/fakes/http_client.py), so callers' tests that use the fake see what production sees:
 answers returned as they are, the body cap, the redirect limit, the deadline, unreachable
 upstreams, Retry-After (seconds and HTTP-date), cookies kept by no one."""
@@ -21,6 +22,7 @@ from conveyor.errors import (
 )
 from conveyor.outbound.base import ClientPolicy, HttpClient
 from conveyor.outbound.client import OutboundClient
+from conveyor.outbound.http11 import Http11Client
 from tests.fakes.http_client import ScriptedHttpClient
 from tests.fakes.upstreams.server import Answer, HttpServer, Request
 
@@ -62,12 +64,12 @@ def answer(request: Request) -> Answer:
 OpenClient = Callable[[ClientPolicy], Awaitable[tuple[HttpClient, str]]]
 
 
-@pytest.fixture(params=["outbound", "fake"])
+@pytest.fixture(params=["outbound", "http11", "fake"])
 async def open_client(request: pytest.FixtureRequest) -> AsyncIterator[OpenClient]:
     """`await open_client(policy)` -> (client, base URL); everything closed afterwards."""
     clients: list[HttpClient] = []
     server: HttpServer | None = None
-    if request.param == "outbound":
+    if request.param != "fake":
 
         async def handle(sent: Request) -> Answer:
             return answer(sent)
@@ -78,9 +80,13 @@ async def open_client(request: pytest.FixtureRequest) -> AsyncIterator[OpenClien
         base = "http://fake.test"
 
     async def make(policy: ClientPolicy) -> tuple[HttpClient, str]:
-        client: HttpClient = (
-            OutboundClient(policy) if server is not None else ScriptedHttpClient(policy, answer)
-        )
+        client: HttpClient
+        if request.param == "outbound":
+            client = OutboundClient(policy)
+        elif request.param == "http11":  # uses no proxy: refuses a policy that trusts the env
+            client = Http11Client(replace(policy, trust_env=False))
+        else:
+            client = ScriptedHttpClient(policy, answer)
         clients.append(client)
         return client, base
 

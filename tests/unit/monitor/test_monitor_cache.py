@@ -127,3 +127,11 @@ def test_snapshot_round_trip_is_stale_until_refreshed() -> None:
 def test_snapshot_that_is_not_an_entry_is_invalid(data: bytes) -> None:
     with pytest.raises(Invalid):
         entry_from_snapshot(MonitorSnapshot("r@b", "gitlab", data, T0))
+
+
+def test_stale_body_marks_only_the_entry_itself_stale() -> None:
+    tricky = '"stale":false'
+    entry = _entry(repo=f"g/{tricky}")
+    marked = orjson.loads(entry.stale_body)
+    assert (marked["stale"], marked["repo"]) == (True, f"g/{tricky}")
+    assert {**orjson.loads(entry.body), "stale": True} == marked

@@ -1,6 +1,6 @@
-"""The monitor's upstream calls over the real outbound client and httpx.MockTransport (in
-memory): failures become sanitized UpstreamErrors, rate limits close a gate, safe GETs are
-retried, bodies are capped."""
+"""The monitor's upstream calls (typed against the HttpClient protocol) over OutboundClient and
+httpx.MockTransport (in memory): failures become sanitized UpstreamErrors, rate limits close
+a gate, safe GETs are retried, bodies are capped."""
 
 from __future__ import annotations
 
@@ -17,16 +17,16 @@ from conveyor.errors import (
     UpstreamRateLimited,
     UpstreamTimeout,
 )
-from conveyor.monitor.upstream import Upstream, open_monitor_client, rate_limit_reset, retry_policy
+from conveyor.monitor.upstream import Upstream, monitor_policy, rate_limit_reset, retry_policy
+from conveyor.outbound.client import OutboundClient
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def _upstream(handler: Callable[[httpx.Request], httpx.Response]) -> tuple[Upstream, list[str]]:
     codes: list[str] = []
-    client = open_monitor_client(
-        2, timeout_s=8, max_body_bytes=4096, transport=httpx.MockTransport(handler)
-    )
+    policy = monitor_policy(2, timeout_s=8, max_body_bytes=4096)
+    client = OutboundClient(policy, transport=httpx.MockTransport(handler))
     upstream = Upstream(
         client,
         clock=lambda: NOW,

@@ -1,0 +1,162 @@
+"""The `--serve` case of bench/monitor_sync.py (issue 13): `conveyor serve` watching 10,000
+targets, its first tick (all at once) and second tick (spread over the interval, or all at
+once with `--no-spread`), its memory, and `GET /api/v1/pipelines/{key}` latency during each
+tick and while idle between them, probed from this process at a fixed rate.
+
+Tick boundaries come from the server's own `sync.tick_finished` events (end time and
+duration); a probe request belongs to a tick when it was sent inside it. "Idle" is the window
+from 5 s after the first tick ended (the history and snapshot writes that follow it) to the
+second tick's start. Not meant to be run on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import uvloop
+from monitor_api import start_serve
+from monitor_sync import start_fake
+
+from conveyor.outbound.base import ClientPolicy
+from conveyor.outbound.http11 import Http11Client
+
+__all__ = ["main"]
+
+INTERVAL_S = 30
+
+
+def write_config(root: Path, url: str, count: int, concurrency: int, spread: bool) -> Path:
+    blocks = [
+        "[server]\npublic_read = true\n\n[monitor]\n"
+        f"interval = {INTERVAL_S}\njitter = 0\ntimeout = 8\nconcurrency = {concurrency}\n"
+        f"spread = {'true' if spread else 'false'}\n"
+    ]
+    for n in range(count):
+        provider = ("gitlab", "github", "jenkins")[n % 3]
+        creds = f'token_env = "{provider.upper()}_TOKEN"\n'
+        if provider == "jenkins":
+            creds += 'user_env = "JENKINS_USER"\n'
+        blocks.append(
+            f'[[monitor.targets]]\nprovider = "{provider}"\nrepo = "team{n % 7}/app{n}"\n'
+            f'url = "{url}"\n{creds}'
+        )
+    path = root / "conveyor.toml"
+    path.write_text("\n".join(blocks), encoding="utf-8")
+    return path
+
+
+def ticks(log: Path) -> list[tuple[float, float]]:
+    """(start, end) wall-clock times of the finished ticks, from the server's JSON log."""
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        if '"sync.tick_finished"' not in line:
+            continue
+        event = json.loads(line)
+        end = _epoch(event["timestamp"])
+        found.append((end - float(event["duration_s"]), end))
+    return found
+
+
+def _epoch(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    fields = dict(line.split(":", 1) for line in status)
+    return tuple(int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM"))  # type: ignore[return-value]
+
+
+async def probe(url: str, rate: float, until: asyncio.Event) -> list[tuple[float, float]]:
+    """GET `url` every 1/rate s (open loop: a slow answer does not delay the next one);
+    (wall time sent, latency s) of each answer."""
+    client = Http11Client(ClientPolicy(timeout_s=10, max_body_bytes=10**6, trust_env=False,
+                                       slots=64))  # fmt: skip
+    seen: list[tuple[float, float]] = []
+
+    async def one() -> None:
+        sent_wall, started = time.time(), time.perf_counter()
+        reply = await client.request("GET", url)
+        if reply.status_code == 200:
+            seen.append((sent_wall, time.perf_counter() - started))
+
+    tasks: set[asyncio.Task[None]] = set()
+    loop = asyncio.get_running_loop()
+    next_at = loop.time()
+    while not until.is_set():
+        task = asyncio.create_task(one())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        next_at += 1 / rate
+        await asyncio.sleep(max(0.0, next_at - loop.time()))
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await client.aclose()
+    return seen
+
+
+def p99_ms(samples: list[tuple[float, float]], start: float, end: float) -> tuple[float, int]:
+    chosen = sorted(lat for at, lat in samples if start <= at <= end)
+    if len(chosen) < 20:
+        return float("nan"), len(chosen)
+    return statistics.quantiles(chosen, n=100)[98] * 1000, len(chosen)
+
+
+async def measure(args: argparse.Namespace) -> None:
+    fake, url = start_fake(args.delay)
+    root = Path(tempfile.mkdtemp(prefix="conveyor-bench-"))
+    config = write_config(root, url, args.targets, args.concurrency, not args.no_spread)
+    log = root / "serve.log"
+    child, port = start_serve(config, root / "home", log)
+    stop = asyncio.Event()
+    try:
+        prober = asyncio.create_task(
+            probe(f"http://127.0.0.1:{port}/api/v1/pipelines/team0/app0@main", args.rate, stop)
+        )
+        rss_after_first = 0.0
+        deadline = time.monotonic() + 300
+        while len(ticks(log)) < 2:
+            assert time.monotonic() < deadline, "the server did not finish two ticks"
+            if len(ticks(log)) == 1 and not rss_after_first:
+                rss_after_first = memory_mb(child.pid)[0]
+            await asyncio.sleep(0.25)
+        _, peak = memory_mb(child.pid)
+        stop.set()
+        samples = await prober
+    finally:
+        child.terminate()
+        child.wait()
+        fake.terminate()
+        fake.wait()
+    (first_start, first_end), (second_start, second_end) = ticks(log)[:2]
+    floor = -(-args.targets // args.concurrency) * args.delay
+    first_s, second_s = first_end - first_start, second_end - second_start
+    spread = "all at once" if args.no_spread else "spread"
+    during_first, n1 = p99_ms(samples, first_start, first_end)
+    idle, n0 = p99_ms(samples, first_end + 5, second_start)
+    during_second, n2 = p99_ms(samples, second_start, second_end)
+    print(
+        f"conveyor serve, {args.targets} targets, concurrency {args.concurrency}, "
+        f"upstream delay {args.delay * 1000:.0f} ms, interval {INTERVAL_S} s"
+    )
+    print(f"first tick (all at once): {first_s:.2f} s = x{first_s / floor:.2f} of the "
+          f"{floor:.2f} s floor ({args.targets / first_s:.0f} upstream requests/s)")  # fmt: skip
+    print(f"second tick ({spread}): {second_s:.2f} s "
+          f"({args.targets / second_s:.0f} upstream requests/s)")  # fmt: skip
+    print(f"server memory: VmRSS {rss_after_first:.0f} MB after the first tick, "
+          f"peak (VmHWM) {peak:.0f} MB")  # fmt: skip
+    print(f"GET p99 at {args.rate:.0f}/s: idle {idle:.2f} ms ({n0} requests), during the "
+          f"first tick {during_first:.2f} ms (x{during_first / idle:.2f}, {n1}), during "
+          f"the second tick ({spread}) {during_second:.2f} ms "
+          f"(x{during_second / idle:.2f}, {n2})")  # fmt: skip
+
+
+def main(args: argparse.Namespace) -> None:
+    uvloop.run(measure(args))

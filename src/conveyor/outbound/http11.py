@@ -182,11 +182,12 @@ class Http11Client:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         json: object = None,
+        content: bytes | None = None,
     ) -> Reply:
         policy = self._policy
         if params:
             url += ("&" if "?" in url else "?") + urlencode(params)
-        body = b"" if json is None else orjson.dumps(json)
+        body = orjson.dumps(json) if json is not None else content or b""
         sent = dict(_checked(headers or {}))
         if json is not None:
             sent["Content-Type"] = "application/json"

@@ -234,7 +234,8 @@ class Http11Client:
         target = quote(parts.path or "/", safe=_SAFE_PATH)
         if parts.query:
             target += "?" + quote(parts.query, safe=_SAFE_PATH + "?")
-        host = parts.hostname if origin[2] == _DEFAULT_PORTS[origin[0]] else parts.netloc
+        name = f"[{origin[1]}]" if ":" in origin[1] else origin[1]  # an IPv6 address
+        host = name if origin[2] == _DEFAULT_PORTS[origin[0]] else f"{name}:{origin[2]}"
         lines = [f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n", self._extra]
         lines += [f"{k}: {v}\r\n" for k, v in headers.items()]
         if body or method in ("POST", "PUT", "PATCH"):

@@ -13,14 +13,16 @@ from nothing, and it is not free: `setsid` (each new session is also a new sched
 autogroup where those are on, Linux's default) measured +1.4 ms per bare step and +5 to 7 ms
 per sandboxed step on a loaded machine (docs/benchmarks.md, the sandbox's figure).
 
-Why not `loop.subprocess_exec`: under uvloop (what `conveyor serve` runs on) it leaves
-inheritable duplicates of the child's own stream ends (its /dev/null and both pipe ends)
-open across the exec, so every job held copies of its own output pipes; the standard loop
-would need a child watcher besides. Here the same code runs on both loops.
+Why not `loop.subprocess_exec`: uvloop (what `conveyor serve` runs on) makes the child's
+stream ends (a socketpair end per output, its /dev/null) and its exec-error pipe inheritable
+for the spawn; libuv dup2s them onto 0, 1 and 2, but the originals stay open across the exec
+and nothing closes any other descriptor (uvloop has no `close_fds`), so every job held
+copies of its own streams. The standard loop would need a child watcher besides. Here the
+same code runs on both loops.
 
 The receiver is anything with `pipe_data_received(fd, data)`, `pipe_connection_lost(fd,
-exc)` and `process_exited()` (the runner's step protocol). This module decides nothing about
-groups, deadlines or output lines (runner.py).
+exc)` and `process_exited()` (the runner's step protocol). This module does not signal,
+time out or read lines (runner.py).
 """
 
 from __future__ import annotations

@@ -462,10 +462,11 @@ async def _settle(protocol: _StepProtocol) -> None:
 
 @contextlib.contextmanager
 def pidfd_child_watcher() -> Iterator[None]:
-    """On Python 3.11, asyncio's default child watcher starts a thread per process (one per
-    step), and each start waits for that thread to get the GIL: milliseconds per job on a
-    busy machine. A pidfd watcher (Linux ≥ 5.3; Python ≥ 3.12's default) polls a file
-    descriptor on the loop instead. The previous watcher is restored afterwards."""
+    """On Python 3.11, asyncio's default child watcher starts a thread per process (each of
+    git's: steps are started by engine.child, which watches its own pidfds), and each start
+    waits for that thread to get the GIL: milliseconds per process on a busy machine. A
+    pidfd watcher (Linux ≥ 5.3; Python ≥ 3.12's default) polls a file descriptor on the
+    loop instead. The previous watcher is restored afterwards."""
     if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
         yield
         return

@@ -10,9 +10,9 @@ holds no process itself, so conveyor first moves itself into a `conveyor` leaf o
 cgroup D, then enables `+memory +pids` in D; each sandboxed step then gets its own child of
 D (`D/job-<pid>-<n>`) with `memory.max` (and `memory.swap.max` 0), `pids.max`, removed when
 the step is over. Anything missing or refused (another process in D, a read-only
-hierarchy): `find_cgroups()` answers None and `reason()` says why, and the sandbox keeps
-rlimits (`prlimit`). CPU seconds stay an rlimit either way: cgroup v2 caps a CPU rate
-(`cpu.max`), not a total.
+hierarchy; conveyor then goes back to its cgroup): `find_cgroups()` answers None and
+`reason()` says why, and the sandbox keeps rlimits (`prlimit`). CPU seconds stay an rlimit
+either way: cgroup v2 caps a CPU rate (`cpu.max`), not a total.
 
 Must not: decide policy (engine.sandbox builds the argv that puts the job in its cgroup)
 or run jobs (runner.py).
@@ -135,6 +135,9 @@ def prepare_cgroups(root: Path, self_cgroup: Path, pid: int) -> CgroupTree:
             _write(leaf / "cgroup.procs", str(pid))  # no process left in `delegated` …
             _write(delegated / "cgroup.subtree_control", " ".join(f"+{n}" for n in _CONTROLLERS))
         except OSError as exc:  # … unless another one lives there: not ours alone
+            with contextlib.suppress(OSError):  # back where it was, the leaf gone
+                _write(delegated / "cgroup.procs", str(pid))
+                leaf.rmdir()
             raise CgroupUnusableError(
                 f"{delegated}: cannot enable memory and pids ({exc.strerror})"
             ) from exc

@@ -62,6 +62,16 @@ def test_delegated_cgroup_moves_conveyor_to_a_leaf_and_enables_memory_and_pids(
     assert (delegated / "cgroup.subtree_control").read_text() == "+memory +pids"
 
 
+def test_a_cgroup_shared_with_other_processes_is_left_as_it_was(tmp_path: Path) -> None:
+    root, self_cgroup = _fake_root(tmp_path)
+    delegated = root / OWN.lstrip("/")
+    (delegated / "conveyor" / "cgroup.procs").mkdir(parents=True)  # a write that fails
+    (delegated / "cgroup.procs").write_text("1 4242\n")
+    with pytest.raises(CgroupUnusableError, match="cannot enable memory and pids"):
+        prepare_cgroups(root, self_cgroup, pid=4242)
+    assert (delegated / "cgroup.procs").read_text() == "4242"  # moved back
+
+
 def test_controllers_already_enabled_are_used_as_they_are(tmp_path: Path) -> None:
     root, self_cgroup = _fake_root(tmp_path, enabled="memory pids")
     tree = prepare_cgroups(root, self_cgroup, pid=4242)

@@ -18,13 +18,14 @@ killing the rest (its PID namespace dies with it): the runner waits for the pipe
 instead of polling /proc for the group (`_sandbox_ended`: milliseconds per step).
 The process itself is started by engine.child (its three standard streams and nothing else).
 
-Stopping: SIGTERM to the group, `grace_s`, SIGKILL, then wait until no live member is left.
+Stopping (engine.groups): SIGTERM to the group, `grace_s`, SIGKILL, then wait until no live
+member is left.
 Trap: a step that ran `sleep 1000 &` keeps the pipes open after its shell exits; so when the
 leader exits, the rest of its group is stopped too and the pipes are drained with a short
 deadline. Cancelling the task that awaits `run_step` stops the group before the
-CancelledError propagates. Live groups are kept in a `ProcessGroups` registry so a signal to
-conveyor can stop them all, and reported to a `ProcessBook` (the store, or the scheduler's
-journal) for crash recovery.
+CancelledError propagates. Live groups are kept in a `ProcessGroups` registry
+(engine.groups) so a signal to conveyor can stop them all, and reported to a `ProcessBook`
+(the store, or the scheduler's journal) for crash recovery.
 This module does not decide statuses or retries (status.py) nor write records (scheduler).
 """
 
@@ -47,6 +48,13 @@ from typing import Protocol
 
 from conveyor.engine.cgroups import find_cgroups
 from conveyor.engine.child import Child, start_child
+from conveyor.engine.groups import (  # the first three re-exported: callers import them here
+    LIVE_GROUPS,
+    ProcessGroups,
+    group_is_alive,
+    signal_group,
+    stop_group,
+)
 from conveyor.engine.sandbox import NO_SANDBOX, Sandbox, sandbox_command
 from conveyor.model import Stream
 from conveyor.store.base import LiveProcess, ProcessBook
@@ -146,100 +154,6 @@ def step_command(spec: StepSpec, cgroup: str | None = None) -> list[str]:
         prlimit=_find_tool("prlimit") or "prlimit",
         cgroup=cgroup,
     )
-
-
-# ---------------------------------------------------------------- process groups
-
-
-@dataclass(slots=True)
-class ProcessGroups:
-    """Process groups of steps still running, so an interrupt can stop them all."""
-
-    pgids: set[int] = field(default_factory=set)
-
-    def kill_all(self, sig: int = signal.SIGKILL) -> None:
-        for pgid in list(self.pgids):
-            _signal_group(pgid, sig)
-
-
-LIVE_GROUPS = ProcessGroups()
-
-
-def _signal_group(pgid: int, sig: int) -> bool:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def _live_members(pgid: int) -> list[int] | None:
-    """The pids of group `pgid` that are not zombies; None without procfs."""
-    try:
-        entries = [p.name for p in Path("/proc").iterdir()]
-    except OSError:
-        return None
-    members = []
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        # after the command: state, ppid, pgrp
-        if int(fields[2]) == pgid and fields[0] != b"Z":
-            members.append(int(entry))
-    return members
-
-
-def group_is_alive(pgid: int) -> bool:
-    """Whether group `pgid` has a member that is not a zombie (zombies cannot be killed and
-    vanish when reaped, so they do not count)."""
-    if not _signal_group(pgid, 0):
-        return False
-    members = _live_members(pgid)
-    return members is None or bool(members)  # no procfs: trust kill(0)
-
-
-def _terminate(pgid: int, *, spares_leader: bool) -> bool:
-    """SIGTERM to group `pgid` (all but its leader when `spares_leader`); False when the
-    group is gone."""
-    if not spares_leader:
-        return _signal_group(pgid, signal.SIGTERM)
-    if not _signal_group(pgid, 0):
-        return False
-    for pid in _live_members(pgid) or ():
-        if pid != pgid:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGTERM)
-    return True
-
-
-async def stop_group(pgid: int, grace_s: float, *, spares_leader: bool = False) -> None:
-    """SIGTERM the group (all but its leader when `spares_leader`: a sandbox's monitor),
-    give it `grace_s`, SIGKILL what is left, wait until it is gone."""
-    if not _terminate(pgid, spares_leader=spares_leader):
-        return
-    if await _gone_within(pgid, grace_s):
-        return
-    _signal_group(pgid, signal.SIGKILL)
-    await _gone_within(pgid, 5.0)  # SIGKILL cannot be ignored; give the kernel up to 5 s
-
-
-async def _gone_within(pgid: int, timeout_s: float) -> bool:
-    """Whether group `pgid` is gone within `timeout_s`. Polled from 1 ms up to every 20 ms:
-    a sandbox's processes are still being killed by the kernel for a moment after its
-    monitor exits, and a flat 20 ms poll would cost that much per step."""
-    deadline = time.monotonic() + timeout_s
-    delay_s = 0.001
-    while time.monotonic() < deadline:
-        if not group_is_alive(pgid):
-            return True
-        await asyncio.sleep(delay_s)
-        delay_s = min(delay_s * 2, 0.02)
-    return not group_is_alive(pgid)
 
 
 # ---------------------------------------------------------------- output
@@ -451,7 +365,7 @@ async def _sandbox_ended(pgid: int, protocol: _StepProtocol) -> None:
     if not protocol.closed.done():
         await stop_group(pgid, 0.0, spares_leader=True)
         await _settle(protocol)
-    _signal_group(pgid, signal.SIGKILL)
+    signal_group(pgid, signal.SIGKILL)
 
 
 async def _settle(protocol: _StepProtocol) -> None:

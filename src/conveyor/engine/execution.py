@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from dataclasses import replace
 from typing import Any
 
@@ -333,6 +334,8 @@ class Execution:
             )
             state = AttemptState(base)
             self.save(base)
+            if isinstance(self.ctx.executor, Placement):
+                self.ctx.executor.watch_start(spec, functools.partial(self.started_on, state))
             self.running.add(name)
             try:  # cancelled from outside: the executor stopped the attempt; propagate
                 result = await self.ctx.executor.run(spec, job_log.write_records)
@@ -374,6 +377,11 @@ class Execution:
         is_hard_failure = record.status is Status.FAILED and not record.allow_failure
         if is_hard_failure and self.plan.pipeline.fail_fast:
             self.request_stop(f"fail_fast: job {name} failed", is_cancel=False)
+
+    def started_on(self, state: AttemptState, worker: str) -> None:
+        """The running attempt of `state` started on `worker` (engine.executor.Placement)."""
+        state.record = replace(state.record, worker=worker)
+        self.save(state.record)
 
     async def place(self, placement: Placement, spec: AttemptSpec, pending: JobRecord) -> bool:
         """Wait for a worker to take `spec` (engine.executor.Placement), the job `pending`

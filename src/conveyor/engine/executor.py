@@ -142,11 +142,17 @@ class Executor(Protocol):
 class Placement(Protocol):
     """An Executor that places attempts on workers it may have to wait for (the fleet's
     CeleryExecutor). The scheduler asks it before each attempt; meanwhile the job stays
-    `pending` with the reason it is given (`no worker for tags [gpu]`)."""
+    `pending` with the reason it is given (`no worker for tags [gpu]`), and the running
+    record names the worker as soon as the attempt starts there."""
 
     async def place(self, spec: AttemptSpec, on_waiting: Callable[[str], None]) -> str | None:
         """Wait until a worker can take `spec`, calling `on_waiting(reason)` when it has to
         wait; None when it can run, else why it never will (`stuck_or_timeout_failure`)."""
+        ...
+
+    def watch_start(self, spec: AttemptSpec, on_start: Callable[[str], None]) -> None:
+        """Have `on_start(worker)` called once the attempt of `spec`, about to be `run`,
+        starts on a worker (the job record then names it while it runs)."""
         ...
 
 

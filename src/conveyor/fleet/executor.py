@@ -139,6 +139,7 @@ class CeleryExecutor:
         self._cancels: dict[tuple[str, str], asyncio.Event] = {}
         self._channels: dict[tuple[str, str], AttemptChannel] = {}
         self._sending: set[asyncio.Task[None]] = set()
+        self._on_start: dict[tuple[str, str], Callable[[str], None]] = {}
 
     async def place(self, spec: AttemptSpec, on_waiting: Callable[[str], None]) -> str | None:
         with contextlib.suppress(*BROKER_ERRORS):  # Redis away: the loop below waits
@@ -160,6 +161,9 @@ class CeleryExecutor:
                 return STUCK_OR_TIMEOUT
             await asyncio.sleep(min(PLACE_POLL_S, left_s))
 
+    def watch_start(self, spec: AttemptSpec, on_start: Callable[[str], None]) -> None:
+        self._on_start[(spec.run_id, spec.job)] = on_start
+
     async def run(self, spec: AttemptSpec, on_output: OutputSink) -> AttemptResult:
         key = (spec.run_id, spec.job)
         channel = AttemptChannel(self.fleet.redis, attempt_of(spec))
@@ -175,6 +179,7 @@ class CeleryExecutor:
         finally:
             self._cancels.pop(key, None)
             self._channels.pop(key, None)
+            self._on_start.pop(key, None)
 
     def cancel(self, run_id: str, job: str) -> None:
         key = (run_id, job)
@@ -228,6 +233,9 @@ class CeleryExecutor:
                             on_output(fresh)
                     elif event.kind == STARTED:
                         worker = event.worker
+                        on_start = self._on_start.pop((spec.run_id, spec.job), None)
+                        if on_start is not None:
+                            on_start(worker)
                     elif event.kind == RESULT and event.result is not None:
                         await channel.forget()
                         return event.result

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from conveyor.engine.executor import AttemptResult, AttemptSpec, OutputSink
 from conveyor.engine.scheduler import RunControls, RunSetup, execute_run
-from conveyor.model import RunRecord, Status
+from conveyor.model import JobRecord, RunRecord, Status
 from tests.fakes.clock import FakeClock
 from tests.fakes.executor import ScriptedExecutor
 from tests.fakes.memory_logs import MemoryLogs
@@ -24,8 +26,9 @@ async def _execute(
     executor: ScriptedExecutor,
     clock: FakeClock | None = None,
     cancel: asyncio.Event | None = None,
+    store: MemoryRunStore | None = None,
 ) -> RunRecord:
-    store = MemoryRunStore()
+    store = store or MemoryRunStore()
     plan = make_plan(*jobs)  # type: ignore[arg-type]
     run = store.create_run(
         RunRecord("r1", "t", "main", "", plan.event.kind, Status.PENDING, datetime.now(UTC))
@@ -90,3 +93,83 @@ async def test_scheduler_records_carry_the_clock_time(tmp_path: Path) -> None:
     )
     assert record.started_at == record.finished_at == clock.now()
     assert record.jobs[0].started_at == clock.now()
+
+
+class PlacingExecutor(ScriptedExecutor):
+    """The scripted executor as an engine.executor.Placement: it places nothing until
+    `worker_up` is set (or answers `failure`), and reports each start on `fake`."""
+
+    def __init__(self, failure: str | None = None) -> None:
+        super().__init__()
+        self.failure = failure
+        self.worker_up = asyncio.Event()
+        self.starts: dict[tuple[str, str], Callable[[str], None]] = {}
+        self.store: MemoryRunStore | None = None
+        self.running_records: list[JobRecord] = []
+
+    async def place(self, spec: AttemptSpec, on_waiting: Callable[[str], None]) -> str | None:
+        if self.worker_up.is_set():
+            return None
+        on_waiting("no worker for tags [gpu]")
+        if self.failure is not None:
+            return self.failure
+        await self.worker_up.wait()
+        return None
+
+    def watch_start(self, spec: AttemptSpec, on_start: Callable[[str], None]) -> None:
+        self.starts[(spec.run_id, spec.job)] = on_start
+
+    async def run(self, spec: AttemptSpec, on_output: OutputSink) -> AttemptResult:
+        self.starts.pop((spec.run_id, spec.job))(self.worker)  # it starts on `fake`
+        run = self.store.get_run(spec.run_id) if self.store is not None else None
+        if run is not None:
+            self.running_records.extend(run.jobs)
+        return await super().run(spec, on_output)
+
+
+async def test_a_job_waits_pending_with_the_reason_until_a_worker_can_take_it(
+    tmp_path: Path,
+) -> None:
+    executor = PlacingExecutor()
+    store = executor.store = MemoryRunStore()
+    running = asyncio.ensure_future(
+        _execute(tmp_path, planned(job("train", "echo hi")), executor=executor, store=store)
+    )
+
+    def jobs() -> tuple[JobRecord, ...]:
+        run = store.get_run("r1")
+        return run.jobs if run is not None else ()
+
+    async with asyncio.timeout(10):
+        while not jobs() or jobs()[0].reason is None:
+            await asyncio.sleep(0.01)
+    waiting = jobs()[0]
+    assert (waiting.status, waiting.reason, executor.specs) == (
+        Status.PENDING, "no worker for tags [gpu]", [],
+    )  # fmt: skip
+    executor.worker_up.set()
+    async with asyncio.timeout(10):
+        record = await running
+    assert (statuses(record), record.jobs[0].worker) == ({"train": "success"}, "fake")
+    (seen,) = executor.running_records  # the running record names its worker
+    assert (seen.status, seen.worker) == (Status.RUNNING, "fake")
+
+
+async def test_a_job_no_worker_takes_fails_with_the_placement_reason(tmp_path: Path) -> None:
+    executor = PlacingExecutor(failure="stuck_or_timeout_failure")
+    record = await _execute(tmp_path, planned(job("train", "echo hi")), executor=executor)
+    assert (record.status, record.jobs[0].status) == (Status.FAILED, Status.FAILED)
+    assert record.jobs[0].reason == "stuck_or_timeout_failure"
+    assert executor.specs == []  # never handed over
+
+
+async def test_a_run_stopped_while_a_job_waits_for_a_worker_cancels_it(tmp_path: Path) -> None:
+    executor, cancel = PlacingExecutor(), asyncio.Event()
+    running = asyncio.ensure_future(
+        _execute(tmp_path, planned(job("train", "echo hi")), executor=executor, cancel=cancel)
+    )
+    await asyncio.sleep(0.05)
+    cancel.set()
+    async with asyncio.timeout(10):
+        record = await running
+    assert (record.status, statuses(record)) == (Status.CANCELED, {"train": "canceled"})

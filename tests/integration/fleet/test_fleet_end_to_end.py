@@ -64,6 +64,8 @@ def test_a_worker_killed_mid_job_is_retried_on_another(fleet: Fleet) -> None:
         f"    run: |\n      echo go\n      sleep {marker}\n"
     )
     victim = fleet.worker_running(f"{run_id}:work:1")
+    running = fleet.wait(run_id, lambda r: r["jobs"][0]["worker"] is not None)
+    assert (running["jobs"][0]["status"], running["jobs"][0]["worker"]) == ("running", victim)
     fleet.stop_worker(victim, kill=True)
     try:
         final = fleet.wait_final(run_id, timeout_s=40)

@@ -51,16 +51,28 @@ def write_config(root: Path, url: str, count: int, concurrency: int, spread: boo
     return path
 
 
-def ticks(log: Path) -> list[tuple[float, float]]:
-    """(start, end) wall-clock times of the finished ticks, from the server's JSON log."""
-    found = []
-    for line in log.read_text(errors="replace").splitlines():
-        if '"sync.tick_finished"' not in line:
-            continue
-        event = json.loads(line)
-        end = _epoch(event["timestamp"])
-        found.append((end - float(event["duration_s"]), end))
-    return found
+class Ticks:
+    """(start, end) wall-clock times of the finished ticks, from the server's JSON log, read
+    on from where the last look stopped: the log grows by an access line per probe request,
+    and reading it whole every look would stall the probe in this same process."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.offset = 0
+        self.found: list[tuple[float, float]] = []
+
+    def __call__(self) -> list[tuple[float, float]]:
+        with self.log.open("rb") as file:
+            file.seek(self.offset)
+            chunk = file.read()
+        complete = chunk.rfind(b"\n") + 1
+        self.offset += complete
+        for line in chunk[:complete].decode(errors="replace").splitlines():
+            if '"sync.tick_finished"' in line:
+                event = json.loads(line)
+                end = _epoch(event["timestamp"])
+                self.found.append((end - float(event["duration_s"]), end))
+        return self.found
 
 
 def _epoch(stamp: str) -> float:
@@ -122,9 +134,10 @@ async def measure(args: argparse.Namespace) -> None:
         )
         rss_after_first = 0.0
         deadline = time.monotonic() + 300
-        while len(ticks(log)) < 2:
+        ticks = Ticks(log)
+        while len(ticks()) < 2:
             assert time.monotonic() < deadline, "the server did not finish two ticks"
-            if len(ticks(log)) == 1 and not rss_after_first:
+            if len(ticks.found) == 1 and not rss_after_first:
                 rss_after_first = memory_mb(child.pid)[0]
             await asyncio.sleep(0.25)
         _, peak = memory_mb(child.pid)
@@ -135,7 +148,7 @@ async def measure(args: argparse.Namespace) -> None:
         child.wait()
         fake.terminate()
         fake.wait()
-    (first_start, first_end), (second_start, second_end) = ticks(log)[:2]
+    (first_start, first_end), (second_start, second_end) = ticks()[:2]
     floor = -(-args.targets // args.concurrency) * args.delay
     first_s, second_s = first_end - first_start, second_end - second_start
     spread = "all at once" if args.no_spread else "spread"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import statistics
 import tempfile
 import time
@@ -143,12 +144,14 @@ async def measure(args: argparse.Namespace) -> None:
         _, peak = memory_mb(child.pid)
         stop.set()
         samples = await prober
+        found = ticks()[:2]
     finally:
         child.terminate()
         child.wait()
         fake.terminate()
         fake.wait()
-    (first_start, first_end), (second_start, second_end) = ticks()[:2]
+        shutil.rmtree(root, ignore_errors=True)
+    (first_start, first_end), (second_start, second_end) = found
     floor = -(-args.targets // args.concurrency) * args.delay
     first_s, second_s = first_end - first_start, second_end - second_start
     spread = "all at once" if args.no_spread else "spread"

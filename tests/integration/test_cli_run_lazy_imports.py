@@ -1,5 +1,7 @@
 """`conveyor run` of a `.gitlab-ci.yml` imports a keyword's machinery only when the file uses
 the keyword: a short run's time is mostly imports (docs/benchmarks.md, "GitLab pipelines").
+`conveyor run` of one native job, `validate` and `--version` keep off what only the server,
+the fleet, sandboxed steps or remote includes need ("CLI start-up").
 
 A real `conveyor run` in a git repository, from a child Python that writes `sys.modules` to a
 file when it exits; the second test is the control: the same modules are imported as soon
@@ -47,6 +49,51 @@ LAZY = (
     "conveyor.engine.dotenv",  # artifacts:reports:dotenv
 )
 
+# Never imported by `conveyor run` of a native job without a sandbox, nor by the lighter
+# commands below: the server, the monitor, the fleet and their libraries, the HTTP clients
+# (remote includes), the git adapter and log reader (resumed runs, isolated jobs), cgroups
+# (sandboxed steps with memory or process limits), settings (pydantic).
+OFF_THE_RUN_PATH = (
+    "conveyor.engine.cgroups",
+    "conveyor.fleet",
+    "conveyor.server",
+    "conveyor.monitor",
+    "conveyor.notify",
+    "conveyor.settings",
+    "conveyor.outbound.client",
+    "conveyor.outbound.http11",
+    "conveyor.git.adapter",
+    "conveyor.store.logreader",
+    "celery",
+    "kombu",
+    "redis",
+    "httpx",
+    "httptools",
+    "h11",
+    "jinja2",
+    "uvicorn",
+    "uvloop",
+    "starlette",
+    "fastapi",
+    "sqlalchemy",
+    "pydantic",
+    "pydantic_settings",
+    "rich",
+    "concurrent.futures.thread",
+)
+
+# What only a run needs: `validate` and `--version` import none of it.
+RUN_ONLY = (
+    "asyncio",
+    "subprocess",
+    "sqlite3",
+    "conveyor.engine",
+    "conveyor.store",
+    "conveyor.runs",
+)
+
+NATIVE_ONE_JOB = "jobs:\n  one:\n    run: 'true'\n"
+
 PLAIN = """\
 stages: [build, test]
 build-1:
@@ -77,7 +124,9 @@ test-1:
 """
 
 
-def _run_and_list_modules(tmp_path: Path, files: dict[str, str]) -> set[str]:
+def _run_and_list_modules(
+    tmp_path: Path, files: dict[str, str], command: tuple[str, ...] = ("run",)
+) -> set[str]:
     repo = tmp_path / "repo"
     repo.mkdir()
     for name, text in files.items():
@@ -88,7 +137,7 @@ def _run_and_list_modules(tmp_path: Path, files: dict[str, str]) -> set[str]:
     env = {k: v for k, v in GIT_ENV.items() if not k.startswith("CONVEYOR")}
     env |= {"CONVEYOR_HOME": str(tmp_path / "home"), "MODULES_OUT": str(out)}
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, "run"],
+        [sys.executable, "-c", CHILD, *command],
         cwd=repo, env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -115,3 +164,28 @@ def test_run_never_loads_the_fleet(tmp_path: Path) -> None:
 
     fleet = [m for m in modules if m.split(".")[0] in ("celery", "kombu", "redis")]
     assert fleet + [m for m in modules if m.startswith("conveyor.fleet")] == []
+
+
+def _loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    """The modules of `names` (or of their packages) in `modules`."""
+    return sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in names))
+
+
+def test_run_of_one_native_job_keeps_off_the_server_fleet_and_sandbox(tmp_path: Path) -> None:
+    modules = _run_and_list_modules(tmp_path, {".conveyor.yml": NATIVE_ONE_JOB})
+
+    assert "conveyor.engine.runner" in modules  # the run did run its job
+    assert _loaded(modules, OFF_THE_RUN_PATH) == []
+
+
+def test_validate_imports_nothing_of_the_run(tmp_path: Path) -> None:
+    modules = _run_and_list_modules(tmp_path, {".conveyor.yml": NATIVE_ONE_JOB}, ("validate",))
+
+    assert "conveyor.config.native" in modules  # the file was validated
+    assert _loaded(modules, OFF_THE_RUN_PATH + RUN_ONLY) == []
+
+
+def test_version_imports_neither_the_run_nor_yaml(tmp_path: Path) -> None:
+    modules = _run_and_list_modules(tmp_path, {".conveyor.yml": NATIVE_ONE_JOB}, ("--version",))
+
+    assert _loaded(modules, (*OFF_THE_RUN_PATH, *RUN_ONLY, "yaml", "conveyor.config")) == []

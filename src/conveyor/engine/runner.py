@@ -46,7 +46,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from conveyor.engine.cgroups import find_cgroups
 from conveyor.engine.child import Child, start_child
 from conveyor.engine.groups import (  # the first three re-exported: callers import them here
     LIVE_GROUPS,
@@ -261,7 +260,11 @@ class LocalRunner:
 
     async def run_step(self, spec: StepSpec, on_lines: LineSink) -> StepResult:
         sandbox = spec.sandbox
-        tree = find_cgroups() if sandbox.is_on and sandbox.has_cgroup_limits else None
+        if not (sandbox.is_on and sandbox.has_cgroup_limits):
+            return await self._run_step(spec, on_lines, None)
+        from conveyor.engine.cgroups import find_cgroups  # sandboxed only: off run's start-up
+
+        tree = find_cgroups()
         if tree is None:  # no limits, or rlimits (prlimit) for them
             return await self._run_step(spec, on_lines, None)
         try:

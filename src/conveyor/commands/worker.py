@@ -3,11 +3,12 @@ fleet (docs/workers.md).
 
 One chain: load worker.toml (secrets from the environment; any problem exits 2) -> configure
 logging once (JSON, the broker URL and clone tokens masked) -> the home folder (`[worker]
-home`, else CONVEYOR_HOME, else ~/.conveyor-worker) -> an AttemptHost there (fleet.host:
-mirrors, job folders) -> FleetWorker.serve (fleet.worker: Celery, threads pool, heartbeats)
-until SIGTERM/SIGINT, when running jobs get `[worker] grace` and are then canceled. A worker
-never opens the database. Celery, redis and the engine load only here, never on other
-commands' start-up.
+home`, else CONVEYOR_HOME, else ~/.conveyor-worker) -> the reaper of its jobs' process
+groups (fleet.reaper: they die with the worker, even by kill -9) -> an AttemptHost there
+(fleet.host: mirrors, job folders) -> FleetWorker.serve (fleet.worker: Celery, threads
+pool, heartbeats) until SIGTERM/SIGINT, when running jobs get `[worker] grace` and are then
+canceled. A worker never opens the database. Celery, redis and the engine load only here,
+never on other commands' start-up.
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ __all__ = ["worker"]
 )  # fmt: skip
 def worker(config_path: Path, queues: tuple[str, ...], name: str | None, concurrency: int) -> None:
     """Run jobs of a conveyor server's fleet on this host."""
+    from conveyor.engine.runner import LocalRunner
     from conveyor.fleet.host import AttemptHost
+    from conveyor.fleet.reaper import GroupReaper
     from conveyor.fleet.routing import consumed_queues
     from conveyor.fleet.worker import FleetWorker
     from conveyor.logconfig import configure_logging
@@ -65,7 +68,9 @@ def worker(config_path: Path, queues: tuple[str, ...], name: str | None, concurr
     configure_logging(json=True, secrets=config.secret_values())
     home = _home(config.settings.worker.home, config_path, env)
     worker_name = name or socket.gethostname()
-    host = AttemptHost(home, worker_name, clone_tokens=config.clone_tokens)
+    reaper = GroupReaper()  # the jobs' process groups die with this process
+    runner = LocalRunner(store=reaper)
+    host = AttemptHost(home, worker_name, clone_tokens=config.clone_tokens, runner=runner)
     fleet_worker = FleetWorker(
         worker_name,
         queues,
@@ -74,7 +79,10 @@ def worker(config_path: Path, queues: tuple[str, ...], name: str | None, concurr
         _Hosted(host),
         grace_s=config.settings.worker.grace,
     )
-    code = fleet_worker.serve()
+    try:
+        code = fleet_worker.serve()
+    finally:
+        reaper.close()
     if code:
         raise SystemExit(code)
 

@@ -57,21 +57,28 @@ def test_cancel_reaches_a_running_remote_job_and_leaves_no_process(fleet: Fleet)
 
 
 def test_a_worker_killed_mid_job_is_retried_on_another(fleet: Fleet) -> None:
-    marker = "3.4343"
+    marker = "13.4343"
     run_id = fleet.trigger(
         "jobs:\n  work:\n    tags: [linux]\n"
         "    retry: {max: 1, when: [runner_interrupted]}\n"
-        f"    run: |\n      echo go\n      sleep {marker}\n"
+        "    run: |\n      echo go\n"
+        f'      if [ "$CONVEYOR_ATTEMPT" = 1 ]; then sleep {marker}; fi\n'
     )
     victim = fleet.worker_running(f"{run_id}:work:1")
     running = fleet.wait(run_id, lambda r: r["jobs"][0]["worker"] is not None)
     assert (running["jobs"][0]["status"], running["jobs"][0]["worker"]) == ("running", victim)
+    fleet.wait(run_id, lambda _: bool(processes_with(marker)))  # the job's step runs
     fleet.stop_worker(victim, kill=True)
+    deadline = time.monotonic() + 10
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    orphans = processes_with(marker)  # the killed worker's job, reaped (fleet.reaper)
+    kill_all(orphans)
     try:
         final = fleet.wait_final(run_id, timeout_s=40)
     finally:
-        kill_all(processes_with(marker))  # the killed worker's orphan
         fleet.start_worker(victim)
+    assert not orphans
     job = final["jobs"][0]
     assert (final["status"], job["status"], job["attempt"]) == ("success", "success", 2), final
     assert job["worker"] != victim

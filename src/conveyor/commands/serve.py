@@ -17,13 +17,10 @@ after a crash).
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import os
 import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +28,7 @@ from pathlib import Path
 import click
 import structlog
 
+from conveyor.commands.hostguard import bwrap_problem, make_undumpable
 from conveyor.commands.options import config_option
 from conveyor.errors import ConfigError, ConveyorError, Problem
 from conveyor.settings import Settings
@@ -40,8 +38,6 @@ __all__ = ["resolve_home", "serve"]
 log = structlog.get_logger(__name__)
 
 _GRACEFUL_HTTP_S = 5  # open connections (SSE followers) get this long to finish
-_PROBE_TIMEOUT_S = 10.0
-_PR_SET_DUMPABLE = 4  # linux/prctl.h
 
 
 @click.command()
@@ -148,17 +144,6 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock  # not inheritable (PEP 446 default): no job may hold it (module docstring)
 
 
-def make_undumpable() -> None:
-    """prctl(PR_SET_DUMPABLE, 0): processes of the same user (the jobs) can no longer read
-    this process's /proc/<pid>/environ, mem, fd/ or cwd, nor ptrace it. Linux only; a
-    failure is logged, not fatal (the sandbox hides the server's processes anyway)."""
-    if not sys.platform.startswith("linux"):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
-        log.warning("server.undumpable_failed", errno=ctypes.get_errno())
-
-
 def check_sandbox(settings: Settings, config_path: Path) -> None:
     """`[sandbox] mode = "bwrap"`: bubblewrap must start a sandbox here, or ConfigError,
     and where the job limits live is logged (engine.cgroups); `"none"`: a warning (jobs
@@ -169,7 +154,7 @@ def check_sandbox(settings: Settings, config_path: Path) -> None:
             detail='[sandbox] mode = "none": jobs run unconfined, as the server user',
         )
         return
-    problem = _bwrap_problem()
+    problem = bwrap_problem()
     if problem is not None:
         raise ConfigError(
             [
@@ -190,23 +175,3 @@ def check_sandbox(settings: Settings, config_path: Path) -> None:
         tree = find_cgroups()  # here, before any job: it may move the server to a leaf
         where = f"cgroup v2 under {tree.parent}" if tree else f"rlimits ({reason()})"
         log.info("server.sandbox_limits", detail=f"job processes and memory: {where}")
-
-
-def _bwrap_problem() -> str | None:
-    """Why `bwrap` cannot start a sandbox as jobs use it, or None."""
-    import shutil
-
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        return "bwrap is not installed"
-    probe = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--ro-bind", "/", "/"]
-    probe += ["--dev", "/dev", "--proc", "/proc", "--", "true"]
-    try:
-        done = subprocess.run(
-            probe, capture_output=True, timeout=_PROBE_TIMEOUT_S, check=False, text=True
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"bwrap did not run: {type(exc).__name__}"
-    if done.returncode != 0:
-        return (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
-    return None

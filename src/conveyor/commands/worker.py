@@ -2,7 +2,9 @@
 fleet (docs/workers.md).
 
 One chain: load worker.toml (secrets from the environment; any problem exits 2) -> configure
-logging once (JSON, the broker URL and clone tokens masked) -> the home folder (`[worker]
+logging once (JSON, the broker URL and clone tokens masked) -> make the process
+non-dumpable (its jobs cannot read its /proc files) and warn when bubblewrap cannot run
+here (jobs of a server with `[sandbox] mode = "bwrap"` then fail) -> the home folder (`[worker]
 home`, else CONVEYOR_HOME, else ~/.conveyor-worker) -> the reaper of its jobs' process
 groups (fleet.reaper: they die with the worker, even by kill -9) -> an AttemptHost there
 (fleet.host: mirrors, job folders) -> FleetWorker.serve (fleet.worker: Celery, threads
@@ -20,7 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+import structlog
 
+from conveyor.commands.hostguard import bwrap_problem, make_undumpable
 from conveyor.commands.options import config_option
 from conveyor.errors import ConfigError, Problem
 
@@ -29,6 +33,8 @@ if TYPE_CHECKING:
     from conveyor.fleet.host import AttemptHost
 
 __all__ = ["worker"]
+
+log = structlog.get_logger(__name__)
 
 
 @click.command()
@@ -66,11 +72,21 @@ def worker(config_path: Path, queues: tuple[str, ...], name: str | None, concurr
     config = parse_worker_settings(text, env, file=str(config_path))
     consumed_queues(queues)  # a bad --queue is a usage error before anything starts
     configure_logging(json=True, secrets=config.secret_values())
+    make_undumpable("worker")  # its jobs cannot read the broker URL from its /proc files
+    problem = bwrap_problem()
+    if problem is not None:  # the server decides the sandbox: its sandboxed jobs fail here
+        log.warning("worker.sandbox_unavailable", detail=f"bwrap cannot run here ({problem})")
     home = _home(config.settings.worker.home, config_path, env)
     worker_name = name or socket.gethostname()
     reaper = GroupReaper()  # the jobs' process groups die with this process
     runner = LocalRunner(store=reaper)
-    host = AttemptHost(home, worker_name, clone_tokens=config.clone_tokens, runner=runner)
+    host = AttemptHost(
+        home,
+        worker_name,
+        clone_tokens=config.clone_tokens,
+        runner=runner,
+        held_secrets=config.secret_values(),  # masked in every job's output, as the server's
+    )
     fleet_worker = FleetWorker(
         worker_name,
         queues,

@@ -23,7 +23,7 @@ from typing import Protocol
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.config.expr import expand
 from conveyor.engine.artifacts import safe_segment
-from conveyor.engine.env import job_environment
+from conveyor.engine.env import job_environment, safe_base
 from conveyor.engine.executor import AttemptResult, AttemptSpec, Executor, WorkspaceSource
 from conveyor.engine.sandbox import NO_SANDBOX, Sandbox
 from conveyor.masking import Masker
@@ -159,7 +159,14 @@ def attempt_spec(
         caches=job.caches,
         sandbox=ctx.sandbox,
         tags=runner_tags(job.tags, {**env, **ctx.plan.event.variables}),
+        inherited=inherited_names(env, ctx.base_env),
     )
+
+
+def inherited_names(env: Mapping[str, str], base_env: Mapping[str, str]) -> tuple[str, ...]:
+    """The names of `env` still holding the value of conveyor's safe base (not set again by
+    the pipeline): a remote host gives its own values for these."""
+    return tuple(name for name, value in safe_base(base_env).items() if env.get(name) == value)
 
 
 def runner_tags(tags: Sequence[str], env: Mapping[str, str]) -> tuple[str, ...]:

@@ -87,7 +87,9 @@ class AttemptSpec(NamedTuple):
     `artifacts_from`: the jobs whose saved artifacts (isolated workspaces) and dotenv
     reports it receives; `artifacts`: what it saves afterwards. `tags`: the job's runner
     tags, variables expanded: they choose where a remote executor runs it (a local one
-    ignores them)."""
+    ignores them). `inherited`: the names in `env` whose values are the submitting host's
+    own (its safe base: PATH, HOME, …, engine.env), which a remote host replaces with its
+    own."""
 
     run_id: str
     job: str
@@ -108,6 +110,7 @@ class AttemptSpec(NamedTuple):
     caches: tuple[Cache, ...] = ()
     sandbox: Sandbox = NO_SANDBOX
     tags: tuple[str, ...] = ()
+    inherited: tuple[str, ...] = ()
 
 
 class AttemptResult(NamedTuple):
@@ -197,7 +200,7 @@ def attempt_spec_from_dict(data: Mapping[str, Any]) -> AttemptSpec:
         )
     values["caches"] = tuple(_cache(cache) for cache in values.get("caches", ()))
     values["sandbox"] = Sandbox(**values.get("sandbox", {}))
-    for key in ("mask", "artifacts_from", "tags"):
+    for key in ("mask", "artifacts_from", "tags", "inherited"):
         values[key] = tuple(values.get(key, ()))
     return AttemptSpec(**values)
 

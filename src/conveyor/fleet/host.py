@@ -133,7 +133,8 @@ class AttemptHost:
     this process's; jobs get its safe subset, git too); `runner`: how steps run (default:
     process groups here); `http`: the client of the server's files API (default: made on
     first use, closed by `aclose`), `files_retry` how hard it tries. An Origin without
-    `server_url` moves no files (caches then stay in `<home>/cache`)."""
+    `server_url` moves no files (caches then stay in `<home>/cache`). `held_secrets`: the
+    worker's own secrets (broker URL, clone tokens), masked in every job's output."""
 
     def __init__(
         self,
@@ -147,6 +148,7 @@ class AttemptHost:
         runner: StepRunner | None = None,
         http: HttpClient | None = None,
         files_retry: RetryPolicy = TRANSFER_RETRY,
+        held_secrets: Sequence[str] = (),
     ) -> None:
         self.home = home
         self.name = name
@@ -156,6 +158,7 @@ class AttemptHost:
         self.checkouts = Checkouts(home / "mirrors", timeout_s=git_timeout_s, env=self.env)
         self.runner = runner or LocalRunner()
         self.files_retry = files_retry
+        self.held_secrets = tuple(value for value in held_secrets if value)
         self._http = http
         self._owns_http = http is None
         self._tasks: dict[tuple[str, str], asyncio.Task[AttemptResult]] = {}
@@ -168,7 +171,8 @@ class AttemptHost:
         result names this worker."""
         key = (spec.run_id, spec.job)
         token = self.clone_tokens.get(origin.repo, "")
-        masker = Masker((*spec.mask, *(v for v in (token, origin.token) if v)))
+        held = (*self.held_secrets, *(v for v in (token, origin.token) if v))
+        masker = Masker((*spec.mask, *held))
         output = _Output(spec, on_output, masker, self.clock)
         task = asyncio.ensure_future(self._run(spec, origin, output))
         self._tasks[key] = task
@@ -261,6 +265,8 @@ class AttemptHost:
                 return output.result(Status.FAILED, refused)
             caches = RemoteCaches(files, folder / "transfers")
         local = self._moved(spec, project, first_line=output.line + 1)
+        # The job's output is masked with the worker's secrets too (broker URL, tokens).
+        local = local._replace(mask=output.masker.values)
         # The worktree is the attempt's own fresh copy: the executor runs in it as is.
         workspaces = JobWorkspaces(project, isolate=False, sha=local.workspace.sha, root=folder)
         executor = LocalExecutor(
@@ -296,10 +302,15 @@ class AttemptHost:
 
     def _moved(self, spec: AttemptSpec, project: Path, *, first_line: int) -> AttemptSpec:
         """`spec` with the server's job folder replaced by `project` and the worker's safe
-        environment under its own."""
+        environment under its own: the values the server inherited from its own
+        environment (`spec.inherited`: PATH, HOME, … unless the pipeline set them) are the
+        worker's, since the worker may be another kind of host."""
         old, new = spec.workspace.job_dir, str(project)
-        env = safe_base(self.env)
+        base = safe_base(self.env)
+        env = dict(base)
         for name, value in spec.env.items():
+            if name in spec.inherited:
+                continue  # the worker's own (in `base`), or none when it has none
             env[name] = value.replace(old, new) if old and old in value else value
         env["CI_PROJECT_DIR"] = env["CI_BUILDS_DIR"] = new
         workspace = WorkspaceSource(new, True, spec.workspace.sha, new)

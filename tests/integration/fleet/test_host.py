@@ -76,6 +76,47 @@ async def test_host_runs_the_exact_commit_in_the_workers_folder(tmp_path: Path) 
     assert not (tmp_path / "w1" / "attempts" / "r1").exists()
 
 
+async def test_host_gives_its_own_values_for_what_the_server_inherited(tmp_path: Path) -> None:
+    """PATH and HOME the server took from its own environment are the worker's on the
+    worker (it may be another kind of host); a value the pipeline set is kept, and a
+    server-inherited name the worker lacks is left out."""
+    repo = GitRepo.create(tmp_path / "origin", {"a.txt": "one\n"})
+    worker_env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path / "worker-home")}
+    host, out = _host(tmp_path, env=worker_env), Output()
+    spec = _spec(repo.head(), 'echo "$HOME"; echo "$LANG"; echo "${TZ-unset}"; echo "$PATH"')
+    server_env = {
+        **spec.env,
+        "PATH": f"/server/bin:{os.environ['PATH']}",  # inherited from the server
+        "HOME": "/home/server",  # inherited from the server
+        "TZ": "UTC",  # inherited: the worker has none
+        "LANG": "C.UTF-8",  # set by the pipeline (the server's own differed)
+    }
+    spec = spec._replace(env=server_env, inherited=("PATH", "HOME", "TZ"))
+    result = await host.run(spec, _origin(repo), out)
+    assert result.status is Status.SUCCESS, out.texts()
+    assert out.texts(Stream.STDOUT) == [
+        str(tmp_path / "worker-home"),
+        "C.UTF-8",
+        "unset",
+        os.environ["PATH"],
+    ]
+
+
+async def test_host_masks_the_workers_own_secrets_in_job_output(tmp_path: Path) -> None:
+    """A job that learned the worker's broker URL or a clone token (by any way) cannot
+    print them: they are masked as the server's own secrets are."""
+    repo = GitRepo.create(tmp_path / "origin", {"a.txt": "one\n"})
+    broker = "redis://:broker-pass-0123456789@10.0.0.5:6379/0"
+    host = _host(tmp_path, held_secrets=(broker,), clone_tokens={"acme/app": TOKEN})
+    out = Output()
+    spec = _spec(repo.head(), 'echo "$LEARNED"; echo "$TOKEN_SEEN"')
+    spec = spec._replace(env={**spec.env, "LEARNED": broker, "TOKEN_SEEN": TOKEN})
+    result = await host.run(spec, _origin(repo), out)
+    assert result.status is Status.SUCCESS
+    assert broker not in repr(out.records) and TOKEN not in repr(out.records)
+    assert len(out.texts(Stream.STDOUT)) == 2
+
+
 async def test_host_clones_once_and_fetches_new_commits(tmp_path: Path) -> None:
     repo = GitRepo.create(tmp_path / "origin", {"a.txt": "one\n"})
     host = _host(tmp_path)

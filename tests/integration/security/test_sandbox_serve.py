@@ -239,7 +239,7 @@ def test_server_without_sandbox_warns_at_every_start(tmp_path: Path) -> None:
 
 UNDUMPABLE_CHILD = """
 import ctypes, os, sys, time
-from conveyor.commands.serve import make_undumpable
+from conveyor.commands.hostguard import make_undumpable
 os.setresgid(65534, 65534, 65534)
 os.setresuid(65534, 65534, 65534)
 ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # dumpable again after the change of user

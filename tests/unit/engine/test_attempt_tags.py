@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conveyor.engine.attempt import RunContext, attempt_spec, runner_tags
+from conveyor.engine.attempt import RunContext, attempt_spec, inherited_names, runner_tags
 from conveyor.engine.executor import (
     AttemptSpec,
     WorkspaceSource,
@@ -75,3 +75,14 @@ def test_attempt_spec_carries_the_jobs_tags_expanded(tmp_path: Path) -> None:
     )
     spec = attempt_spec(ctx, planned, attempt=1, job_number=1, first_line=1)
     assert spec.tags == ("os-linux", "arm64", "$MISSING")
+
+
+def test_inherited_names_are_the_base_values_the_pipeline_left_alone() -> None:
+    base = {"PATH": "/usr/bin", "HOME": "/home/ci", "LANG": "C", "API_TOKEN": "x"}
+    env = {"PATH": "/usr/bin", "HOME": "/home/ci", "LANG": "C.UTF-8", "CI": "true"}
+    assert inherited_names(env, base) == ("PATH", "HOME")  # LANG set again; a token never
+
+
+def test_attempt_spec_inherited_round_trips_through_json() -> None:
+    spec = _spec(inherited=("PATH", "HOME"))
+    assert attempt_spec_from_dict(json.loads(json.dumps(attempt_spec_to_dict(spec)))) == spec

@@ -49,10 +49,17 @@ def test_a_job_reaches_a_worker_only_with_all_its_tags() -> None:
     assert queue_for([]) not in consumed
 
 
-@pytest.mark.parametrize("bad", ["a+b", " "])
-def test_a_queue_that_is_not_one_tag_is_refused(bad: str) -> None:
+def test_an_empty_queue_is_refused() -> None:
     with pytest.raises(UsageError, match="--queue"):
-        consumed_queues(["linux", bad])
+        consumed_queues(["linux", " "])
+
+
+@pytest.mark.parametrize("tag", ["c++", "50%", "a+b%2B"])
+def test_a_tag_holding_the_separator_or_percent_routes(tag: str) -> None:
+    queue = queue_for([tag, "linux"])
+    assert queue in consumed_queues(["linux", tag])
+    assert queue_for([tag]) not in consumed_queues(["linux"])
+    assert set(tags_of_queue(queue)) == {tag, "linux"}
 
 
 def test_too_many_tags_are_refused() -> None:

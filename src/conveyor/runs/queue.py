@@ -2,14 +2,10 @@
 
 A trigger (webhook or API) stores a RunRecord with status `pending` and the Event in
 `trigger` (so it survives a restart) and puts its id on an in-memory queue; that is all the
-request path does. Each worker claims a run and hands it to the run chain (runs.chain) with
-a `MirrorSource` (a worktree of the exact sha from the repo's mirror, removed afterwards), a
-`QueuedRun` start (runs.starts) and the queue's own surface (cancel and live plays; warnings
-logged). A delivery that carried no commit message (a GitHub pull request) has its head commit's
-message read from the mirror, fetched first: with `[skip ci]` the run ends `skipped` with the
-reason (listeners hear nothing of it, as of a skipped push) and supersedes nothing.
-Anything wrong before the engine starts (unfetchable sha, no or invalid pipeline
-file, an unconfigured repo) fails the *run* with that reason, and the server goes on; a
+request path does. Each worker takes a run and hands it to `runs.launch.RunLauncher`, which
+runs it through the run chain (runs.chain) from a worktree of the exact sha (a `[skip ci]`
+head commit ends it `skipped`: listeners hear nothing of it, as of a skipped push); anything
+wrong before the engine starts fails the *run* with that reason, and the server goes on; a
 worker cancelled at shutdown past its grace records the run `canceled`. Listeners
 (`RunListener`, e.g. the commit status and Slack notifiers) are told when a run starts and
 ends, each call in its own task with a deadline, so they never hold up a worker.
@@ -30,18 +26,15 @@ before its engine starts, closes the records still `pending` (a play request) or
 as `canceled` with a reason (`runs.records.cancel_open_jobs`): GitLab shows the jobs of such
 a pipeline as canceled, and a played job never stays `pending` in a final run.
 
-With `[executor] kind = "celery"` each run's attempts go to the fleet's workers through a
-`fleet.executor.CeleryExecutor` (one `FleetClient` per queue, opened at start, closed at
-stop); the worker fetches the run's commit from the repo's clone URL and its files from this
-server (the origin of each task: docs/workers.md). At stop such runs are not canceled: the
-queue detaches from them (their jobs go on on the workers; the runs stay `running`), and the
-next start puts them back to `pending` to re-attach to their attempts (`_requeue_interrupted`).
+With `[executor] kind = "celery"` each run's attempts go to the fleet's workers (runs.launch;
+one `FleetClient` per queue, opened at start, closed at stop). At stop such runs are not
+canceled: the queue detaches from them (their jobs go on on the workers; the runs stay
+`running`), and the next start puts them back to `pending` to re-attach to their attempts
+(`_requeue_interrupted`).
 
 Superseded runs: a new push or request commit supersedes the older runs of its branch or
-request (`conveyor.supersede` decides), in the background after the delivery is answered
-and under the same lock: a run executing here through its engine (`runs.active`), now or
-once planned; a run waiting for a worker at once when its mode decides alone, else once
-planned.
+request, in the background after the delivery is answered and under the same lock
+(runs.superseding).
 
 Start: runs whose owner process died are recovered (`engine.recovery`), then stored `pending`
 runs are queued again, oldest first, and those superseded by newer waiting runs decided.
@@ -62,36 +55,21 @@ from typing import TYPE_CHECKING
 import structlog
 
 from conveyor.clock import SYSTEM_CLOCK, Clock
-from conveyor.engine.executor import Executor
 from conveyor.engine.resume import check_playable, check_retryable, retry_request
-from conveyor.engine.sandbox import Sandbox
-from conveyor.errors import ConflictError, ConveyorError, GitError
-from conveyor.git.checkout import Checkouts, GitAuth
+from conveyor.errors import ConflictError
+from conveyor.git.checkout import Checkouts
 from conveyor.model import Event, EventKind, RunRecord, Status
-from conveyor.runs.active import ActiveRun, QueueSurface, supersede_active
-from conveyor.runs.chain import RunRequest, execute_request
+from conveyor.runs.active import ActiveRun
 from conveyor.runs.intake import DeliveryIntake
+from conveyor.runs.launch import RunLauncher
 from conveyor.runs.listeners import Listeners, RunListener
-from conveyor.runs.records import (
-    cancel_open_jobs,
-    claim_run,
-    close_run,
-    new_run_record,
-    recover_dead_runs,
-)
-from conveyor.runs.sources import MirrorSource
-from conveyor.runs.starts import QueuedRun
+from conveyor.runs.records import cancel_open_jobs, new_run_record, recover_dead_runs
+from conveyor.runs.superseding import Superseder
 from conveyor.settings import RepoSettings, Settings, held_secret_values
 from conveyor.store.base import BodySeen, RunStore
-from conveyor.store.paths import new_run_id, run_dir
-from conveyor.supersede import (
-    AutoCancel,
-    cancellation_unplanned,
-    line_of_work,
-    older_runs,
-    superseded_reason,
-)
-from conveyor.triggers import event_from_trigger, needs_head_message, skip_ci_reason
+from conveyor.store.paths import new_run_id
+from conveyor.supersede import AutoCancel, line_of_work
+from conveyor.triggers import skip_ci_reason
 
 if TYPE_CHECKING:  # the fleet loads only with [executor] kind = "celery"
     from conveyor.fleet.executor import FleetClient
@@ -128,7 +106,6 @@ class RunQueue:
         self.home = home
         self.env = env
         self.clock = clock
-        self._fleet_key: bytes | None = None  # fleet.tokens, read when a run goes to workers
         # A trigger variable equal to one of the server's own secrets is stored masked (and
         # so reaches the jobs as `[MASKED]`): neither the database nor a job gets it.
         self._held_secrets = {
@@ -139,14 +116,29 @@ class RunQueue:
         self.checkouts = Checkouts(home / "mirrors", timeout_s=settings.server.git_timeout, env=env)
         self._waiting: asyncio.Queue[str] = asyncio.Queue()
         self._intake = DeliveryIntake(store, self._queue_new)
-        self._superseding: set[asyncio.Task[None]] = set()
-        self._superseded: dict[str, str] = {}  # waiting runs superseded: decided once planned
-        self._modes: dict[str, AutoCancel] = {}  # each repo's last planned auto-cancel mode
         self._active: dict[str, ActiveRun] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._accepting = False
         self._plays = asyncio.Lock()
         self.fleet: FleetClient | None = None  # [executor] kind = "celery": opened at start
+        self._launcher = RunLauncher(
+            settings,
+            store=store,
+            home=home,
+            env=env,
+            checkouts=self.checkouts,
+            clock=clock,
+            held_secrets=tuple(self._held_secrets.values()),
+            on_started=self._started,
+        )
+        self._superseder = Superseder(
+            store,
+            lock=self._plays,
+            active=self._active,
+            cancel_pending=self._cancel_pending,
+            head_event=self._launcher.head_event,
+            repo_mode=self._repo_mode,
+        )
 
     @property
     def is_running(self) -> bool:
@@ -167,7 +159,7 @@ class RunQueue:
         if self.settings.executor.kind == "celery" and broker_url:
             from conveyor.fleet.executor import FleetClient
 
-            self.fleet = FleetClient(broker_url)
+            self.fleet = self._launcher.fleet = FleetClient(broker_url)
             reattached = await asyncio.to_thread(self._requeue_interrupted)
             if reattached:
                 log.info("queue.reattaching", runs=reattached)
@@ -176,7 +168,7 @@ class RunQueue:
         pending = await asyncio.to_thread(self.store.runs_with_status, [Status.PENDING])
         for run in pending:
             self._waiting.put_nowait(run.run_id)
-        await self._supersede_after_restart(pending)
+        await self._superseder.after_restart(pending)
         self._accepting = True
         self._workers = [
             asyncio.create_task(self._work(), name=f"run-worker-{n}")
@@ -214,8 +206,7 @@ class RunQueue:
                 for worker in self._workers:
                     worker.cancel()
                 await asyncio.gather(*self._workers, return_exceptions=True)
-        if self._superseding:
-            await asyncio.wait(set(self._superseding), timeout=_CANCEL_WAIT_S)
+        await self._superseder.wait(_CANCEL_WAIT_S)
         await self.listeners.wait()
         if self.fleet is not None:
             await self.fleet.close()
@@ -260,66 +251,9 @@ class RunQueue:
             self._queue_new(run)
         if run.status is Status.PENDING and line_of_work(run) is not None:
             # In the background: the delivery is acknowledged at intake speed, and the
-            # older runs are canceled in order under the queue's lock (`_supersede`).
-            task = asyncio.create_task(self._supersede_logged(run))
-            self._superseding.add(task)
-            task.add_done_callback(self._superseding.discard)
+            # older runs are canceled in order under the queue's lock (runs.superseding).
+            self._superseder.supersede_later(run)
         return Queued(run.run_id)
-
-    async def _supersede_logged(self, new: RunRecord) -> None:
-        try:
-            try:
-                skipped = skip_ci_reason(await self._head_event(new))
-            except GitError as exc:  # the run fails on its own; it still is the newer commit
-                log.warning("run.head_unreadable", run_id=new.run_id, error=str(exc))
-                skipped = None
-            if skipped is None:  # a skipped run supersedes nothing (GitLab makes no pipeline)
-                await self._supersede(new)
-        except Exception:  # a store hiccup must not surface as an unretrieved task error
-            log.error("run.supersede_failed", run_id=new.run_id, exc_info=True)
-
-    async def _supersede(self, new: RunRecord) -> None:
-        """Cancel what `new` supersedes of the older runs (conveyor.supersede), naming it in
-        the reason: in a run executing here at once, or once it is planned; in a run waiting
-        for a worker as `_supersede_waiting` says. A run that executes in another process is
-        left alone."""
-        reason = superseded_reason(new.run_id)
-        async with self._plays:  # as `_run`: a waiting run is decided here or taken there
-            open_runs = await asyncio.to_thread(
-                self.store.runs_with_status, [Status.PENDING, Status.RUNNING]
-            )
-            for old in older_runs(open_runs, new):
-                active = self._active.get(old.run_id)
-                if active is not None:
-                    supersede_active(active, reason, old.run_id)
-                elif old.status is Status.PENDING:
-                    await self._supersede_waiting(old.run_id, reason)
-
-    async def _supersede_waiting(self, run_id: str, reason: str) -> None:
-        """Supersede a run waiting for a worker. Its file is not read yet: its mode is taken
-        as its repo's last planned run had it, else the repo's `auto_cancel`. Canceled now
-        when that decides alone (`conservative` and nothing of it started: the whole run),
-        else once planned (`interruptible`: which jobs are is in its file)."""
-        run = await asyncio.to_thread(self.store.get_run, run_id)  # with its jobs (a resume)
-        if run is None or run.status is not Status.PENDING:
-            return
-        mode = self._modes.get(run.repo) or self._repo_mode(run.repo)
-        decided = cancellation_unplanned(mode, run.jobs)
-        if decided is None:
-            self._superseded.setdefault(run_id, reason)
-        elif decided.is_whole_run:
-            await asyncio.to_thread(self._cancel_pending, run_id, reason)
-            log.info("run.superseded", run_id=run_id, reason=reason, jobs="all")
-
-    async def _supersede_after_restart(self, waiting: Sequence[RunRecord]) -> None:
-        """At start, the waiting runs that newer waiting runs supersede (a supersede decided
-        once planned was held in memory). A newer run whose `[skip ci]` is not known yet
-        supersedes nothing (its head commit's message is read when it runs)."""
-        for new in waiting:
-            if needs_head_message(event_from_trigger(new.trigger)):
-                continue
-            for old in older_runs(waiting, new):
-                await self._supersede_waiting(old.run_id, superseded_reason(new.run_id))
 
     def _queue_new(self, run: RunRecord) -> None:
         if run.status is Status.SKIPPED:
@@ -341,7 +275,7 @@ class RunQueue:
         settings = self._repo(repo)
         if sha is None:
             sha = await self.checkouts.resolve_ref(
-                settings.name, settings.clone_url, ref, self._auth(settings)
+                settings.name, settings.clone_url, ref, self._launcher.auth(settings)
             )
         event = Event(
             kind=kind,
@@ -463,14 +397,14 @@ class RunQueue:
 
     async def _run(self, run_id: str) -> None:
         async with self._plays:  # a play in progress finishes its writes first
-            superseded = self._superseded.pop(run_id, None)
+            superseded = self._superseder.superseded.pop(run_id, None)
             run = await asyncio.to_thread(self.store.get_run, run_id)
             if run is None or run.status is not Status.PENDING or run_id in self._active:
                 return  # canceled while waiting, taken by someone else, or queued twice
             active = ActiveRun(repo_mode=self._repo_mode(run.repo), superseded=superseded)
             self._active[run_id] = active
         try:
-            final = await self._execute(run, active)
+            final = await self._launcher.execute(run, active, self._superseder.modes)
         finally:
             del self._active[run_id]
             active.finished.set()
@@ -478,79 +412,6 @@ class RunQueue:
             return
         self.listeners.run_finished(final)
         log.info("run.finished", run_id=run_id, status=str(final.status), reason=final.reason)
-
-    async def _execute(self, run: RunRecord, active: ActiveRun) -> RunRecord:
-        """Run `run` (stored `pending`) through the chain and return its final record."""
-        claim_run(self.store, run.run_id)
-        started_at = self.clock.now()
-        repo = self.settings.repo(run.repo)
-        worktree = self.home / "worktrees" / run.run_id
-        source = MirrorSource(
-            self.checkouts,
-            run.repo,
-            repo.clone_url if repo else "",
-            self._auth(repo) if repo else None,
-            worktree,
-            run_dir(self.home, run.run_id),
-        )
-        start = QueuedRun(self.store, self.home, run, self.clock, self._started)
-        try:
-            event = await self._head_event(run)
-            skipped = None if run.jobs else skip_ci_reason(event)  # a resumed run ran before
-            if skipped is not None:
-                log.info("run.skipped", run_id=run.run_id, repo=run.repo, reason=skipped)
-                return close_run(
-                    self.store, run, Status.SKIPPED, skipped, self.clock, job_reason=""
-                )
-            request = RunRequest(
-                event,
-                repo.pipeline_file if repo else None,
-                play=frozenset(_played(run.trigger)),
-                reserved_env=self.settings.secret_variables(),
-                env=self.env,
-                remote_include_allow=self.settings.server.remote_include_allow,
-                fork_secrets=repo.fork_secrets if repo else "skip",
-                held_secrets=tuple(self._held_secrets.values()),  # masked in every job's output
-                sandbox=job_sandbox(self.settings, repo),
-                executor=self._executor(run, repo),
-            )
-            surface = QueueSurface(active, run, self._modes)
-            final = await execute_request(request, source, start, surface)
-        except ConveyorError as exc:
-            # Problems name files inside the worktree: show them relative to the repository.
-            reason = str(exc).replace(f"{worktree}/", "")
-            log.warning("run.not_started", run_id=run.run_id, reason=reason.splitlines()[0])
-            job_reason = "not run: the run failed before its jobs started"
-            return close_run(
-                self.store, run, Status.FAILED, reason, self.clock,
-                job_reason=job_reason, started_at=started_at,
-            )  # fmt: skip
-        except asyncio.CancelledError:
-            if self.fleet is not None and self.fleet.is_detaching:
-                raise  # its jobs go on on the workers; the next start re-attaches it
-            current = self.store.get_run(run.run_id)
-            if current is not None and not current.status.is_final:
-                reason = "server shutdown"
-                close_run(
-                    self.store, current, Status.CANCELED, reason, self.clock, job_reason=reason
-                )
-            raise
-        if final is None:  # pragma: no cover - a queued run is never excluded (QueuedRun)
-            raise RuntimeError(f"run {run.run_id}: no record")
-        return final
-
-    async def _head_event(self, run: RunRecord) -> Event:
-        """The run's event; when its delivery carried no commit message (a GitHub pull
-        request), with its head commit's message read from the mirror (fetched first), so
-        `[skip ci]` decides and the jobs see it (`CI_COMMIT_MESSAGE`)."""
-        event = event_from_trigger(run.trigger)
-        repo = self.settings.repo(run.repo)
-        if repo is None or not needs_head_message(event):
-            return event
-        message = await self.checkouts.commit_message(
-            repo.name, repo.clone_url, event.sha, self._auth(repo)
-        )
-        return replace(event, message=message)
 
     async def _started(self, run: RunRecord) -> None:
         self.listeners.run_started(run)
@@ -570,28 +431,6 @@ class RunQueue:
                 requeued.append(run_id)
         return requeued
 
-    def _executor(self, run: RunRecord, repo: RepoSettings | None) -> Executor | None:
-        """Where `run`'s attempts run: the fleet with `[executor] kind = "celery"`, else
-        None (this host)."""
-        if self.fleet is None:
-            return None
-        from conveyor.fleet.executor import CeleryExecutor
-        from conveyor.fleet.tokens import load_fleet_key, run_token
-
-        section = self.settings.executor
-        if self._fleet_key is None:  # made once per home: tokens survive a restart
-            self._fleet_key = load_fleet_key(self.home)
-        origin = {
-            "repo": run.repo,
-            "clone_url": repo.clone_url if repo else "",
-            "server_url": (section.server_url or self.settings.server.public_url or "").rstrip("/"),
-            "token": run_token(self._fleet_key, run.run_id),  # the files API (server.runfiles)
-            "provider": repo.provider if repo else "",
-        }
-        return CeleryExecutor(
-            self.fleet, origin, pending_timeout_s=section.pending_timeout, clock=self.clock
-        )
-
     def _repo(self, name: str) -> RepoSettings:
         repo = self.settings.repo(name)
         if repo is None:
@@ -601,25 +440,3 @@ class RunQueue:
     def _repo_mode(self, name: str) -> AutoCancel:
         repo = self.settings.repo(name)
         return repo.auto_cancel if repo is not None else "conservative"
-
-    def _auth(self, repo: RepoSettings) -> GitAuth | None:
-        token = self.settings.secrets.clone_tokens.get(repo.name)
-        return GitAuth(repo.provider, token) if token else None
-
-
-def _played(trigger: Mapping[str, object]) -> list[str]:
-    play = trigger.get("play")
-    return [str(job) for job in play] if isinstance(play, list) else []
-
-
-def job_sandbox(settings: Settings, repo: RepoSettings | None) -> Sandbox:
-    """The engine's sandbox for the jobs of `repo` (`[sandbox]`, the repo's `network`)."""
-    section = settings.sandbox
-    network = repo.network if repo is not None and repo.network is not None else section.network
-    return Sandbox(
-        mode=section.mode,
-        network=network,
-        max_processes=section.max_processes,
-        max_memory_mb=section.max_memory_mb,
-        max_cpu_s=section.max_cpu_s,
-    )

@@ -37,6 +37,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from conveyor.git.policy import has_terminal  # one rule for every process conveyor starts
+
 __all__ = ["Child", "ChildReceiver", "has_terminal", "start_child"]
 
 
@@ -116,17 +118,6 @@ class Child:
             pipe.close()
         if self._pidfd >= 0 and self.proc.poll() is not None:  # reaped here: done watching
             self._unwatch()
-
-
-@functools.cache
-def has_terminal() -> bool:
-    """Whether this process has a controlling terminal (then steps get their own session)."""
-    try:
-        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
-    except OSError:  # ENXIO: no controlling terminal
-        return False
-    os.close(fd)
-    return True
 
 
 async def start_child(

@@ -1,7 +1,7 @@
 """Everything conveyor does with git, behind one boundary.
 
     policy    the one policy: safe environment, credentials (GitAuth), named Timeouts,
-              own session per process; imports no asyncio
+              own group per process (describe's: a session only with a terminal); no asyncio
     describe  the local checkout -> Event, started early by `conveyor run` (synchronous)
     base      the `Git` Protocol and `GitFailed` (a GitError)
     adapter   `GitCli`, the real `Git`: one async subprocess per command (`run_git`)

@@ -59,7 +59,9 @@ async def run_git(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=dict(env),
-            start_new_session=True,  # own group: a timeout kills git and its helpers
+            # Own group: a timeout kills git and its helpers. Always a session here, unlike
+            # policy.start_git: uvloop's subprocess_exec (the server's) has no process_group.
+            start_new_session=True,
         )
     except OSError as exc:
         raise GitFailed(where, f"git could not start ({exc.strerror}; is git installed?)") from None

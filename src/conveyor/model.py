@@ -1,4 +1,5 @@
-"""conveyor's data: frozen dataclasses and string enums shared by every layer.
+"""conveyor's data: frozen dataclasses (ChangeRequest: a NamedTuple) and string enums shared
+by every layer.
 
 Three families live here:
   * the pipeline as written   — Pipeline, Job, Step, Need, Retry, Rule, Artifacts, Mark
@@ -17,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 __all__ = [
     "EMPTY",
@@ -311,15 +313,17 @@ class Pipeline:
 # ---------------------------------------------------------------- triggering and planning
 
 
-@dataclass(frozen=True, slots=True)
-class ChangeRequest:
+class ChangeRequest(NamedTuple):
     """The pull (GitHub) or merge (GitLab) request a run is for, as its webhook told it.
     Every text here comes from whoever opened the request: it reaches a job only as an
     environment variable, never as shell text.
 
     number: GitHub's PR number, GitLab's IID.  is_fork: the source branch lives in another
     repository (it gets no secrets).  diff_base_sha: the merge base of the target branch and
-    the head, found from the checkout (None until then)."""
+    the head, found from the checkout (None until then).
+
+    A NamedTuple (`_replace`), not a frozen dataclass: every `conveyor run` imports this
+    module, and a dataclass costs 0.4-0.7 ms to define against 0.1 ms (docs/benchmarks.md)."""
 
     number: int
     source_branch: str

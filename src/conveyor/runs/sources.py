@@ -277,7 +277,7 @@ class MirrorSource:
                 base = await checkouts.merge_base(
                     repo, mirror, event.change.target_branch, event.sha
                 )
-                change = replace(event.change, diff_base_sha=base)
+                change = event.change._replace(diff_base_sha=base)
                 event, before = replace(event, change=change), base
             changed = await checkouts.changed_files(repo, mirror, before, event.sha)
             files = await checkouts.list_files(repo, mirror, event.sha)

@@ -6,11 +6,7 @@ process group, in a session of its own when conveyor has a terminal to keep from
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import pty
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +18,7 @@ from conveyor.engine.runner import LocalRunner, ProcessGroups, StepSpec
 from conveyor.engine.sandbox import Sandbox
 from conveyor.model import Stream
 from tests.sandboxing import requires_bwrap
+from tests.terminal_probe import run_probe
 
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
     "asyncio": asyncio.new_event_loop,
@@ -122,48 +119,17 @@ print("probe", has_terminal(), result.exit_code, *lines, flush=True)
 """
 
 
-def _probe_with_terminal(tmp_path: Path) -> str:
-    pid, fd = pty.fork()  # the child's controlling terminal is the pty
-    if pid == 0:  # the child: becomes the probe, never returns into pytest
-        try:
-            os.chdir(tmp_path)
-            os.execv(sys.executable, [sys.executable, "-c", SESSION_PROBE])  # noqa: S606
-        finally:
-            os._exit(127)
-    output = b""
-    with contextlib.suppress(OSError):  # EIO once the child closed the pty
-        while chunk := os.read(fd, 4096):
-            output += chunk
-    os.close(fd)
-    os.waitpid(pid, 0)
-    return output.decode()
-
-
-def _probe_without_terminal(tmp_path: Path) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", SESSION_PROBE],
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        start_new_session=True,  # no controlling terminal, whatever pytest's
-        timeout=60,
-        check=True,
-    )
-    return done.stdout
-
-
 @pytest.mark.parametrize(
-    ("probe", "expected"),
+    ("with_terminal", "expected"),
     [
         # A terminal: the step gets a session of its own and cannot reach the terminal.
-        (_probe_with_terminal, "probe True 0 no-tty 1 1"),
+        (True, "probe True 0 no-tty 1 1"),
         # None: its own process group in conveyor's session (nothing to detach from).
-        (_probe_without_terminal, "probe False 0 no-tty 1 0"),
+        (False, "probe False 0 no-tty 1 0"),
     ],
 )
 def test_a_step_leads_its_group_and_gets_a_session_only_to_leave_a_terminal(
-    tmp_path: Path, probe: Callable[[Path], str], expected: str
+    tmp_path: Path, with_terminal: bool, expected: str
 ) -> None:
-    output = probe(tmp_path)
+    output = run_probe(SESSION_PROBE, tmp_path, with_terminal=with_terminal)
     assert expected in output, output

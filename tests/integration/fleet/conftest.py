@@ -13,10 +13,10 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -127,7 +127,7 @@ class Fleet:
         return [orjson.loads(line) for line in answer.content.splitlines() if line.strip()]
 
 
-def _settings(remote: GitRepo) -> str:
+def fleet_settings(remote: GitRepo) -> str:
     return f"""\
 [server]
 api_token_env = "CONVEYOR_API_TOKEN"
@@ -150,13 +150,22 @@ secret_env = "GH_HOOK_SECRET"
 """
 
 
-@pytest.fixture(scope="module")
-def fleet(
-    tmp_path_factory: pytest.TempPathFactory,
+F = TypeVar("F", bound=Fleet)
+
+
+@contextlib.contextmanager
+def running_fleet(
+    base: Path,
     redis_server: RedisServer,
     postgres_server: PostgresServer,
-) -> Iterator[Fleet]:
-    base = tmp_path_factory.mktemp("fleet")
+    *,
+    make: Callable[[Path, GitRepo, dict[str, str]], F],
+    server_url: str | None = None,
+    workers: Iterable[str] = tuple(WORKERS),
+) -> Iterator[F]:
+    """A real serve (PostgreSQL, Redis) and `workers` (names the Fleet's `start_worker`
+    knows), started in `base` for a repo made there; `make(base, remote, env)` builds the
+    Fleet (or a subclass); all stopped after."""
     remote = GitRepo.create(base / "remote", {"README": "fleet\n"})
     database = postgres_server.create_database()
     env = {
@@ -168,12 +177,17 @@ def fleet(
         "CONVEYOR_BROKER_URL": redis_server.url(redis_server.reserved_database()),
         "CONVEYOR_HOME": str(base / "server-home"),
     }
-    (base / "conveyor.toml").write_text(_settings(remote))
+    settings = fleet_settings(remote)
+    if server_url is not None:
+        settings = settings.replace(
+            'kind = "celery"\n', f'kind = "celery"\nserver_url = "{server_url}"\n'
+        )
+    (base / "conveyor.toml").write_text(settings)
     (base / "worker.toml").write_text("[worker]\ngrace = 2\n")
-    fleet = Fleet(base, remote, env)
+    fleet = make(base, remote, env)
     try:
         fleet.start_server()
-        for name in WORKERS:
+        for name in workers:
             fleet.start_worker(name)
         yield fleet
     finally:
@@ -183,6 +197,17 @@ def fleet(
         fleet.stop_server()
         with contextlib.suppress(Exception):
             postgres_server.drop_database(database)
+
+
+@pytest.fixture(scope="module")
+def fleet(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_server: RedisServer,
+    postgres_server: PostgresServer,
+) -> Iterator[Fleet]:
+    base = tmp_path_factory.mktemp("fleet")
+    with running_fleet(base, redis_server, postgres_server, make=Fleet) as running:
+        yield running
 
 
 def processes_with(marker: str) -> list[int]:

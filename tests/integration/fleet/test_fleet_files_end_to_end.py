@@ -7,18 +7,17 @@ the server put in each task."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from tests.conveyor_process import ConveyorProcess
 from tests.fakes.git_repos import GitRepo
-from tests.integration.fleet.conftest import API_TOKEN, Fleet, _settings
+from tests.integration.fleet.conftest import Fleet, running_fleet
 from tests.postgres import PostgresServer
 from tests.redis import RedisServer
 
@@ -86,37 +85,20 @@ def fleet(
     redis_server: RedisServer,
     postgres_server: PostgresServer,
 ) -> Iterator[FilesFleet]:
-    base = tmp_path_factory.mktemp("files-fleet")
-    remote = GitRepo.create(base / "remote", {"README": "fleet\n"})
-    database = postgres_server.create_database()
     port = _free_port()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/"),
-        "CONVEYOR_API_TOKEN": API_TOKEN,
-        "GH_HOOK_SECRET": "hook-secret-0123456789abcdefghij",
-        "CONVEYOR_STORE_URL": postgres_server.url(database),
-        "CONVEYOR_BROKER_URL": redis_server.url(redis_server.reserved_database()),
-        "CONVEYOR_HOME": str(base / "server-home"),
-    }
-    settings = _settings(remote).replace(
-        'kind = "celery"\n', f'kind = "celery"\nserver_url = "http://127.0.0.1:{port}"\n'
-    )
-    (base / "conveyor.toml").write_text(settings)
-    (base / "worker.toml").write_text("[worker]\ngrace = 2\n")
-    fleet = FilesFleet(base, remote, env, port=port)
-    try:
-        fleet.start_server()
-        for name in WORKERS:
-            fleet.start_worker(name)
-        yield fleet
-    finally:
-        for name in list(fleet.workers):
-            with contextlib.suppress(Exception):
-                fleet.stop_worker(name)
-        fleet.stop_server()
-        with contextlib.suppress(Exception):
-            postgres_server.drop_database(database)
+
+    def make(base: Path, remote: GitRepo, env: dict[str, str]) -> FilesFleet:
+        return FilesFleet(base, remote, env, port=port)
+
+    with running_fleet(
+        tmp_path_factory.mktemp("files-fleet"),
+        redis_server,
+        postgres_server,
+        make=make,
+        server_url=f"http://127.0.0.1:{port}",
+        workers=tuple(WORKERS),
+    ) as running:
+        yield running
 
 
 def test_an_artifact_a_dotenv_variable_and_a_cache_reach_the_other_worker(

@@ -11,15 +11,11 @@ git through both; git runs an alias whose shell reads git's own /proc stat:
 
 from __future__ import annotations
 
-import contextlib
-import os
-import pty
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from tests.terminal_probe import run_probe
 
 PROBE = """
 import asyncio
@@ -37,49 +33,18 @@ print("probe", has_terminal(), started, "/", awaited, flush=True)
 """
 
 
-def _probe_with_terminal(tmp_path: Path) -> str:
-    pid, fd = pty.fork()  # the child's controlling terminal is the pty
-    if pid == 0:  # the child: becomes the probe, never returns into pytest
-        try:
-            os.chdir(tmp_path)
-            os.execv(sys.executable, [sys.executable, "-c", PROBE])  # noqa: S606
-        finally:
-            os._exit(127)
-    output = b""
-    with contextlib.suppress(OSError):  # EIO once the child closed the pty
-        while chunk := os.read(fd, 4096):
-            output += chunk
-    os.close(fd)
-    os.waitpid(pid, 0)
-    return output.decode()
-
-
-def _probe_without_terminal(tmp_path: Path) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        start_new_session=True,  # no controlling terminal, whatever pytest's
-        timeout=60,
-        check=True,
-    )
-    return done.stdout
-
-
 @pytest.mark.parametrize(
-    ("probe", "expected"),
+    ("with_terminal", "expected"),
     [
         # A terminal: git gets a session of its own (and cannot reach the terminal).
-        (_probe_with_terminal, "probe True 1 1 / 1 1"),
+        (True, "probe True 1 1 / 1 1"),
         # None: start_git's leads its group in conveyor's session (nothing to detach from).
-        (_probe_without_terminal, "probe False 1 0 / 1 1"),
+        (False, "probe False 1 0 / 1 1"),
     ],
 )
 def test_git_leads_its_group_and_gets_a_session_only_to_leave_a_terminal(
-    tmp_path: Path, probe: Callable[[Path], str], expected: str
+    tmp_path: Path, with_terminal: bool, expected: str
 ) -> None:
-    output = probe(tmp_path)
+    output = run_probe(PROBE, tmp_path, with_terminal=with_terminal)
 
     assert expected in output, output

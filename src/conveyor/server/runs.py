@@ -30,7 +30,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, NamedTuple, Protocol
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -238,73 +238,60 @@ async def retry_run(request: Request, run_id: str) -> Response:
     return json_response(new, status_code=202, headers={"Location": f"/api/v1/runs/{new.run_id}"})
 
 
-def _play_job_route(reads: RunReads) -> Callable[[Request, str, str], Any]:
-    async def play_job(request: Request, run_id: str, job: str) -> Response:
-        """Play manual job `job` in run `run_id` (same run): 202 with the run's record."""
+class _Rerun(NamedTuple):
+    """What differs between playing a manual job and retrying a failed one (the routes)."""
+
+    name: str  # the route's endpoint name
+    doc: str  # the route's description
+    is_retry: bool
+    code: str  # the 409 when the job is not in a state to be rerun
+    canceled: str  # why a canceled run's jobs cannot be rerun
+    refused: str  # why this job cannot: formatted with job, run_id and state
+
+
+_PLAY = _Rerun(
+    "play_job",
+    "Play manual job `job` in run `run_id` (same run): 202 with the run's record.",
+    False,
+    "job_not_manual",
+    "its manual jobs can no longer be played (trigger a new run)",
+    "Job {job!r} of run {run_id!r} is not a manual job waiting to be played ({state}).",
+)
+_RETRY = _Rerun(
+    "retry_job",
+    "Retry failed or canceled job `job` in run `run_id` (same run, its next attempt, then "
+    "the jobs after it that never ran): 202 with the run's record.",
+    True,
+    "job_not_retryable",
+    "its jobs can no longer be retried (retry the whole run instead)",
+    "Job {job!r} of run {run_id!r} is {state}: only a failed or canceled job can be retried.",
+)
+
+
+def _rerun_route(reads: RunReads, kind: _Rerun) -> Callable[[Request, str, str], Any]:
+    async def rerun_job(request: Request, run_id: str, job: str) -> Response:
         run = await _get_run(request, run_id)
         _check_job(run, job, _logs(request, run_id))
         if run.status is Status.CANCELED:
-            raise ApiError(
-                409,
-                "run_canceled",
-                f"Run {run_id!r} was canceled: its manual jobs can no longer be played "
-                "(trigger a new run).",
-            )
+            raise ApiError(409, "run_canceled", f"Run {run_id!r} was canceled: {kind.canceled}.")
         record = next((j for j in run.jobs if j.name == job), None)
-        if record is None or record.status is not Status.MANUAL:
+        wanted = RETRYABLE if kind.is_retry else (Status.MANUAL,)
+        if record is None or record.status not in wanted:
             state = record.status if record is not None else "not planned yet"
-            raise ApiError(
-                409,
-                "job_not_manual",
-                f"Job {job!r} of run {run_id!r} is not a manual job waiting to be played "
-                f"({state}).",
-            )
+            raise ApiError(409, kind.code, kind.refused.format(job=job, run_id=run_id, state=state))
+        queue = _queue(request)
         try:
-            played = await _queue(request).play(run_id, job)
+            rerun = await (queue.retry if kind.is_retry else queue.play)(run_id, job)
         except ConflictError as error:
-            raise ApiError(409, "job_not_manual", str(error)) from None
-        if played is None:
+            raise ApiError(409, kind.code, str(error)) from None
+        if rerun is None:
             raise run_not_found(run_id)
         reads.finished.forget(run_id, datetime.now(UTC))
-        location = {"Location": f"/api/v1/runs/{played.run_id}"}
-        return json_response(played, status_code=202, headers=location)
+        location = {"Location": f"/api/v1/runs/{rerun.run_id}"}
+        return json_response(rerun, status_code=202, headers=location)
 
-    return play_job
-
-
-def _retry_job_route(reads: RunReads) -> Callable[[Request, str, str], Any]:
-    async def retry_job(request: Request, run_id: str, job: str) -> Response:
-        """Retry failed or canceled job `job` in run `run_id` (same run, its next attempt,
-        then the jobs after it that never ran): 202 with the run's record."""
-        run = await _get_run(request, run_id)
-        _check_job(run, job, _logs(request, run_id))
-        if run.status is Status.CANCELED:
-            raise ApiError(
-                409,
-                "run_canceled",
-                f"Run {run_id!r} was canceled: its jobs can no longer be retried "
-                "(retry the whole run instead).",
-            )
-        record = next((j for j in run.jobs if j.name == job), None)
-        if record is None or record.status not in RETRYABLE:
-            state = record.status if record is not None else "not planned yet"
-            raise ApiError(
-                409,
-                "job_not_retryable",
-                f"Job {job!r} of run {run_id!r} is {state}: only a failed or canceled job "
-                "can be retried.",
-            )
-        try:
-            retried = await _queue(request).retry(run_id, job)
-        except ConflictError as error:
-            raise ApiError(409, "job_not_retryable", str(error)) from None
-        if retried is None:
-            raise run_not_found(run_id)
-        reads.finished.forget(run_id, datetime.now(UTC))
-        location = {"Location": f"/api/v1/runs/{retried.run_id}"}
-        return json_response(retried, status_code=202, headers=location)
-
-    return retry_job
+    rerun_job.__name__, rerun_job.__doc__ = kind.name, kind.doc
+    return rerun_job
 
 
 async def job_log(
@@ -382,13 +369,13 @@ def build_router(reads: RunReads | None = None) -> APIRouter:
     router.add_api_route("/runs/{run_id}/retry", retry_run, methods=["POST"], dependencies=write)
     router.add_api_route(
         "/runs/{run_id}/jobs/{job:path}/play",
-        _play_job_route(reads),
+        _rerun_route(reads, _PLAY),
         methods=["POST"],
         dependencies=write,
     )
     router.add_api_route(
         "/runs/{run_id}/jobs/{job:path}/retry",
-        _retry_job_route(reads),
+        _rerun_route(reads, _RETRY),
         methods=["POST"],
         dependencies=write,
     )

@@ -77,16 +77,9 @@ class Resume:
 def check_playable(run: RunRecord, job: str, *, is_cancel_requested: bool) -> JobRecord:
     """The record of manual job `job` of `run`, waiting to be played; ConflictError (the API
     answers 409) when the run was canceled or the job is not waiting to be played."""
-    if run.status is Status.CANCELED or is_cancel_requested:
-        raise ConflictError(
-            f"run {run.run_id}: the run was canceled, its manual jobs can no longer be played "
-            "(trigger a new run)"
-        )
-    record = next((j for j in run.jobs if j.name == job), None)
-    if record is None:
-        raise ConflictError(
-            f"run {run.run_id}: no job {job!r} in this run (see the run's jobs and their statuses)"
-        )
+    record = _open_record(
+        run, job, is_cancel_requested, "its manual jobs can no longer be played (trigger a new run)"
+    )
     if record.status is not Status.MANUAL or record.attempt:
         raise ConflictError(
             f"run {run.run_id}: job {job!r} is not a manual job waiting to be played (it is "
@@ -98,20 +91,29 @@ def check_playable(run: RunRecord, job: str, *, is_cancel_requested: bool) -> Jo
 def check_retryable(run: RunRecord, job: str, *, is_cancel_requested: bool) -> JobRecord:
     """The record of job `job` of `run`, failed or canceled and so retryable; ConflictError
     (the API answers 409) when the run was canceled or the job did not fail."""
-    if run.status is Status.CANCELED or is_cancel_requested:
-        raise ConflictError(
-            f"run {run.run_id}: the run was canceled, its jobs can no longer be retried "
-            "(retry the whole run instead)"
-        )
-    record = next((j for j in run.jobs if j.name == job), None)
-    if record is None:
-        raise ConflictError(
-            f"run {run.run_id}: no job {job!r} in this run (see the run's jobs and their statuses)"
-        )
+    record = _open_record(
+        run,
+        job,
+        is_cancel_requested,
+        "its jobs can no longer be retried (retry the whole run instead)",
+    )
     if record.status not in RETRYABLE:
         raise ConflictError(
             f"run {run.run_id}: job {job!r} is {record.status}; only a failed or canceled job "
             "can be retried"
+        )
+    return record
+
+
+def _open_record(run: RunRecord, job: str, is_cancel_requested: bool, canceled: str) -> JobRecord:
+    """The record of `job` in a run not canceled (ConflictError saying `canceled` when it
+    was, or naming the job when the run has none of that name)."""
+    if run.status is Status.CANCELED or is_cancel_requested:
+        raise ConflictError(f"run {run.run_id}: the run was canceled, {canceled}")
+    record = next((j for j in run.jobs if j.name == job), None)
+    if record is None:
+        raise ConflictError(
+            f"run {run.run_id}: no job {job!r} in this run (see the run's jobs and their statuses)"
         )
     return record
 

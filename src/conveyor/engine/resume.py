@@ -118,6 +118,18 @@ def _open_record(run: RunRecord, job: str, is_cancel_requested: bool, canceled: 
     return record
 
 
+def _records_by_name(plan: Plan, records: Iterable[JobRecord]) -> dict[str, JobRecord]:
+    """The run's job records by name; ConflictError when a planned job has none."""
+    by_name = {r.name: r for r in records}
+    for planned in plan.jobs:
+        if planned.name not in by_name:
+            raise ConflictError(
+                f"run resume: job {planned.name!r} of the plan has no record in the run "
+                "(the pipeline of this commit no longer plans the same jobs; trigger a new run)"
+            )
+    return by_name
+
+
 def retry_request(record: JobRecord) -> JobRecord:
     """How a retry is stored until the run executes it: the job `pending` as its next
     attempt, nothing of the attempt before (which stays in the store's history)."""
@@ -161,13 +173,7 @@ def plan_resume(
     retrying the jobs `retry`; `played` are the manual jobs played before (when the run
     started). ConflictError when the plan and the records disagree (a job without a
     record, a played job that is not manual, a retried job that is not in the run)."""
-    by_name = {r.name: r for r in records}
-    for planned in plan.jobs:
-        if planned.name not in by_name:
-            raise ConflictError(
-                f"run resume: job {planned.name!r} of the plan has no record in the run "
-                "(the pipeline of this commit no longer plans the same jobs; trigger a new run)"
-            )
+    by_name = _records_by_name(plan, records)
     for name in play:
         if name not in by_name or _planned(plan, name).when is not When.MANUAL:
             raise ConflictError(f"run resume: job {name!r} is not a manual job of this run")
@@ -223,13 +229,7 @@ def is_interrupted(plan: Plan, records: Iterable[JobRecord]) -> bool:
 def plan_reattach(plan: Plan, records: Iterable[JobRecord], *, played: Collection[str]) -> Resume:
     """Resume an interrupted run (module docstring): its jobs that are not final run again,
     a `running` one as the same attempt. ConflictError as `plan_resume`."""
-    by_name = {r.name: r for r in records}
-    for planned in plan.jobs:
-        if planned.name not in by_name:
-            raise ConflictError(
-                f"run resume: job {planned.name!r} of the plan has no record in the run "
-                "(the pipeline of this commit no longer plans the same jobs; trigger a new run)"
-            )
+    by_name = _records_by_name(plan, records)
     results = _replay(plan, by_name, frozenset(), frozenset(played))
     rerun = tuple(p.name for p in plan.jobs if not by_name[p.name].status.is_final)
     return Resume(

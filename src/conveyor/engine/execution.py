@@ -83,6 +83,7 @@ class Execution:
         self.play = set(play)
         self.numbers = {p.name: n for n, p in enumerate(plan.jobs, start=1)}
         self.attempts: dict[str, int] = {}  # executions recorded before this one (resume)
+        self.followed: dict[str, int] = {}  # job -> its attempt started before a restart
         self.tasks: asyncio.TaskGroup | None = None
         self.open_jobs = 0  # job tasks not finished: at 0 the run ends, no play can join it
         self.slots = asyncio.Semaphore(max(1, concurrency))
@@ -310,9 +311,12 @@ class Execution:
         pending = pending_record(planned)
         attempt = self.attempts.get(name, 0) + 1
         while True:
-            if attempt > job.retry.max + 1:
+            # An attempt followed after a server restart (engine.resume.plan_reattach) wrote
+            # its header when it started: its lines go on right after what the log holds.
+            is_followed = self.followed.pop(name, None) == attempt
+            if attempt > job.retry.max + 1 and not is_followed:
                 job_log.system(f"attempt {attempt} (retried)")
-            elif attempt > 1:
+            elif attempt > 1 and not is_followed:
                 job_log.system(f"attempt {attempt} of {job.retry.max + 1}")
             spec = attempt_spec(
                 self.ctx,

@@ -31,8 +31,9 @@ the number of its next attempt (`retry_request`).
 `plan_reattach` resumes a run its server left while jobs ran on fleet workers (a restart):
 every job not final runs again, a job stored `running` with the SAME attempt number (the
 fleet's executor then follows that attempt, still running or finished on its worker,
-instead of starting a new one), the final jobs keep their records. Pure: no clock, store,
-file or process; the scheduler executes the result.
+instead of starting a new one: `Resume.followed`, whose log already holds the attempt's
+header and goes on with the worker's next line), the final jobs keep their records.
+Pure: no clock, store, file or process; the scheduler executes the result.
 """
 
 from __future__ import annotations
@@ -65,13 +66,17 @@ RETRYABLE = frozenset({Status.FAILED, Status.CANCELED})
 @dataclass(frozen=True, slots=True)
 class Resume:
     """What resuming a run executes (`rerun`, in plan order) and what it keeps. `attempts`
-    counts the executions already recorded for each rerun job (its next one is +1)."""
+    counts the executions already recorded for each rerun job (its next one is +1).
+    `followed`: the rerun jobs whose next attempt had started before the run was
+    interrupted (`plan_reattach`): it is followed, not started, so the scheduler writes no
+    attempt header for it again (that line is in the job's log already)."""
 
     play: frozenset[str]
     rerun: tuple[str, ...]
     kept: Mapping[str, JobRecord]
     results: Mapping[str, DepResult]
     attempts: Mapping[str, int]
+    followed: frozenset[str] = frozenset()
 
 
 def check_playable(run: RunRecord, job: str, *, is_cancel_requested: bool) -> JobRecord:
@@ -238,6 +243,7 @@ def plan_reattach(plan: Plan, records: Iterable[JobRecord], *, played: Collectio
         kept={name: r for name, r in by_name.items() if name not in rerun},
         results={name: r for name, r in results.items() if name not in rerun},
         attempts={name: _executions(by_name[name]) for name in rerun},
+        followed=frozenset(n for n in rerun if by_name[n].status is Status.RUNNING),
     )
 
 

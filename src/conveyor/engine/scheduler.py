@@ -245,6 +245,8 @@ def _prepare_jobs(execution: Execution, resume: Resume | None, run_dir: Path) ->
             execution.done[name].set()
         else:
             attempts = execution.attempts[name] = resume.attempts.get(name, 0)
+            if name in resume.followed:
+                execution.followed[name] = attempts + 1
             execution.ctx.line_counts[name] = max(
                 (record.n for record in _log_reader(run_dir).read_job(name)), default=0
             )

@@ -1,7 +1,7 @@
 """The fleet end to end (tests/integration/fleet/conftest.py: a real serve, redis,
 PostgreSQL and two real `conveyor worker` processes): jobs land on the workers their tags
 choose, their logs and results come back; cancel reaches a remote job; a worker killed with
--9 mid-job; a job whose tags no worker has."""
+-9 mid-job; a job whose tags no worker has; a server restarted mid-run, also during a retry."""
 
 from __future__ import annotations
 
@@ -115,6 +115,36 @@ def test_a_server_restarted_mid_run_reattaches_and_records_everything(fleet: Fle
     lines = fleet.log(run_id, "slow")
     assert [line["text"] for line in lines] == ["before", "after"]
     assert [line["n"] for line in lines] == [1, 2]
+
+
+def test_a_server_restarted_during_a_retry_reattaches_without_a_second_header(
+    fleet: Fleet,
+) -> None:
+    run_id = fleet.trigger(
+        "jobs:\n  flaky:\n    tags: [gpu]\n    retry: 2\n"
+        "    run: |\n"
+        '      if [ "$CONVEYOR_ATTEMPT" = 1 ]; then echo first; exit 3; fi\n'
+        "      echo before\n      sleep 2\n      echo after\n"
+    )
+    fleet.wait(run_id, lambda _: any(r["text"] == "before" for r in fleet.log(run_id, "flaky")))
+    fleet.stop_server()
+    time.sleep(0.5)  # attempt 2 goes on on its worker meanwhile
+    fleet.start_server()
+    final = fleet.wait_final(run_id)
+    assert final["status"] == "success", final
+    flaky = final["jobs"][0]
+    assert (flaky["attempt"], flaky["worker"]) == (2, "gpu-box")
+    lines = [(line["n"], line["text"]) for line in fleet.log(run_id, "flaky")]
+    step = 'if [ "$CONVEYOR_ATTEMPT" = 1 ]; then echo first; exit 3; fi'
+    failure = f"step {step!r} exited with code 3"
+    assert lines == [
+        (1, "first"),
+        (2, failure),
+        (3, f"retrying: {failure}"),
+        (4, "attempt 2 of 3"),  # once: the restarted server follows attempt 2, no new header
+        (5, "before"),
+        (6, "after"),  # written by the worker while no server listened
+    ]
 
 
 def test_a_worker_stopped_mid_job_cancels_it_after_its_grace(fleet: Fleet) -> None:

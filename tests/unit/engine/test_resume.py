@@ -216,6 +216,7 @@ def test_plan_reattach_follows_running_attempts_and_runs_waiting_jobs() -> None:
     resume = plan_reattach(INTERRUPTED_PLAN, records, played=())
     assert resume.rerun == ("test", "ship")
     assert resume.attempts == {"test": 1, "ship": 0}  # test runs as attempt 2 again
+    assert resume.followed == {"test"}  # started before: followed, no header again
     assert set(resume.kept) == {"build"}
     assert resume.results["build"] == DepResult("build", Outcome.SUCCEEDED)
 

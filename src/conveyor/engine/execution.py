@@ -43,7 +43,7 @@ from conveyor.engine.attempt import (
 )
 from conveyor.engine.executor import AttemptSpec, Placement
 from conveyor.engine.journal import JobJournal
-from conveyor.errors import ConflictError, StoreError, UsageError
+from conveyor.errors import ConflictError, StoreError
 from conveyor.model import JobRecord, Plan, PlannedJob, RunRecord, Status, When
 from conveyor.status import DepResult, decide_start, outcome_of, should_retry
 from conveyor.store.base import RunStore
@@ -166,12 +166,13 @@ class Execution:
 
     def play_job(self, name: str) -> bool:
         """Play manual job `name` now: it and the jobs it held back start again. False when
-        the run is ending (no job task is left to join); UsageError when the job is not
+        the run is ending (no job task is left to join); ConflictError when the job is not
         waiting to be played or the run is stopping."""
-        if self.stop.is_set():
-            raise UsageError(
-                f"run {self.run.run_id}: the run is stopping ({self.stop_reason}); "
-                "its manual jobs can no longer be played"
+        if self.stop.is_set():  # a canceled run's jobs are never played (engine.resume)
+            then = "trigger a new run" if self.is_canceled else "play it once the run has ended"
+            raise ConflictError(
+                f"run {self.run.run_id}: the run is stopping ({self.stop_reason}); job "
+                f"{name!r} cannot be played now ({then})"
             )
         return self._rerun(name, is_retry=False)
 
@@ -467,8 +468,8 @@ class LiveRun:
 
     def play(self, job: str) -> bool:
         """Play manual job `job` inside the executing run: True once it is started; False
-        when the run is not executing (see the class docstring); UsageError when the job is
-        not waiting to be played or the run is stopping."""
+        when the run is not executing (see the class docstring); ConflictError when the job
+        is not waiting to be played or the run is stopping."""
         execution = self._execution
         return execution is not None and execution.play_job(job)
 

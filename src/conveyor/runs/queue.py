@@ -319,8 +319,8 @@ class RunQueue:
     async def play(self, run_id: str, job: str) -> RunRecord | None:
         """Play manual job `job` of run `run_id` in that same run (module docstring) and
         return the run's record. None when the run is unknown; ConflictError when the run was
-        canceled, runs in another process, or `job` is not a manual job waiting to be
-        played."""
+        canceled, runs in another process or is stopping, or `job` is not a manual job
+        waiting to be played."""
         return await self._rerun(run_id, job, is_retry=False)
 
     async def retry(self, run_id: str, job: str) -> RunRecord | None:

@@ -8,6 +8,7 @@
     │   ├── InvalidRef                        422 invalid_ref        not a branch or tag name
     │   └── RefusedVariable                   422 refused_variable   BASH_ENV, LD_*, PATH…
     ├── ConflictError                 exit 2  409 conflict           not possible in this state
+    │   └── RunCanceled                       409 run_canceled       a job of a canceled run
     ├── StoreError                    exit 1  503 store_unavailable  the run store failed
     │   └── store.executor.IntegrityConflict, MissingReference
     ├── GitError                      exit 1  502 git_failed         git could not do its part
@@ -53,6 +54,7 @@ __all__ = [
     "InvalidRef",
     "Problem",
     "RefusedVariable",
+    "RunCanceled",
     "StoreError",
     "UpstreamAddressRefused",
     "UpstreamAuthError",
@@ -158,6 +160,13 @@ class ConflictError(ConveyorError):
     exit_code = 2
     http_status = 409
     code = "conflict"
+
+
+class RunCanceled(ConflictError):
+    """A job of a run that was canceled (or whose cancel is requested) is asked to run:
+    played or retried. A cancel is final; the message says what to do instead."""
+
+    code = "run_canceled"
 
 
 class StoreError(ConveyorError):

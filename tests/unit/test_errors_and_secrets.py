@@ -7,6 +7,7 @@ from conveyor.errors import (
     GitError,
     IncludeFetchError,
     Problem,
+    RunCanceled,
     StoreError,
     UpstreamError,
     UpstreamRateLimited,
@@ -93,6 +94,12 @@ def test_conflict_error_exits_2_and_answers_409() -> None:
     error = ConflictError("run 7: job 'deploy' is not a manual job waiting to be played")
     assert (error.exit_code, error.http_status, error.code) == (2, 409, "conflict")
     assert not isinstance(error, UsageError)
+
+
+def test_run_canceled_is_a_conflict_with_its_own_code() -> None:
+    error = RunCanceled("run 7: the run was canceled, its jobs can no longer be retried")
+    assert (error.exit_code, error.http_status, error.code) == (2, 409, "run_canceled")
+    assert isinstance(error, ConflictError)
 
 
 def test_git_error_is_an_upstream_failure_of_the_api() -> None:

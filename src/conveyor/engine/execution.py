@@ -167,29 +167,16 @@ class Execution:
     def play_job(self, name: str) -> bool:
         """Play manual job `name` now: it and the jobs it held back start again. False when
         the run is ending (no job task is left to join); ConflictError when the job is not
-        waiting to be played or the run is stopping."""
-        if self.stop.is_set():  # a canceled run's jobs are never played (engine.resume)
-            then = "trigger a new run" if self.is_canceled else "play it once the run has ended"
-            raise ConflictError(
-                f"run {self.run.run_id}: the run is stopping ({self.stop_reason}); job "
-                f"{name!r} cannot be played now ({then})"
-            )
+        waiting to be played or the run is stopping (`_rerun`)."""
         return self._rerun(name, is_retry=False)
 
     def retry_job(self, name: str) -> bool:
         """Retry failed or canceled job `name` now, as its next attempt; the jobs after it
         that never ran are decided again once it ends (`engine.resume`). False when the run
         is ending; ConflictError when the job is not retryable or the run is stopping."""
-        if self.stop.is_set():
-            raise ConflictError(
-                f"run {self.run.run_id}: the run is stopping ({self.stop_reason}); "
-                "retry the job once it has ended"
-            )
         return self._rerun(name, is_retry=True)
 
     def _rerun(self, name: str, *, is_retry: bool) -> bool:
-        if self.tasks is None or self.open_jobs == 0:
-            return False
         run = replace(self.run, jobs=tuple(self.records.values()))
         from conveyor.engine.resume import (  # plays and retries only
             check_playable,
@@ -197,11 +184,21 @@ class Execution:
             plan_resume,
         )
 
+        check = check_retryable if is_retry else check_playable
+        if self.stop.is_set():
+            if self.is_canceled:  # a cancel stops it: RunCanceled, as for a canceled run
+                check(run, name, is_cancel_requested=True)
+            verb, done = ("retry", "retried") if is_retry else ("play", "played")
+            raise ConflictError(
+                f"run {self.run.run_id}: the run is stopping ({self.stop_reason}); job "
+                f"{name!r} cannot be {done} now ({verb} it once the run has ended)"
+            )
+        if self.tasks is None or self.open_jobs == 0:
+            return False
+        check(run, name, is_cancel_requested=False)
         if is_retry:
-            check_retryable(run, name, is_cancel_requested=False)
             resume = plan_resume(self.plan, run.jobs, (), played=self.play, retry={name})
         else:
-            check_playable(run, name, is_cancel_requested=False)
             resume = plan_resume(self.plan, run.jobs, {name}, played=self.play)
             self.play.add(name)
         for job in resume.rerun:

@@ -41,7 +41,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from conveyor.errors import ConflictError
+from conveyor.errors import ConflictError, RunCanceled
 from conveyor.model import JobRecord, Plan, PlannedJob, RunRecord, Status, When
 from conveyor.status import DepResult, Outcome, decide_start, outcome_of
 
@@ -81,7 +81,8 @@ class Resume:
 
 def check_playable(run: RunRecord, job: str, *, is_cancel_requested: bool) -> JobRecord:
     """The record of manual job `job` of `run`, waiting to be played; ConflictError (the API
-    answers 409) when the run was canceled or the job is not waiting to be played."""
+    answers 409) when the job is not waiting to be played, RunCanceled when the run was
+    canceled."""
     record = _open_record(
         run, job, is_cancel_requested, "its manual jobs can no longer be played (trigger a new run)"
     )
@@ -95,7 +96,8 @@ def check_playable(run: RunRecord, job: str, *, is_cancel_requested: bool) -> Jo
 
 def check_retryable(run: RunRecord, job: str, *, is_cancel_requested: bool) -> JobRecord:
     """The record of job `job` of `run`, failed or canceled and so retryable; ConflictError
-    (the API answers 409) when the run was canceled or the job did not fail."""
+    (the API answers 409) when the job did not fail, RunCanceled when the run was
+    canceled."""
     record = _open_record(
         run,
         job,
@@ -111,10 +113,10 @@ def check_retryable(run: RunRecord, job: str, *, is_cancel_requested: bool) -> J
 
 
 def _open_record(run: RunRecord, job: str, is_cancel_requested: bool, canceled: str) -> JobRecord:
-    """The record of `job` in a run not canceled (ConflictError saying `canceled` when it
-    was, or naming the job when the run has none of that name)."""
+    """The record of `job` in a run not canceled (RunCanceled saying `canceled` when it
+    was; ConflictError naming the job when the run has none of that name)."""
     if run.status is Status.CANCELED or is_cancel_requested:
-        raise ConflictError(f"run {run.run_id}: the run was canceled, {canceled}")
+        raise RunCanceled(f"run {run.run_id}: the run was canceled, {canceled}")
     record = next((j for j in run.jobs if j.name == job), None)
     if record is None:
         raise ConflictError(

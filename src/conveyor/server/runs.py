@@ -37,7 +37,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.engine.resume import RETRYABLE
-from conveyor.errors import ConflictError, GitError
+from conveyor.errors import ConflictError, GitError, RunCanceled
 from conveyor.inputs import check_ref, check_variable_names
 from conveyor.model import Event, EventKind, RunRecord, Status
 from conveyor.runs.queue import Queued
@@ -282,6 +282,8 @@ def _rerun_route(reads: RunReads, kind: _Rerun) -> Callable[[Request, str, str],
         queue = _queue(request)
         try:
             rerun = await (queue.retry if kind.is_retry else queue.play)(run_id, job)
+        except RunCanceled:
+            raise  # 409 run_canceled: canceled since the check above (a cancel requested)
         except ConflictError as error:
             raise ApiError(409, kind.code, str(error)) from None
         if rerun is None:

@@ -48,6 +48,7 @@ from conveyor.status import DepResult, Outcome, decide_start, outcome_of
 __all__ = [
     "RETRYABLE",
     "Resume",
+    "check_not_canceled",
     "check_playable",
     "check_retryable",
     "is_interrupted",
@@ -83,9 +84,7 @@ def check_playable(run: RunRecord, job: str, *, is_cancel_requested: bool) -> Jo
     """The record of manual job `job` of `run`, waiting to be played; ConflictError (the API
     answers 409) when the job is not waiting to be played, RunCanceled when the run was
     canceled."""
-    record = _open_record(
-        run, job, is_cancel_requested, "its manual jobs can no longer be played (trigger a new run)"
-    )
+    record = _open_record(run, job, is_cancel_requested, is_retry=False)
     if record.status is not Status.MANUAL or record.attempt:
         raise ConflictError(
             f"run {run.run_id}: job {job!r} is not a manual job waiting to be played (it is "
@@ -98,12 +97,7 @@ def check_retryable(run: RunRecord, job: str, *, is_cancel_requested: bool) -> J
     """The record of job `job` of `run`, failed or canceled and so retryable; ConflictError
     (the API answers 409) when the job did not fail, RunCanceled when the run was
     canceled."""
-    record = _open_record(
-        run,
-        job,
-        is_cancel_requested,
-        "its jobs can no longer be retried (retry the whole run instead)",
-    )
+    record = _open_record(run, job, is_cancel_requested, is_retry=True)
     if record.status not in RETRYABLE:
         raise ConflictError(
             f"run {run.run_id}: job {job!r} is {record.status}; only a failed or canceled job "
@@ -112,11 +106,25 @@ def check_retryable(run: RunRecord, job: str, *, is_cancel_requested: bool) -> J
     return record
 
 
-def _open_record(run: RunRecord, job: str, is_cancel_requested: bool, canceled: str) -> JobRecord:
-    """The record of `job` in a run not canceled (RunCanceled saying `canceled` when it
-    was; ConflictError naming the job when the run has none of that name)."""
+def check_not_canceled(run: RunRecord, *, is_retry: bool, is_cancel_requested: bool) -> None:
+    """RunCanceled (the API answers 409 run_canceled) when `run` was canceled or its cancel
+    is requested: its jobs can no longer be retried (`is_retry`) or played. The one wording
+    of that refusal, for the engine, the queue and the routes."""
     if run.status is Status.CANCELED or is_cancel_requested:
-        raise RunCanceled(f"run {run.run_id}: the run was canceled, {canceled}")
+        instead = (
+            "its jobs can no longer be retried (retry the whole run instead)"
+            if is_retry
+            else "its manual jobs can no longer be played (trigger a new run)"
+        )
+        raise RunCanceled(f"run {run.run_id}: the run was canceled, {instead}")
+
+
+def _open_record(
+    run: RunRecord, job: str, is_cancel_requested: bool, *, is_retry: bool
+) -> JobRecord:
+    """The record of `job` in a run not canceled (`check_not_canceled`); ConflictError
+    naming the job when the run has none of that name."""
+    check_not_canceled(run, is_retry=is_retry, is_cancel_requested=is_cancel_requested)
     record = next((j for j in run.jobs if j.name == job), None)
     if record is None:
         raise ConflictError(

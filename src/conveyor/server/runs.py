@@ -36,7 +36,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from conveyor.engine.resume import RETRYABLE
+from conveyor.engine.resume import RETRYABLE, check_not_canceled
 from conveyor.errors import ConflictError, GitError, RunCanceled
 from conveyor.inputs import check_ref, check_variable_names
 from conveyor.model import Event, EventKind, RunRecord, Status
@@ -245,7 +245,6 @@ class _Rerun(NamedTuple):
     doc: str  # the route's description
     is_retry: bool
     code: str  # the 409 when the job is not in a state to be rerun
-    canceled: str  # why a canceled run's jobs cannot be rerun
     refused: str  # why this job cannot: formatted with job, run_id and state
 
 
@@ -254,7 +253,6 @@ _PLAY = _Rerun(
     "Play manual job `job` in run `run_id` (same run): 202 with the run's record.",
     False,
     "job_not_manual",
-    "its manual jobs can no longer be played (trigger a new run)",
     "Job {job!r} of run {run_id!r} is not a manual job waiting to be played ({state}).",
 )
 _RETRY = _Rerun(
@@ -263,7 +261,6 @@ _RETRY = _Rerun(
     "the jobs after it that never ran): 202 with the run's record.",
     True,
     "job_not_retryable",
-    "its jobs can no longer be retried (retry the whole run instead)",
     "Job {job!r} of run {run_id!r} is {state}: only a failed or canceled job can be retried.",
 )
 
@@ -272,8 +269,8 @@ def _rerun_route(reads: RunReads, kind: _Rerun) -> Callable[[Request, str, str],
     async def rerun_job(request: Request, run_id: str, job: str) -> Response:
         run = await _get_run(request, run_id)
         _check_job(run, job, _logs(request, run_id))
-        if run.status is Status.CANCELED:
-            raise ApiError(409, "run_canceled", f"Run {run_id!r} was canceled: {kind.canceled}.")
+        # RunCanceled: 409 run_canceled, worded as the engine words it (engine.resume).
+        check_not_canceled(run, is_retry=kind.is_retry, is_cancel_requested=False)
         record = next((j for j in run.jobs if j.name == job), None)
         wanted = RETRYABLE if kind.is_retry else (Status.MANUAL,)
         if record is None or record.status not in wanted:

@@ -287,6 +287,10 @@ def test_play_of_a_canceled_run_is_409(server: Server, tmp_path: Path) -> None:
     server.wait_final(run_id)
     response = server.play(run_id, "deploy")
     assert (response.status_code, response.json()["error"]["code"]) == (409, "run_canceled")
+    assert response.json()["error"]["message"] == (  # worded as the engine words it
+        f"run {run_id}: the run was canceled, its manual jobs can no longer be played "
+        "(trigger a new run)"
+    )
 
 
 def test_play_recorded_before_a_restart_resumes_the_run(tmp_path: Path, sinks: StatusSinks) -> None:

@@ -165,6 +165,11 @@ def test_retry_job_of_a_canceled_run_is_409(server: Served, tmp_path: Path) -> N
     assert server.wait_for_run(run_id).status is Status.CANCELED
     answer = retry(server, run_id, "unit")
     assert (answer.status_code, answer.json()["error"]["code"]) == (409, "run_canceled")
+    # One wording for the refusal, the route's and the engine's (engine.resume).
+    assert answer.json()["error"]["message"] == (
+        f"run {run_id}: the run was canceled, its jobs can no longer be retried (retry the "
+        "whole run instead)"
+    )
 
 
 def test_retry_job_of_an_unknown_job_or_run_is_404(server: Served, failed: str) -> None:

@@ -8,7 +8,8 @@
     │   ├── InvalidRef                        422 invalid_ref        not a branch or tag name
     │   └── RefusedVariable                   422 refused_variable   BASH_ENV, LD_*, PATH…
     ├── ConflictError                 exit 2  409 conflict           not possible in this state
-    │   └── RunCanceled                       409 run_canceled       a job of a canceled run
+    │   ├── RunCanceled                       409 run_canceled       a job of a canceled run
+    │   └── RunEnding                         409 run_ending         its final record is late
     ├── StoreError                    exit 1  503 store_unavailable  the run store failed
     │   └── store.executor.IntegrityConflict, MissingReference
     ├── GitError                      exit 1  502 git_failed         git could not do its part
@@ -55,6 +56,7 @@ __all__ = [
     "Problem",
     "RefusedVariable",
     "RunCanceled",
+    "RunEnding",
     "StoreError",
     "UpstreamAddressRefused",
     "UpstreamAuthError",
@@ -167,6 +169,14 @@ class RunCanceled(ConflictError):
     played or retried. A cancel is final; the message says what to do instead."""
 
     code = "run_canceled"
+
+
+class RunEnding(ConflictError):
+    """A play or retry reached a run as its last job ended, and the run's final record was
+    not written within the wait for it (the server's queue): nothing was played or
+    retried; asked again once the run has ended, it resumes the run."""
+
+    code = "run_ending"
 
 
 class StoreError(ConveyorError):

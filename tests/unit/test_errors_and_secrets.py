@@ -8,6 +8,7 @@ from conveyor.errors import (
     IncludeFetchError,
     Problem,
     RunCanceled,
+    RunEnding,
     StoreError,
     UpstreamError,
     UpstreamRateLimited,
@@ -99,6 +100,12 @@ def test_conflict_error_exits_2_and_answers_409() -> None:
 def test_run_canceled_is_a_conflict_with_its_own_code() -> None:
     error = RunCanceled("run 7: the run was canceled, its jobs can no longer be retried")
     assert (error.exit_code, error.http_status, error.code) == (2, 409, "run_canceled")
+    assert isinstance(error, ConflictError)
+
+
+def test_run_ending_is_a_conflict_with_its_own_code() -> None:
+    error = RunEnding("run 7: its last job ended and its final record was not written")
+    assert (error.exit_code, error.http_status, error.code) == (2, 409, "run_ending")
     assert isinstance(error, ConflictError)
 
 

@@ -19,12 +19,15 @@ held back (`engine.resume`), and listeners hear of the run's start and new final
 for any run. Retrying a failed or canceled job (`retry`) goes the same two ways, with the
 job stored `pending` as its next attempt as the request (`engine.resume.retry_request`). A
 play arriving as the live run's last job ends waits for the final record and then resumes
-the run (the hand-over rule is in `engine.execution`). Plays are serialized by one lock,
-which workers (to pick up a run) and cancels also take, so of two plays of one job exactly
-one wins. A run canceled before a worker picks it up, or one that fails or is shut down
-before its engine starts, closes the records still `pending` (a play request) or `running`
-as `canceled` with a reason (`runs.records.cancel_open_jobs`): GitLab shows the jobs of such
-a pipeline as canceled, and a played job never stays `pending` in a final run.
+the run (the hand-over rule is in `engine.execution`); it waits within the HTTP request's
+deadline (`play_wait_s`: 0.8 of `server.request_timeout`, at most 30 s), past which it is
+refused with `errors.RunEnding` (409 run_ending), having done nothing. Plays are
+serialized by one lock, which workers (to pick up a run) and cancels also take, so of two
+plays of one job exactly one wins. A run canceled before a worker picks it up, or one
+that fails or is shut down before its engine starts, closes the records still `pending` (a
+play request) or `running` as `canceled` with a reason (`runs.records.cancel_open_jobs`):
+GitLab shows the jobs of such a pipeline as canceled, and a played job never stays
+`pending` in a final run.
 
 With `[executor] kind = "celery"` each run's attempts go to the fleet's workers (runs.launch;
 one `FleetClient` per queue, opened at start, closed at stop). At stop such runs are not
@@ -56,7 +59,7 @@ import structlog
 
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.engine.resume import check_playable, check_retryable, retry_request
-from conveyor.errors import ConflictError
+from conveyor.errors import ConflictError, RunEnding
 from conveyor.git.checkout import Checkouts
 from conveyor.model import Event, EventKind, RunRecord, Status
 from conveyor.runs.active import ActiveRun
@@ -79,7 +82,7 @@ __all__ = ["Queued", "RunQueue"]
 log = structlog.get_logger(__name__)
 
 _CANCEL_WAIT_S = 30.0
-_PLAY_WAIT_S = 30.0  # a play that arrives as a run ends waits this long for its final record
+_PLAY_WAIT_S = 30.0  # a play that arrives as a run ends waits at most this for its final record
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +123,10 @@ class RunQueue:
         self._workers: list[asyncio.Task[None]] = []
         self._accepting = False
         self._plays = asyncio.Lock()
+        # A play or retry handed over as its run ends waits for the final record within the
+        # HTTP request's deadline, so its answer is its own (409 run_ending), not the
+        # deadline's 503 (or a 500 past a deadline longer than the wait).
+        self.play_wait_s = min(_PLAY_WAIT_S, 0.8 * settings.server.request_timeout)
         self.fleet: FleetClient | None = None  # [executor] kind = "celery": opened at start
         self._launcher = RunLauncher(
             settings,
@@ -341,8 +348,16 @@ class RunQueue:
                 if ending is None:
                     return await asyncio.to_thread(self.store.get_run, run_id)
             # The run is being recorded (its last job ended): resume it once it is final.
-            async with asyncio.timeout(_PLAY_WAIT_S):
-                await ending.wait()
+            try:
+                async with asyncio.timeout(self.play_wait_s):
+                    await ending.wait()
+            except TimeoutError:
+                verb = "retry" if is_retry else "play"
+                raise RunEnding(
+                    f"run {run_id}: its last job ended and its final record was not written "
+                    f"within {self.play_wait_s:g} s; nothing was done ({verb} {job!r} again once "
+                    "the run has ended: that resumes it)"
+                ) from None
 
     async def _rerun_locked(
         self, run: RunRecord, job: str, active: ActiveRun | None, *, is_retry: bool

@@ -37,7 +37,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.engine.resume import RETRYABLE, check_not_canceled
-from conveyor.errors import ConflictError, GitError, RunCanceled
+from conveyor.errors import ConflictError, GitError, RunCanceled, RunEnding
 from conveyor.inputs import check_ref, check_variable_names
 from conveyor.model import Event, EventKind, RunRecord, Status
 from conveyor.runs.queue import Queued
@@ -279,8 +279,10 @@ def _rerun_route(reads: RunReads, kind: _Rerun) -> Callable[[Request, str, str],
         queue = _queue(request)
         try:
             rerun = await (queue.retry if kind.is_retry else queue.play)(run_id, job)
-        except RunCanceled:
-            raise  # 409 run_canceled: canceled since the check above (a cancel requested)
+        except (RunCanceled, RunEnding):
+            # 409 run_canceled: canceled since the check above (a cancel requested); 409
+            # run_ending: the run's final record came too late to resume it (runs.queue).
+            raise
         except ConflictError as error:
             raise ApiError(409, kind.code, str(error)) from None
         if rerun is None:

@@ -11,8 +11,9 @@ Canceling some jobs alone (`cancel_jobs`: a newer run cancels an older one's int
 jobs, as GitLab's auto-cancel does) leaves the rest of the run going on: a running attempt is
 stopped through the executor (`Executor.cancel`) and recorded `canceled` with the reason; a
 job not started yet (waiting for its dependencies, a slot, its delay or a retry) is recorded
-`canceled` at once and its task cancelled; a job whose task has not begun ends `canceled` as
-it begins. The jobs that depend on a canceled job decide as after any canceled job
+`canceled` at once and its task cancelled (one waiting for its retry: that owed attempt,
+the failed one kept in the store's history); a job whose task has not begun ends `canceled`
+as it begins. The jobs that depend on a canceled job decide as after any canceled job
 (`status.decide_start`); the run ends `canceled` (unless a job failed) with that reason.
 
 The hand-over between a live play and a resume: `Execution.open_jobs` counts the job tasks
@@ -306,9 +307,9 @@ class Execution:
         name = planned.name
         job = planned.job
         job_log = JobLog(self.ctx, name)
-        pending = pending_record(planned)
         attempt = self.attempts.get(name, 0) + 1
         while True:
+            pending = pending_record(planned, attempt=attempt)  # attempt 2+: the one owed
             # An attempt followed after a server restart (engine.resume.plan_reattach) wrote
             # its header when it started: its lines go on right after what the log holds.
             is_followed = self.followed.pop(name, None) == attempt
@@ -369,11 +370,18 @@ class Execution:
             self.save(record)
             delay = job.retry.delay_s
             job_log.system(f"retrying{f' in {delay:g}s' if delay else ''}: {record.reason}")
-            is_stopped = self.stop.is_set() or name in self.job_cancels
-            if is_stopped or (delay and await self.sleep_unless_stopped(delay)):
+            if self.stop.is_set() or name in self.job_cancels:
                 self.finish(record, outcome_of(name, Status.FAILED))
                 return
             attempt += 1
+            # From here the next attempt is owed (its delay, then a worker to take it): it is
+            # stored `pending` under its own number, so a server restart resumes it
+            # (engine.resume.requested_retries) and a stop cancels it, the failed attempt
+            # staying in the store's history.
+            self.save(pending_record(planned, attempt=attempt))
+            if delay and await self.sleep_unless_stopped(delay):
+                self.cancel_waiting(name)
+                return
         result_of = outcome_of(name, record.status, allowed_failure=record.allow_failure)
         self.finish(record, result_of)
         is_hard_failure = record.status is Status.FAILED and not record.allow_failure

@@ -28,6 +28,11 @@ later jobs "processable" again the same way); jobs that ran keep their records. 
 server recorded before a worker picked the run up again is the job stored `pending` with
 the number of its next attempt (`retry_request`).
 
+An automatic retry (`retry:`) owed when the server stopped — the job in its delay, or its
+next attempt waiting for a worker — is stored the same way by the scheduler (`pending`
+with the attempt it waits to run), so a resume runs that attempt at once, its delay not
+waited again.
+
 `plan_reattach` resumes a run its server left while jobs ran on fleet workers (a restart):
 every job not final runs again, a job stored `running` with the SAME attempt number (the
 fleet's executor then follows that attempt, still running or finished on its worker,

@@ -96,6 +96,46 @@ async def test_scheduler_retries_and_records_every_attempt(tmp_path: Path) -> No
     assert any(t.startswith("retrying") for t in logs.texts("flaky"))
 
 
+async def test_scheduler_stores_a_retry_in_its_delay_as_the_attempt_it_waits_to_run(
+    tmp_path: Path,
+) -> None:
+    # The owed attempt is in the store (a restarted server resumes it: engine.resume), and
+    # a cancel during the delay ends that attempt, the failed one kept in the history.
+    from tests.fakes.memory_store import MemoryRunStore
+
+    store, cancel = MemoryRunStore(), asyncio.Event()
+    plan = make_plan(planned(job("flaky", "exit 3", retry=Retry(max=1, delay_s=30))))
+    seen: list[tuple[str, int]] = []
+
+    async def cancel_once_waiting() -> None:
+        while True:
+            run = store.get_run("r1")
+            latest = run.jobs[0] if run is not None and run.jobs else None
+            if latest is not None and latest.attempt == 2:
+                seen.append((str(latest.status), latest.attempt))
+                cancel.set()
+                return
+            await asyncio.sleep(0.02)
+
+    async with asyncio.timeout(10):
+        watcher = asyncio.create_task(cancel_once_waiting())
+        record, _, logs = await run_plan(plan, tmp_path, store=store, cancel=cancel)
+        await watcher
+    attempts = store.job_attempts("r1", "flaky")
+    assert seen == [("pending", 2)]
+    assert (record.status, record.jobs[0].attempt, record.jobs[0].reason) == (
+        Status.CANCELED,
+        2,
+        "run canceled",
+    )
+    assert [(a.attempt, str(a.status)) for a in attempts] == [
+        (0, "pending"),
+        (1, "failed"),
+        (2, "canceled"),
+    ]
+    assert "retrying in 30s: step 'exit 3' exited with code 3" in logs.texts("flaky")
+
+
 async def test_scheduler_retry_exhausted_fails(tmp_path: Path) -> None:
     plan = make_plan(planned(job("bad", "exit 2", retry=Retry(max=1))))
     record, store, _ = await run_plan(plan, tmp_path)

@@ -1,7 +1,8 @@
 """The fleet end to end (tests/integration/fleet/conftest.py: a real serve, redis,
 PostgreSQL and two real `conveyor worker` processes): jobs land on the workers their tags
 choose, their logs and results come back; cancel reaches a remote job; a worker killed with
--9 mid-job; a job whose tags no worker has; a server restarted mid-run, also during a retry."""
+-9 mid-job; a job whose tags no worker has; a server restarted mid-run, also during a retry,
+in a retry's delay, and while a retry waits for a worker."""
 
 from __future__ import annotations
 
@@ -145,6 +146,60 @@ def test_a_server_restarted_during_a_retry_reattaches_without_a_second_header(
         (5, "before"),
         (6, "after"),  # written by the worker while no server listened
     ]
+
+
+def test_a_server_restarted_in_a_retry_delay_runs_the_retry(fleet: Fleet) -> None:
+    run_id = fleet.trigger(
+        "jobs:\n  flaky:\n    tags: [gpu]\n    retry: {max: 1, delay: 30s}\n"
+        "    run: |\n"
+        '      if [ "$CONVEYOR_ATTEMPT" = 1 ]; then echo first; exit 3; fi\n'
+        "      echo second\n"
+    )
+    waiting = fleet.wait(run_id, lambda r: bool(r["jobs"]) and r["jobs"][0]["attempt"] == 2)
+    fleet.stop_server()
+    fleet.start_server()
+    final = fleet.wait_final(run_id)  # at once: the delay is not waited again
+    assert (waiting["jobs"][0]["status"], waiting["status"]) == ("pending", "running")
+    assert final["status"] == "success", final
+    flaky = final["jobs"][0]
+    assert (flaky["attempt"], flaky["status"]) == (2, "success")
+    failure = (
+        "step 'if [ \"$CONVEYOR_ATTEMPT\" = 1 ]; then echo first; exit 3; fi' exited with code 3"
+    )
+    assert [(line["n"], line["text"]) for line in fleet.log(run_id, "flaky")] == [
+        (1, "first"),
+        (2, failure),
+        (3, f"retrying in 30s: {failure}"),
+        (4, "attempt 2 of 2"),
+        (5, "second"),
+    ]
+
+
+def test_a_server_restarted_while_a_retry_waits_for_a_worker_places_it_again(
+    fleet: Fleet,
+) -> None:
+    run_id = fleet.trigger(
+        "jobs:\n  flaky:\n    tags: [gpu]\n    retry: {max: 1, delay: 5s}\n    run: exit 3\n"
+    )
+    fleet.wait(run_id, lambda r: bool(r["jobs"]) and r["jobs"][0]["attempt"] == 2)  # its delay
+    fleet.stop_worker("gpu-box")  # the only worker for [gpu]: attempt 2 will wait for one
+    try:
+        waiting = fleet.wait(
+            run_id, lambda r: r["jobs"][0]["status"] == "pending" and bool(r["jobs"][0]["reason"])
+        )
+        fleet.stop_server()
+        fleet.start_server()
+        final = fleet.wait_final(run_id, timeout_s=PENDING_TIMEOUT_S + 20)
+    finally:
+        fleet.start_worker("gpu-box")
+    assert (waiting["jobs"][0]["attempt"], waiting["jobs"][0]["reason"]) == (
+        2,
+        "no worker for tags [gpu]",
+    )
+    # The restarted server owed attempt 2 and waited for a worker for it again.
+    flaky = final["jobs"][0]
+    assert (final["status"], flaky["status"], flaky["attempt"]) == ("failed", "failed", 2)
+    assert flaky["reason"] == "stuck_or_timeout_failure"
 
 
 def test_a_worker_stopped_mid_job_cancels_it_after_its_grace(fleet: Fleet) -> None:

@@ -471,6 +471,14 @@ class LiveRun:
     def is_started(self) -> bool:
         return self._execution is not None or self.is_ended
 
+    @property
+    def is_waiting(self) -> bool:
+        """Whether the run executes with no attempt at its executor: its jobs only wait (a
+        retry's delay, their dependencies, a slot, `start_in`). Stopped then, it loses no
+        work: its records say what is owed (a retry stored as the attempt it waits to run)."""
+        execution = self._execution
+        return execution is not None and not execution.running
+
     def play(self, job: str) -> bool:
         """Play manual job `job` inside the executing run: True once it is started; False
         when the run is not executing (see the class docstring); ConflictError when the job

@@ -2,7 +2,8 @@
 supersedes of it.
 
 `ActiveRun` holds what the queue steers an executing run with — the cancel event, the
-`LiveRun` handle (plays, cancels of some jobs), the event set once it has ended — with its
+`LiveRun` handle (plays, cancels of some jobs), the event set once it has ended, the task
+that executes it (stopped at a server stop when its jobs only wait: `is_detached`) — with its
 plan once known and the reason of a supersede that came before it. `QueueSurface` is the
 run chain's Surface for it: when the run is planned it notes the plan (and the repo's
 auto-cancel mode, with which the queue decides the runs of that repo still waiting) and
@@ -26,7 +27,13 @@ from conveyor.model import JobRecord, Plan, RunRecord
 from conveyor.runs.chain import Started
 from conveyor.supersede import AutoCancel, Cancellation, auto_cancel_mode, cancellation
 
-__all__ = ["ActiveRun", "QueueSurface", "cancel_superseded", "supersede_active"]
+__all__ = [
+    "ActiveRun",
+    "QueueSurface",
+    "cancel_superseded",
+    "stop_at_shutdown",
+    "supersede_active",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +49,22 @@ class ActiveRun:
     plan: Plan | None = None  # once planned: which jobs are interruptible
     repo_mode: AutoCancel = "conservative"
     superseded: str | None = None
+    task: asyncio.Task[None] | None = None  # the queue worker's task that executes it
+    is_detached: bool = False  # stopped with the server while its jobs only waited
+
+
+def stop_at_shutdown(run_id: str, active: ActiveRun) -> None:
+    """Stop executing run `run_id` with the server, past its grace: a run whose jobs only
+    wait (no attempt at the executor: a retry's delay, dependencies, a slot) is detached —
+    its task cancelled, the run back to `pending` with its records as they are, resumed at
+    the next start (runs.launch) —; any other is canceled, its jobs' processes ending with
+    the server."""
+    if active.live.is_waiting and active.task is not None:
+        log.info("queue.run_detached", run_id=run_id)
+        active.is_detached = True
+        active.task.cancel()
+    else:
+        active.cancel.set()
 
 
 def supersede_active(active: ActiveRun, reason: str, run_id: str) -> None:

@@ -15,7 +15,9 @@ run it takes.
   kind = "celery"` (each task's origin: repo, clone URL, server URL, the run's files token).
 - Anything wrong before the engine starts (unfetchable sha, no or invalid pipeline file, an
   unconfigured repo) fails the run with that reason; a launch cancelled at shutdown records
-  the run `canceled`, unless the fleet is detaching (its jobs go on on the workers).
+  the run `canceled`, unless the fleet is detaching (its jobs go on on the workers) or the
+  queue detached the run because its jobs only waited (`ActiveRun.is_detached`): then it
+  goes back to `pending`, its records as they are, and the next start resumes it.
 
 Must not: queue, claim from the queue's order, or decide superseding (runs.queue does).
 """
@@ -135,6 +137,9 @@ class RunLauncher:
         except asyncio.CancelledError:
             if self.fleet is not None and self.fleet.is_detaching:
                 raise  # its jobs go on on the workers; the next start re-attaches it
+            if active.is_detached:  # its jobs only waited: the next start resumes it
+                self.store.reopen_run(run.run_id, status=Status.PENDING)
+                raise
             current = self.store.get_run(run.run_id)
             if current is not None and not current.status.is_final:
                 reason = "server shutdown"

@@ -42,8 +42,10 @@ request, in the background after the delivery is answered and under the same loc
 Start: runs whose owner process died are recovered (`engine.recovery`), then stored `pending`
 runs are queued again, oldest first, and those superseded by newer waiting runs decided.
 Stop: take no new runs, let running ones finish for up to `grace_s`, then cancel them (the
-engine kills their process groups) and wait for their final records. This module does not
-parse webhooks nor serve HTTP.
+engine kills their process groups) and wait for their final records; a run whose jobs only
+wait then (a retry's delay, dependencies: no attempt at the executor) is detached instead,
+back to `pending` with its records, so the next start resumes it, an owed retry included
+(`runs.active.stop_at_shutdown`). This module does not parse webhooks nor serve HTTP.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ from conveyor.engine.resume import check_playable, check_retryable, retry_reques
 from conveyor.errors import ConflictError, RunEnding
 from conveyor.git.checkout import Checkouts
 from conveyor.model import Event, EventKind, RunRecord, Status
-from conveyor.runs.active import ActiveRun
+from conveyor.runs.active import ActiveRun, stop_at_shutdown
 from conveyor.runs.intake import DeliveryIntake
 from conveyor.runs.launch import RunLauncher
 from conveyor.runs.listeners import Listeners, RunListener
@@ -204,8 +206,8 @@ class RunQueue:
                 await asyncio.shield(idle_wait)
         except TimeoutError:
             log.warning("queue.grace_passed", canceling=list(self._active), grace_s=grace)
-            for active in self._active.values():
-                active.cancel.set()
+            for run_id, active in self._active.items():
+                stop_at_shutdown(run_id, active)
             try:
                 async with asyncio.timeout(_CANCEL_WAIT_S):
                     await asyncio.shield(idle_wait)
@@ -416,7 +418,11 @@ class RunQueue:
             run = await asyncio.to_thread(self.store.get_run, run_id)
             if run is None or run.status is not Status.PENDING or run_id in self._active:
                 return  # canceled while waiting, taken by someone else, or queued twice
-            active = ActiveRun(repo_mode=self._repo_mode(run.repo), superseded=superseded)
+            active = ActiveRun(
+                repo_mode=self._repo_mode(run.repo),
+                superseded=superseded,
+                task=asyncio.current_task(),
+            )
             self._active[run_id] = active
         try:
             final = await self._launcher.execute(run, active, self._superseder.modes)

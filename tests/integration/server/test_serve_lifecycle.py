@@ -1,15 +1,18 @@
-"""`conveyor serve` as a real process: SIGTERM during a run, restarts with queued runs,
-startup errors, and no secret in any log line."""
+"""`conveyor serve` as a real process: SIGTERM during a run, restarts with queued runs or
+with a run whose job waits for its retry, startup errors, and no secret in any log line."""
 
 from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
+import orjson
 
 from conveyor.model import EventKind, RunRecord, Status
 from conveyor.store import open_store
@@ -85,6 +88,85 @@ def test_serve_sigterm_during_a_run_leaves_no_process(tmp_path: Path) -> None:
     assert stopped_in < 15
     assert run is not None
     assert run.status is Status.CANCELED
+
+
+RETRY_STEP = 'if [ "$CONVEYOR_ATTEMPT" = 1 ]; then echo first; exit 3; fi'
+RETRY_LATER = """\
+name: later
+jobs:
+  flaky:
+    retry: {max: 1, delay: 30s}
+    run: |
+      if [ "$CONVEYOR_ATTEMPT" = 1 ]; then echo first; exit 3; fi
+      echo second
+  next:
+    needs: [flaky]
+    run: echo next
+"""
+
+
+def _api(base: str, path: str) -> Any:
+    answer = httpx.get(base + path, headers={"authorization": f"Bearer {API_TOKEN}"})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _wait_run(base: str, run_id: str, until: Callable[[Any], bool]) -> Any:
+    deadline = time.monotonic() + 30
+    while not until(run := _api(base, f"/api/v1/runs/{run_id}")):
+        assert time.monotonic() < deadline, run
+        time.sleep(0.05)
+    return run
+
+
+def test_serve_restarted_while_a_job_waits_for_its_retry_runs_the_retry(tmp_path: Path) -> None:
+    # With the local executor: the run only waits (no process of it runs), so the stopping
+    # server leaves it `pending`, the retry it owes stored as attempt 2, and the next start
+    # resumes it; the attempt runs at once, its delay not waited again.
+    remote = GitRepo.create(tmp_path / "remote", {".conveyor.yml": RETRY_LATER})
+    config = tmp_path / "conveyor.toml"
+    text = settings_text(remote.clone_url, remote.clone_url, sandbox="none", shutdown_grace=0.5)
+    config.write_text(text)
+    home = tmp_path / "home"
+    with _serve_process(config, home) as server:
+        body = github_push_body(remote.head())
+        answer = httpx.post(
+            server.base_url + "/webhooks/github", content=body, headers=github_headers(body)
+        )
+        run_id = answer.json()["run_id"]
+        _wait_run(
+            server.base_url, run_id, lambda run: [j["attempt"] for j in run["jobs"]][:1] == [2]
+        )
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=30) == 0
+    store = open_store(home)
+    stopped = store.get_run(run_id)
+    store.close()
+    with _serve_process(config, home) as server:
+        final = _wait_run(server.base_url, run_id, lambda run: run["finished_at"] is not None)
+        log = httpx.get(
+            server.base_url + f"/api/v1/runs/{run_id}/jobs/flaky/log",
+            headers={"authorization": f"Bearer {API_TOKEN}"},
+        )
+    lines = [orjson.loads(line) for line in log.content.splitlines()]
+    assert stopped is not None
+    assert (stopped.status, [(j.status, j.attempt) for j in stopped.jobs]) == (
+        Status.PENDING,
+        [(Status.PENDING, 2), (Status.PENDING, 0)],
+    )
+    assert final["status"] == "success", final
+    assert [(j["name"], j["status"], j["attempt"]) for j in final["jobs"]] == [
+        ("flaky", "success", 2),
+        ("next", "success", 1),
+    ]
+    failure = f"step {RETRY_STEP!r} exited with code 3"
+    assert [(line["n"], line["text"]) for line in lines] == [
+        (1, "first"),
+        (2, failure),
+        (3, f"retrying in 30s: {failure}"),
+        (4, "attempt 2 of 2"),
+        (5, "second"),
+    ]
 
 
 def test_serve_logs_are_json_and_never_hold_a_secret(tmp_path: Path, remote: GitRepo) -> None:

@@ -183,6 +183,7 @@ class Execution:
             check_playable,
             check_retryable,
             plan_resume,
+            play_request,
         )
 
         check = check_retryable if is_retry else check_playable
@@ -208,7 +209,8 @@ class Execution:
             self.job_cancels.pop(job, None)  # asked for again: a cancel alone is over
             self.results.pop(job, None)
             self.attempts[job] = resume.attempts[job]
-            self.save(pending_record(self.plan.job(job), attempt=resume.attempts[job] + 1))
+            pending = pending_record(self.plan.job(job), attempt=resume.attempts[job] + 1)
+            self.save(play_request(pending) if job in resume.play else pending)
         self.start_jobs(resume.rerun)
         return True
 

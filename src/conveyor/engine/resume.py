@@ -18,8 +18,8 @@ it got. A job is held back by a played job when it was skipped because of it —
 decision is "blocked by" that manual job (transitively: the holder's name travels down the
 DAG). Jobs skipped for any other reason (a failed or canceled need, `when: never`, another
 unplayed manual job) keep their records. The played job itself may be stored `manual`, or
-`pending` with no attempt (a play recorded by the server before the run was picked up
-again).
+`pending` with no attempt and the reason "play requested" (`play_request`: a play recorded
+by the server before the run was picked up again).
 
 A retried job runs as its next attempt (the earlier ones stay in the store's history), and
 every job after it in the DAG that never ran — skipped or canceled while it waited, because
@@ -34,7 +34,8 @@ with the attempt it waits to run), so a resume runs that attempt at once, its de
 waited again.
 
 `plan_reattach` resumes a run its server left while jobs ran on fleet workers (a restart):
-every job not final runs again, a job stored `running` with the SAME attempt number (the
+every job not final runs again (a play recorded and not run yet still played), a job
+stored `running` with the SAME attempt number (the
 fleet's executor then follows that attempt, still running or finished on its worker,
 instead of starting a new one: `Resume.followed`, whose log already holds the attempt's
 header and goes on with the worker's next line), the final jobs keep their records.
@@ -51,6 +52,7 @@ from conveyor.model import JobRecord, Plan, PlannedJob, RunRecord, Status, When
 from conveyor.status import DepResult, Outcome, decide_start, outcome_of
 
 __all__ = [
+    "PLAY_REQUESTED",
     "RETRYABLE",
     "Resume",
     "check_not_canceled",
@@ -59,10 +61,16 @@ __all__ = [
     "is_interrupted",
     "plan_reattach",
     "plan_resume",
+    "play_request",
     "requested_plays",
     "requested_retries",
     "retry_request",
 ]
+
+#: The reason a played manual job carries while it waits to run (`play_request`): a run
+#: stores its jobs `pending` before deciding them, so without it a manual job not decided
+#: yet when its server stopped would look played.
+PLAY_REQUESTED = "play requested"
 
 #: The statuses a job can be retried from (GitLab also retries a successful job; conveyor
 #: does not: docs/api.md).
@@ -166,6 +174,12 @@ def retry_request(record: JobRecord) -> JobRecord:
     )
 
 
+def play_request(record: JobRecord) -> JobRecord:
+    """How a play is stored until the run executes it: the manual job `pending`, no
+    attempt, with the reason PLAY_REQUESTED."""
+    return replace(record, status=Status.PENDING, reason=PLAY_REQUESTED)
+
+
 def requested_retries(records: Iterable[JobRecord]) -> frozenset[str]:
     """Jobs whose retry was recorded but not executed yet (`retry_request`): stored
     `pending` with an attempt number."""
@@ -173,11 +187,23 @@ def requested_retries(records: Iterable[JobRecord]) -> frozenset[str]:
 
 
 def requested_plays(plan: Plan, records: Iterable[JobRecord]) -> frozenset[str]:
-    """Manual jobs whose play was recorded but not executed yet: stored `pending` with no
-    attempt in a run that already has records (a fresh run stores no job before it starts)."""
-    manual = {p.name for p in plan.jobs if p.when is When.MANUAL}
+    """Manual jobs whose play was recorded but not executed yet (`play_request`): stored
+    `pending` with no attempt and the reason PLAY_REQUESTED. A play an earlier conveyor
+    stored has no reason: it counts when the job's needs are all final (a manual job a run
+    stored `pending` and had not decided yet waits for a need)."""
+    listed = list(records)
+    final = {r.name for r in listed if r.status.is_final}
+    manual = {p.name: p for p in plan.jobs if p.when is When.MANUAL}
     return frozenset(
-        r.name for r in records if r.status is Status.PENDING and not r.attempt and r.name in manual
+        r.name
+        for r in listed
+        if r.status is Status.PENDING
+        and not r.attempt
+        and r.name in manual
+        and (
+            r.reason == PLAY_REQUESTED
+            or (r.reason is None and final.issuperset(manual[r.name].depends_on))
+        )
     )
 
 
@@ -253,7 +279,7 @@ def plan_reattach(plan: Plan, records: Iterable[JobRecord], *, played: Collectio
     results = _replay(plan, by_name, frozenset(), frozenset(played))
     rerun = tuple(p.name for p in plan.jobs if not by_name[p.name].status.is_final)
     return Resume(
-        play=frozenset(),
+        play=requested_plays(plan, by_name.values()),  # played, not run yet: still played
         rerun=rerun,
         kept={name: r for name, r in by_name.items() if name not in rerun},
         results={name: r for name, r in results.items() if name not in rerun},

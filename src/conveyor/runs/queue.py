@@ -60,7 +60,12 @@ from typing import TYPE_CHECKING
 import structlog
 
 from conveyor.clock import SYSTEM_CLOCK, Clock
-from conveyor.engine.resume import check_playable, check_retryable, retry_request
+from conveyor.engine.resume import (
+    check_playable,
+    check_retryable,
+    play_request,
+    retry_request,
+)
 from conveyor.errors import ConflictError, RunEnding
 from conveyor.git.checkout import Checkouts
 from conveyor.model import Event, EventKind, RunRecord, Status
@@ -389,11 +394,7 @@ class RunQueue:
         # The request, stored: a play is the job `pending` with no attempt, a retry the job
         # `pending` as its next attempt. A run whose worker is still checking out reads it
         # when its engine starts; a reopened run when it is resumed.
-        request = (
-            retry_request(record)
-            if is_retry
-            else replace(record, status=Status.PENDING, reason=None)
-        )
+        request = retry_request(record) if is_retry else play_request(record)
         self.store.save_job(run_id, request)
         if is_final:
             self._queue_new(run)

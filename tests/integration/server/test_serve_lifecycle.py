@@ -99,9 +99,10 @@ jobs:
     run: |
       if [ "$CONVEYOR_ATTEMPT" = 1 ]; then echo first; exit 3; fi
       echo second
-  next:
+  deploy:
+    manual: true
     needs: [flaky]
-    run: echo next
+    run: echo deployed
 """
 
 
@@ -122,7 +123,8 @@ def _wait_run(base: str, run_id: str, until: Callable[[Any], bool]) -> Any:
 def test_serve_restarted_while_a_job_waits_for_its_retry_runs_the_retry(tmp_path: Path) -> None:
     # With the local executor: the run only waits (no process of it runs), so the stopping
     # server leaves it `pending`, the retry it owes stored as attempt 2, and the next start
-    # resumes it; the attempt runs at once, its delay not waited again.
+    # resumes it; the attempt runs at once, its delay not waited again. The manual job after
+    # it, stored `pending` before it was decided, is not taken for a play.
     remote = GitRepo.create(tmp_path / "remote", {".conveyor.yml": RETRY_LATER})
     config = tmp_path / "conveyor.toml"
     text = settings_text(remote.clone_url, remote.clone_url, sandbox="none", shutdown_grace=0.5)
@@ -157,7 +159,7 @@ def test_serve_restarted_while_a_job_waits_for_its_retry_runs_the_retry(tmp_path
     assert final["status"] == "success", final
     assert [(j["name"], j["status"], j["attempt"]) for j in final["jobs"]] == [
         ("flaky", "success", 2),
-        ("next", "success", 1),
+        ("deploy", "manual", 0),  # resumed undecided, it waits to be played: nobody played it
     ]
     failure = f"step {RETRY_STEP!r} exited with code 3"
     assert [(line["n"], line["text"]) for line in lines] == [

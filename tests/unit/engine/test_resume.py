@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 import pytest
 
 from conveyor.engine.resume import (
+    PLAY_REQUESTED,
     check_playable,
     check_retryable,
     is_interrupted,
     plan_reattach,
     plan_resume,
+    play_request,
     requested_plays,
     requested_retries,
     retry_request,
@@ -79,6 +81,7 @@ DEPLOY_PLAN = _plan(
     _planned("notify", ("smoke",)),
     _planned("report", ("lint", "deploy")),
 )
+PLAYED_DEPLOY = _record("deploy", Status.PENDING, reason=PLAY_REQUESTED)
 DEPLOY_RECORDS = (
     _ran("build"),
     _ran("lint", Status.FAILED),
@@ -176,8 +179,26 @@ def test_plan_resume_refuses_to_play_a_job_that_is_not_manual() -> None:
 
 
 def test_requested_plays_are_pending_manual_jobs_without_attempt() -> None:
-    records = (_ran("build"), _record("deploy", Status.PENDING), _record("smoke", Status.PENDING))
+    records = (_ran("build"), PLAYED_DEPLOY, _record("smoke", Status.PENDING))
     assert frozenset({"deploy"}) == requested_plays(DEPLOY_PLAN, records)
+
+
+def test_a_manual_job_stored_pending_while_its_need_runs_is_not_played() -> None:
+    # A run stores its jobs `pending` before deciding them: interrupted while build ran,
+    # its manual job was never played.
+    records = (_record("build", Status.RUNNING, attempt=1), _record("deploy", Status.PENDING),
+               _record("smoke", Status.PENDING))  # fmt: skip
+    assert requested_plays(DEPLOY_PLAN, records) == frozenset()
+
+
+def test_a_play_stored_without_the_play_reason_counts_once_its_needs_are_final() -> None:
+    # As an earlier conveyor stored a play (no reason).
+    records = (_ran("build"), _record("deploy", Status.PENDING), _record("smoke", Status.PENDING))
+    assert requested_plays(DEPLOY_PLAN, records) == frozenset({"deploy"})
+
+
+def test_play_request_is_the_pending_job_with_the_play_reason() -> None:
+    assert play_request(DEPLOY_RECORDS[2]) == PLAYED_DEPLOY
 
 
 def test_check_playable_returns_the_manual_record() -> None:
@@ -221,8 +242,32 @@ def test_plan_reattach_follows_running_attempts_and_runs_waiting_jobs() -> None:
     assert resume.results["build"] == DepResult("build", Outcome.SUCCEEDED)
 
 
+def test_plan_reattach_keeps_a_play_recorded_and_not_run_yet() -> None:
+    # deploy was played live and waits with smoke (stored `pending` by the play) when the
+    # server stops: re-attached, deploy is still played, or it would end `manual` again.
+    records = (*DEPLOY_RECORDS[:2], PLAYED_DEPLOY, _record("smoke", Status.PENDING),
+               *DEPLOY_RECORDS[4:])  # fmt: skip
+    assert is_interrupted(DEPLOY_PLAN, records)
+    resume = plan_reattach(DEPLOY_PLAN, records, played=())
+    assert (resume.rerun, resume.play) == (("deploy", "smoke"), {"deploy"})
+
+
+def test_a_retry_owed_before_a_manual_job_is_resumed_without_playing_it() -> None:
+    # The server stopped while unit waited for its retry (stored as attempt 2, as a retry
+    # request is) and the manual job after it waited, stored `pending` undecided.
+    plan = _plan(_planned("unit"), _planned("deploy", ("unit",), when=When.MANUAL))
+    records = (_record("unit", Status.PENDING, attempt=2), _record("deploy", Status.PENDING))
+    assert is_interrupted(plan, records)
+    resume = plan_reattach(plan, records, played=())
+    assert (resume.rerun, resume.play, dict(resume.attempts)) == (
+        ("unit", "deploy"),
+        frozenset(),
+        {"unit": 1, "deploy": 0},
+    )
+
+
 def test_a_recorded_play_is_not_an_interruption() -> None:
-    records = (*DEPLOY_RECORDS[:2], _record("deploy", Status.PENDING), *DEPLOY_RECORDS[3:])
+    records = (*DEPLOY_RECORDS[:2], PLAYED_DEPLOY, *DEPLOY_RECORDS[3:])
     assert not is_interrupted(DEPLOY_PLAN, records)
     assert not is_interrupted(DEPLOY_PLAN, DEPLOY_RECORDS)
 

@@ -187,6 +187,28 @@ async def run_monitor(
     return first.duration_s, second.duration_s, delta, failures, rss
 
 
+def sync_only(url: str, count: int, concurrency: int, spread_s: float) -> None:
+    """One sync of `count` targets against a running fake, as `conveyor serve` would run it,
+    in this process (the `--serve` case's out-of-process load). Prints its wall-clock start
+    and end once it is over."""
+
+    async def one() -> tuple[float, float]:
+        settings = MonitorSettings.model_validate(
+            {"targets": targets(url, count), "concurrency": concurrency, "timeout": 8}
+        )
+        monitor = Monitor(settings, {**ENV, "GITLAB_USER": "x"})
+        try:
+            started = time.time()
+            report = await monitor.sync_once(spread_s=spread_s)
+            assert not report.failures, f"{len(report.failures)} target fetches failed"
+            return started, time.time()
+        finally:
+            await monitor.stop()
+
+    started, ended = uvloop.run(one())
+    print(f"{started} {ended}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--targets", type=int, default=1000)
@@ -198,7 +220,12 @@ def main() -> None:
     parser.add_argument("--serve", action="store_true")
     parser.add_argument("--no-spread", action="store_true")
     parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--sync-only", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--spread-s", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.sync_only:
+        sync_only(args.sync_only, args.targets, args.concurrency, args.spread_s)
+        return
     if args.serve:
         from monitor_sync_serve import main as serve_main
 

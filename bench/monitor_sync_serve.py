@@ -16,6 +16,7 @@ import asyncio
 import json
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -122,6 +123,47 @@ def p99_ms(samples: list[tuple[float, float]], start: float, end: float) -> tupl
     return statistics.quantiles(chosen, n=100)[98] * 1000, len(chosen)
 
 
+async def out_of_process_floor(
+    args: argparse.Namespace, url: str, spread_s: float
+) -> tuple[float, float, float]:
+    """The machine's share: p99 of the same GET (200/s) against an idle `conveyor serve`
+    (three targets) while the same sync runs in another process, all at once and then spread
+    over `spread_s`. Returns (idle p99, p99 during each) in ms. Whatever the server adds on
+    top of these is its own; below them no server on this machine can go."""
+    root = Path(tempfile.mkdtemp(prefix="conveyor-bench-floor-"))
+    config = write_config(root, url, 3, args.concurrency, True)
+    child, port = start_serve(config, root / "home", root / "serve.log")
+    stop = asyncio.Event()
+    windows: list[tuple[float, float]] = []
+    try:
+        await asyncio.sleep(2)  # its own first tick of three targets
+        prober = asyncio.create_task(
+            probe(f"http://127.0.0.1:{port}/api/v1/pipelines/team0/app0@main", args.rate, stop)
+        )
+        idle_from = time.time()
+        await asyncio.sleep(8)
+        windows.append((idle_from, time.time()))
+        for spread in (0.0, spread_s):
+            load = await asyncio.create_subprocess_exec(
+                sys.executable, str(Path(__file__).with_name("monitor_sync.py")),
+                "--sync-only", url, "--targets", str(args.targets),
+                "--concurrency", str(args.concurrency), "--spread-s", str(spread),
+                stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            out, _ = await load.communicate()
+            assert load.returncode == 0, "the out-of-process sync failed"
+            begun, ended = (float(x) for x in out.splitlines()[-1].split())
+            windows.append((begun, ended))
+        stop.set()
+        samples = await prober
+    finally:
+        child.terminate()
+        child.wait()
+        shutil.rmtree(root, ignore_errors=True)
+    idle, at_once, spread = (p99_ms(samples, a, b)[0] for a, b in windows)
+    return idle, at_once, spread
+
+
 async def measure(args: argparse.Namespace) -> None:
     fake, url = start_fake(args.delay)
     root = Path(tempfile.mkdtemp(prefix="conveyor-bench-"))
@@ -145,9 +187,14 @@ async def measure(args: argparse.Namespace) -> None:
         stop.set()
         samples = await prober
         found = ticks()[:2]
-    finally:
         child.terminate()
         child.wait()
+        spread_s = 0.0 if args.no_spread else min(0.75 * INTERVAL_S, INTERVAL_S - 8)
+        floor_idle, floor_once, floor_spread = await out_of_process_floor(args, url, spread_s)
+    finally:
+        if child.returncode is None:
+            child.terminate()
+            child.wait()
         fake.terminate()
         fake.wait()
         shutil.rmtree(root, ignore_errors=True)
@@ -172,6 +219,13 @@ async def measure(args: argparse.Namespace) -> None:
           f"first tick {during_first:.2f} ms (x{during_first / idle:.2f}, {n1}), during "
           f"the second tick ({spread}) {during_second:.2f} ms "
           f"(x{during_second / idle:.2f}, {n2})")  # fmt: skip
+    print(f"the same sync in another process, an idle server answering: GET p99 idle "
+          f"{floor_idle:.2f} ms, during the sync all at once {floor_once:.2f} ms "
+          f"(x{floor_once / floor_idle:.2f}), spread {floor_spread:.2f} ms "
+          f"(x{floor_spread / floor_idle:.2f})")  # fmt: skip
+    print(f"conveyor's own share (its ratio to idle over the out-of-process one): first tick "
+          f"x{(during_first / idle) / (floor_once / floor_idle):.2f}, second tick "
+          f"x{(during_second / idle) / (floor_spread / floor_idle):.2f}")  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> None:

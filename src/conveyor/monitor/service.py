@@ -11,7 +11,10 @@ falls inside a running one is skipped. The first tick fetches every target as fa
 `concurrency` allows; later ones spread their fetches over most of the interval
 (`monitor.spread`), which keeps the upstream request rate and the server's CPU flat.
 `sync_once()` joins a tick already running rather than starting a second. Request handlers
-only read `cache`.
+only read `cache`. Answers pass a turnstile (`monitor.turnstile`) before they are handled,
+one per loop iteration; given the process's `FullCollections` (`conveyor serve`), the
+collector's full passes are deferred while the monitor runs and one runs after each tick
+(`monitor.collector`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import structlog
 
 from conveyor.errors import StoreError, UpstreamError, UpstreamTimeout
 from conveyor.monitor.cache import Cache, entry_from_snapshot, make_entry, with_health
+from conveyor.monitor.collector import FullCollections
 from conveyor.monitor.history import History
 from conveyor.monitor.metrics import MonitorMetrics
 from conveyor.monitor.providers.base import Provider
@@ -34,6 +38,7 @@ from conveyor.monitor.providers.gitlab import GitLab
 from conveyor.monitor.providers.jenkins import Jenkins
 from conveyor.monitor.refresh import Refresh, Refresher
 from conveyor.monitor.sync import Syncer, TickReport
+from conveyor.monitor.turnstile import Turnstile
 from conveyor.monitor.upstream import Upstream, open_monitor_client, retry_policy
 from conveyor.monitor.validate import Invalid
 from conveyor.outbound.base import HttpClient
@@ -64,8 +69,10 @@ class Monitor:
         *,
         clock: Callable[[], datetime] = _utc_now,
         retry_wait_s: float = 0.2,
+        full_collections: FullCollections | None = None,
     ) -> None:
         self.settings = settings
+        self.full_collections = full_collections
         self.targets: tuple[Target, ...] = resolve_targets(settings, env)
         self.by_key = {t.key: t for t in self.targets}
         self.store = store
@@ -110,6 +117,7 @@ class Monitor:
                 clock=self.clock,
                 on_response=self.metrics.record_response,
                 retry=retry_policy(self.settings.timeout, self.retry_wait_s),
+                turnstile=Turnstile(),
             )
             self.metrics.watch_gates(upstream.gates, self.clock)
             canceled = self.settings.include_canceled
@@ -138,6 +146,8 @@ class Monitor:
     async def start(self) -> None:
         await self._restore_history()
         await self._restore_snapshots()
+        if self.full_collections is not None and self.targets:
+            self.full_collections.defer()
         self._loop = asyncio.create_task(self._run_loop(), name="conveyor-monitor-loop")
         log.info("monitor.started", targets=len(self.targets), interval_s=self.settings.interval)
 
@@ -146,6 +156,8 @@ class Monitor:
             self._loop.cancel()
             await asyncio.gather(self._loop, return_exceptions=True)
             self._loop = None
+        if self.full_collections is not None:
+            self.full_collections.restore()
         if self._tick is not None and not self._tick.done():
             self._tick.cancel()
             await asyncio.gather(self._tick, return_exceptions=True)
@@ -215,11 +227,19 @@ class Monitor:
                 await self.sync_once(spread_s=spread_s)
             except Exception:  # the loop must outlive any one tick's bug
                 log.error("monitor.tick_crashed", exc_info=True)
+            self._collect_garbage()
             elapsed = asyncio.get_running_loop().time() - started
             # Skip due ticks that fell inside this one instead of running them back to back.
             delay = interval - (elapsed % interval) + rng.uniform(0, self.settings.jitter)
             spread_s = self.spread_s()
             await asyncio.sleep(delay)
+
+    def _collect_garbage(self) -> None:
+        """The full pass deferred during the tick (`monitor.collector`), now that its
+        objects have settled and no fetch is in flight."""
+        if self.full_collections is not None and self.full_collections.is_deferred:
+            pause_s = self.full_collections.collect()
+            log.debug("monitor.full_collection", pause_ms=round(pause_s * 1000, 1))
 
     async def _restore_snapshots(self) -> None:
         if self.store is None:

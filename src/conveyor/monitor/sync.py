@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import structlog
@@ -148,15 +149,22 @@ class Syncer:
         return Memo(pipelines=entry.pipelines) if entry is not None else Memo()
 
     def _succeed(self, target: Target, fetched: Fetched) -> None:
-        self.memos[target.key] = fetched.memo
         previous = self.cache.get(target.key)
-        if previous is None or fetched.pipelines != previous.pipelines:
-            self.history.merge(target.key, target.provider, fetched.pipelines)
+        pipelines, memo = fetched.pipelines, fetched.memo
+        if previous is not None and pipelines == previous.pipelines:
+            # Unchanged (most fetches): keep the objects already held, so the fresh copies
+            # die young instead of piling up for the cyclic collector's full passes.
+            pipelines = previous.pipelines
+            if memo.pipelines is not pipelines:
+                memo = replace(memo, pipelines=pipelines)
+        else:
+            self.history.merge(target.key, target.provider, pipelines)
+        self.memos[target.key] = memo
         entry = make_entry(
             provider=target.provider,
             repo=target.repo,
             branch=target.branch,
-            pipelines=fetched.pipelines,
+            pipelines=pipelines,
             fetched_at=self.clock(),
             error=None,
             is_stale=False,

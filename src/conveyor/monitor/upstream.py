@@ -29,6 +29,7 @@ from conveyor.errors import (
     UpstreamTooLarge,
     UpstreamUnreachable,
 )
+from conveyor.monitor.turnstile import Turnstile
 from conveyor.outbound.base import ClientPolicy, HttpClient, Reply
 from conveyor.outbound.http11 import Http11Client
 from conveyor.outbound.retry import RetryPolicy, parse_retry_after, retry_call
@@ -118,7 +119,9 @@ def rate_limit_reset(status: int, headers: Mapping[str, str], now: datetime) -> 
 
 class Upstream:
     """Shared by every provider of one Monitor. `on_response(provider, code, headers)` sees
-    each answer (code is the status or a failure kind such as "timeout")."""
+    each answer (code is the status or a failure kind such as "timeout"). With a
+    `turnstile`, each answer waits for its turn (`monitor.turnstile`) before it is decoded
+    and handed back, so answers arriving together are handled one per loop iteration."""
 
     def __init__(
         self,
@@ -127,11 +130,13 @@ class Upstream:
         clock: Clock,
         on_response: ResponseHook,
         retry: RetryPolicy,
+        turnstile: Turnstile | None = None,
     ) -> None:
         self.client = client
         self.clock = clock
         self.on_response = on_response
         self.retry = retry
+        self.turnstile = turnstile
         self._gates: dict[str, datetime] = {}
 
     def gates(self) -> dict[str, datetime]:
@@ -188,6 +193,8 @@ class Upstream:
         except UpstreamUnreachable:
             self.on_response(provider, "connection", {})
             raise
+        if self.turnstile is not None:
+            await self.turnstile.turn()
         self.on_response(provider, str(reply.status_code), reply.headers)
         return self._decode(reply, gate, expect_json)
 

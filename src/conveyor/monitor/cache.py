@@ -193,7 +193,9 @@ def _pipeline_from_dict(item: Any) -> PipelineView:
 
 class Cache:
     """Entries in target order. `put` replaces one entry; `publish` rebuilds the list
-    bodies once per tick. Readers see either the old or the new object, never a mix."""
+    bodies once per tick; `mark_changed` (one entry fetched between ticks) has them rebuilt
+    when next asked, so a burst of event refreshes costs one rebuild, not one per event.
+    Readers see either the old or the new object, never a mix."""
 
     def __init__(self, *, ttl_s: float, clock: Callable[[], datetime]) -> None:
         self.ttl = timedelta(seconds=ttl_s)
@@ -202,6 +204,7 @@ class Cache:
         self._entries: dict[str, CacheEntry] = {}
         self._lists: dict[str | None, bytes] = {None: b"[]"}
         self._expires_at: datetime | None = None
+        self._lists_outdated = False
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -223,12 +226,20 @@ class Cache:
         return entry.stale_body if self.is_expired(entry, self.clock()) else entry.body
 
     def list_body(self, provider: str | None = None) -> bytes:
-        if self._expires_at is not None and self.clock() >= self._expires_at:
+        if self._lists_outdated or (
+            self._expires_at is not None and self.clock() >= self._expires_at
+        ):
             self.publish()
         return self._lists.get(provider, b"[]")
 
     def put(self, entry: CacheEntry) -> None:
         self._entries[entry.key] = entry
+
+    def mark_changed(self) -> None:
+        """Entries changed outside a tick: readers of `version` see it at once, the list
+        bodies are rebuilt on the next `list_body`."""
+        self._lists_outdated = True
+        self.version += 1
 
     def load(self, entries: Iterable[CacheEntry]) -> None:
         for entry in entries:
@@ -248,4 +259,5 @@ class Cache:
             bodies.setdefault(entry.provider, []).append(body)
         self._lists = {name: b"[" + b",".join(parts) + b"]" for name, parts in bodies.items()}
         self._expires_at = min(expires, default=None)
+        self._lists_outdated = False
         self.version += 1

@@ -111,11 +111,11 @@ class Syncer:
         return TickReport(duration_s, failures)
 
     async def refresh(self, target: Target) -> None:
-        """Fetch one target now (an upstream event said it changed) and publish the lists.
-        Its failure only touches its entry, as in a tick."""
+        """Fetch one target now (an upstream event said it changed); the lists show it
+        from their next read. Its failure only touches its entry, as in a tick."""
         async with self._refresh_gate:
             await self._sync_target(target, {})
-        self.cache.publish()
+        self.cache.mark_changed()
 
     async def _sync_target(self, target: Target, failures: dict[str, tuple[str, str]]) -> None:
         # One fetch per target at a time (tick or event refresh): a slower, older answer

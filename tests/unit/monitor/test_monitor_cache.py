@@ -103,6 +103,20 @@ def test_cache_publish_bumps_version_and_put_replaces() -> None:
     assert (version + 1, True) == (cache.version, cache.get("g/app@main").is_stale)  # type: ignore[union-attr]
 
 
+def test_mark_changed_rebuilds_the_lists_once_on_the_next_read() -> None:
+    cache = Cache(ttl_s=60, clock=lambda: T0)
+    cache.load([_entry()])
+    version = cache.version
+    cache.put(_entry(stale=True))
+    assert orjson.loads(cache.list_body())[0]["stale"] is False  # not published yet
+    cache.mark_changed()
+    cache.mark_changed()
+    assert cache.version == version + 2  # readers keyed on it (cc.xml) see the change at once
+    listed = cache.list_body()
+    assert orjson.loads(listed)[0]["stale"] is True
+    assert cache.list_body() is listed  # rebuilt once, then served as built
+
+
 def test_snapshot_round_trip_is_stale_until_refreshed() -> None:
     entry = _entry()
     naive = T0.replace(tzinfo=None)  # SQLite hands back naive datetimes

@@ -169,6 +169,7 @@ class Syncer:
             error=None,
             is_stale=False,
             health=self.history.health(target.key),
+            like=previous,
         )
         self.cache.put(entry)
         if fetched.dropped:
@@ -195,6 +196,7 @@ class Syncer:
                 error=reason,
                 is_stale=True,
                 health=previous.health if previous else NO_HEALTH,
+                like=previous,
             )
         )
         self.metrics.sync_errors.labels(target.key, kind).inc()

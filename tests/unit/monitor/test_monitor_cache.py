@@ -12,6 +12,7 @@ from conveyor.monitor.cache import (
     RESTORED_ERROR,
     Cache,
     entry_from_snapshot,
+    entry_to_dict,
     make_entry,
 )
 from conveyor.monitor.validate import Invalid, PipelineView
@@ -19,6 +20,7 @@ from conveyor.store.base import MonitorSnapshot
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 VIEW = PipelineView(5, Status.FAILED, "main", "c" * 40, "https://x.example/5", T0, T0, 12.5)
+VIEW2 = PipelineView(4, Status.SUCCESS, "main", None, "https://x.example/4", T0, None, None)
 
 
 def _entry(
@@ -101,6 +103,22 @@ def test_cache_publish_bumps_version_and_put_replaces() -> None:
     cache.put(_entry(stale=True))
     cache.publish()
     assert (version + 1, True) == (cache.version, cache.get("g/app@main").is_stale)  # type: ignore[union-attr]
+
+
+def test_an_entry_made_like_its_predecessor_serializes_as_if_made_anew() -> None:
+    tricky = 'g/\\","pipelines":[],"fetched_at":"x'  # quotes, backslashes, the marks
+    first = make_entry(
+        provider="gitlab", repo=tricky, branch="main", pipelines=(VIEW, VIEW2),
+        fetched_at=T0, error=None, is_stale=False,
+    )  # fmt: skip
+    later = T0 + timedelta(seconds=30)
+    for error, stale in ((None, False), ("upstream 502", True)):
+        reused = make_entry(
+            provider="gitlab", repo=tricky, branch="main", pipelines=first.pipelines,
+            fetched_at=later, error=error, is_stale=stale, like=first,
+        )  # fmt: skip
+        assert reused.body == orjson.dumps(entry_to_dict(reused))
+        assert orjson.loads(reused.body)["repo"] == tricky
 
 
 def test_mark_changed_rebuilds_the_lists_once_on_the_next_read() -> None:

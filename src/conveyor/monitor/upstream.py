@@ -12,6 +12,7 @@ or a raw body.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,7 @@ from conveyor.outbound.retry import RetryPolicy, parse_retry_after, retry_call
 __all__ = [
     "JsonReply",
     "Upstream",
+    "body_digest",
     "format_reset",
     "monitor_policy",
     "open_monitor_client",
@@ -47,6 +49,7 @@ __all__ = [
 MAX_BACKOFF = timedelta(hours=1)
 DEFAULT_BACKOFF = timedelta(seconds=60)
 _RETRYABLE_STATUS = frozenset({502, 503, 504})
+_NO_DIGEST = b""  # no digest asked for (a digest is never empty)
 
 Clock = Callable[[], datetime]
 ResponseHook = Callable[[str, str, Mapping[str, str]], None]
@@ -55,12 +58,20 @@ ResponseHook = Callable[[str, str, Mapping[str, str]], None]
 @dataclass(frozen=True, slots=True)
 class JsonReply:
     """A decoded upstream answer: status, headers (lower-case names) and the JSON value
-    (None for 304 / 201 / 204 without a body)."""
+    (None for 304 / 201 / 204 without a body). Asked for (`request(digest=True)`): the
+    body's `digest`; `is_unchanged` when it matched `known_digest`, its JSON not decoded."""
 
     status_code: int
     headers: Mapping[str, str]
     data: Any
     cookies: tuple[str, ...] = ()
+    digest: bytes | None = None
+    is_unchanged: bool = False
+
+
+def body_digest(body: bytes) -> bytes:
+    """What tells two answers' bodies apart (BLAKE2b, 128 bits)."""
+    return hashlib.blake2b(body, digest_size=16).digest()
 
 
 def monitor_policy(slots: int, *, timeout_s: float, max_body_bytes: int) -> ClientPolicy:
@@ -160,14 +171,19 @@ class Upstream:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         expect_json: bool = True,
+        digest: bool = False,
+        known_digest: bytes | None = None,
     ) -> JsonReply:
-        """Send one request (retried only when safe); raise an UpstreamError on failure."""
+        """Send one request (retried only when safe); raise an UpstreamError on failure.
+        `digest`: also hand back the body's digest; a body whose digest is `known_digest`
+        (an upstream without ETags answering what it answered last time) is not decoded."""
         reset_at = self.gate_closed_until(gate)
         if reset_at is not None:
             raise UpstreamRateLimited(
                 f"rate limited until {format_reset(reset_at)}", reset_at=reset_at
             )
-        send = partial(self._send, provider, method, url, gate, headers, params, expect_json)
+        known = known_digest if digest else _NO_DIGEST
+        send = partial(self._send, provider, method, url, gate, headers, params, expect_json, known)
         if method != "GET":
             return await send()
         return await retry_call(send, self.retry, on=_is_retryable)
@@ -181,6 +197,7 @@ class Upstream:
         headers: Mapping[str, str] | None,
         params: Mapping[str, str] | None,
         expect_json: bool,
+        known_digest: bytes | None,
     ) -> JsonReply:
         try:
             reply = await self.client.request(method, url, headers=headers, params=params)
@@ -196,9 +213,11 @@ class Upstream:
         if self.turnstile is not None:
             await self.turnstile.turn()
         self.on_response(provider, str(reply.status_code), reply.headers)
-        return self._decode(reply, gate, expect_json)
+        return self._decode(reply, gate, expect_json, known_digest)
 
-    def _decode(self, reply: Reply, gate: str, expect_json: bool) -> JsonReply:
+    def _decode(
+        self, reply: Reply, gate: str, expect_json: bool, known_digest: bytes | None
+    ) -> JsonReply:
         status = reply.status_code
         reset_at = rate_limit_reset(status, reply.headers, self.clock())
         if reset_at is not None:
@@ -216,8 +235,12 @@ class Upstream:
             return JsonReply(status, reply.headers, None, reply.cookies)
         if status >= 300:
             raise UpstreamError(f"upstream {status}", status_code=status)
+        digest = None if known_digest is _NO_DIGEST else body_digest(reply.body)
+        if digest is not None and digest == known_digest:
+            return JsonReply(status, reply.headers, None, reply.cookies, digest, is_unchanged=True)
         try:
-            return JsonReply(status, reply.headers, orjson.loads(reply.body), reply.cookies)
+            data = orjson.loads(reply.body)
+            return JsonReply(status, reply.headers, data, reply.cookies, digest)
         except orjson.JSONDecodeError as exc:
             raise UpstreamBadPayload("invalid JSON", status_code=status) from exc
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from tests.fakes.upstreams import FakeUpstream
+from tests.fakes.upstreams.apis import jenkins_build
 from tests.fakes.upstreams.scenario import ENV, targets_for
 
 from conveyor.errors import UpstreamError
@@ -66,7 +67,23 @@ async def test_provider_refetch_with_memo_keeps_pipelines(
     first = await provider.fetch(_target(fake, name), Memo())
     second = await provider.fetch(_target(fake, name), first.memo)
     assert first.pipelines == second.pipelines
-    assert (name != "jenkins") == second.not_modified
+    assert second.not_modified  # GitLab by its watermark, GitHub by ETag, Jenkins by digest
+    assert second.pipelines is first.pipelines
+
+
+async def test_jenkins_refetch_of_a_changed_body_parses_it_again(
+    fake: FakeUpstream, upstream: Upstream
+) -> None:
+    provider = Jenkins(upstream, include_canceled=False)
+    first = await provider.fetch(_target(fake, "jenkins"), Memo())
+    fake.jenkins["folder/app/main"] = [
+        jenkins_build(3, result="SUCCESS"),
+        *fake.jenkins["folder/app/main"],
+    ]
+    second = await provider.fetch(_target(fake, "jenkins"), first.memo)
+    assert not second.not_modified
+    assert second.pipelines[0].id == 3
+    assert second.memo.digest not in (None, first.memo.digest)
 
 
 @pytest.mark.parametrize("name", sorted(PROVIDERS))

@@ -34,11 +34,13 @@ SHOWN_STATUSES = frozenset({Status.RUNNING, Status.SUCCESS, Status.FAILED})
 
 @dataclass(frozen=True, slots=True)
 class Memo:
-    """Per-target memory between fetches; `pipelines` are the last good ones."""
+    """Per-target memory between fetches; `pipelines` are the last good ones, `digest` that
+    of the answer they came from (for upstreams without ETags)."""
 
     etag: str | None = None
     watermark: datetime | None = None
     pipelines: tuple[PipelineView, ...] = ()
+    digest: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

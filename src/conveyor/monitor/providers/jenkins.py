@@ -152,14 +152,18 @@ class Jenkins:
             gate=f"jenkins:{target.base_url}",
             headers=self._auth(target),
             params={"tree": TREE},
+            digest=True,  # Jenkins sends no ETag: the same body as last time is not parsed again
+            known_digest=memo.digest,
         )
+        if reply.is_unchanged:
+            return Fetched(memo.pipelines, 0, memo, not_modified=True)
         builds = reply.data.get("builds") if isinstance(reply.data, dict) else None
         try:
             views, dropped = parse_records(builds, partial(parse_build, target.branch))
         except Invalid as exc:
             raise UpstreamBadPayload(f"invalid payload: {exc}") from exc
         pipelines = keep_shown(views, include_canceled=self.include_canceled)
-        return Fetched(pipelines, dropped, Memo(pipelines=pipelines))
+        return Fetched(pipelines, dropped, Memo(pipelines=pipelines, digest=reply.digest))
 
     async def _crumb(self, target: Target) -> Crumb:
         cache_key = (target.base_url, target.user)

@@ -239,7 +239,7 @@ class Monitor:
         objects have settled and no fetch is in flight."""
         if self.full_collections is not None and self.full_collections.is_deferred:
             pause_s = self.full_collections.collect()
-            log.debug("monitor.full_collection", pause_ms=round(pause_s * 1000, 1))
+            log.info("monitor.full_collection", pause_ms=round(pause_s * 1000, 1))
 
     async def _restore_snapshots(self) -> None:
         if self.store is None:

@@ -134,6 +134,15 @@ def make_entry(
     return replace(entry, body=orjson.dumps(entry_to_dict(entry)))
 
 
+def _shows_otherwise(old: CacheEntry, new: CacheEntry) -> bool:
+    return (
+        new.pipelines != old.pipelines  # the same tuple when unchanged: an identity check
+        or new.error != old.error
+        or new.is_stale != old.is_stale
+        or new.health != old.health
+    )
+
+
 _PIPELINES_AT, _PIPELINES_END = b'"pipelines":', b',"fetched_at":'
 
 
@@ -225,6 +234,7 @@ class Cache:
         self._lists: dict[str | None, bytes] = {None: b"[]"}
         self._expires_at: datetime | None = None
         self._lists_outdated = False
+        self._unsaved: set[str] = set()  # keys whose entry changed beyond its fetched_at
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -253,7 +263,20 @@ class Cache:
         return self._lists.get(provider, b"[]")
 
     def put(self, entry: CacheEntry) -> None:
+        old = self._entries.get(entry.key)
         self._entries[entry.key] = entry
+        if old is None or _shows_otherwise(old, entry):
+            self._unsaved.add(entry.key)
+
+    def take_unsaved(self) -> list[CacheEntry]:
+        """The entries put since the last call that show something else than before (not
+        only a later `fetched_at`): what the store's snapshots lack."""
+        keys, self._unsaved = self._unsaved, set()
+        return [self._entries[key] for key in keys]
+
+    def mark_unsaved(self, keys: Iterable[str]) -> None:
+        """Entries whose snapshot write failed: taken again next time."""
+        self._unsaved.update(key for key in keys if key in self._entries)
 
     def mark_changed(self) -> None:
         """Entries changed outside a tick: readers of `version` see it at once, the list
@@ -262,8 +285,9 @@ class Cache:
         self.version += 1
 
     def load(self, entries: Iterable[CacheEntry]) -> None:
+        """Entries that need no saving (restored from the store, or not fetched yet)."""
         for entry in entries:
-            self.put(entry)
+            self._entries[entry.key] = entry
         self.publish()
 
     def publish(self) -> None:

@@ -4,12 +4,14 @@
 implausible token is a ConfigError at startup). `start()` restores the targets' pipeline
 history and the last snapshots from the store (served at once, stale until refreshed) and
 starts the loop; after each tick or event fetch the history's new or changed pipelines are
-written in one batch off the event loop (`_save_history`); `stop()` ends it and
-closes the HTTP client. `refresh(target)` fetches one target at once (upstream webhooks).
-The loop runs ticks one after another, so a slow tick is never doubled: a due tick that
-falls inside a running one is skipped. The first tick fetches every target as fast as
-`concurrency` allows; later ones spread their fetches over most of the interval
-(`monitor.spread`), which keeps the upstream request rate and the server's CPU flat.
+written in one batch off the event loop (`_save_history`), and after each tick the
+snapshots of the entries that changed (`_save_snapshots`); `stop()` ends it, writes every
+entry's snapshot and closes the HTTP client. `refresh(target)` fetches one target at once
+(upstream webhooks). The loop runs ticks one after another, so a slow tick is never
+doubled: a due tick that falls inside a running one is skipped. The first tick fetches
+every target as fast as `concurrency` allows; later ones spread their fetches over most of
+the interval (`monitor.spread`), which keeps the upstream request rate and the server's CPU
+flat.
 `sync_once()` joins a tick already running rather than starting a second. Request handlers
 only read `cache`. Answers pass a turnstile (`monitor.turnstile`) before they are handled,
 one per loop iteration; given the process's `FullCollections` (`conveyor serve`), the
@@ -164,6 +166,8 @@ class Monitor:
         if self._refresher is not None:
             await self._refresher.aclose()
             self._refresher = None
+        if self.last_report is not None:  # something was fetched since start
+            await self._save_snapshots(every_entry=True)
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -303,15 +307,22 @@ class Monitor:
                     log.warning("monitor.history_unsaved", pipelines=len(left), error=str(exc))
                     return
 
-    async def _save_snapshots(self) -> None:
+    async def _save_snapshots(self, *, every_entry: bool = False) -> None:
+        """Snapshots of the entries that changed since the last write (after a tick), or of
+        every entry (at stop, so a restart shows each target's last `fetched_at`). An
+        unchanged entry is not written again each tick: at 10,000 targets that was 15 MB
+        every interval. After a crash, an unchanged target's restored `fetched_at` is when
+        its entry last changed."""
         if self.store is None:
             return
+        entries = self.cache.entries() if every_entry else self.cache.take_unsaved()
         snapshots = [
             MonitorSnapshot(e.key, e.provider, e.body, e.fetched_at)
-            for e in self.cache.entries()
+            for e in entries
             if e.fetched_at is not None
         ]
         try:
             await asyncio.to_thread(self.store.save_snapshots, snapshots)
         except StoreError as exc:
+            self.cache.mark_unsaved(s.key for s in snapshots)
             log.warning("monitor.snapshots_unsaved", error=str(exc))

@@ -15,7 +15,7 @@ from tests.fakes.upstreams.scenario import ENV, open_api_client, targets_for
 from conveyor.monitor.service import Monitor
 from conveyor.settings.monitor import MonitorSettings
 from conveyor.store import open_store
-from conveyor.store.base import HistoryRecord
+from conveyor.store.base import HistoryRecord, MonitorSnapshot
 
 KEY = "octo/api@main"
 
@@ -26,10 +26,15 @@ class CountingStore(MemoryRunStore):
     def __init__(self) -> None:
         super().__init__()
         self.history_writes: list[list[int]] = []
+        self.snapshot_writes: list[list[str]] = []
 
     def save_history(self, records: Sequence[HistoryRecord], *, keep: int) -> None:
         self.history_writes.append(sorted(r.pipeline_id for r in records))
         super().save_history(records, keep=keep)
+
+    def save_snapshots(self, snapshots: Sequence[MonitorSnapshot]) -> None:
+        self.snapshot_writes.append(sorted(s.key for s in snapshots))
+        super().save_snapshots(snapshots)
 
 
 def _monitor(fake: FakeUpstream, store: object, **settings: object) -> Monitor:
@@ -165,3 +170,27 @@ async def test_history_is_written_only_when_a_pipeline_is_new_or_changed(
     assert store.history_writes[1] == [5003, 5004]
     kept = [r.pipeline_id for r in store.load_history() if r.key == KEY]
     assert kept == [5004, 5003, 5002]  # history_limit = 3
+
+
+async def test_snapshots_are_written_for_changed_entries_and_all_at_stop(
+    fake: FakeUpstream,
+) -> None:
+    store = CountingStore()
+    monitor = _monitor(fake, store)
+    keys = sorted(monitor.by_key)
+    try:
+        await monitor.sync_once()
+        await monitor.sync_once()  # nothing changed upstream: only fetched_at is newer
+        _recover(fake)
+        await monitor.sync_once()
+        fake.faults["folder/app"] = Fault.HTTP_502
+        await monitor.sync_once()
+    finally:
+        await monitor.stop()
+    assert store.snapshot_writes[:4] == [keys, [], [KEY], ["folder/app@main"]]
+    assert store.snapshot_writes[4:] == [keys]  # at stop: every entry, its last fetched_at
+    saved = {s.key: s for s in store.load_snapshots()}
+    for key in keys:
+        entry = monitor.cache.get(key)
+        assert entry is not None
+        assert (saved[key].data_json, saved[key].fetched_at) == (entry.body, entry.fetched_at)

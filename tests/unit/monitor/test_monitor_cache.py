@@ -121,6 +121,26 @@ def test_an_entry_made_like_its_predecessor_serializes_as_if_made_anew() -> None
         assert orjson.loads(reused.body)["repo"] == tricky
 
 
+def test_only_entries_showing_something_new_are_unsaved() -> None:
+    cache = Cache(ttl_s=60, clock=lambda: T0)
+    first = _entry()
+    cache.load([first])  # restored or not fetched yet: nothing to save
+    assert cache.take_unsaved() == []
+    later = T0 + timedelta(seconds=30)
+    same = make_entry(
+        provider="gitlab", repo="g/app", branch="main", pipelines=first.pipelines,
+        fetched_at=later, error=None, is_stale=False, like=first,
+    )  # fmt: skip
+    cache.put(same)
+    assert cache.take_unsaved() == []  # only fetched_at moved
+    failed = _entry(fetched_at=later, stale=True)
+    cache.put(failed)
+    assert cache.take_unsaved() == [failed]
+    assert cache.take_unsaved() == []
+    cache.mark_unsaved(["g/app@main", "gone@main"])  # a failed write gives them back
+    assert cache.take_unsaved() == [failed]
+
+
 def test_mark_changed_rebuilds_the_lists_once_on_the_next_read() -> None:
     cache = Cache(ttl_s=60, clock=lambda: T0)
     cache.load([_entry()])

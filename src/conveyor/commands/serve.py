@@ -49,7 +49,7 @@ def serve(config_path: Path, host: str | None, port: int | None) -> None:
     import uvicorn
 
     from conveyor.logconfig import configure_logging
-    from conveyor.monitor.collector import FullCollections
+    from conveyor.monitor.collector import Collector
     from conveyor.server.app import create_app
     from conveyor.server.protocol import head_deadline_protocol
     from conveyor.settings import held_secret_values, load_settings
@@ -73,9 +73,7 @@ def serve(config_path: Path, host: str | None, port: int | None) -> None:
         lock_home(home)
         if url is not None:
             lock_database(url)
-        app = create_app(
-            settings, store=store, env=env, home=home, full_collections=FullCollections()
-        )
+        app = create_app(settings, store=store, env=env, home=home, collector=Collector())
         sock = _bind(host or settings.server.host, settings.server.port if port is None else port)
         bound_host, bound_port = sock.getsockname()[:2]
         config = uvicorn.Config(

@@ -14,9 +14,9 @@ the interval (`monitor.spread`), which keeps the upstream request rate and the s
 flat.
 `sync_once()` joins a tick already running rather than starting a second. Request handlers
 only read `cache`. Answers pass a turnstile (`monitor.turnstile`) before they are handled,
-one per loop iteration; given the process's `FullCollections` (`conveyor serve`), the
-collector's full passes are deferred while the monitor runs and one runs after each tick
-(`monitor.collector`).
+one per loop iteration. Given the process's `Collector` (`conveyor serve`), the cyclic
+collector's full passes are deferred while the monitor runs, none runs during the first
+tick, and one full pass runs after each tick (`monitor.collector`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import structlog
 
 from conveyor.errors import StoreError, UpstreamError, UpstreamTimeout
 from conveyor.monitor.cache import Cache, entry_from_snapshot, make_entry, with_health
-from conveyor.monitor.collector import FullCollections
+from conveyor.monitor.collector import Collector
 from conveyor.monitor.history import History
 from conveyor.monitor.metrics import MonitorMetrics
 from conveyor.monitor.providers.base import Provider
@@ -71,10 +71,10 @@ class Monitor:
         *,
         clock: Callable[[], datetime] = _utc_now,
         retry_wait_s: float = 0.2,
-        full_collections: FullCollections | None = None,
+        collector: Collector | None = None,
     ) -> None:
         self.settings = settings
-        self.full_collections = full_collections
+        self.collector = collector
         self.targets: tuple[Target, ...] = resolve_targets(settings, env)
         self.by_key = {t.key: t for t in self.targets}
         self.store = store
@@ -148,8 +148,8 @@ class Monitor:
     async def start(self) -> None:
         await self._restore_history()
         await self._restore_snapshots()
-        if self.full_collections is not None and self.targets:
-            self.full_collections.defer()
+        if self.collector is not None and self.targets:
+            self.collector.defer()
         self._loop = asyncio.create_task(self._run_loop(), name="conveyor-monitor-loop")
         log.info("monitor.started", targets=len(self.targets), interval_s=self.settings.interval)
 
@@ -158,8 +158,8 @@ class Monitor:
             self._loop.cancel()
             await asyncio.gather(self._loop, return_exceptions=True)
             self._loop = None
-        if self.full_collections is not None:
-            self.full_collections.restore()
+        if self.collector is not None:
+            self.collector.restore()
         if self._tick is not None and not self._tick.done():
             self._tick.cancel()
             await asyncio.gather(self._tick, return_exceptions=True)
@@ -225,25 +225,24 @@ class Monitor:
         interval = self.settings.interval
         rng = random.Random()  # noqa: S311 - tick jitter, not cryptography
         spread_s = 0.0  # the first tick fetches everything at once: nothing is known yet
+        collector = self.collector if self.collector and self.collector.is_deferred else None
+        if collector is not None:
+            collector.pause()  # the first tick builds every entry (`monitor.collector`)
         while True:
             started = asyncio.get_running_loop().time()
             try:
                 await self.sync_once(spread_s=spread_s)
             except Exception:  # the loop must outlive any one tick's bug
                 log.error("monitor.tick_crashed", exc_info=True)
-            self._collect_garbage()
+            if collector is not None:
+                collector.resume()
+                pause_s = collector.collect()  # now that no fetch is in flight
+                log.info("monitor.full_collection", pause_ms=round(pause_s * 1000, 1))
             elapsed = asyncio.get_running_loop().time() - started
             # Skip due ticks that fell inside this one instead of running them back to back.
             delay = interval - (elapsed % interval) + rng.uniform(0, self.settings.jitter)
             spread_s = self.spread_s()
             await asyncio.sleep(delay)
-
-    def _collect_garbage(self) -> None:
-        """The full pass deferred during the tick (`monitor.collector`), now that its
-        objects have settled and no fetch is in flight."""
-        if self.full_collections is not None and self.full_collections.is_deferred:
-            pause_s = self.full_collections.collect()
-            log.info("monitor.full_collection", pause_ms=round(pause_s * 1000, 1))
 
     async def _restore_snapshots(self) -> None:
         if self.store is None:

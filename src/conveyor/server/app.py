@@ -24,7 +24,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from conveyor.monitor.collector import FullCollections
+from conveyor.monitor.collector import Collector
 from conveyor.monitor.service import Monitor
 from conveyor.notify import build_notifications
 from conveyor.runs.listeners import RunListener
@@ -65,16 +65,16 @@ def create_app(
     env: Mapping[str, str],
     home: Path,
     listeners: Sequence[RunListener] = (),
-    full_collections: FullCollections | None = None,
+    collector: Collector | None = None,
 ) -> FastAPI:
     """The app. `listeners` are told about runs in addition to the notifiers conveyor.toml
-    configures (tests use it to observe runs). `full_collections`: the process's cyclic
+    configures (tests use it to observe runs). `collector`: the process's cyclic
     collector, handed to the monitor (`monitor.collector`; serve's own process only)."""
     notifications = build_notifications(settings, env, store)
     queue = RunQueue(
         settings, store=store, home=home, env=env, listeners=[notifications, *listeners]
     )
-    monitor = Monitor(settings.monitor, env, store, full_collections=full_collections)
+    monitor = Monitor(settings.monitor, env, store, collector=collector)
     hook_secret = resolve_hook_secret(settings.monitor, env)
     schedule_loop = ScheduleLoop(
         settings.schedules,

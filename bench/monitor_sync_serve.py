@@ -68,6 +68,8 @@ class Ticks:
         self.log = log
         self.offset = 0
         self.found: list[tuple[float, float]] = []
+        self.pauses_ms: list[float] = []  # the full collections after ticks
+        self.resumed = 0  # first ticks whose paused collector went over its budget
 
     def __call__(self) -> list[tuple[float, float]]:
         with self.log.open("rb") as file:
@@ -76,6 +78,10 @@ class Ticks:
         complete = chunk.rfind(b"\n") + 1
         self.offset += complete
         for line in chunk[:complete].decode(errors="replace").splitlines():
+            if '"monitor.full_collection"' in line:
+                self.pauses_ms.append(float(json.loads(line)["pause_ms"]))
+            if '"monitor.collector_resumed"' in line:
+                self.resumed += 1
             if '"sync.tick_finished"' in line:
                 event = json.loads(line)
                 end = _epoch(event["timestamp"])
@@ -227,6 +233,9 @@ async def measure(args: argparse.Namespace) -> None:
           f"first tick {during_first:.2f} ms (x{during_first / idle:.2f}, {n1}), during "
           f"the second tick ({spread}) {during_second:.2f} ms "
           f"(x{during_second / idle:.2f}, {n2})")  # fmt: skip
+    pauses = ", ".join(f"{p:.0f}" for p in ticks.pauses_ms)
+    print(f"full collections after the ticks: {pauses} ms; the first tick's paused collector "
+          f"resumed early: {'yes' if ticks.resumed else 'no'}")  # fmt: skip
     print(f"GET p99 in the 5 s after the first tick (its 50,000 history records and the "
           f"snapshots written, one full collection): {after_first:.2f} ms "
           f"(x{after_first / idle:.2f}, {n3})")  # fmt: skip

@@ -1,23 +1,21 @@
-"""When CPython's cyclic garbage collector runs in a process that watches targets.
+"""CPython's cyclic garbage collector during a monitor's first tick.
 
-A monitor of thousands of targets holds hundreds of thousands of long-lived objects
-(entries, pipelines, history). CPython collects by allocation counts, which suits objects
-that die young; a tick's new entries do not. Measured at 10,000 targets (docs/benchmarks.md),
-the first tick, which builds every entry, ran five full passes of 30-75 ms and a
-middle-generation pass of 2-3 ms every 0.3 s, each one in front of every request waiting.
-So, in `conveyor serve`:
+CPython collects by allocation counts, which suits objects that die young. The first tick
+after start builds every entry: its pipelines, figures and history, about 16 tracked
+objects per target that all survive. Measured at 10,000 targets (docs/benchmarks.md), the
+collector scanned them again and again for nothing during that tick: five full passes of
+30-75 ms and a middle-generation pass of 2-3 ms every 0.3 s, each one in front of every
+request waiting. So `conveyor serve` pauses automatic collection for the first tick
+(`pause(budget)`) and runs one full pass after it (`collect()`); later ticks make few new
+objects and are left to CPython.
 
-- `defer()`: full passes are taken off CPython's trigger (the young generations are
-  collected as before) while the monitor runs; it runs one with `collect()` after each tick
-  instead, when no fetch is in flight. Cyclic garbage that reached the old generation waits
-  at most one interval.
-- `pause()` / `resume()`: no automatic collection at all, for the first tick: every object
-  it makes is an entry, its pipelines or their history, which all survive, so scanning them
-  again and again finds nothing. Its cyclic garbage (failed fetches' connections, for one)
-  waits for the tick's end.
+A failing upstream is another matter: each failed fetch leaves about 150 objects of cyclic
+garbage (exceptions and their frames, closed connections), 1.5 million and 200 MB for
+10,000 failures. So the pause has a budget of new objects (`is_over_budget()`), and the
+monitor also resumes collecting after a few failed fetches.
 
-Process-wide state: one owner per process; `restore()` hands CPython back its own
-settings. No I/O.
+Process-wide state: one owner per process; `resume()` hands CPython back its own setting.
+No I/O.
 """
 
 from __future__ import annotations
@@ -27,34 +25,30 @@ import time
 
 __all__ = ["Collector"]
 
-# The oldest generation's threshold counts collections of the middle one; this many never
-# come within a process's lifetime (a C int).
-_NEVER = 2**31 - 1
-
 
 class Collector:
     def __init__(self) -> None:
-        self._saved: tuple[int, int, int] | None = None
         self._was_enabled: bool | None = None
+        self._budget = 0
 
     @property
-    def is_deferred(self) -> bool:
-        return self._saved is not None
+    def is_paused(self) -> bool:
+        return self._was_enabled is not None
 
-    def defer(self) -> None:
-        """Full passes run only when `collect()` asks from now on."""
-        if self._saved is None:
-            self._saved = gc.get_threshold()
-            young, middle, _ = self._saved
-            gc.set_threshold(young, middle, _NEVER)
-
-    def pause(self) -> None:
-        """No automatic collection until `resume()`."""
+    def pause(self, budget: int) -> None:
+        """No automatic collection until `resume()`; `budget`: how many new tracked objects
+        (CPython's count for the youngest generation) the pause is meant to allow."""
         if self._was_enabled is None:
             self._was_enabled = gc.isenabled()
+            gc.collect(0)  # the count starts from nothing
             gc.disable()
+            self._budget = budget
+
+    def is_over_budget(self) -> bool:
+        return self.is_paused and gc.get_count()[0] > self._budget
 
     def resume(self) -> None:
+        """CPython's own trigger again (or none, if it was off before the pause)."""
         if self._was_enabled is not None:
             if self._was_enabled:
                 gc.enable()
@@ -65,10 +59,3 @@ class Collector:
         started = time.perf_counter()
         gc.collect()
         return time.perf_counter() - started
-
-    def restore(self) -> None:
-        """CPython's own trigger again."""
-        self.resume()
-        if self._saved is not None:
-            gc.set_threshold(*self._saved)
-            self._saved = None

@@ -15,8 +15,8 @@ flat.
 `sync_once()` joins a tick already running rather than starting a second. Request handlers
 only read `cache`. Answers pass a turnstile (`monitor.turnstile`) before they are handled,
 one per loop iteration. Given the process's `Collector` (`conveyor serve`), the cyclic
-collector's full passes are deferred while the monitor runs, none runs during the first
-tick, and one full pass runs after each tick (`monitor.collector`).
+garbage collector is paused during the first tick, which builds every entry, and one full
+pass runs after it (`monitor.collector`).
 """
 
 from __future__ import annotations
@@ -52,6 +52,14 @@ __all__ = ["NOT_FETCHED", "Monitor", "MonitorStore"]
 log = structlog.get_logger(__name__)
 NOT_FETCHED = "not fetched yet"
 HISTORY_CHUNK = 2000  # history records per store write
+# The first tick's pause of the collector ends early after this many failed fetches (about
+# 150 objects of cyclic garbage each), or when it made more new tracked objects than a
+# healthy tick (about 16 per target; the floor: what the rest of the server allocates
+# meanwhile) (`monitor.collector`).
+PAUSE_BUDGET_PER_TARGET = 24
+PAUSE_BUDGET_FLOOR = 20_000
+PAUSE_MAX_FAILURES = 64  # failed fetches that end the pause (about 10,000 objects of garbage)
+PAUSE_CHECK_S = 0.05
 
 
 class MonitorStore(MonitorSnapshots, MonitorHistory, Protocol):
@@ -72,9 +80,16 @@ class Monitor:
         clock: Callable[[], datetime] = _utc_now,
         retry_wait_s: float = 0.2,
         collector: Collector | None = None,
+        pause_budget: int | None = None,
     ) -> None:
         self.settings = settings
         self.collector = collector
+        # New objects the first tick may make with the collector paused (`monitor.collector`)
+        self.pause_budget = (
+            pause_budget
+            if pause_budget is not None
+            else PAUSE_BUDGET_FLOOR + PAUSE_BUDGET_PER_TARGET * len(settings.targets)
+        )
         self.targets: tuple[Target, ...] = resolve_targets(settings, env)
         self.by_key = {t.key: t for t in self.targets}
         self.store = store
@@ -148,8 +163,6 @@ class Monitor:
     async def start(self) -> None:
         await self._restore_history()
         await self._restore_snapshots()
-        if self.collector is not None and self.targets:
-            self.collector.defer()
         self._loop = asyncio.create_task(self._run_loop(), name="conveyor-monitor-loop")
         log.info("monitor.started", targets=len(self.targets), interval_s=self.settings.interval)
 
@@ -159,7 +172,7 @@ class Monitor:
             await asyncio.gather(self._loop, return_exceptions=True)
             self._loop = None
         if self.collector is not None:
-            self.collector.restore()
+            self.collector.resume()
         if self._tick is not None and not self._tick.done():
             self._tick.cancel()
             await asyncio.gather(self._tick, return_exceptions=True)
@@ -225,16 +238,20 @@ class Monitor:
         interval = self.settings.interval
         rng = random.Random()  # noqa: S311 - tick jitter, not cryptography
         spread_s = 0.0  # the first tick fetches everything at once: nothing is known yet
-        collector = self.collector if self.collector and self.collector.is_deferred else None
-        if collector is not None:
-            collector.pause()  # the first tick builds every entry (`monitor.collector`)
+        collector = self.collector if self.targets else None
+        watch: asyncio.Task[None] | None = None
+        if collector is not None:  # the first tick builds every entry (`monitor.collector`)
+            collector.pause(budget=self.pause_budget)
+            watch = asyncio.create_task(self._end_pause_over_budget(collector))
         while True:
             started = asyncio.get_running_loop().time()
             try:
                 await self.sync_once(spread_s=spread_s)
             except Exception:  # the loop must outlive any one tick's bug
                 log.error("monitor.tick_crashed", exc_info=True)
-            if collector is not None:
+            if collector is not None and watch is not None:  # the first tick is over
+                watch.cancel()
+                watch = None
                 collector.resume()
                 pause_s = collector.collect()  # now that no fetch is in flight
                 log.info("monitor.full_collection", pause_ms=round(pause_s * 1000, 1))
@@ -243,6 +260,17 @@ class Monitor:
             delay = interval - (elapsed % interval) + rng.uniform(0, self.settings.jitter)
             spread_s = self.spread_s()
             await asyncio.sleep(delay)
+
+    async def _end_pause_over_budget(self, collector: Collector) -> None:
+        """Collect again once the paused first tick fails fetches (each leaves cyclic
+        garbage) or made more objects than its entries need."""
+        while collector.is_paused:
+            failed = len(self._syncer.failures_so_far) if self._syncer is not None else 0
+            if failed >= PAUSE_MAX_FAILURES or collector.is_over_budget():
+                collector.resume()
+                log.info("monitor.collector_resumed", failed_fetches=failed)
+                return
+            await asyncio.sleep(PAUSE_CHECK_S)
 
     async def _restore_snapshots(self) -> None:
         if self.store is None:

@@ -75,6 +75,7 @@ class Syncer:
         self.memos: dict[str, Memo] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._refresh_gate = asyncio.Semaphore(concurrency)  # event refreshes, all targets
+        self.failures_so_far: dict[str, tuple[str, str]] = {}  # of the running or last tick
 
     async def tick(self, *, spread_s: float = 0.0) -> TickReport:
         """Fetch every target once: `concurrency` workers take the targets in order. With
@@ -83,6 +84,7 @@ class Syncer:
         is free."""
         started = time.perf_counter()
         failures: dict[str, tuple[str, str]] = {}
+        self.failures_so_far = failures
         loop = asyncio.get_running_loop()
         begun = loop.time()
         step_s = spread_s / len(self.targets) if self.targets else 0.0

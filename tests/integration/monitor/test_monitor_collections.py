@@ -1,7 +1,8 @@
 """What a tick leaves behind for the cyclic collector, over a real fake upstream: an
 unchanged fetch keeps the objects the entry already holds (its fresh copies die young), a
-changed one replaces them; and a monitor given the process's full collections defers them
-while it runs, runs one after each tick and hands CPython its trigger back at stop."""
+changed one replaces them; and a monitor given the process's collector pauses it for the
+first tick (sooner back on when that tick fails or outgrows its budget), runs one full pass
+after it and hands CPython its setting back."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ async def test_an_unchanged_fetch_keeps_the_objects_a_changed_one_replaces_them(
 async def test_collections_pause_for_the_first_tick_and_full_passes_follow_each_tick(
     fake: FakeUpstream,
 ) -> None:
-    saved, was_enabled = gc.get_threshold(), gc.isenabled()
+    was_enabled = gc.isenabled()
     collector = Collector()
     monitor = _monitor(fake, collector=collector)
     # (finished ticks so far, collector on) at each loop iteration while the monitor runs
@@ -59,8 +60,6 @@ async def test_collections_pause_for_the_first_tick_and_full_passes_follow_each_
     try:
         with capture_logs() as logs:
             await monitor.start()
-            assert gc.get_threshold()[:2] == saved[:2]
-            assert gc.get_threshold()[2] > saved[2]
             for _ in range(2000):
                 ticks = sum(e["event"] == "sync.tick_finished" for e in logs)
                 seen.append((ticks, gc.isenabled()))
@@ -69,7 +68,6 @@ async def test_collections_pause_for_the_first_tick_and_full_passes_follow_each_
                 await asyncio.sleep(0.001)
             await monitor.stop()
     finally:
-        gc.set_threshold(*saved)
         if was_enabled:
             gc.enable()
     events = [e["event"] for e in logs]
@@ -79,36 +77,59 @@ async def test_collections_pause_for_the_first_tick_and_full_passes_follow_each_
     assert True not in first_tick[begun:]
     assert True in {enabled for ticks, enabled in seen if ticks == 1}  # later ones
     passes = [e for e in logs if e["event"] == "monitor.full_collection"]
-    # one after each finished tick (the one stop interrupted may not have had its turn)
-    assert len(passes) >= events.count("sync.tick_finished") - 1 >= 1
-    assert all(e["pause_ms"] >= 0 for e in passes)
+    assert len(passes) == 1  # after the first tick only
+    assert passes[0]["pause_ms"] >= 0
     assert events.index("sync.tick_finished") < events.index("monitor.full_collection")
-    assert not collector.is_deferred
-    assert (gc.get_threshold(), gc.isenabled()) == (saved, was_enabled)
+    assert "monitor.collector_resumed" not in events  # a healthy first tick stays in budget
+    assert (collector.is_paused, gc.isenabled()) == (False, was_enabled)
+
+
+async def test_a_failing_first_tick_collects_again_once_over_its_budget(
+    fake: FakeUpstream,
+) -> None:
+    for repo in ("group/sub/app", "group/other", "octo/api"):
+        fake.faults[repo] = Fault.RESET  # each failure leaves cyclic garbage
+    fake.faults["folder/app"] = Fault.HANG  # keeps the first tick open for its timeout
+    was_enabled = gc.isenabled()
+    # three failures make far more than this (the default budget is for 10,000 targets)
+    monitor = _monitor(fake, collector=Collector(), pause_budget=200)
+    try:
+        with capture_logs() as logs:
+            await monitor.start()
+            for _ in range(100):
+                if any(e["event"] == "monitor.collector_resumed" for e in logs):
+                    break
+                await asyncio.sleep(0.02)
+            resumed_in_tick = gc.isenabled()
+            ticks = sum(e["event"] == "sync.tick_finished" for e in logs)
+            await monitor.stop()
+    finally:
+        if was_enabled:
+            gc.enable()
+    assert (resumed_in_tick, ticks) == (True, 0)  # before the first tick ended
 
 
 async def test_stop_during_the_first_tick_turns_the_collector_back_on(
     fake: FakeUpstream,
 ) -> None:
     fake.faults["folder/app"] = Fault.HANG  # the first tick cannot end before stop
-    saved, was_enabled = gc.get_threshold(), gc.isenabled()
+    was_enabled = gc.isenabled()
     monitor = _monitor(fake, collector=Collector())
     try:
         await monitor.start()
         await asyncio.sleep(0.1)
         assert not gc.isenabled()
         await monitor.stop()
-        assert (gc.get_threshold(), gc.isenabled()) == (saved, was_enabled)
+        assert gc.isenabled() == was_enabled
     finally:
-        gc.set_threshold(*saved)
         if was_enabled:
             gc.enable()
 
 
 async def test_without_targets_the_collector_is_left_alone() -> None:
-    saved = gc.get_threshold()
     monitor = Monitor(MonitorSettings(), ENV, collector=Collector())
     await monitor.start()
-    assert gc.get_threshold() == saved
+    await asyncio.sleep(0.05)
+    assert gc.isenabled()
     await monitor.stop()
-    assert gc.get_threshold() == saved
+    assert gc.isenabled()

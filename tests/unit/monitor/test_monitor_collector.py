@@ -1,7 +1,6 @@
-"""The monitor's collector policy: full passes deferred (CPython's trigger for the oldest
-generation off until `restore()`, the young generations untouched), every automatic
-collection paused and resumed (the first tick), and `collect()` still freeing cyclic
-garbage."""
+"""The collector policy of a monitor's first tick: every automatic collection paused until
+`resume()` (which hands CPython back its own setting), a budget of new objects, and
+`collect()` still freeing cyclic garbage."""
 
 from __future__ import annotations
 
@@ -14,11 +13,10 @@ import pytest
 from conveyor.monitor.collector import Collector
 
 
-@pytest.fixture
-def thresholds() -> Iterator[tuple[int, int, int]]:
-    saved, was_enabled = gc.get_threshold(), gc.isenabled()
-    yield saved
-    gc.set_threshold(*saved)
+@pytest.fixture(autouse=True)
+def collector_state() -> Iterator[None]:
+    was_enabled = gc.isenabled()
+    yield
     if was_enabled:
         gc.enable()
 
@@ -28,52 +26,46 @@ class _Node:
         self.other: _Node | None = None
 
 
-def test_defer_turns_off_only_the_oldest_generations_trigger(
-    thresholds: tuple[int, int, int],
-) -> None:
+def test_pause_stops_every_automatic_collection_until_resume() -> None:
     collector = Collector()
-    collector.defer()
-    young, middle, oldest = gc.get_threshold()
-    assert (young, middle) == thresholds[:2]
-    assert oldest >= 2**31 - 1
-    assert collector.is_deferred
-    collector.defer()  # twice is once: restore still finds CPython's own values
-    collector.restore()
-    assert gc.get_threshold() == thresholds
-    assert not collector.is_deferred
+    collector.pause(budget=10**9)
+    collector.pause(budget=10**9)  # twice is once
+    assert (gc.isenabled(), collector.is_paused) == (False, True)
+    collector.resume()
+    assert (gc.isenabled(), collector.is_paused) == (True, False)
+    collector.resume()  # not paused: nothing to do
+    assert gc.isenabled()
 
 
-def test_collect_frees_cyclic_garbage_while_deferred(thresholds: tuple[int, int, int]) -> None:
+def test_resume_leaves_a_collector_that_was_off_off() -> None:
+    gc.disable()
     collector = Collector()
-    collector.defer()
-    collector.pause()
+    collector.pause(budget=10**9)
+    collector.resume()
+    assert not gc.isenabled()
+
+
+def test_collect_frees_cyclic_garbage_while_paused() -> None:
+    collector = Collector()
+    collector.pause(budget=10**9)
     first, second = _Node(), _Node()
     first.other, second.other = second, first
     gone = weakref.ref(first)
     del first, second
     pause_s = collector.collect()
-    collector.restore()
+    collector.resume()
     assert gone() is None
     assert pause_s >= 0
 
 
-def test_pause_stops_every_automatic_collection_until_resume(
-    thresholds: tuple[int, int, int],
-) -> None:
+def test_over_budget_once_the_pause_made_more_objects_than_allowed() -> None:
     collector = Collector()
-    collector.pause()
-    collector.pause()  # twice is once
-    assert not gc.isenabled()
+    assert not collector.is_over_budget()  # not paused
+    collector.pause(budget=5000)
+    kept: list[list[int]] = [[] for _ in range(1000)]
+    assert not collector.is_over_budget()
+    kept += [[] for _ in range(10_000)]
+    assert collector.is_over_budget()
     collector.resume()
-    assert gc.isenabled()
-    collector.pause()
-    collector.restore()  # restore resumes too
-    assert gc.isenabled()
-
-
-def test_resume_leaves_a_collector_that_was_off_off(thresholds: tuple[int, int, int]) -> None:
-    gc.disable()
-    collector = Collector()
-    collector.pause()
-    collector.resume()
-    assert not gc.isenabled()
+    assert not collector.is_over_budget()
+    assert len(kept) == 11_000

@@ -28,7 +28,7 @@ interval by default; `--no-spread`: all at once again) and while idle between th
 
     .venv/bin/python bench/monitor_sync.py [--targets 1000] [--concurrency 64] [--rounds 3]
     .venv/bin/python bench/monitor_sync.py --targets 10000 --rounds 3 --skip-bare
-    .venv/bin/python bench/monitor_sync.py --targets 10000 --serve [--no-spread]
+    .venv/bin/python bench/monitor_sync.py --targets 10000 --serve [--no-spread] [--rounds 3]
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ duration); a probe request belongs to a tick when it was sent inside it. "Idle" 
 from 5 s after the first tick ended (the history and snapshot writes that follow it, shown
 on their own) to the second tick's start.
 
+`--rounds N` repeats the whole (a fresh server each time) and prints the medians.
+
 Baseline in the same run (`out_of_process_floor`): the same GET against a second, idle
 `conveyor serve` while the same sync (10,000 targets against the same fake) runs in another
 process, all at once and then spread. On a machine of two cores shared by the probe, the
@@ -177,7 +179,9 @@ async def out_of_process_floor(
     return idle, at_once, spread
 
 
-async def measure(args: argparse.Namespace) -> None:
+async def measure(args: argparse.Namespace) -> dict[str, float]:
+    """One round: a fresh server's first two ticks, then the out-of-process floor. Prints
+    the round's figures; returns its ratios."""
     fake, url = start_fake(args.delay)
     root = Path(tempfile.mkdtemp(prefix="conveyor-bench-"))
     config = write_config(root, url, args.targets, args.concurrency, not args.no_spread)
@@ -243,10 +247,31 @@ async def measure(args: argparse.Namespace) -> None:
           f"{floor_idle:.2f} ms, during the sync all at once {floor_once:.2f} ms "
           f"(x{floor_once / floor_idle:.2f}), spread {floor_spread:.2f} ms "
           f"(x{floor_spread / floor_idle:.2f})")  # fmt: skip
+    figures = {
+        "first tick / floor": first_s / floor,
+        "GET p99 first tick / idle": during_first / idle,
+        "GET p99 second tick / idle": during_second / idle,
+        "out of process, all at once / idle": floor_once / floor_idle,
+        "out of process, spread / idle": floor_spread / floor_idle,
+        "peak MB": peak,
+    }
+    figures["own share, first tick"] = (
+        figures["GET p99 first tick / idle"] / figures["out of process, all at once / idle"]
+    )
+    figures["own share, second tick"] = (
+        figures["GET p99 second tick / idle"] / figures["out of process, spread / idle"]
+    )
     print(f"conveyor's own share (its ratio to idle over the out-of-process one): first tick "
-          f"x{(during_first / idle) / (floor_once / floor_idle):.2f}, second tick "
-          f"x{(during_second / idle) / (floor_spread / floor_idle):.2f}")  # fmt: skip
+          f"x{figures['own share, first tick']:.2f}, second tick "
+          f"x{figures['own share, second tick']:.2f}", flush=True)  # fmt: skip
+    return figures
 
 
 def main(args: argparse.Namespace) -> None:
-    uvloop.run(measure(args))
+    rounds = [uvloop.run(measure(args)) for _ in range(args.rounds)]
+    if len(rounds) > 1:
+        print(f"medians over {len(rounds)} rounds:")
+        for name in rounds[0]:
+            values = [r[name] for r in rounds]
+            shown = ", ".join(f"{v:.2f}" for v in values)
+            print(f"  {name}: {statistics.median(values):.2f} ({shown})")

@@ -70,7 +70,7 @@ class Ticks:
         self.log = log
         self.offset = 0
         self.found: list[tuple[float, float]] = []
-        self.pauses_ms: list[float] = []  # the full collections after ticks
+        self.pauses_ms: list[float] = []  # settling the first tick's objects
         self.resumed = 0  # first ticks whose paused collector went over its budget
 
     def __call__(self) -> list[tuple[float, float]]:
@@ -80,7 +80,7 @@ class Ticks:
         complete = chunk.rfind(b"\n") + 1
         self.offset += complete
         for line in chunk[:complete].decode(errors="replace").splitlines():
-            if '"monitor.full_collection"' in line:
+            if '"monitor.first_tick_settled"' in line:
                 self.pauses_ms.append(float(json.loads(line)["pause_ms"]))
             if '"monitor.collector_resumed"' in line:
                 self.resumed += 1
@@ -238,10 +238,10 @@ async def measure(args: argparse.Namespace) -> dict[str, float]:
           f"the second tick ({spread}) {during_second:.2f} ms "
           f"(x{during_second / idle:.2f}, {n2})")  # fmt: skip
     pauses = ", ".join(f"{p:.0f}" for p in ticks.pauses_ms)
-    print(f"full collections after the ticks: {pauses} ms; the first tick's paused collector "
+    print(f"the first tick's objects settled (frozen) in {pauses} ms; its paused collector "
           f"resumed early: {'yes' if ticks.resumed else 'no'}")  # fmt: skip
     print(f"GET p99 in the 5 s after the first tick (its 50,000 history records and the "
-          f"snapshots written, one full collection): {after_first:.2f} ms "
+          f"snapshots written from threads): {after_first:.2f} ms "
           f"(x{after_first / idle:.2f}, {n3})")  # fmt: skip
     print(f"the same sync in another process, an idle server answering: GET p99 idle "
           f"{floor_idle:.2f} ms, during the sync all at once {floor_once:.2f} ms "

@@ -15,8 +15,8 @@ flat.
 `sync_once()` joins a tick already running rather than starting a second. Request handlers
 only read `cache`. Answers pass a turnstile (`monitor.turnstile`) before they are handled,
 one per loop iteration. Given the process's `Collector` (`conveyor serve`), the cyclic
-garbage collector is paused during the first tick, which builds every entry, and one full
-pass runs after it (`monitor.collector`).
+garbage collector is paused during the first tick, which builds every entry, whose objects
+are then frozen out of its way (`monitor.collector`).
 """
 
 from __future__ import annotations
@@ -252,9 +252,14 @@ class Monitor:
             if collector is not None and watch is not None:  # the first tick is over
                 watch.cancel()
                 watch = None
-                collector.resume()
-                pause_s = collector.collect()  # now that no fetch is in flight
-                log.info("monitor.full_collection", pause_ms=round(pause_s * 1000, 1))
+                # Garbage only if a fetch failed (or the tick crashed): then a full pass first.
+                made_garbage = self.last_report is None or bool(self.last_report.failures)
+                pause_s = collector.settle(collect=made_garbage)
+                log.info(
+                    "monitor.first_tick_settled",
+                    collected=made_garbage,
+                    pause_ms=round(pause_s * 1000, 1),
+                )
             elapsed = asyncio.get_running_loop().time() - started
             # Skip due ticks that fell inside this one instead of running them back to back.
             delay = interval - (elapsed % interval) + rng.uniform(0, self.settings.jitter)

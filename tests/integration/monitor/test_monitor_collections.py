@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Iterator
 
+import pytest
 from structlog.testing import capture_logs
 from tests.fakes.upstreams import FakeUpstream, Fault
 from tests.fakes.upstreams.apis import github_run
@@ -19,6 +21,13 @@ from conveyor.monitor.service import Monitor
 from conveyor.settings.monitor import MonitorSettings
 
 KEYS = ("group/sub/app@main", "octo/api@main", "folder/app@main")  # one per provider
+
+
+@pytest.fixture(autouse=True)
+def unfrozen() -> Iterator[None]:
+    """A settled first tick freezes what is alive: here, the test process's objects."""
+    yield
+    gc.unfreeze()
 
 
 def _monitor(fake: FakeUpstream, **kwargs: object) -> Monitor:
@@ -52,7 +61,7 @@ async def test_an_unchanged_fetch_keeps_the_objects_a_changed_one_replaces_them(
 async def test_collections_pause_for_the_first_tick_and_full_passes_follow_each_tick(
     fake: FakeUpstream,
 ) -> None:
-    was_enabled = gc.isenabled()
+    was_enabled, frozen = gc.isenabled(), gc.get_freeze_count()
     collector = Collector()
     monitor = _monitor(fake, collector=collector)
     # (finished ticks so far, collector on) at each loop iteration while the monitor runs
@@ -76,11 +85,12 @@ async def test_collections_pause_for_the_first_tick_and_full_passes_follow_each_
     begun = first_tick.index(False)  # once the loop has started its first tick
     assert True not in first_tick[begun:]
     assert True in {enabled for ticks, enabled in seen if ticks == 1}  # later ones
-    passes = [e for e in logs if e["event"] == "monitor.full_collection"]
-    assert len(passes) == 1  # after the first tick only
-    assert passes[0]["pause_ms"] >= 0
-    assert events.index("sync.tick_finished") < events.index("monitor.full_collection")
+    settled = [e for e in logs if e["event"] == "monitor.first_tick_settled"]
+    assert len(settled) == 1  # after the first tick only
+    assert (settled[0]["collected"], settled[0]["pause_ms"] >= 0) == (False, True)
+    assert events.index("sync.tick_finished") < events.index("monitor.first_tick_settled")
     assert "monitor.collector_resumed" not in events  # a healthy first tick stays in budget
+    assert gc.get_freeze_count() > frozen
     assert (collector.is_paused, gc.isenabled()) == (False, was_enabled)
 
 
@@ -102,11 +112,17 @@ async def test_a_failing_first_tick_collects_again_once_over_its_budget(
                 await asyncio.sleep(0.02)
             resumed_in_tick = gc.isenabled()
             ticks = sum(e["event"] == "sync.tick_finished" for e in logs)
+            for _ in range(200):  # the hanging fetch's timeout ends the tick
+                if any(e["event"] == "monitor.first_tick_settled" for e in logs):
+                    break
+                await asyncio.sleep(0.02)
             await monitor.stop()
     finally:
         if was_enabled:
             gc.enable()
     assert (resumed_in_tick, ticks) == (True, 0)  # before the first tick ended
+    settled = [e for e in logs if e["event"] == "monitor.first_tick_settled"]
+    assert [e["collected"] for e in settled] == [True]  # failed fetches: a full pass first
 
 
 async def test_stop_during_the_first_tick_turns_the_collector_back_on(

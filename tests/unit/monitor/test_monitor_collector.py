@@ -1,6 +1,6 @@
 """The collector policy of a monitor's first tick: every automatic collection paused until
 `resume()` (which hands CPython back its own setting), a budget of new objects, and
-`collect()` still freeing cyclic garbage."""
+`settle()`: what is alive frozen out of the collector's way, after a full pass if asked."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from conveyor.monitor.collector import Collector
 def collector_state() -> Iterator[None]:
     was_enabled = gc.isenabled()
     yield
+    gc.unfreeze()  # this test process's objects back under the collector
     if was_enabled:
         gc.enable()
 
@@ -45,17 +46,34 @@ def test_resume_leaves_a_collector_that_was_off_off() -> None:
     assert not gc.isenabled()
 
 
-def test_collect_frees_cyclic_garbage_while_paused() -> None:
+def test_settle_resumes_and_freezes_what_is_alive_after_a_full_pass_if_asked() -> None:
     collector = Collector()
     collector.pause(budget=10**9)
     first, second = _Node(), _Node()
     first.other, second.other = second, first
     gone = weakref.ref(first)
     del first, second
-    pause_s = collector.collect()
-    collector.resume()
-    assert gone() is None
+    kept = [_Node() for _ in range(100)]
+    frozen = gc.get_freeze_count()
+    pause_s = collector.settle(collect=True)
+    assert (gc.isenabled(), collector.is_paused) == (True, False)
+    assert gone() is None  # the garbage was freed, not frozen
+    assert gc.get_freeze_count() >= frozen + len(kept)
     assert pause_s >= 0
+
+
+def test_settle_without_a_pass_freezes_without_collecting() -> None:
+    collector = Collector()
+    collector.pause(budget=10**9)
+    first, second = _Node(), _Node()
+    first.other, second.other = second, first
+    kept = weakref.ref(first)
+    del first, second
+    collector.settle(collect=False)
+    assert kept() is not None  # frozen with the rest: the tick made no garbage, by contract
+    gc.unfreeze()
+    gc.collect()
+    assert kept() is None
 
 
 def test_over_budget_once_the_pause_made_more_objects_than_allowed() -> None:

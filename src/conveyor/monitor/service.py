@@ -252,8 +252,13 @@ class Monitor:
             if collector is not None and watch is not None:  # the first tick is over
                 watch.cancel()
                 watch = None
-                # Garbage only if a fetch failed (or the tick crashed): then a full pass first.
-                made_garbage = self.last_report is None or bool(self.last_report.failures)
+                # Garbage only if a fetch failed, the tick crashed or its pause ended early
+                # (collections ran meanwhile): then a full pass first.
+                made_garbage = (
+                    self.last_report is None
+                    or bool(self.last_report.failures)
+                    or not collector.is_paused
+                )
                 pause_s = collector.settle(collect=made_garbage)
                 log.info(
                     "monitor.first_tick_settled",

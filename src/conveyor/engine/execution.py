@@ -3,9 +3,9 @@ that join it.
 
 `Execution` holds the state of one run inside `engine.scheduler.execute_run`: which jobs are
 done and what they handed on, the running attempts, the stop (cancel, fail_fast) and the
-TaskGroup the job tasks live in. `LiveRun` is the handle another task (the server's play
-and retry routes, its queue) uses to play a manual job, or retry a failed one, in that
-execution, or to cancel it or some of its jobs.
+TaskGroup the job tasks live in. `engine.live.LiveRun` is the handle another task (the
+server's play and retry routes, its queue) uses to play a manual job, or retry a failed
+one, in that execution, or to cancel it or some of its jobs.
 
 Canceling some jobs alone (`cancel_jobs`: a newer run cancels an older one's interruptible
 jobs, as GitLab's auto-cancel does) leaves the rest of the run going on: a running attempt is
@@ -49,7 +49,7 @@ from conveyor.model import JobRecord, Plan, PlannedJob, RunRecord, Status, When
 from conveyor.status import DepResult, decide_start, outcome_of, should_retry
 from conveyor.store.base import RunStore
 
-__all__ = ["CANCEL_POLL_S", "Execution", "LiveRun", "pending_record"]
+__all__ = ["CANCEL_POLL_S", "Execution", "pending_record"]
 
 
 def _log() -> Any:  # structlog's BoundLogger proxy: untyped
@@ -454,76 +454,6 @@ class Execution:
         except StoreError as exc:  # a busy or broken store must not stop the run: retry later
             _log().warning("engine.cancel_poll_failed", run_id=self.run.run_id, error=str(exc))
             return False
-
-
-class LiveRun:
-    """A handle on one run for the task that plays its manual jobs while `execute_run`
-    executes it. `play` answers False before the execution starts (`is_started` false:
-    the caller records the play in the store, and the run reads it when its engine starts)
-    and from the moment its last job task ended (`is_started` true: the caller waits for
-    the run's final record and resumes it; see the module docstring)."""
-
-    def __init__(self) -> None:
-        self._execution: Execution | None = None
-        self._cancel_reason: str | None = None
-        self._job_cancels: list[tuple[tuple[str, ...], str]] = []
-        self.is_ended = False
-
-    @property
-    def is_started(self) -> bool:
-        return self._execution is not None or self.is_ended
-
-    @property
-    def is_waiting(self) -> bool:
-        """Whether the run executes with no attempt at its executor: its jobs only wait (a
-        retry's delay, their dependencies, a slot, `start_in`). Stopped then, it loses no
-        work: its records say what is owed (a retry stored as the attempt it waits to run)."""
-        execution = self._execution
-        return execution is not None and not execution.running
-
-    def play(self, job: str) -> bool:
-        """Play manual job `job` inside the executing run: True once it is started; False
-        when the run is not executing (see the class docstring); ConflictError when the job
-        is not waiting to be played or the run is stopping."""
-        execution = self._execution
-        return execution is not None and execution.play_job(job)
-
-    def retry(self, job: str) -> bool:
-        """Retry failed or canceled job `job` inside the executing run, as `play` does;
-        ConflictError when the job cannot be retried or the run is stopping."""
-        execution = self._execution
-        return execution is not None and execution.retry_job(job)
-
-    def cancel(self, reason: str) -> None:
-        """Cancel the run with `reason` as its recorded reason (e.g. "superseded by run
-        …"): now when it executes, else as soon as its execution starts."""
-        self._cancel_reason = reason
-        if self._execution is not None:
-            self._execution.request_stop(reason, is_cancel=True)
-
-    def cancel_jobs(self, jobs: tuple[str, ...], reason: str) -> None:
-        """Cancel `jobs` alone with `reason`, the rest of the run going on
-        (`Execution.cancel_jobs`): now when the run executes, else as soon as its execution
-        starts."""
-        self._job_cancels.append((jobs, reason))
-        if self._execution is not None:
-            self._execution.cancel_jobs(jobs, reason)
-
-    def job_records(self) -> tuple[JobRecord, ...]:
-        """The executing run's job records as they are now; () when it does not execute."""
-        execution = self._execution
-        return tuple(execution.records.values()) if execution is not None else ()
-
-    def attach(self, execution: Execution) -> None:
-        self._execution = execution
-        if self._cancel_reason is not None:
-            execution.request_stop(self._cancel_reason, is_cancel=True)
-        for jobs, reason in self._job_cancels:
-            execution.cancel_jobs(jobs, reason)
-
-    def detach(self) -> None:
-        self._execution = None
-        self.is_ended = True
 
 
 def pending_record(planned: PlannedJob, *, attempt: int = 1) -> JobRecord:

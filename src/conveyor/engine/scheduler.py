@@ -32,8 +32,8 @@ retries per `Retry` with its delay; skips dependants with a reason; ends manual 
 `manual` unless played; waits `start_in` for delayed jobs.
 
 Playing a manual job happens inside the run, as in GitLab. While the run executes,
-`LiveRun.play(job)` (`engine.execution`, with the hand-over rule between a live play and a
-resume) starts the job and the jobs it held back (`engine.resume` decides which)
+`LiveRun.play(job)` (`engine.live`; `engine.execution` has the hand-over rule between a
+live play and a resume) starts the job and the jobs it held back (`engine.resume` decides which)
 as new tasks of the same execution; jobs still waiting see its new outcome. The loop does
 not wait for plays: a run whose only remaining jobs are manual ends (`status.run_status`),
 and playing one later resumes it — `execute_run(..., resume=plan_resume(...))` keeps the
@@ -64,9 +64,10 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.engine.attempt import RunContext, RunObserver
-from conveyor.engine.execution import CANCEL_POLL_S, Execution, LiveRun, pending_record
+from conveyor.engine.execution import CANCEL_POLL_S, Execution, pending_record
 from conveyor.engine.executor import Executor
 from conveyor.engine.journal import JobJournal
+from conveyor.engine.live import LiveRun
 from conveyor.engine.runner import LocalRunner, StepRunner
 from conveyor.engine.sandbox import NO_SANDBOX, Sandbox
 from conveyor.engine.workspace import JobWorkspaces

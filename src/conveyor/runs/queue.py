@@ -11,7 +11,7 @@ worker cancelled at shutdown past its grace records the run `canceled`. Listener
 ends, each call in its own task with a deadline, so they never hold up a worker.
 
 Playing a manual job (`play`) happens in the same run, as in GitLab. While a worker executes
-the run, the job starts inside that execution (`engine.execution.LiveRun`). When the run has
+the run, the job starts inside that execution (`engine.live.LiveRun`). When the run has
 ended, it is resumed: `reopen_run` puts it back to `pending` (finished time and reason
 cleared), the played job's record is stored `pending` — the play request, which survives a
 restart — and the run is queued again; the worker then runs the played job and the jobs it

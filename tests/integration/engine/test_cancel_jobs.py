@@ -12,7 +12,7 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conveyor.engine.execution import LiveRun
+from conveyor.engine.live import LiveRun
 from conveyor.engine.runner import LineSink, StepResult, StepSpec
 from conveyor.engine.scheduler import RunControls, execute_run
 from conveyor.model import Plan, RunRecord, Status, Stream, When

@@ -1,4 +1,4 @@
-"""`engine.execution.LiveRun`: the hand-over between playing a manual job live and resuming
+"""`engine.live.LiveRun`: the hand-over between playing a manual job live and resuming
 the ended run. A scripted runner (no processes) and a memory store; a play is made after
 each number of event-loop turns, from before the execution starts to after it ended, so one
 play lands in every gap, including the one where the last job has ended but the run is not
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 
-from conveyor.engine.execution import LiveRun
+from conveyor.engine.live import LiveRun
 from conveyor.engine.resume import check_playable, plan_resume
 from conveyor.engine.runner import LineSink, StepResult, StepSpec
 from conveyor.engine.scheduler import RunControls, execute_run

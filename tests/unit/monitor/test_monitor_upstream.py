@@ -112,3 +112,29 @@ def test_rate_limit_reset_is_capped_and_defaults() -> None:
     assert NOW + timedelta(seconds=60) == rate_limit_reset(429, {}, NOW)
     http_date = {"retry-after": "Mon, 23 Nov 2026 12:02:00 GMT"}
     assert NOW + timedelta(minutes=2) == rate_limit_reset(429, http_date, NOW)
+
+
+async def test_a_body_with_the_known_digest_is_not_decoded_again() -> None:
+    bodies = iter([b'{"builds": [1]}', b'{"builds": [1]}', b'{"builds": [2]}'])
+    upstream, codes = _upstream(lambda request: httpx.Response(200, content=next(bodies)))
+
+    async def get(known: bytes | None) -> tuple[object, bytes | None, bool]:
+        reply = await upstream.request(
+            "jenkins", "GET", "https://ci.example/x", gate="j", digest=True, known_digest=known
+        )
+        return reply.data, reply.digest, reply.is_unchanged
+
+    first = await get(None)
+    assert (first[0], first[2]) == ({"builds": [1]}, False)
+    assert first[1] is not None and len(first[1]) == 16
+    assert await get(first[1]) == (None, first[1], True)  # the same bytes: not parsed
+    changed = await get(first[1])
+    assert (changed[0], changed[2]) == ({"builds": [2]}, False)
+    assert changed[1] not in (None, first[1])
+    assert codes == ["200", "200", "200"]
+
+
+async def test_without_digest_asked_for_there_is_none() -> None:
+    upstream, _ = _upstream(lambda request: httpx.Response(200, json=[1]))
+    reply = await upstream.request("github", "GET", "https://api.example/x", gate="gh")
+    assert (reply.data, reply.digest, reply.is_unchanged) == ([1], None, False)

@@ -6,8 +6,10 @@ tick, with `monitor.hook_secret_env` set. After the first sync, each event (GitL
 `Pipeline Hook`, GitHub `workflow_run`, Jenkins notification, in turn, each for another
 target, one at a time) is POSTed to `/webhooks/monitor/{provider}`; the latency is from
 sending the event to the first `GET /api/v1/pipelines/{key}` (polled every 2 ms) whose
-`fetched_at` moved. Then a burst of 100 events for one target: how many fetches it cost (the
-monitor's `conveyor_monitor_upstream_requests_total` before and after).
+`fetched_at` moved. Then a burst of 100 events for one target: how many fetches of it the
+burst cost (`conveyor_monitor_hook_events_total`: each `started` event and each `queued`
+one's follow-up), and the upstream requests of every target meanwhile
+(`conveyor_monitor_upstream_requests_total`, which includes the spread tick's).
 
     .venv/bin/python bench/monitor_hooks.py [--targets 90] [--events 60] [--delay 0.05]
 """
@@ -60,6 +62,18 @@ def upstream_requests(http: httpx.Client) -> float:
     return total
 
 
+def event_fetches(http: httpx.Client) -> float:
+    """Fetches the events caused: each `started` one, plus the one follow-up each `queued`
+    event adds (`conveyor_monitor_hook_events_total`)."""
+    total = 0.0
+    for line in http.get("/metrics").text.splitlines():
+        if line.startswith("conveyor_monitor_hook_events_total{") and (
+            'outcome="started"' in line or 'outcome="queued"' in line
+        ):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--targets", type=int, default=90)
@@ -102,11 +116,14 @@ def main() -> None:
                 latencies_ms[provider].append((time.perf_counter() - sent) * 1000)
             provider, key, (headers, body) = delivery(0)
             time.sleep(0.6)
-            count = upstream_requests(http)
+            count, fetches = upstream_requests(http), event_fetches(http)
+            burst_started = time.perf_counter()
             for _ in range(100):
                 http.post(f"/webhooks/monitor/{provider}", headers=headers, content=body)
+            burst_s = time.perf_counter() - burst_started
             time.sleep(1.5)
-            burst_fetches = upstream_requests(http) - count
+            burst_requests = upstream_requests(http) - count
+            burst_fetches = event_fetches(http) - fetches
     finally:
         for child in reversed(children):
             child.terminate()
@@ -120,7 +137,11 @@ def main() -> None:
             f"{name:8} event -> fresh entry: median {statistics.median(values):.1f} ms, "
             f"p95 {p95:.1f} ms, max {values[-1]:.1f} ms (n={len(values)})"
         )
-    print(f"burst of 100 events for one target: {burst_fetches:.0f} upstream requests")
+    print(
+        f"burst of 100 events for one target (sent in {burst_s:.2f} s): {burst_fetches:.0f} "
+        f"fetches of it; {burst_requests:.0f} upstream requests in all meanwhile (the spread "
+        "tick's fetches of other targets included)"
+    )
 
 
 if __name__ == "__main__":

@@ -139,7 +139,7 @@ def _shows_otherwise(old: CacheEntry, new: CacheEntry) -> bool:
         new.pipelines != old.pipelines  # the same tuple when unchanged: an identity check
         or new.error != old.error
         or new.is_stale != old.is_stale
-        or new.health != old.health
+        or (new.health is not old.health and new.health != old.health)
     )
 
 

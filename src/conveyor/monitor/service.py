@@ -120,6 +120,7 @@ class Monitor:
         self._refresher: Refresher | None = None
         self._tick: asyncio.Task[TickReport] | None = None
         self._loop: asyncio.Task[None] | None = None
+        self._pause_watch: asyncio.Task[None] | None = None  # the first tick's (`_run_loop`)
 
     def _ensure_syncer(self) -> Syncer:
         if self._syncer is None:
@@ -173,6 +174,10 @@ class Monitor:
             self._loop = None
         if self.collector is not None:
             self.collector.resume()
+        if self._pause_watch is not None:
+            self._pause_watch.cancel()
+            await asyncio.gather(self._pause_watch, return_exceptions=True)
+            self._pause_watch = None
         if self._tick is not None and not self._tick.done():
             self._tick.cancel()
             await asyncio.gather(self._tick, return_exceptions=True)
@@ -238,42 +243,41 @@ class Monitor:
         interval = self.settings.interval
         rng = random.Random()  # noqa: S311 - tick jitter, not cryptography
         spread_s = 0.0  # the first tick fetches everything at once: nothing is known yet
+        # The first tick builds every entry: the collector pauses for it (`monitor.collector`)
         collector = self.collector if self.targets else None
-        watch: asyncio.Task[None] | None = None
-        if collector is not None:  # the first tick builds every entry (`monitor.collector`)
+        if collector is not None:
             collector.pause(budget=self.pause_budget)
-            watch = asyncio.create_task(self._end_pause_over_budget(collector))
+            self._pause_watch = asyncio.create_task(self._end_pause_over_budget(collector))
         while True:
             started = asyncio.get_running_loop().time()
             try:
                 await self.sync_once(spread_s=spread_s)
             except Exception:  # the loop must outlive any one tick's bug
                 log.error("monitor.tick_crashed", exc_info=True)
-            if collector is not None and watch is not None:  # the first tick is over
-                watch.cancel()
-                watch = None
-                # Garbage only if a fetch failed, the tick crashed or its pause ended early
-                # (collections ran meanwhile): then a full pass first.
-                made_garbage = (
-                    self.last_report is None
-                    or bool(self.last_report.failures)
-                    or not collector.is_paused
-                )
-                pause_s = collector.settle(collect=made_garbage)
-                log.info(
-                    "monitor.first_tick_settled",
-                    collected=made_garbage,
-                    pause_ms=round(pause_s * 1000, 1),
-                )
+            if collector is not None:
+                self._settle_first_tick(collector)
+                collector = None
             elapsed = asyncio.get_running_loop().time() - started
             # Skip due ticks that fell inside this one instead of running them back to back.
             delay = interval - (elapsed % interval) + rng.uniform(0, self.settings.jitter)
             spread_s = self.spread_s()
             await asyncio.sleep(delay)
 
+    def _settle_first_tick(self, collector: Collector) -> None:
+        """Its objects out of the collector's way; a full pass first if it made garbage: a
+        fetch failed, the tick crashed, or its pause ended early (collections ran). The
+        watch over the pause ends on its own once the collector runs again."""
+        made_garbage = (
+            self.last_report is None or bool(self.last_report.failures) or not collector.is_paused
+        )
+        pause_s = collector.settle(collect=made_garbage)
+        log.info(
+            "monitor.first_tick_settled", collected=made_garbage, pause_ms=round(pause_s * 1000, 1)
+        )
+
     async def _end_pause_over_budget(self, collector: Collector) -> None:
         """Collect again once the paused first tick fails fetches (each leaves cyclic
-        garbage) or made more objects than its entries need."""
+        garbage) or made more objects than its entries need; over when it is resumed."""
         while collector.is_paused:
             failed = len(self._syncer.failures_so_far) if self._syncer is not None else 0
             if failed >= PAUSE_MAX_FAILURES or collector.is_over_budget():

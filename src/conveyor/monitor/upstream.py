@@ -49,7 +49,6 @@ __all__ = [
 MAX_BACKOFF = timedelta(hours=1)
 DEFAULT_BACKOFF = timedelta(seconds=60)
 _RETRYABLE_STATUS = frozenset({502, 503, 504})
-_NO_DIGEST = b""  # no digest asked for (a digest is never empty)
 
 Clock = Callable[[], datetime]
 ResponseHook = Callable[[str, str, Mapping[str, str]], None]
@@ -182,8 +181,10 @@ class Upstream:
             raise UpstreamRateLimited(
                 f"rate limited until {format_reset(reset_at)}", reset_at=reset_at
             )
-        known = known_digest if digest else _NO_DIGEST
-        send = partial(self._send, provider, method, url, gate, headers, params, expect_json, known)
+        send = partial(
+            self._send, provider, method, url, gate, headers, params, expect_json, digest,
+            known_digest,
+        )  # fmt: skip
         if method != "GET":
             return await send()
         return await retry_call(send, self.retry, on=_is_retryable)
@@ -197,6 +198,7 @@ class Upstream:
         headers: Mapping[str, str] | None,
         params: Mapping[str, str] | None,
         expect_json: bool,
+        digest: bool,
         known_digest: bytes | None,
     ) -> JsonReply:
         try:
@@ -213,10 +215,15 @@ class Upstream:
         if self.turnstile is not None:
             await self.turnstile.turn()
         self.on_response(provider, str(reply.status_code), reply.headers)
-        return self._decode(reply, gate, expect_json, known_digest)
+        return self._decode(reply, gate, expect_json, digest, known_digest)
 
     def _decode(
-        self, reply: Reply, gate: str, expect_json: bool, known_digest: bytes | None
+        self,
+        reply: Reply,
+        gate: str,
+        expect_json: bool,
+        digest: bool,
+        known_digest: bytes | None,
     ) -> JsonReply:
         status = reply.status_code
         reset_at = rate_limit_reset(status, reply.headers, self.clock())
@@ -235,12 +242,12 @@ class Upstream:
             return JsonReply(status, reply.headers, None, reply.cookies)
         if status >= 300:
             raise UpstreamError(f"upstream {status}", status_code=status)
-        digest = None if known_digest is _NO_DIGEST else body_digest(reply.body)
-        if digest is not None and digest == known_digest:
-            return JsonReply(status, reply.headers, None, reply.cookies, digest, is_unchanged=True)
+        seen = body_digest(reply.body) if digest else None
+        if seen is not None and seen == known_digest:
+            return JsonReply(status, reply.headers, None, reply.cookies, seen, is_unchanged=True)
         try:
             data = orjson.loads(reply.body)
-            return JsonReply(status, reply.headers, data, reply.cookies, digest)
+            return JsonReply(status, reply.headers, data, reply.cookies, seen)
         except orjson.JSONDecodeError as exc:
             raise UpstreamBadPayload("invalid JSON", status_code=status) from exc
 

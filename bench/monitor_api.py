@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -86,16 +87,26 @@ def ensure_wrk() -> str:
     return found
 
 
-def write_config(root: Path, url: str, count: int, interval: float = 1.0) -> Path:
+def write_config(
+    root: Path,
+    url: str,
+    count: int,
+    interval: float = 1.0,
+    *,
+    monitor: str = "timeout = 0.5\nconcurrency = 32\n",
+    repo: Callable[[int], str] = "team/app{}".format,
+) -> Path:
+    """conveyor.toml watching `count` targets at `url` (GitLab, GitHub, Jenkins in turn;
+    target n's repo is `repo(n)`); `monitor`: more lines of the [monitor] table."""
     blocks = [f"[server]\npublic_read = true\n\n[monitor]\ninterval = {interval}\njitter = 0\n"
-              "timeout = 0.5\nconcurrency = 32\n"]  # fmt: skip
+              f"{monitor}"]  # fmt: skip
     for n in range(count):
         provider = ("gitlab", "github", "jenkins")[n % 3]
         creds = f'token_env = "{provider.upper()}_TOKEN"\n'
         if provider == "jenkins":
             creds += 'user_env = "JENKINS_USER"\n'
         blocks.append(
-            f'[[monitor.targets]]\nprovider = "{provider}"\nrepo = "team/app{n}"\n'
+            f'[[monitor.targets]]\nprovider = "{provider}"\nrepo = "{repo(n)}"\n'
             f'url = "{url}"\n{creds}'
         )
     path = root / "conveyor.toml"

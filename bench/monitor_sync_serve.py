@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import monitor_api
 import uvloop
 from monitor_api import start_serve
 from monitor_sync import start_fake
@@ -42,23 +43,15 @@ INTERVAL_S = 30
 
 
 def write_config(root: Path, url: str, count: int, concurrency: int, spread: bool) -> Path:
-    blocks = [
-        "[server]\npublic_read = true\n\n[monitor]\n"
-        f"interval = {INTERVAL_S}\njitter = 0\ntimeout = 8\nconcurrency = {concurrency}\n"
-        f"spread = {'true' if spread else 'false'}\n"
-    ]
-    for n in range(count):
-        provider = ("gitlab", "github", "jenkins")[n % 3]
-        creds = f'token_env = "{provider.upper()}_TOKEN"\n'
-        if provider == "jenkins":
-            creds += 'user_env = "JENKINS_USER"\n'
-        blocks.append(
-            f'[[monitor.targets]]\nprovider = "{provider}"\nrepo = "team{n % 7}/app{n}"\n'
-            f'url = "{url}"\n{creds}'
-        )
-    path = root / "conveyor.toml"
-    path.write_text("\n".join(blocks), encoding="utf-8")
-    return path
+    return monitor_api.write_config(
+        root,
+        url,
+        count,
+        INTERVAL_S,
+        monitor=f"timeout = 8\nconcurrency = {concurrency}\n"
+        f"spread = {'true' if spread else 'false'}\n",
+        repo=lambda n: f"team{n % 7}/app{n}",
+    )
 
 
 class Ticks:

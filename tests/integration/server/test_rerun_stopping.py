@@ -14,7 +14,7 @@ unsandboxed."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -94,37 +94,29 @@ def rerun(server: Served, run_id: str, job: str, verb: str) -> httpx.Response:
     return httpx.post(server.url(f"/api/v1/runs/{run_id}/jobs/{job}/{verb}"), headers=AUTH)
 
 
-def test_play_while_the_run_is_stopping_is_409_job_not_manual(
-    server: Served, tmp_path: Path
+@pytest.mark.parametrize(
+    ("job", "verb", "code", "refusal"),
+    [
+        ("deploy", "play", "job_not_manual", "cannot be played now (play it"),
+        ("broken", "retry", "job_not_retryable", "cannot be retried now (retry it"),
+    ],
+    ids=["play", "retry"],
+)
+def test_play_or_retry_while_the_run_is_stopping_is_409(
+    server: Served, tmp_path: Path, job: str, verb: str, code: str, refusal: str
 ) -> None:
     run_id = started_run(server, tmp_path)
     wait_for_stop(tmp_path)
-    answer = rerun(server, run_id, "deploy", "play")
+    answer = rerun(server, run_id, job, verb)
     (tmp_path / "release").touch()
     server.wait_for_run(run_id)
     error = answer.json()["error"]
-    assert (answer.status_code, error["code"]) == (409, "job_not_manual")
+    assert (answer.status_code, error["code"]) == (409, code)
     assert error["message"] == (
-        f"run {run_id}: the run is stopping (fail_fast: job broken failed); job 'deploy' "
-        "cannot be played now (play it once the run has ended)"
+        f"run {run_id}: the run is stopping (fail_fast: job broken failed); job '{job}' "
+        f"{refusal} once the run has ended)"
     )
     assert error["request_id"]
-
-
-def test_retry_while_the_run_is_stopping_is_409_job_not_retryable(
-    server: Served, tmp_path: Path
-) -> None:
-    run_id = started_run(server, tmp_path)
-    wait_for_stop(tmp_path)
-    answer = rerun(server, run_id, "broken", "retry")
-    (tmp_path / "release").touch()
-    server.wait_for_run(run_id)
-    error = answer.json()["error"]
-    assert (answer.status_code, error["code"]) == (409, "job_not_retryable")
-    assert error["message"] == (
-        f"run {run_id}: the run is stopping (fail_fast: job broken failed); job 'broken' "
-        "cannot be retried now (retry it once the run has ended)"
-    )
 
 
 def test_play_once_the_stopped_run_has_ended_runs_the_job(server: Served, tmp_path: Path) -> None:
@@ -136,12 +128,21 @@ def test_play_once_the_stopped_run_has_ended_runs_the_job(server: Served, tmp_pa
     assert {job.name: job.status.value for job in final.jobs}["deploy"] == "success"
 
 
-def test_play_or_retry_while_an_api_cancel_stops_the_run_is_409_run_canceled(
-    server: Served, tmp_path: Path
+def _cancel_by_api(server: Served, run_id: str) -> None:
+    assert httpx.post(server.url(f"/api/v1/runs/{run_id}/cancel"), headers=AUTH).is_success
+
+
+def _cancel_in_the_store(server: Served, run_id: str) -> None:
+    assert server.store.request_cancel(run_id)  # as `conveyor cancel` from another process
+
+
+@pytest.mark.parametrize("cancel", [_cancel_by_api, _cancel_in_the_store], ids=["api", "store"])
+def test_play_or_retry_while_a_cancel_stops_the_run_is_409_run_canceled(
+    server: Served, tmp_path: Path, cancel: Callable[[Served, str], None]
 ) -> None:
     GitRepo(tmp_path / "remote").commit({".conveyor.yml": CANCELING})
     run_id = started_run(server, tmp_path)
-    assert httpx.post(server.url(f"/api/v1/runs/{run_id}/cancel"), headers=AUTH).is_success
+    cancel(server, run_id)
     wait_for_stop(tmp_path)
     play = rerun(server, run_id, "deploy", "play")
     retry = rerun(server, run_id, "broken", "retry")
@@ -153,21 +154,6 @@ def test_play_or_retry_while_an_api_cancel_stops_the_run_is_409_run_canceled(
         f"run {run_id}: the run was canceled, its manual jobs can no longer be played "
         "(trigger a new run)"
     )
-
-
-def test_play_or_retry_while_a_stored_cancel_stops_the_run_is_409_run_canceled(
-    server: Served, tmp_path: Path
-) -> None:
-    GitRepo(tmp_path / "remote").commit({".conveyor.yml": CANCELING})
-    run_id = started_run(server, tmp_path)
-    assert server.store.request_cancel(run_id)  # as `conveyor cancel` from another process
-    wait_for_stop(tmp_path)
-    play = rerun(server, run_id, "deploy", "play")
-    retry = rerun(server, run_id, "broken", "retry")
-    (tmp_path / "release").touch()
-    assert server.wait_for_run(run_id).status.value == "canceled"
-    assert (play.status_code, play.json()["error"]["code"]) == (409, "run_canceled")
-    assert (retry.status_code, retry.json()["error"]["code"]) == (409, "run_canceled")
     assert retry.json()["error"]["message"] == (
         f"run {run_id}: the run was canceled, its jobs can no longer be retried (retry the "
         "whole run instead)"
